@@ -1,0 +1,61 @@
+/**
+ * WebSocket close codes Pulse uses. The range tells a client what to do next:
+ * 4000-4499 and the standard codes are transient (reconnect with backoff);
+ * 4500-4999 are terminal (do not reconnect; tell the user why).
+ */
+export const CloseCode = {
+  Normal: 1000,
+  GoingAway: 1001,
+  /** Set by `ws` when a frame exceeds maxPayload. */
+  MessageTooBig: 1009,
+  /** Set by `ws` when a text frame is not valid UTF-8. */
+  InvalidPayload: 1007,
+  /** No close frame seen: the TCP connection just ended. */
+  Abnormal: 1006,
+  InternalError: 1011,
+
+  /** No inbound traffic for timeoutMs; the link is presumed dead. */
+  HeartbeatTimeout: 4000,
+  /** The server is restarting; a goaway with retry advice came first. */
+  ServerRestart: 4001,
+  /** The client did not send `hello` in time after the upgrade. */
+  HandshakeTimeout: 4002,
+  /** The client read too slowly: its send buffer passed the server's cap. It may resume. */
+  SlowConsumer: 4003,
+  /** A probe (ping with a short deadline) was not answered. */
+  ProbeTimeout: 4004,
+
+  /** Generic policy violation: do not reconnect. */
+  PolicyViolation: 4500,
+  /** The nickname is online under another user key. */
+  NicknameTaken: 4501,
+  /** The nickname is empty, too long or has forbidden characters. */
+  InvalidNickname: 4502,
+  /** The client does not speak a protocol version this server supports. */
+  UnsupportedProtocol: 4503,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Whether a client should reconnect after a close with this code. */
+export const isRetryable = (code: number): boolean => !(code >= 4500 && code <= 4999);
+
+const descriptions: Record<number, string> = {
+  [CloseCode.Normal]: "closed",
+  [CloseCode.GoingAway]: "server going away",
+  [CloseCode.MessageTooBig]: "message too big",
+  [CloseCode.InvalidPayload]: "invalid UTF-8 in a text frame",
+  [CloseCode.Abnormal]: "connection lost",
+  [CloseCode.InternalError]: "server error",
+  [CloseCode.HeartbeatTimeout]: "heartbeat timeout",
+  [CloseCode.ServerRestart]: "server restarting",
+  [CloseCode.HandshakeTimeout]: "handshake timeout",
+  [CloseCode.SlowConsumer]: "reading too slowly",
+  [CloseCode.ProbeTimeout]: "probe not answered",
+  [CloseCode.PolicyViolation]: "policy violation",
+  [CloseCode.NicknameTaken]: "this nickname is taken",
+  [CloseCode.InvalidNickname]: "this nickname is not allowed",
+  [CloseCode.UnsupportedProtocol]: "unsupported protocol version",
+};
+
+/** A plain sentence for a close code, for status lines and logs. */
+export const describeClose = (code: number): string => descriptions[code] ?? `closed (${code})`;

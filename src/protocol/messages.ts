@@ -1,0 +1,205 @@
+/**
+ * Pulse wire protocol v1: JSON text frames, one message per frame, each an object with a
+ * `type` field. The full description for implementers is docs/protocol.md.
+ */
+
+/** Negotiated in `Sec-WebSocket-Protocol`; a server refuses other versions. */
+export const PROTOCOL_VERSION = 1;
+export const SUBPROTOCOL = "pulse.v1";
+
+/** Liveness settings as the server advertises them in `welcome`; clients adopt them. */
+export interface LivenessSettings {
+  /** Send a ping after this long without sending anything (and only with an empty send buffer). */
+  intervalMs: number;
+  /** Silence (nothing received) longer than this makes the peer `suspect`. */
+  suspectMs: number;
+  /** Silence longer than this makes the peer `dead`: the link is torn down. */
+  timeoutMs: number;
+}
+
+/** Server advice for the client's reconnect backoff. */
+export interface RetryAdvice {
+  baseMs: number;
+  capMs: number;
+}
+
+export interface ServerLimits {
+  maxPayloadBytes: number;
+  maxTextLength: number;
+  maxRooms: number;
+  maxNickLength: number;
+}
+
+/** A chat message as stored and delivered. `seq` is per room, gap-free, starting at 1. */
+export interface ChatMessage {
+  room: string;
+  seq: number;
+  /** Sender's client id and client message id: together the idempotency key. */
+  clientId: string;
+  id: string;
+  from: string;
+  text: string;
+  /** Server time (ms since the epoch) when the message was first stored. */
+  ts: number;
+}
+
+// ---------------------------------------------------------------- client -> server
+
+export interface HelloMessage {
+  type: "hello";
+  /** Stable per client instance (a browser tab, a CLI process); scopes message ids. */
+  clientId: string;
+  nick: string;
+  /** Secret that owns the nickname while any of its connections is online (shared by tabs). */
+  userKey: string;
+}
+export interface JoinMessage {
+  type: "join";
+  room: string;
+  /** Resume: the last sequence number the client saw in this room. */
+  since?: number;
+  /** The store epoch `since` belongs to (from the welcome the client last saw). */
+  epoch?: string;
+}
+export interface LeaveMessage {
+  type: "leave";
+  room: string;
+}
+export interface SendMessage {
+  type: "send";
+  room: string;
+  /** Client message id, unique per clientId. */
+  id: string;
+  text: string;
+}
+export interface HistoryRequest {
+  type: "history";
+  room: string;
+  /** Return messages with seq strictly below this. */
+  before: number;
+  limit?: number;
+}
+export interface PingMessage {
+  type: "ping";
+  id: number;
+  /** Sender's clock when the ping was sent; echoed in the pong. */
+  sentAt: number;
+}
+export interface PongMessage {
+  type: "pong";
+  id: number;
+  sentAt: number;
+}
+
+export type ClientMessage =
+  | HelloMessage
+  | JoinMessage
+  | LeaveMessage
+  | SendMessage
+  | HistoryRequest
+  | PingMessage
+  | PongMessage;
+
+// ---------------------------------------------------------------- server -> client
+
+export interface WelcomeMessage {
+  type: "welcome";
+  protocol: number;
+  sessionId: string;
+  nick: string;
+  /** Identifies the message store; sequence numbers only compare within one epoch. */
+  epoch: string;
+  serverTime: number;
+  liveness: LivenessSettings;
+  retry: RetryAdvice;
+  limits: ServerLimits;
+  historyLimit: number;
+}
+export interface JoinedMessage {
+  type: "joined";
+  room: string;
+  /** Highest sequence number in the room when the join was served. */
+  seq: number;
+  /**
+   * true: every message after the client's `since` follows as `message` frames, in order,
+   * before live ones. false: the gap could not be served (or no `since` was given);
+   * `messages` holds the latest page and the client must resync its view of the room.
+   */
+  recovered: boolean;
+  messages: ChatMessage[];
+  /** Nicknames online in the room, the joiner included. */
+  online: string[];
+}
+export interface LeftMessage {
+  type: "left";
+  room: string;
+}
+export interface MessageFrame extends ChatMessage {
+  type: "message";
+}
+export interface AckMessage {
+  type: "ack";
+  room: string;
+  id: string;
+  seq: number;
+  ts: number;
+  /** true when this id had been stored before; seq is the original one. */
+  duplicate: boolean;
+}
+export interface HistoryMessage {
+  type: "history";
+  room: string;
+  messages: ChatMessage[];
+  /** true when older messages exist before the first one returned. */
+  hasMore: boolean;
+}
+export interface PresenceMessage {
+  type: "presence";
+  room: string;
+  event: "join" | "leave";
+  nick: string;
+  /** Why a leave happened: "left", "closed", "timeout". */
+  reason?: string;
+}
+export interface GoAwayMessage {
+  type: "goaway";
+  /** Reconnect after this delay (randomized per client by the server to spread the load). */
+  retryAfterMs: number;
+  reason: string;
+}
+export interface ErrorMessage {
+  type: "error";
+  code: ErrorCode;
+  message: string;
+  /** The client message id or room the error refers to, when there is one. */
+  ref?: string;
+}
+
+export type ServerMessage =
+  | WelcomeMessage
+  | JoinedMessage
+  | LeftMessage
+  | MessageFrame
+  | AckMessage
+  | HistoryMessage
+  | PresenceMessage
+  | GoAwayMessage
+  | ErrorMessage
+  | PingMessage
+  | PongMessage;
+
+/** Stable error codes carried by `error` messages. None of them closes the connection. */
+export const ErrorCode = {
+  BadJson: "bad_json",
+  BadMessage: "bad_message",
+  UnknownType: "unknown_type",
+  BinaryNotSupported: "binary_not_supported",
+  NotReady: "not_ready",
+  AlreadyHello: "already_hello",
+  NotInRoom: "not_in_room",
+  TooManyRooms: "too_many_rooms",
+  TextTooLong: "text_too_long",
+  BadRoom: "bad_room",
+  StoreFailed: "store_failed",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

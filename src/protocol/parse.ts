@@ -1,0 +1,107 @@
+import { ErrorCode, type ClientMessage, type ServerMessage } from "./messages.js";
+
+/** What the parser returns for a frame it cannot accept. Sent back as an `error` message. */
+export interface ProtocolError {
+  type: "protocol_error";
+  code: ErrorCode;
+  message: string;
+}
+
+export const isProtocolError = (v: unknown): v is ProtocolError =>
+  typeof v === "object" && v !== null && (v as { type?: unknown }).type === "protocol_error";
+
+type FieldKind = "string" | "int" | "number" | "boolean" | "array" | "object";
+/** Field name -> kind; a trailing "?" on the name marks it optional. */
+type Shape = Record<string, FieldKind>;
+
+const clientShapes: Record<ClientMessage["type"], Shape> = {
+  hello: { clientId: "string", nick: "string", userKey: "string" },
+  join: { room: "string", "since?": "int", "epoch?": "string" },
+  leave: { room: "string" },
+  send: { room: "string", id: "string", text: "string" },
+  history: { room: "string", before: "int", "limit?": "int" },
+  ping: { id: "int", sentAt: "number" },
+  pong: { id: "int", sentAt: "number" },
+};
+
+const serverShapes: Record<ServerMessage["type"], Shape> = {
+  welcome: {
+    protocol: "int", sessionId: "string", nick: "string", epoch: "string", serverTime: "number",
+    liveness: "object", retry: "object", limits: "object", historyLimit: "int",
+  },
+  joined: { room: "string", seq: "int", recovered: "boolean", messages: "array", online: "array" },
+  left: { room: "string" },
+  message: {
+    room: "string", seq: "int", clientId: "string", id: "string", from: "string", text: "string",
+    ts: "number",
+  },
+  ack: { room: "string", id: "string", seq: "int", ts: "number", duplicate: "boolean" },
+  history: { room: "string", messages: "array", hasMore: "boolean" },
+  presence: { room: "string", event: "string", nick: "string", "reason?": "string" },
+  goaway: { retryAfterMs: "number", reason: "string" },
+  error: { code: "string", message: "string", "ref?": "string" },
+  ping: { id: "int", sentAt: "number" },
+  pong: { id: "int", sentAt: "number" },
+};
+
+const fail = (code: ErrorCode, message: string): ProtocolError => ({
+  type: "protocol_error",
+  code,
+  message,
+});
+
+function hasKind(value: unknown, kind: FieldKind): boolean {
+  switch (kind) {
+    case "string":
+      return typeof value === "string";
+    case "int":
+      return Number.isSafeInteger(value);
+    case "number":
+      return typeof value === "number" && Number.isFinite(value);
+    case "boolean":
+      return typeof value === "boolean";
+    case "array":
+      return Array.isArray(value);
+    case "object":
+      return typeof value === "object" && value !== null && !Array.isArray(value);
+  }
+}
+
+function parseWith<T>(raw: string, shapes: Record<string, Shape>): T | ProtocolError {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return fail(ErrorCode.BadJson, "frame is not valid JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return fail(ErrorCode.BadMessage, "a message must be a JSON object");
+  }
+  const msg = value as Record<string, unknown>;
+  const type = msg.type;
+  if (typeof type !== "string") return fail(ErrorCode.BadMessage, "field 'type' must be a string");
+  // hasOwn: a type of "constructor" or "__proto__" must not reach Object.prototype.
+  const shape = Object.hasOwn(shapes, type) ? shapes[type] : undefined;
+  if (!shape) return fail(ErrorCode.UnknownType, `unknown message type '${type.slice(0, 40)}'`);
+  for (const key in shape) {
+    const optional = key.endsWith("?");
+    const name = optional ? key.slice(0, -1) : key;
+    const field = msg[name];
+    if (field === undefined && optional) continue;
+    const kind = shape[key]!;
+    if (!hasKind(field, kind)) {
+      return fail(ErrorCode.BadMessage, `'${type}': field '${name}' must be ${article(kind)}`);
+    }
+  }
+  return value as T;
+}
+
+const article = (kind: FieldKind) => (kind === "int" ? "an integer" : kind === "array" || kind === "object" ? `an ${kind}` : `a ${kind}`);
+
+/** Validates one inbound text frame on the server. Unknown extra fields are ignored. */
+export const parseClientMessage = (raw: string): ClientMessage | ProtocolError =>
+  parseWith<ClientMessage>(raw, clientShapes);
+
+/** Validates one inbound text frame on the client. */
+export const parseServerMessage = (raw: string): ServerMessage | ProtocolError =>
+  parseWith<ServerMessage>(raw, serverShapes);

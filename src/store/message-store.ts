@@ -1,0 +1,41 @@
+import type { ChatMessage } from "../protocol/messages.js";
+
+/** What the server hands the store for a new message; the store assigns `seq`. */
+export interface AppendInput {
+  room: string;
+  clientId: string;
+  id: string;
+  from: string;
+  text: string;
+  ts: number;
+}
+
+export interface AppendResult {
+  message: ChatMessage;
+  /** true when (clientId, id) had been stored before: `message` is the original. */
+  duplicate: boolean;
+}
+
+/**
+ * Durable per-room history. Every engine passes test/support/store-contract.ts.
+ *
+ * - `append` assigns the room's next sequence number (1, 2, 3, ... without gaps) unless
+ *   (clientId, id) was stored before, in which case it returns the original message. When the
+ *   returned promise resolves, the message is durable for this engine (SQLite: committed).
+ * - Reads return messages in ascending seq order.
+ * - Rooms may be trimmed to the newest `retainPerRoom` messages; `firstSeq` says what is left.
+ */
+export interface MessageStore {
+  /** Random id fixed when the store's data was created; a new database gets a new epoch. */
+  readonly epoch: string;
+  append(input: AppendInput): Promise<AppendResult>;
+  /** Up to `limit` messages with seq > afterSeq, oldest first. */
+  readAfter(room: string, afterSeq: number, limit: number): Promise<ChatMessage[]>;
+  /** The newest up to `limit` messages with seq < beforeSeq, oldest first. */
+  readBefore(room: string, beforeSeq: number, limit: number): Promise<ChatMessage[]>;
+  /** Highest seq in the room, 0 when empty. */
+  latestSeq(room: string): Promise<number>;
+  /** Lowest seq still held for the room, 0 when empty. */
+  firstSeq(room: string): Promise<number>;
+  close(): Promise<void>;
+}
