@@ -1,0 +1,131 @@
+import type { ChatMessage, ErrorMessage, LivenessSettings } from "../protocol/messages.js";
+
+/**
+ * The connection as the user should see it. Changed only by PulseClient's one transition
+ * method, which emits `state` with (next, previous).
+ */
+export type ConnectionState =
+  | { kind: "idle" }
+  | { kind: "connecting"; attempt: number }
+  | { kind: "open"; since: number; rttMs: number | null }
+  /** Nothing heard for longer than suspectMs: "server not responding". */
+  | { kind: "suspect"; silentSince: number; since: number }
+  | { kind: "reconnecting"; attempt: number; retryAt: number; reason: string }
+  /** The host says it has no network (browser `offline` event). */
+  | { kind: "offline"; since: number }
+  /** Terminal: a non-retryable close code, or close() was called. */
+  | { kind: "closed"; code: number; reason: string };
+
+export type ConnectionStateKind = ConnectionState["kind"];
+
+export type OutboxStatus = "pending" | "sent" | "failed";
+
+/** A message the user sent, as the UI shows it until and after the server acknowledges it. */
+export interface OutboxEntry {
+  id: string;
+  room: string;
+  text: string;
+  status: OutboxStatus;
+  /** Client time the message was first queued. */
+  createdAt: number;
+  /** Set once acked. */
+  seq?: number;
+  /** Why it failed (status "failed"). */
+  error?: string;
+}
+
+export interface RoomJoinedEvent {
+  room: string;
+  /** false: the view of the room must be rebuilt from `messages` (a gap could not be served). */
+  recovered: boolean;
+  /** true on the first join of this room; false on a rejoin after reconnect. */
+  first: boolean;
+  messages: ChatMessage[];
+  online: string[];
+}
+
+export interface PresenceEvent {
+  room: string;
+  event: "join" | "leave";
+  nick: string;
+  online: string[];
+}
+
+export interface HistoryEvent {
+  room: string;
+  messages: ChatMessage[];
+  hasMore: boolean;
+}
+
+export interface DisconnectInfo {
+  code: number;
+  reason: string;
+  at: number;
+}
+
+export interface RttInfo {
+  lastMs: number | null;
+  smoothedMs: number | null;
+}
+
+export interface PulseClientEvents {
+  state: (next: ConnectionState, prev: ConnectionState) => void;
+  /** A chat message, live or replayed, delivered once per (room, seq). */
+  message: (message: ChatMessage) => void;
+  joined: (event: RoomJoinedEvent) => void;
+  presence: (event: PresenceEvent) => void;
+  history: (event: HistoryEvent) => void;
+  /** An outbox entry was added or changed status. */
+  outbox: (entry: OutboxEntry) => void;
+  /** A structured error from the server (connection stays open). */
+  error: (error: Omit<ErrorMessage, "type">) => void;
+}
+
+/** The minimal WebSocket surface the client uses: the browser's global or `ws`. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  readonly protocol: string;
+  onopen: ((ev: unknown) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketFactory = new (url: string, protocols: string | string[]) => WebSocketLike;
+
+/** Key-value storage for the outbox (sessionStorage in browsers). */
+export interface OutboxStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+export interface PulseClientOptions {
+  /** ws:// or wss:// URL of the server's WebSocket endpoint. */
+  url: string;
+  nick: string;
+  /** Owns the nickname; tabs of one browser share it (localStorage). Default: random. */
+  userKey?: string;
+  /** Scopes client message ids; one per tab/process. Default: random (restored from storage). */
+  clientId?: string;
+  /** WebSocket constructor. Default: globalThis.WebSocket (Node 20: pass `ws`). */
+  WebSocket?: WebSocketFactory;
+  /** Where the outbox survives a reload. Default: none (memory only). */
+  storage?: OutboxStorage;
+  /** Max unacked messages; send() beyond it throws OutboxFullError. Default 1000. */
+  outboxLimit?: number;
+  /** Reconnect backoff: full jitter in [0, min(capMs, baseMs * 2^attempt)]. Defaults 500 / 30000; server advice wins. */
+  backoff?: { baseMs?: number; capMs?: number };
+  /** Liveness before the server's welcome arrives (then the server's settings are adopted). */
+  liveness?: Partial<LivenessSettings>;
+  /** Deadline for a probe ping (on `online`, on becoming visible, before a send after idle). Default 2000. */
+  probeTimeoutMs?: number;
+  /** A send after this long without inbound traffic probes first. Default 2 x intervalMs. */
+  idleProbeAfterMs?: number;
+  /** The attempt counter resets only after the link stayed open this long. Default 10000. */
+  stableAfterMs?: number;
+  /** Open the connection in the constructor. Default true. */
+  autoConnect?: boolean;
+}

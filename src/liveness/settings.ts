@@ -1,0 +1,41 @@
+import type { LivenessSettings } from "../protocol/messages.js";
+
+/**
+ * Defaults: a peer that goes silent is `suspect` after 8 s and `dead` after 12 s. The server
+ * checks its connections every `checkMs` (1 s), so its worst case is 13 s; the client checks on
+ * a timer set for the exact deadline. Both are under the 15 s we promise (peers: 30-60 s).
+ *
+ * Why 5 s / 8 s: a healthy idle link hears something at least every intervalMs (a pong to the
+ * client's ping, or the server's own ping), so silence beyond intervalMs + an RTT means a ping
+ * went unanswered; 8 s leaves 3 s of slack for a slow network before we call it suspect.
+ */
+export const DEFAULT_LIVENESS: LivenessSettings = {
+  intervalMs: 5_000,
+  suspectMs: 8_000,
+  timeoutMs: 12_000,
+};
+
+/** How often the server sweeps its connections' liveness engines. */
+export const DEFAULT_SERVER_CHECK_MS = 1_000;
+
+/** Smallest interval accepted: the seed's 1 s heartbeat and below, for tests. */
+export const MIN_INTERVAL_MS = 50;
+
+/** Throws a RangeError naming the bad setting; returns the settings when they are coherent. */
+export function validateLiveness(s: LivenessSettings): LivenessSettings {
+  const ints = Object.entries(s).filter(([, v]) => !Number.isSafeInteger(v) || v <= 0);
+  if (ints.length) throw new RangeError(`liveness: ${ints[0]![0]} must be a positive integer (ms)`);
+  if (s.intervalMs < MIN_INTERVAL_MS) {
+    throw new RangeError(`liveness: intervalMs must be at least ${MIN_INTERVAL_MS}`);
+  }
+  if (s.suspectMs <= s.intervalMs) {
+    throw new RangeError("liveness: suspectMs must be greater than intervalMs");
+  }
+  if (s.timeoutMs < s.suspectMs) {
+    throw new RangeError("liveness: timeoutMs must be at least suspectMs");
+  }
+  return s;
+}
+
+/** Worst-case time from a peer's last frame to the dead verdict on a side that checks every checkMs. */
+export const detectionBoundMs = (s: LivenessSettings, checkMs: number): number => s.timeoutMs + checkMs;

@@ -1,0 +1,161 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { LivenessEngine, type HealthChange } from "../../src/liveness/liveness-engine.js";
+import type { PingMessage } from "../../src/protocol/messages.js";
+import { FakeClock } from "../support/fake-clock.js";
+
+const settings = { intervalMs: 1_000, suspectMs: 2_500, timeoutMs: 4_000 };
+
+function setup(buffered = 0) {
+  const clock = new FakeClock();
+  const pings: PingMessage[] = [];
+  const changes: HealthChange[] = [];
+  const host = { buffered, sendPing: (p: PingMessage) => pings.push(p), bufferedAmount: () => host.buffered, onHealthChange: (c: HealthChange) => changes.push(c) };
+  const engine = new LivenessEngine(settings, host, clock);
+  return { clock, pings, changes, host, engine };
+}
+
+describe("LivenessEngine", () => {
+  it("pings only after intervalMs without sending", () => {
+    const { clock, pings, engine } = setup();
+    clock.advance(999);
+    engine.check();
+    assert.equal(pings.length, 0);
+    clock.advance(1);
+    engine.check();
+    assert.equal(pings.length, 1);
+    assert.equal(pings[0]!.sentAt, clock.now());
+    engine.check();
+    assert.equal(pings.length, 1, "no second ping right after the first");
+  });
+
+  it("sent traffic suppresses pings", () => {
+    const { clock, pings, engine } = setup();
+    for (let i = 0; i < 20; i++) {
+      clock.advance(600);
+      engine.noteSent();
+      engine.noteInbound();
+      engine.check();
+    }
+    assert.equal(pings.length, 0);
+  });
+
+  it("does not ping while the send buffer is non-empty", () => {
+    const { clock, pings, engine, host } = setup(128);
+    clock.advance(2_000);
+    engine.check();
+    assert.equal(pings.length, 0);
+    host.buffered = 0;
+    engine.check();
+    assert.equal(pings.length, 1);
+  });
+
+  it("becomes suspect and dead at exactly the thresholds", () => {
+    const { clock, changes, engine } = setup();
+    clock.advance(2_499);
+    assert.equal(engine.check(), "alive");
+    clock.advance(1);
+    assert.equal(engine.check(), "suspect");
+    assert.deepEqual(changes[0], { next: "suspect", prev: "alive", reason: "silence", silentForMs: 2_500 });
+    clock.advance(1_499);
+    assert.equal(engine.check(), "suspect");
+    clock.advance(1);
+    assert.equal(engine.check(), "dead");
+    assert.deepEqual(changes[1], { next: "dead", prev: "suspect", reason: "timeout", silentForMs: 4_000 });
+    engine.noteInbound();
+    assert.equal(engine.check(), "dead", "dead is final");
+  });
+
+  it("inbound resets the silence and clears suspect", () => {
+    const { clock, changes, engine } = setup();
+    clock.advance(3_000);
+    engine.check();
+    assert.equal(engine.health, "suspect");
+    engine.noteInbound();
+    assert.equal(engine.health, "alive");
+    assert.equal(changes.at(-1)!.reason, "inbound");
+    clock.advance(3_900);
+    assert.equal(engine.check(), "suspect");
+    clock.advance(50);
+    assert.equal(engine.check(), "suspect", "not dead: silence counts from the last inbound");
+  });
+
+  it("a 60 s clock jump with inbound traffic in between causes no false dead", () => {
+    const { clock, changes, engine } = setup();
+    // The timer was frozen (sleep, throttled tab) but frames kept arriving.
+    for (let i = 0; i < 60; i++) {
+      clock.jump(1_000);
+      engine.noteInbound();
+    }
+    assert.equal(engine.check(), "alive");
+    assert.equal(changes.length, 0);
+  });
+
+  it("a 60 s clock jump without inbound is dead at the first check", () => {
+    const { clock, engine } = setup();
+    clock.jump(60_000);
+    assert.equal(engine.check(), "dead");
+  });
+
+  it("measures RTT from pong and smooths it", () => {
+    const { clock, pings, engine } = setup();
+    clock.advance(1_000);
+    engine.check();
+    clock.advance(80);
+    engine.onPong({ type: "pong", id: pings[0]!.id, sentAt: pings[0]!.sentAt });
+    assert.deepEqual(engine.rtt, { lastMs: 80, smoothedMs: 80 });
+    clock.advance(1_000);
+    engine.check();
+    clock.advance(160);
+    engine.onPong({ type: "pong", id: pings[1]!.id, sentAt: pings[1]!.sentAt });
+    assert.equal(engine.rtt.lastMs, 160);
+    assert.equal(engine.rtt.smoothedMs, 90);
+    engine.onPong({ type: "pong", id: 999, sentAt: 0 });
+    assert.equal(engine.rtt.lastMs, 160, "pongs for unknown ids are ignored");
+  });
+
+  it("answers a ping by echoing id and sentAt", () => {
+    const { engine } = setup();
+    assert.deepEqual(engine.answer({ type: "ping", id: 7, sentAt: 123 }), { type: "pong", id: 7, sentAt: 123 });
+  });
+
+  it("a probe pings at once and declares dead when its deadline passes unanswered", () => {
+    const { clock, pings, engine, changes } = setup();
+    clock.advance(100);
+    engine.probe(300);
+    assert.equal(pings.length, 1);
+    clock.advance(299);
+    assert.equal(engine.check(), "alive");
+    clock.advance(1);
+    assert.equal(engine.check(), "dead");
+    assert.equal(changes.at(-1)!.reason, "probe-timeout");
+  });
+
+  it("an answered probe keeps the link alive", () => {
+    const { clock, engine } = setup();
+    engine.probe(300);
+    clock.advance(50);
+    engine.noteInbound();
+    clock.advance(1_000);
+    assert.equal(engine.check(), "alive");
+  });
+
+  it("nextCheckAt points at the earliest decision", () => {
+    const { clock, engine } = setup();
+    const t0 = clock.now();
+    assert.equal(engine.nextCheckAt(), t0 + 1_000);
+    engine.noteSent();
+    clock.advance(900);
+    engine.noteSent();
+    assert.equal(engine.nextCheckAt(), t0 + 1_900);
+    engine.probe(200);
+    assert.equal(engine.nextCheckAt(), t0 + 1_100);
+  });
+
+  it("rejects incoherent settings", () => {
+    const host = { sendPing() {}, bufferedAmount: () => 0, onHealthChange() {} };
+    assert.throws(() => new LivenessEngine({ intervalMs: 1_000, suspectMs: 900, timeoutMs: 2_000 }, host, new FakeClock()), /suspectMs/);
+    assert.throws(() => new LivenessEngine({ intervalMs: 1_000, suspectMs: 2_000, timeoutMs: 1_500 }, host, new FakeClock()), /timeoutMs/);
+    assert.throws(() => new LivenessEngine({ intervalMs: 0, suspectMs: 2_000, timeoutMs: 3_000 }, host, new FakeClock()), /intervalMs/);
+  });
+});

@@ -1,0 +1,56 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { parseClientMessage, parseServerMessage, isProtocolError } from "../../src/protocol/parse.js";
+import { isRetryable, CloseCode } from "../../src/protocol/close-codes.js";
+
+describe("parseClientMessage", () => {
+  it("accepts each valid message", () => {
+    const ok = [
+      { type: "hello", clientId: "c", nick: "ada", userKey: "k" },
+      { type: "join", room: "lobby" },
+      { type: "join", room: "lobby", since: 10, epoch: "e" },
+      { type: "leave", room: "lobby" },
+      { type: "send", room: "lobby", id: "1", text: "hi" },
+      { type: "history", room: "lobby", before: 100, limit: 20 },
+      { type: "ping", id: 1, sentAt: 12.5 },
+      { type: "pong", id: 1, sentAt: 12 },
+    ];
+    for (const m of ok) assert.deepEqual(parseClientMessage(JSON.stringify(m)), m);
+  });
+
+  it("returns structured errors for bad frames", () => {
+    const cases: Array<[string, string]> = [
+      ["not json", "bad_json"],
+      ["[1,2]", "bad_message"],
+      ["null", "bad_message"],
+      ['{"type":5}', "bad_message"],
+      ['{"type":"nope"}', "unknown_type"],
+      ['{"type":"constructor"}', "unknown_type"],
+      ['{"type":"__proto__"}', "unknown_type"],
+      ['{"type":"send","room":"a","id":1,"text":"x"}', "bad_message"],
+      ['{"type":"join","room":"a","since":1.5}', "bad_message"],
+      ['{"type":"ping","id":1}', "bad_message"],
+    ];
+    for (const [raw, code] of cases) {
+      const r = parseClientMessage(raw);
+      assert.ok(isProtocolError(r), raw);
+      assert.equal(r.code, code, raw);
+      assert.ok(r.message.length > 0);
+    }
+  });
+
+  it("server messages are validated on the client too", () => {
+    const r = parseServerMessage('{"type":"ack","room":"a","id":"1","seq":"2","ts":1,"duplicate":false}');
+    assert.ok(isProtocolError(r));
+  });
+});
+
+describe("close codes", () => {
+  it("4500-4999 are terminal, everything else is retried", () => {
+    assert.equal(isRetryable(CloseCode.HeartbeatTimeout), true);
+    assert.equal(isRetryable(CloseCode.Abnormal), true);
+    assert.equal(isRetryable(CloseCode.ServerRestart), true);
+    assert.equal(isRetryable(CloseCode.NicknameTaken), false);
+    assert.equal(isRetryable(CloseCode.PolicyViolation), false);
+  });
+});
