@@ -1,0 +1,100 @@
+import { randomUUID } from "node:crypto";
+import type { ChatMessage } from "../protocol/messages.js";
+import type { AppendInput, AppendResult, MessageStore } from "./message-store.js";
+import { resolveRetainPerRoom, type RetentionOptions } from "./retention.js";
+
+export type MemoryStoreOptions = RetentionOptions;
+
+interface RoomLog {
+  /** Held messages, oldest first; messages[i].seq === first + i. */
+  messages: ChatMessage[];
+  /** Seq of messages[0], or the next seq to assign when the log is empty. */
+  first: number;
+}
+
+/** MessageStore held in process memory, for tests: nothing survives the process. */
+export class MemoryStore implements MessageStore {
+  readonly epoch = randomUUID();
+  private readonly retainPerRoom: number;
+  private readonly rooms = new Map<string, RoomLog>();
+  /** Idempotency index, keyed by `${clientId.length}:${clientId}${id}` so keys cannot collide. */
+  private readonly byKey = new Map<string, ChatMessage>();
+  private closed = false;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.retainPerRoom = resolveRetainPerRoom(options);
+  }
+
+  async append(input: AppendInput): Promise<AppendResult> {
+    if (this.closed) throw new Error("MemoryStore is closed");
+    const key = idempotencyKey(input.clientId, input.id);
+    const original = this.byKey.get(key);
+    if (original) return { message: { ...original }, duplicate: true };
+
+    const log = this.log(input.room);
+    const { room, clientId, id, from, text, ts } = input;
+    const message: ChatMessage = { room, seq: log.first + log.messages.length, clientId, id, from, text, ts };
+    log.messages.push(message);
+    this.byKey.set(key, message);
+    this.trim(log);
+    return { message: { ...message }, duplicate: false };
+  }
+
+  async readAfter(room: string, afterSeq: number, limit: number): Promise<ChatMessage[]> {
+    const log = this.rooms.get(room);
+    if (!log || limit <= 0) return [];
+    // seq > afterSeq means seq >= floor(afterSeq) + 1, whatever the caller passed.
+    const start = Math.max(0, Math.floor(afterSeq) + 1 - log.first);
+    return copies(log.messages.slice(start, start + limit));
+  }
+
+  async readBefore(room: string, beforeSeq: number, limit: number): Promise<ChatMessage[]> {
+    const log = this.rooms.get(room);
+    if (!log || limit <= 0) return [];
+    const end = Math.min(log.messages.length, Math.ceil(beforeSeq) - log.first);
+    if (end <= 0) return [];
+    return copies(log.messages.slice(Math.max(0, end - limit), end));
+  }
+
+  async latestSeq(room: string): Promise<number> {
+    const log = this.rooms.get(room);
+    return log && log.messages.length > 0 ? log.first + log.messages.length - 1 : 0;
+  }
+
+  async firstSeq(room: string): Promise<number> {
+    const log = this.rooms.get(room);
+    return log && log.messages.length > 0 ? log.first : 0;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private log(room: string): RoomLog {
+    let log = this.rooms.get(room);
+    if (!log) {
+      log = { messages: [], first: 1 };
+      this.rooms.set(room, log);
+    }
+    return log;
+  }
+
+  /** Drops the oldest messages beyond the limit and forgets their keys, as SQLite does. */
+  private trim(log: RoomLog): void {
+    const excess = log.messages.length - this.retainPerRoom;
+    if (excess <= 0) return;
+    for (const dropped of log.messages.splice(0, excess)) {
+      this.byKey.delete(idempotencyKey(dropped.clientId, dropped.id));
+    }
+    log.first += excess;
+  }
+}
+
+function idempotencyKey(clientId: string, id: string): string {
+  return `${clientId.length}:${clientId}${id}`;
+}
+
+/** Callers get their own objects, so mutating a result cannot rewrite history. */
+function copies(messages: ChatMessage[]): ChatMessage[] {
+  return messages.map((message) => ({ ...message }));
+}
