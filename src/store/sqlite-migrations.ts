@@ -1,0 +1,50 @@
+import type { Database } from "better-sqlite3";
+
+/**
+ * Schema migrations for SqliteStore, in order. Migration `i` moves a database from
+ * `PRAGMA user_version = i` to `i + 1`; applied ones are never edited, only appended to.
+ */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  // 1: messages clustered by (room, seq) so a room's history is one contiguous range scan;
+  // the idempotency key is global, as client message ids are unique per client, not per room.
+  `
+  CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE messages (
+    room      TEXT    NOT NULL,
+    seq       INTEGER NOT NULL,
+    client_id TEXT    NOT NULL,
+    msg_id    TEXT    NOT NULL,
+    sender    TEXT    NOT NULL,
+    text      TEXT    NOT NULL,
+    ts        INTEGER NOT NULL,
+    PRIMARY KEY (room, seq)
+  ) WITHOUT ROWID;
+
+  CREATE UNIQUE INDEX messages_idempotency_key ON messages (client_id, msg_id);
+  `,
+];
+
+/**
+ * Brings `db` to the latest schema, one transaction per migration so a crash between two
+ * leaves a consistent `user_version`. Refuses a database written by a newer Pulse.
+ */
+export function applyMigrations(db: Database, migrations: readonly string[] = SQLITE_MIGRATIONS): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  if (current > migrations.length) {
+    throw new Error(
+      `database schema version ${current} is newer than this Pulse supports (${migrations.length})`,
+    );
+  }
+  migrations.slice(current).forEach((sql, i) => {
+    const version = current + i + 1;
+    db.transaction(() => {
+      db.exec(sql);
+      // PRAGMA takes no bound parameters; `version` is an integer we computed.
+      db.pragma(`user_version = ${version}`);
+    })();
+  });
+}

@@ -1,0 +1,221 @@
+import { randomUUID } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import type { ChatMessage } from "../protocol/messages.js";
+import type { AppendInput, AppendResult, MessageStore } from "./message-store.js";
+import { resolveRetainPerRoom, type RetentionOptions } from "./retention.js";
+import { applyMigrations } from "./sqlite-migrations.js";
+
+export interface SqliteStoreOptions extends RetentionOptions {
+  /**
+   * Database file (its directory is created if missing), or ":memory:" for a private
+   * in-memory database that disappears on close. One SqliteStore per file: sequence numbers
+   * are assigned from an in-process cache, so a second writer would collide.
+   */
+  path: string;
+}
+
+interface PendingAppend {
+  input: AppendInput;
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Seqs held for a room; both 0 when it is empty. */
+interface RoomRange {
+  first: number;
+  last: number;
+}
+
+type SeqRow = { seq: number };
+
+const MESSAGE_COLUMNS = `room, seq, client_id AS clientId, msg_id AS id, sender AS "from", text, ts`;
+
+/**
+ * MessageStore on SQLite (better-sqlite3). Appends requested in one event-loop tick are
+ * written in one transaction, so throughput is bounded by commits per second rather than by
+ * messages per second; every append promise settles after that commit.
+ */
+export class SqliteStore implements MessageStore {
+  readonly epoch: string;
+  private readonly db: Database.Database;
+  private readonly retainPerRoom: number;
+  /** Committed seq ranges, loaded lazily per room so joins never scan the table. */
+  private readonly rooms = new Map<string, RoomRange>();
+  private pending: PendingAppend[] = [];
+  private flushHandle: NodeJS.Immediate | undefined;
+  private closed = false;
+
+  private readonly insertMessage: Database.Statement<
+    [string, number, string, string, string, string, number]
+  >;
+  private readonly selectByKey: Database.Statement<[string, string], ChatMessage>;
+  private readonly selectAfter: Database.Statement<[string, number, number], ChatMessage>;
+  private readonly selectBefore: Database.Statement<[string, number, number], ChatMessage>;
+  private readonly selectFirstSeq: Database.Statement<[string], SeqRow>;
+  private readonly selectLastSeq: Database.Statement<[string], SeqRow>;
+  private readonly deleteBefore: Database.Statement<[string, number]>;
+  private readonly writeBatch: (batch: PendingAppend[]) => {
+    results: AppendResult[];
+    ranges: Map<string, RoomRange>;
+  };
+
+  constructor(options: SqliteStoreOptions) {
+    this.retainPerRoom = resolveRetainPerRoom(options);
+    const inMemory = options.path === ":memory:";
+    if (!inMemory) mkdirSync(dirname(options.path), { recursive: true });
+    this.db = new Database(options.path);
+    try {
+      if (!inMemory) this.db.pragma("journal_mode = WAL");
+      // In WAL mode NORMAL skips the fsync per commit, yet a commit is in the WAL file (the OS
+      // cache) before it returns: it survives a process crash or SIGKILL, only an OS crash or
+      // power loss can lose the last few commits.
+      this.db.pragma("synchronous = NORMAL");
+      applyMigrations(this.db);
+      this.epoch = this.loadOrCreateEpoch();
+
+      this.insertMessage = this.db.prepare(
+        `INSERT INTO messages (room, seq, client_id, msg_id, sender, text, ts)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (client_id, msg_id) DO NOTHING`,
+      );
+      this.selectByKey = this.db.prepare(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE client_id = ? AND msg_id = ?`,
+      );
+      this.selectAfter = this.db.prepare(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?`,
+      );
+      this.selectBefore = this.db.prepare(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq < ?
+         ORDER BY seq DESC LIMIT ?`,
+      );
+      // Two single-ended queries: SQLite answers a lone MIN or MAX from the index edge, but
+      // scans the whole room when both appear in one SELECT.
+      this.selectFirstSeq = this.db.prepare(
+        `SELECT seq FROM messages WHERE room = ? ORDER BY seq ASC LIMIT 1`,
+      );
+      this.selectLastSeq = this.db.prepare(
+        `SELECT seq FROM messages WHERE room = ? ORDER BY seq DESC LIMIT 1`,
+      );
+      this.deleteBefore = this.db.prepare(`DELETE FROM messages WHERE room = ? AND seq < ?`);
+      this.writeBatch = this.db.transaction((batch: PendingAppend[]) => this.writeInTransaction(batch));
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+  }
+
+  append(input: AppendInput): Promise<AppendResult> {
+    if (this.closed) return Promise.reject(new Error("SqliteStore is closed"));
+    return new Promise((resolve, reject) => {
+      this.pending.push({ input, resolve, reject });
+      this.flushHandle ??= setImmediate(() => this.flush());
+    });
+  }
+
+  async readAfter(room: string, afterSeq: number, limit: number): Promise<ChatMessage[]> {
+    if (limit <= 0) return [];
+    return this.selectAfter.all(room, afterSeq, limit);
+  }
+
+  async readBefore(room: string, beforeSeq: number, limit: number): Promise<ChatMessage[]> {
+    if (limit <= 0) return [];
+    return this.selectBefore.all(room, beforeSeq, limit).reverse();
+  }
+
+  async latestSeq(room: string): Promise<number> {
+    return this.roomRange(room).last;
+  }
+
+  async firstSeq(room: string): Promise<number> {
+    return this.roomRange(room).first;
+  }
+
+  /** Commits the appends already requested, then closes the database. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.flushHandle) clearImmediate(this.flushHandle);
+    this.flush();
+    this.db.close();
+  }
+
+  private flush(): void {
+    this.flushHandle = undefined;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    let outcome: ReturnType<typeof this.writeBatch>;
+    try {
+      outcome = this.writeBatch(batch);
+    } catch (error) {
+      // Rolled back: nothing in the batch is stored and the cached ranges are untouched.
+      for (const request of batch) request.reject(error);
+      return;
+    }
+    for (const [room, range] of outcome.ranges) this.rooms.set(room, range);
+    batch.forEach((request, i) => request.resolve(outcome.results[i]!));
+  }
+
+  /**
+   * Runs inside the batch transaction. Ranges are advanced on copies and published by
+   * `flush` only after the commit, so a rollback cannot leave a gap in the sequence.
+   */
+  private writeInTransaction(batch: PendingAppend[]) {
+    const ranges = new Map<string, RoomRange>();
+    const results: AppendResult[] = [];
+    for (const { input } of batch) {
+      let range = ranges.get(input.room);
+      if (!range) {
+        range = { ...this.roomRange(input.room) };
+        ranges.set(input.room, range);
+      }
+      const seq = range.last + 1;
+      const { room, clientId, id, from, text, ts } = input;
+      const { changes } = this.insertMessage.run(room, seq, clientId, id, from, text, ts);
+      if (changes === 1) {
+        range.last = seq;
+        if (range.first === 0) range.first = seq;
+        results.push({ message: { room, seq, clientId, id, from, text, ts }, duplicate: false });
+      } else {
+        // The key exists, stored earlier or earlier in this very batch (the transaction sees
+        // its own writes), possibly in another room.
+        const original = this.selectByKey.get(clientId, id);
+        if (!original) throw new Error(`append of ${clientId}/${id} conflicted but found no row`);
+        results.push({ message: original, duplicate: true });
+      }
+    }
+    for (const [room, range] of ranges) {
+      const keepFrom = range.last - this.retainPerRoom + 1;
+      if (range.first > 0 && range.first < keepFrom) {
+        this.deleteBefore.run(room, keepFrom);
+        range.first = keepFrom;
+      }
+    }
+    return { results, ranges };
+  }
+
+  private roomRange(room: string): RoomRange {
+    let range = this.rooms.get(room);
+    if (!range) {
+      range = {
+        first: this.selectFirstSeq.get(room)?.seq ?? 0,
+        last: this.selectLastSeq.get(room)?.seq ?? 0,
+      };
+      this.rooms.set(room, range);
+    }
+    return range;
+  }
+
+  private loadOrCreateEpoch(): string {
+    this.db
+      .prepare(`INSERT INTO meta (key, value) VALUES ('epoch', ?) ON CONFLICT (key) DO NOTHING`)
+      .run(randomUUID());
+    const row = this.db.prepare(`SELECT value FROM meta WHERE key = 'epoch'`).get() as
+      | { value: string }
+      | undefined;
+    if (!row) throw new Error("meta table has no epoch");
+    return row.value;
+  }
+}
