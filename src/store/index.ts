@@ -1,0 +1,24 @@
+import type { MessageStore } from "./message-store.js";
+import { MemoryStore } from "./memory-store.js";
+import type { RetentionOptions } from "./retention.js";
+import { SqliteStore } from "./sqlite-store.js";
+
+export type { AppendInput, AppendResult, MessageStore } from "./message-store.js";
+export { MemoryStore, type MemoryStoreOptions } from "./memory-store.js";
+export { SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
+export { DEFAULT_RETAIN_PER_ROOM, type RetentionOptions } from "./retention.js";
+
+/** Where `pulse serve` keeps its history unless told otherwise. */
+export const DEFAULT_STORE_PATH = "./data/pulse.db";
+
+export type OpenStoreOptions = RetentionOptions;
+
+/**
+ * Opens the store named by `spec`: "memory" for MemoryStore, anything else is a SQLite file
+ * path (":memory:" for an in-memory SQLite database). Async so that engines which connect
+ * over the network can be added behind the same call.
+ */
+export async function openStore(spec: string, options: OpenStoreOptions = {}): Promise<MessageStore> {
+  if (spec === "memory") return new MemoryStore(options);
+  return new SqliteStore({ ...options, path: spec });
+}
