@@ -1,0 +1,276 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { ChatMessage } from "../../src/protocol/messages.js";
+import type { AppendInput, MessageStore } from "../../src/store/message-store.js";
+import type { RetentionOptions } from "../../src/store/retention.js";
+
+export interface StoreFixture {
+  store: MessageStore;
+  /** Opens the same data again once `store` is closed; omitted by engines that cannot. */
+  reopen?: () => Promise<MessageStore>;
+  /** Closes every store the fixture opened (closing twice must be harmless) and removes its files. */
+  cleanup: () => Promise<void>;
+}
+
+/** Makes a fresh, empty store; `options` must reach the engine (the retention tests need it). */
+export type MakeStore = (options?: RetentionOptions) => Promise<StoreFixture>;
+
+const BASE_TS = 1_700_000_000_000;
+
+/** A distinct input per (room, n), so expected values can be recomputed in assertions. */
+function input(room: string, n: number, overrides: Partial<AppendInput> = {}): AppendInput {
+  return {
+    room,
+    clientId: "client-1",
+    id: `${room}-${n}`,
+    from: "alice",
+    text: `message ${n} in ${room}`,
+    ts: BASE_TS + n,
+    ...overrides,
+  };
+}
+
+const seqs = (messages: ChatMessage[]) => messages.map((message) => message.seq);
+
+/** [from, from + 1, ..., to] */
+const span = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+async function appendAll(store: MessageStore, inputs: AppendInput[]) {
+  return Promise.all(inputs.map((each) => store.append(each)));
+}
+
+/** The one suite every MessageStore engine must pass (house style, habit 6). */
+export function storeContract(name: string, makeStore: MakeStore): void {
+  async function withStore(
+    options: RetentionOptions,
+    body: (fixture: StoreFixture) => Promise<void>,
+  ): Promise<void> {
+    const fixture = await makeStore(options);
+    try {
+      await body(fixture);
+    } finally {
+      await fixture.cleanup();
+    }
+  }
+
+  describe(`MessageStore contract: ${name}`, () => {
+    it("assigns seq 1, 2, 3, ... per room, independently across rooms", () =>
+      withStore({}, async ({ store }) => {
+        const order = ["a", "a", "b", "a", "b"];
+        const got: Array<[string, number]> = [];
+        for (const [n, room] of order.entries()) {
+          const result = await store.append(input(room, n));
+          assert.equal(result.duplicate, false);
+          assert.deepEqual(result.message, { ...input(room, n), seq: result.message.seq });
+          got.push([room, result.message.seq]);
+        }
+        assert.deepEqual(got, [["a", 1], ["a", 2], ["b", 1], ["a", 3], ["b", 2]]);
+        assert.equal(await store.latestSeq("a"), 3);
+        assert.equal(await store.latestSeq("b"), 2);
+      }));
+
+    it("gives 1,000 appends made in one tick consecutive seqs in call order", () =>
+      withStore({}, async ({ store }) => {
+        const inputs = span(1, 1000).map((n) => input("busy", n));
+        const results = await appendAll(store, inputs);
+        assert.deepEqual(results.map((r) => r.message.seq), span(1, 1000));
+        assert.ok(results.every((r) => !r.duplicate));
+        const stored = await store.readAfter("busy", 0, 2000);
+        assert.deepEqual(stored, inputs.map((each, i) => ({ ...each, seq: i + 1 })));
+        assert.equal(await store.latestSeq("busy"), 1000);
+      }));
+
+    it("keeps seqs gap-free per room when one tick appends to several rooms", () =>
+      withStore({}, async ({ store }) => {
+        const rooms = ["r0", "r1", "r2"];
+        const inputs = span(1, 300).map((n) => input(rooms[n % 3]!, n));
+        const results = await appendAll(store, inputs);
+        for (const room of rooms) {
+          const mine = results.filter((r) => r.message.room === room);
+          assert.deepEqual(mine.map((r) => r.message.seq), span(1, 100));
+          assert.deepEqual(seqs(await store.readAfter(room, 0, 500)), span(1, 100));
+        }
+      }));
+
+    it("returns the original message with duplicate=true for a repeated (clientId, id)", () =>
+      withStore({}, async ({ store }) => {
+        const first = await store.append(input("a", 1, { text: "hello" }));
+        const again = await store.append(input("a", 1, { text: "edited", ts: BASE_TS + 999 }));
+        assert.equal(again.duplicate, true);
+        assert.deepEqual(again.message, first.message);
+        assert.equal(again.message.text, "hello");
+        assert.equal(await store.latestSeq("a"), 1);
+
+        // Another client may reuse the same id: the key is the pair.
+        const other = await store.append(input("a", 1, { clientId: "client-2" }));
+        assert.equal(other.duplicate, false);
+        assert.equal(other.message.seq, 2);
+        assert.deepEqual(
+          (await store.readAfter("a", 0, 10)).map((m) => [m.seq, m.clientId, m.text]),
+          [[1, "client-1", "hello"], [2, "client-2", "message 1 in a"]],
+        );
+      }));
+
+    it("detects duplicates within one tick", () =>
+      withStore({}, async ({ store }) => {
+        const [a, aEdited, b, aAgain] = await appendAll(store, [
+          input("a", 1),
+          input("a", 1, { text: "edited" }),
+          input("a", 2),
+          input("a", 1, { text: "edited again" }),
+        ]);
+        assert.deepEqual([a!.duplicate, aEdited!.duplicate, b!.duplicate, aAgain!.duplicate], [false, true, false, true]);
+        assert.deepEqual(aEdited!.message, a!.message);
+        assert.deepEqual(aAgain!.message, a!.message);
+        assert.equal(b!.message.seq, 2);
+        assert.deepEqual(await store.readAfter("a", 0, 10), [a!.message, b!.message]);
+      }));
+
+    it("treats (clientId, id) as one key across rooms", () =>
+      withStore({}, async ({ store }) => {
+        const original = await store.append(input("a", 1));
+        const elsewhere = await store.append(input("a", 1, { room: "b" }));
+        assert.equal(elsewhere.duplicate, true);
+        assert.deepEqual(elsewhere.message, original.message);
+        assert.equal(await store.latestSeq("b"), 0);
+      }));
+
+    it("pages forward with readAfter, oldest first", () =>
+      withStore({}, async ({ store }) => {
+        await appendAll(store, span(1, 25).map((n) => input("a", n)));
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 10)), span(1, 10));
+        assert.deepEqual(seqs(await store.readAfter("a", 10, 10)), span(11, 20));
+        assert.deepEqual(seqs(await store.readAfter("a", 20, 10)), span(21, 25));
+        assert.deepEqual(await store.readAfter("a", 25, 10), []);
+        assert.deepEqual(await store.readAfter("a", 1000, 10), []);
+        assert.deepEqual(await store.readAfter("a", 0, 0), []);
+        assert.deepEqual(seqs(await store.readAfter("a", 24, 1)), [25]);
+        const [third] = await store.readAfter("a", 2, 1);
+        assert.deepEqual(third, { ...input("a", 3), seq: 3 });
+      }));
+
+    it("pages backward with readBefore, oldest first", () =>
+      withStore({}, async ({ store }) => {
+        await appendAll(store, span(1, 25).map((n) => input("a", n)));
+        assert.deepEqual(seqs(await store.readBefore("a", 26, 10)), span(16, 25));
+        assert.deepEqual(seqs(await store.readBefore("a", 16, 10)), span(6, 15));
+        assert.deepEqual(seqs(await store.readBefore("a", 6, 10)), span(1, 5));
+        assert.deepEqual(await store.readBefore("a", 1, 10), []);
+        assert.deepEqual(seqs(await store.readBefore("a", Number.MAX_SAFE_INTEGER, 3)), [23, 24, 25]);
+        assert.deepEqual(await store.readBefore("a", 20, 0), []);
+        const [second] = await store.readBefore("a", 3, 1);
+        assert.deepEqual(second, { ...input("a", 2), seq: 2 });
+      }));
+
+    it("reads nothing and reports 0 for an empty room", () =>
+      withStore({}, async ({ store }) => {
+        await store.append(input("other", 1));
+        assert.deepEqual(await store.readAfter("empty", 0, 10), []);
+        assert.deepEqual(await store.readBefore("empty", 100, 10), []);
+        assert.equal(await store.latestSeq("empty"), 0);
+        assert.equal(await store.firstSeq("empty"), 0);
+      }));
+
+    it("reports latestSeq and firstSeq as appends land", () =>
+      withStore({}, async ({ store }) => {
+        await store.append(input("a", 1));
+        assert.deepEqual([await store.firstSeq("a"), await store.latestSeq("a")], [1, 1]);
+        await appendAll(store, [input("a", 2), input("a", 3), input("b", 1)]);
+        assert.deepEqual([await store.firstSeq("a"), await store.latestSeq("a")], [1, 3]);
+        assert.deepEqual([await store.firstSeq("b"), await store.latestSeq("b")], [1, 1]);
+      }));
+
+    it("trims each room to retainPerRoom newest messages while seq continues", () =>
+      withStore({ retainPerRoom: 10 }, async ({ store }) => {
+        for (const [from, to] of [[1, 10], [11, 20], [21, 25]] as const) {
+          await appendAll(store, span(from, to).map((n) => input("a", n)));
+        }
+        await appendAll(store, span(1, 3).map((n) => input("b", n)));
+        assert.equal(await store.firstSeq("a"), 16);
+        assert.equal(await store.latestSeq("a"), 25);
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(16, 25));
+        assert.deepEqual(seqs(await store.readBefore("a", 100, 100)), span(16, 25));
+        assert.deepEqual(await store.readBefore("a", 16, 10), []);
+        assert.deepEqual(seqs(await store.readAfter("b", 0, 100)), [1, 2, 3]);
+
+        const next = await store.append(input("a", 26));
+        assert.equal(next.message.seq, 26);
+        assert.equal(await store.firstSeq("a"), 17);
+      }));
+
+    it("trims within a single batch larger than retainPerRoom", () =>
+      withStore({ retainPerRoom: 10 }, async ({ store }) => {
+        const results = await appendAll(store, span(1, 25).map((n) => input("a", n)));
+        assert.deepEqual(results.map((r) => r.message.seq), span(1, 25));
+        assert.equal(await store.firstSeq("a"), 16);
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(16, 25));
+      }));
+
+    it("gives each new store its own epoch", async () => {
+      const one = await makeStore();
+      const two = await makeStore();
+      try {
+        assert.equal(typeof one.store.epoch, "string");
+        assert.ok(one.store.epoch.length >= 8, `epoch too short: ${one.store.epoch}`);
+        assert.notEqual(one.store.epoch, two.store.epoch);
+      } finally {
+        await one.cleanup();
+        await two.cleanup();
+      }
+    });
+
+    it("keeps epoch, messages, seqs and idempotency keys across reopen", (t) =>
+      withStore({}, async ({ store, reopen }) => {
+        if (!reopen) return t.skip("engine cannot reopen");
+        await appendAll(store, [...span(1, 5).map((n) => input("a", n)), input("b", 1), input("b", 2)]);
+        const epoch = store.epoch;
+        const before = await store.readAfter("a", 0, 100);
+        await store.close();
+
+        const again = await reopen();
+        try {
+          assert.equal(again.epoch, epoch);
+          assert.deepEqual(await again.readAfter("a", 0, 100), before);
+          assert.deepEqual([await again.firstSeq("a"), await again.latestSeq("a")], [1, 5]);
+          assert.equal(await again.latestSeq("b"), 2);
+          const old = await again.append(input("a", 3, { text: "edited after reopen" }));
+          assert.equal(old.duplicate, true);
+          assert.deepEqual(old.message, before[2]);
+          assert.equal((await again.append(input("a", 6))).message.seq, 6);
+        } finally {
+          await again.close();
+        }
+      }));
+
+    it("keeps the trimmed range across reopen", (t) =>
+      withStore({ retainPerRoom: 5 }, async ({ store, reopen }) => {
+        if (!reopen) return t.skip("engine cannot reopen");
+        await appendAll(store, span(1, 8).map((n) => input("a", n)));
+        await store.close();
+        const again = await reopen();
+        try {
+          assert.deepEqual([await again.firstSeq("a"), await again.latestSeq("a")], [4, 8]);
+          assert.equal((await again.append(input("a", 9))).message.seq, 9);
+          assert.equal(await again.firstSeq("a"), 5);
+        } finally {
+          await again.close();
+        }
+      }));
+
+    it("commits appends still pending when close() is called", () =>
+      withStore({}, async ({ store, reopen }) => {
+        const pending = span(1, 50).map((n) => store.append(input("a", n)));
+        await store.close();
+        const results = await Promise.all(pending);
+        assert.deepEqual(results.map((r) => r.message.seq), span(1, 50));
+        await assert.rejects(store.append(input("a", 51)));
+        if (!reopen) return;
+        const again = await reopen();
+        try {
+          assert.deepEqual(seqs(await again.readAfter("a", 0, 100)), span(1, 50));
+        } finally {
+          await again.close();
+        }
+      }));
+  });
+}

@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import Database from "better-sqlite3";
+import { MemoryStore, openStore, SqliteStore } from "../../src/store/index.js";
+import type { RetentionOptions } from "../../src/store/retention.js";
+import { SQLITE_MIGRATIONS } from "../../src/store/sqlite-migrations.js";
+import { storeContract, type StoreFixture } from "../support/store-contract.js";
+
+/** A SQLite file in a fresh temp directory; the db sits in a subdirectory the store must create. */
+async function sqliteFileFixture(options: RetentionOptions = {}): Promise<StoreFixture & { path: string }> {
+  const dir = await mkdtemp(join(tmpdir(), "pulse-store-"));
+  const path = join(dir, "nested", "pulse.db");
+  const opened: SqliteStore[] = [];
+  const open = () => {
+    const store = new SqliteStore({ ...options, path });
+    opened.push(store);
+    return store;
+  };
+  return {
+    path,
+    store: open(),
+    reopen: async () => open(),
+    cleanup: async () => {
+      for (const store of opened) await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+storeContract("MemoryStore", async (options) => {
+  const store = new MemoryStore(options);
+  return { store, cleanup: () => store.close() };
+});
+
+storeContract("SqliteStore on a temp file", sqliteFileFixture);
+
+storeContract("SqliteStore on :memory:", async (options) => {
+  const store = new SqliteStore({ ...options, path: ":memory:" });
+  return { store, cleanup: () => store.close() };
+});
+
+describe("SqliteStore specifics", () => {
+  it("creates a WAL database at the latest schema version with the epoch in meta", async () => {
+    const fixture = await sqliteFileFixture();
+    try {
+      const inspector = new Database(fixture.path, { readonly: true });
+      try {
+        assert.equal(inspector.pragma("journal_mode", { simple: true }), "wal");
+        assert.equal(inspector.pragma("user_version", { simple: true }), SQLITE_MIGRATIONS.length);
+        const row = inspector.prepare("SELECT value FROM meta WHERE key = 'epoch'").get();
+        assert.deepEqual(row, { value: fixture.store.epoch });
+      } finally {
+        inspector.close();
+      }
+    } finally {
+      await fixture.cleanup();
+    }
+  });
+
+  it("rejects a whole batch when its transaction fails, leaving no gap", async () => {
+    const fixture = await sqliteFileFixture();
+    const { store } = fixture;
+    try {
+      // A second connection installs a trigger that aborts one insert, failing the batch.
+      const saboteur = new Database(fixture.path);
+      saboteur.exec(`CREATE TRIGGER refuse_boom BEFORE INSERT ON messages WHEN NEW.text = 'boom'
+                     BEGIN SELECT RAISE(ABORT, 'boom refused'); END;`);
+      saboteur.close();
+      const base = { room: "a", clientId: "c", from: "alice", ts: 1 };
+      const batch = [
+        store.append({ ...base, id: "1", text: "fine" }),
+        store.append({ ...base, id: "2", text: "boom" }),
+        store.append({ ...base, id: "3", text: "fine too" }),
+      ];
+      const outcomes = await Promise.allSettled(batch);
+      assert.deepEqual(outcomes.map((o) => o.status), ["rejected", "rejected", "rejected"]);
+      assert.equal(await store.latestSeq("a"), 0);
+      assert.deepEqual(await store.readAfter("a", 0, 10), []);
+
+      const retry = await store.append({ ...base, id: "1", text: "fine" });
+      assert.deepEqual([retry.message.seq, retry.duplicate], [1, false]);
+    } finally {
+      await fixture.cleanup();
+    }
+  });
+});
+
+describe("openStore", () => {
+  it('opens a MemoryStore for "memory" and SQLite for anything else', async () => {
+    const memory = await openStore("memory", { retainPerRoom: 3 });
+    const sqlite = await openStore(":memory:");
+    try {
+      assert.ok(memory instanceof MemoryStore);
+      assert.ok(sqlite instanceof SqliteStore);
+    } finally {
+      await memory.close();
+      await sqlite.close();
+    }
+  });
+
+  it("refuses a retainPerRoom below 1", async () => {
+    await assert.rejects(openStore("memory", { retainPerRoom: 0 }), RangeError);
+    await assert.rejects(openStore(":memory:", { retainPerRoom: -5 }), RangeError);
+  });
+});
