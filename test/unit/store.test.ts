@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { MemoryStore, openStore, SqliteStore } from "../../src/store/index.js";
@@ -84,6 +87,51 @@ describe("SqliteStore specifics", () => {
       assert.deepEqual([retry.message.seq, retry.duplicate], [1, false]);
     } finally {
       await fixture.cleanup();
+    }
+  });
+});
+
+/**
+ * Child process body: appends three messages, reports their seqs once the promises resolve,
+ * then idles with the database still open until it is killed.
+ */
+const APPEND_THEN_IDLE = `
+  const { SqliteStore } = await import(process.env.STORE_MODULE);
+  const store = new SqliteStore({ path: process.env.DB_PATH });
+  const base = { room: "a", clientId: "c", from: "alice", text: "kept", ts: 1 };
+  const results = await Promise.all(["1", "2", "3"].map((id) => store.append({ ...base, id })));
+  console.log(JSON.stringify(results.map((r) => r.message.seq)));
+  setInterval(() => {}, 60_000);
+`;
+
+describe("SqliteStore durability", () => {
+  it("keeps resolved appends when the process is killed with SIGKILL", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "pulse-store-kill-"));
+    const path = join(dir, "pulse.db");
+    const storeModule = new URL("../../src/store/sqlite-store.ts", import.meta.url).href;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", APPEND_THEN_IDLE], {
+      cwd: fileURLToPath(new URL("../..", import.meta.url)),
+      env: { ...process.env, STORE_MODULE: storeModule, DB_PATH: path },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    try {
+      const exitedEarly = once(child, "exit").then(([code]) => {
+        throw new Error(`child exited with ${code} before reporting`);
+      });
+      const [line] = (await Promise.race([once(child.stdout, "data"), exitedEarly])) as [Buffer];
+      exitedEarly.catch(() => {}); // the kill below makes it settle too; that exit is expected
+      assert.equal(line.toString().trim(), "[1,2,3]");
+      child.kill("SIGKILL");
+      await once(child, "exit");
+      const store = new SqliteStore({ path });
+      try {
+        assert.deepEqual((await store.readAfter("a", 0, 10)).map((m) => [m.seq, m.id]), [[1, "1"], [2, "2"], [3, "3"]]);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      child.kill("SIGKILL");
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
