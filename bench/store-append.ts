@@ -1,0 +1,89 @@
+/**
+ * SqliteStore throughput on a temp file: persisted appends per second when 20 rooms append
+ * 50,000 messages in bursts of 500 per tick (each burst awaited, so every figure counts only
+ * committed messages), median of 3 runs; then the time of one readAfter of 10,000 messages.
+ *
+ *   node --import tsx bench/store-append.ts
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import type { AppendInput } from "../src/store/message-store.js";
+import { SqliteStore } from "../src/store/sqlite-store.js";
+
+const ROOMS = 20;
+const TOTAL_MESSAGES = 50_000;
+const BURST = 500;
+const RUNS = 3;
+const READ_COUNT = 10_000;
+const TARGET_PER_SECOND = 20_000;
+
+function message(n: number, room: string): AppendInput {
+  return {
+    room,
+    clientId: `client-${n % 97}`,
+    id: `m-${n}`,
+    from: `user-${n % 97}`,
+    text: `benchmark message number ${n}, about as long as a short chat line`,
+    ts: Date.now(),
+  };
+}
+
+/** Runs `body` against a SqliteStore on a fresh temp file, removed afterwards. */
+async function withTempStore<T>(body: (store: SqliteStore) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), "pulse-bench-"));
+  const store = new SqliteStore({ path: join(dir, "bench.db") });
+  try {
+    return await body(store);
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Appends `count` messages, BURST per tick, waiting for each burst's commit. */
+async function appendInBursts(store: SqliteStore, count: number, roomOf: (n: number) => string) {
+  for (let offset = 0; offset < count; offset += BURST) {
+    const burst = [];
+    for (let n = offset; n < Math.min(count, offset + BURST); n++) burst.push(store.append(message(n, roomOf(n))));
+    await Promise.all(burst);
+  }
+}
+
+async function appendRun(): Promise<number> {
+  return withTempStore(async (store) => {
+    const started = performance.now();
+    await appendInBursts(store, TOTAL_MESSAGES, (n) => `room-${n % ROOMS}`);
+    return TOTAL_MESSAGES / ((performance.now() - started) / 1000);
+  });
+}
+
+async function readRun(): Promise<number> {
+  return withTempStore(async (store) => {
+    await appendInBursts(store, READ_COUNT, () => "history");
+    const started = performance.now();
+    const read = await store.readAfter("history", 0, READ_COUNT);
+    const elapsedMs = performance.now() - started;
+    if (read.length !== READ_COUNT) throw new Error(`read ${read.length} of ${READ_COUNT}`);
+    return elapsedMs;
+  });
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+const rates: number[] = [];
+for (let run = 1; run <= RUNS; run++) {
+  rates.push(await appendRun());
+  console.log(`run ${run}: ${Math.round(rates.at(-1)!).toLocaleString("en-US")} persisted appends/s`);
+}
+const rate = median(rates);
+console.log(
+  `append: ${TOTAL_MESSAGES.toLocaleString("en-US")} messages, ${ROOMS} rooms, bursts of ${BURST}/tick: ` +
+    `median ${Math.round(rate).toLocaleString("en-US")} persisted appends/s ` +
+    `(target ${TARGET_PER_SECOND.toLocaleString("en-US")}: ${rate >= TARGET_PER_SECOND ? "met" : "MISSED"})`,
+);
+
+const readTimes: number[] = [];
+for (let run = 0; run < RUNS; run++) readTimes.push(await readRun());
+console.log(`readAfter ${READ_COUNT.toLocaleString("en-US")} messages: median ${median(readTimes).toFixed(1)} ms`);
