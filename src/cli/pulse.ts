@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+import { serve } from "./serve.js";
+import { chat } from "./chat.js";
+
+const [command, ...rest] = process.argv.slice(2);
+const commands: Record<string, (argv: string[]) => Promise<void>> = { serve, chat };
+const run = command ? commands[command] : undefined;
+if (!run) {
+  console.error("usage: pulse serve [--port N ...] | pulse chat --url ws://HOST:PORT --room ROOM --nick NICK\n(pulse <command> --help for options)");
+  process.exit(2);
+}
+run(rest).catch((err: Error) => {
+  console.error(`pulse ${command}: ${err.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,80 @@
+import { parseArgs } from "node:util";
+import { startServer } from "../server/index.js";
+import { detectionBoundMs } from "../liveness/settings.js";
+
+const USAGE = `pulse serve [options]
+  --port N            TCP port (env PULSE_PORT, default 8080; 0 = any free port)
+  --host ADDR         interface to bind (env PULSE_HOST, default 0.0.0.0)
+  --store SPEC        SQLite file, ":memory:" or "memory" (env PULSE_STORE, default ./data/pulse.db)
+  --interval-ms N     ping after this long without sending (env PULSE_INTERVAL_MS, default 5000)
+  --suspect-ms N      silence that makes a peer suspect (env PULSE_SUSPECT_MS, default 8000)
+  --timeout-ms N      silence that makes a peer dead (env PULSE_TIMEOUT_MS, default 12000)
+  --check-ms N        how often the server checks every connection (env PULSE_CHECK_MS, default 1000)
+  --allowed-origin O  an Origin allowed to connect (repeatable; default: same origin and non-browser clients)
+  --quiet             no per-connection log lines`;
+
+export async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: "string" },
+      host: { type: "string" },
+      store: { type: "string" },
+      "interval-ms": { type: "string" },
+      "suspect-ms": { type: "string" },
+      "timeout-ms": { type: "string" },
+      "check-ms": { type: "string" },
+      "allowed-origin": { type: "string", multiple: true },
+      quiet: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const env = process.env;
+  const int = (flag: string | undefined, envName: string): number | undefined => {
+    const raw = flag ?? env[envName];
+    if (raw === undefined || raw === "") return undefined;
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${envName.toLowerCase()}: '${raw}' is not a whole number`);
+    return n;
+  };
+  const liveness = Object.fromEntries(
+    Object.entries({
+      intervalMs: int(values["interval-ms"], "PULSE_INTERVAL_MS"),
+      suspectMs: int(values["suspect-ms"], "PULSE_SUSPECT_MS"),
+      timeoutMs: int(values["timeout-ms"], "PULSE_TIMEOUT_MS"),
+    }).filter(([, v]) => v !== undefined),
+  );
+  const server = await startServer({
+    port: int(values.port, "PULSE_PORT") ?? 8080,
+    host: values.host ?? env.PULSE_HOST ?? "0.0.0.0",
+    store: values.store ?? env.PULSE_STORE,
+    liveness,
+    checkMs: int(values["check-ms"], "PULSE_CHECK_MS"),
+    allowedOrigins: values["allowed-origin"],
+    log: values.quiet ? () => {} : undefined,
+  });
+  const { liveness: l, checkMs } = server.options;
+  const shownHost = server.options.host === "0.0.0.0" ? "127.0.0.1" : server.options.host;
+  // Tests and scripts wait for this exact line.
+  console.log(`listening on http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${server.port}`);
+  console.log(`liveness: ping every ${l.intervalMs} ms idle, suspect after ${l.suspectMs} ms, dead after ${l.timeoutMs} ms (worst case ${detectionBoundMs(l, checkMs)} ms)`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: telling clients to reconnect, closing`);
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    server.close().then(() => process.exit(0), (err) => {
+      console.error(err);
+      process.exit(1);
+    });
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}

@@ -1,0 +1,414 @@
+import type { ChatMessage, LivenessSettings, ServerMessage } from "../protocol/messages.js";
+import { SUBPROTOCOL } from "../protocol/messages.js";
+import { CloseCode, describeClose, isRetryable } from "../protocol/close-codes.js";
+import { isProtocolError, parseServerMessage } from "../protocol/parse.js";
+import { LivenessEngine, type HealthChange } from "../liveness/liveness-engine.js";
+import { DEFAULT_LIVENESS } from "../liveness/settings.js";
+import { backoffMs } from "../liveness/backoff.js";
+import { systemClock, type Clock } from "../liveness/clock.js";
+import { Emitter } from "./emitter.js";
+import { Outbox } from "./outbox.js";
+import { RoomTracker } from "./room-tracker.js";
+import { randomId } from "./ids.js";
+import { watchHost } from "./host-signals.js";
+import type {
+  ConnectionState, DisconnectInfo, OutboxEntry, PulseClientEvents, PulseClientOptions, RttInfo,
+  WebSocketFactory, WebSocketLike,
+} from "./types.js";
+
+const OPEN = 1;
+
+/**
+ * A Pulse connection that tells the truth about its state, reconnects by itself, resends what
+ * was not acknowledged and resumes every room where it left off.
+ */
+export class PulseClient extends Emitter<PulseClientEvents> {
+  readonly clientId: string;
+  readonly nick: string;
+  private readonly userKey: string;
+  private readonly WS: WebSocketFactory;
+  private readonly clock: Clock;
+  private readonly outbox: Outbox;
+  private readonly rooms = new RoomTracker();
+  private readonly idPrefix = randomId(6);
+  private nextId = 1;
+
+  private _state: ConnectionState = { kind: "idle" };
+  private socket: WebSocketLike | null = null;
+  private engine: LivenessEngine | null = null;
+  private liveness: LivenessSettings;
+  private backoff: { baseMs: number; capMs: number };
+  private attempt = 0;
+  private checkTimer: unknown = null;
+  private retryTimer: unknown = null;
+  private stableTimer: unknown = null;
+  private advisedDelayMs: number | null = null;
+  private _lastDisconnect: DisconnectInfo | null = null;
+  private hostOffline = false;
+  private readonly stopWatchingHost: () => void;
+
+  constructor(private readonly options: PulseClientOptions, deps: { clock?: Clock } = {}) {
+    super();
+    this.clock = deps.clock ?? systemClock;
+    this.nick = options.nick;
+    this.userKey = options.userKey ?? randomId();
+    const storage = options.storage;
+    this.clientId = options.clientId ?? storage?.getItem("pulse.clientId") ?? randomId();
+    storage?.setItem("pulse.clientId", this.clientId);
+    this.outbox = new Outbox(options.outboxLimit ?? 1000, storage, `pulse.outbox.${this.clientId}`);
+    const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
+    if (!WS) throw new Error("no WebSocket implementation: pass options.WebSocket (in Node: the 'ws' package)");
+    this.WS = WS;
+    this.liveness = { ...DEFAULT_LIVENESS, ...options.liveness };
+    this.backoff = { baseMs: options.backoff?.baseMs ?? 500, capMs: options.backoff?.capMs ?? 30_000 };
+    this.stopWatchingHost = watchHost({
+      online: () => this.onHostOnline(),
+      offline: () => this.onHostOffline(),
+      resumed: () => this.probe(),
+    });
+    if (options.autoConnect !== false) this.connect();
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+  get rtt(): RttInfo {
+    return { ...(this.engine?.rtt ?? { lastMs: null, smoothedMs: null }) };
+  }
+  get lastDisconnect(): DisconnectInfo | null {
+    return this._lastDisconnect;
+  }
+  online(room: string): string[] {
+    return this.rooms.online(room);
+  }
+  outboxEntries(): OutboxEntry[] {
+    return this.outbox.all();
+  }
+
+  // ------------------------------------------------------------------ public actions
+
+  connect(): void {
+    if (this._state.kind === "closed" || this.socket) return;
+    if (this.hostOffline) return this.transition({ kind: "offline", since: this.clock.now() });
+    this.clearTimer("retryTimer");
+    this.transition({ kind: "connecting", attempt: this.attempt });
+    this.openSocket();
+  }
+
+  /** Skip the backoff wait and connect now (a "Retry now" button). */
+  reconnectNow(): void {
+    if (this._state.kind === "reconnecting" || this._state.kind === "offline") {
+      this.hostOffline = false;
+      this.connect();
+    } else if (this._state.kind === "suspect") {
+      this.dropSocket(CloseCode.HeartbeatTimeout, "reconnect requested", 0);
+    }
+  }
+
+  /** Terminal: closes the link, stops reconnecting and host watching. */
+  close(): void {
+    if (this._state.kind === "closed") return;
+    this.stopWatchingHost();
+    this.teardownSocket(CloseCode.Normal, "closed by the app");
+    this.clearTimer("retryTimer");
+    this.transition({ kind: "closed", code: CloseCode.Normal, reason: "closed by the app" });
+  }
+
+  join(room: string): void {
+    if (!this.rooms.add(room)) return;
+    if (this.isReady()) this.sendJoin(room);
+  }
+
+  leave(room: string): void {
+    if (!this.rooms.has(room)) return;
+    this.rooms.remove(room);
+    if (this.isReady()) this.raw({ type: "leave", room });
+  }
+
+  /** Queues a message; it is sent now if connected, else after the next connect, until acked. */
+  send(room: string, text: string): OutboxEntry {
+    const entry: OutboxEntry = { id: `${this.idPrefix}-${this.nextId++}`, room, text, status: "pending", createdAt: this.clock.now() };
+    const evicted = this.outbox.add(entry);
+    if (evicted) this.emit("outbox", evicted);
+    this.emit("outbox", { ...entry });
+    if (this.isReady()) {
+      // After a long idle the link may be dead without anyone knowing yet: probe first.
+      const idleMs = this.options.idleProbeAfterMs ?? this.liveness.intervalMs * 2;
+      if (this.engine && this.engine.silentForMs() > idleMs) this.probe();
+      this.raw({ type: "send", room, id: entry.id, text });
+    }
+    return { ...entry };
+  }
+
+  /** Re-queues a failed message. */
+  retry(id: string): void {
+    const entry = this.outbox.retry(id);
+    if (!entry) return;
+    this.emit("outbox", entry);
+    if (this.isReady()) this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
+  }
+
+  /** Asks for older messages than the oldest one given; answered by a `history` event. */
+  loadOlder(room: string, before: number, limit?: number): void {
+    if (this.isReady()) this.raw({ type: "history", room, before, ...(limit ? { limit } : {}) });
+  }
+
+  // ------------------------------------------------------------------ the one transition
+
+  private transition(next: ConnectionState): void {
+    const prev = this._state;
+    this._state = next;
+    this.emit("state", next, prev);
+  }
+
+  // ------------------------------------------------------------------ socket lifecycle
+
+  private openSocket(): void {
+    let socket: WebSocketLike;
+    try {
+      socket = new this.WS(this.options.url, [SUBPROTOCOL]);
+    } catch (err) {
+      return this.scheduleReconnect(CloseCode.Abnormal, `cannot connect: ${(err as Error).message}`);
+    }
+    this.socket = socket;
+    // The engine runs from the first byte: a connect that hangs (black hole) is dead after
+    // timeoutMs of silence like any other link.
+    this.engine = new LivenessEngine(this.liveness, {
+      sendPing: (ping) => this.raw(ping),
+      bufferedAmount: () => socket.bufferedAmount,
+      onHealthChange: (change) => this.onHealth(change),
+    }, this.clock);
+    this.scheduleCheck();
+    socket.onopen = () => this.raw({ type: "hello", clientId: this.clientId, nick: this.nick, userKey: this.userKey });
+    socket.onmessage = (ev) => this.onFrame(ev.data);
+    socket.onerror = () => {}; // a close event always follows
+    socket.onclose = (ev) => {
+      if (this.socket !== socket) return;
+      this.detach();
+      this.afterClose(ev.code, ev.reason);
+    };
+  }
+
+  /** Ends the current socket at once and moves on (no waiting for a close handshake). */
+  private dropSocket(code: number, reason: string, delayMs?: number): void {
+    this.teardownSocket(code, reason);
+    if (delayMs !== undefined) this.advisedDelayMs = delayMs;
+    this.afterClose(code, reason);
+  }
+
+  private teardownSocket(code: number, reason: string): void {
+    const socket = this.socket;
+    if (!socket) return;
+    this.detach();
+    socket.onclose = null;
+    socket.onmessage = null;
+    socket.onopen = null;
+    try {
+      // ws in Node can terminate at once; a browser's close() won't block us either since
+      // we no longer listen to the socket.
+      const terminate = (socket as { terminate?: () => void }).terminate;
+      if (terminate && code !== CloseCode.Normal) terminate.call(socket);
+      else socket.close(code >= 4000 || code === 1000 ? code : 1000, reason.slice(0, 100));
+    } catch {
+      // already closed
+    }
+  }
+
+  private detach(): void {
+    this.socket = null;
+    this.welcomed = false;
+    this.clearTimer("checkTimer");
+    this.clearTimer("stableTimer");
+  }
+
+  private afterClose(code: number, reason: string): void {
+    const text = reason || describeClose(code);
+    this._lastDisconnect = { code, reason: text, at: this.clock.now() };
+    if (this._state.kind === "closed") return;
+    if (!isRetryable(code)) {
+      this.stopWatchingHost();
+      return this.transition({ kind: "closed", code, reason: describeClose(code) });
+    }
+    if (this.hostOffline) return this.transition({ kind: "offline", since: this.clock.now() });
+    this.scheduleReconnect(code, text);
+  }
+
+  private scheduleReconnect(code: number, reason: string): void {
+    const delay = this.advisedDelayMs ?? backoffMs(this.attempt, this.backoff.baseMs, this.backoff.capMs);
+    this.advisedDelayMs = null;
+    this.attempt++;
+    this.clearTimer("retryTimer");
+    this.transition({ kind: "reconnecting", attempt: this.attempt, retryAt: this.clock.now() + delay, reason: reason || describeClose(code) });
+    this.retryTimer = this.clock.setTimeout(() => {
+      this.retryTimer = null;
+      this.connect();
+    }, delay);
+  }
+
+  // ------------------------------------------------------------------ liveness
+
+  private scheduleCheck(): void {
+    this.clearTimer("checkTimer");
+    const engine = this.engine;
+    if (!engine) return;
+    const wait = Math.max(0, engine.nextCheckAt() - this.clock.now());
+    this.checkTimer = this.clock.setTimeout(() => {
+      this.checkTimer = null;
+      if (this.engine !== engine) return;
+      engine.check();
+      if (this.engine === engine) this.scheduleCheck();
+    }, wait + 1);
+  }
+
+  private onHealth(change: HealthChange): void {
+    const now = this.clock.now();
+    if (change.next === "suspect" && this._state.kind === "open") {
+      this.transition({ kind: "suspect", silentSince: now - change.silentForMs, since: now });
+    } else if (change.next === "alive" && this._state.kind === "suspect") {
+      this.transition({ kind: "open", since: now, rttMs: this.engine?.rtt.smoothedMs ?? null });
+    } else if (change.next === "dead") {
+      const code = change.reason === "probe-timeout" ? CloseCode.ProbeTimeout : CloseCode.HeartbeatTimeout;
+      // A probe failed after the network came back: the old link is gone, retry at once.
+      this.dropSocket(code, `${describeClose(code)} (silent for ${Math.round(change.silentForMs / 100) / 10} s)`, change.reason === "probe-timeout" ? 0 : undefined);
+    }
+  }
+
+  /** Ping with a short deadline now; re-check the wall clock first (timers may have slept). */
+  private probe(): void {
+    const engine = this.engine;
+    if (!engine || !this.socket || this.socket.readyState !== OPEN) return;
+    if (engine.check() === "dead") return;
+    engine.probe(this.options.probeTimeoutMs ?? 2_000);
+    this.scheduleCheck();
+  }
+
+  private onHostOffline(): void {
+    this.hostOffline = true;
+    if (this._state.kind !== "closed") this.transition({ kind: "offline", since: this.clock.now() });
+    this.clearTimer("retryTimer");
+  }
+
+  private onHostOnline(): void {
+    if (!this.hostOffline) return;
+    this.hostOffline = false;
+    if (this._state.kind === "closed") return;
+    if (this.socket && this.socket.readyState === OPEN && this.engine?.health !== "dead") {
+      // The old link may have survived the outage: show it as it is, and probe it at once.
+      this.transition(this.welcomed
+        ? { kind: "open", since: this.clock.now(), rttMs: this.engine?.rtt.smoothedMs ?? null }
+        : { kind: "connecting", attempt: this.attempt });
+      this.probe();
+    } else if (!this.socket) {
+      this.attempt = 0;
+      this.connect();
+    }
+  }
+
+  // ------------------------------------------------------------------ inbound
+
+  private welcomed = false;
+
+  private isReady(): boolean {
+    return this.welcomed && this.socket !== null && this.socket.readyState === OPEN;
+  }
+
+  private onFrame(data: unknown): void {
+    this.engine?.noteInbound();
+    if (typeof data !== "string") return;
+    const m = parseServerMessage(data);
+    if (isProtocolError(m)) return; // a newer server's extra message: ignore, don't crash
+    this.handle(m);
+  }
+
+  private handle(m: ServerMessage): void {
+    switch (m.type) {
+      case "ping":
+        return this.raw(this.engine!.answer(m));
+      case "pong":
+        this.engine?.onPong(m);
+        if (this._state.kind === "open") this.transition({ ...this._state, rttMs: this.engine?.rtt.smoothedMs ?? null });
+        return;
+      case "welcome":
+        return this.onWelcome(m);
+      case "joined": {
+        const first = this.rooms.joined(m.room, m.seq, m.recovered, m.online);
+        if (m.recovered) for (const msg of m.messages) this.deliver(msg);
+        this.emit("joined", { room: m.room, recovered: m.recovered, first, messages: m.messages, online: m.online });
+        return;
+      }
+      case "message":
+        return this.deliver(m);
+      case "ack": {
+        const entry = this.outbox.ack(m.id, m.seq);
+        if (entry) this.emit("outbox", entry);
+        return;
+      }
+      case "history":
+        return this.emit("history", { room: m.room, messages: m.messages, hasMore: m.hasMore });
+      case "presence":
+        return this.emit("presence", { room: m.room, event: m.event, nick: m.nick, online: this.rooms.presence(m.room, m.event, m.nick) });
+      case "goaway":
+        this.advisedDelayMs = m.retryAfterMs;
+        return;
+      case "error": {
+        const failed = m.ref ? this.outbox.fail(m.ref, m.message) : null;
+        if (failed) this.emit("outbox", failed);
+        this.emit("error", { code: m.code, message: m.message, ...(m.ref ? { ref: m.ref } : {}) });
+        return;
+      }
+      case "left":
+        return;
+    }
+  }
+
+  private onWelcome(m: Extract<ServerMessage, { type: "welcome" }>): void {
+    this.welcomed = true;
+    try {
+      this.engine?.setSettings(m.liveness);
+      this.liveness = { ...m.liveness };
+    } catch {
+      // Incoherent advertised settings: keep ours rather than break the link.
+    }
+    this.backoff = { baseMs: m.retry.baseMs, capMs: m.retry.capMs };
+    const priorEpoch = this.rooms.epoch;
+    this.rooms.epoch = m.epoch;
+    this.transition({ kind: "open", since: this.clock.now(), rttMs: this.engine?.rtt.smoothedMs ?? null });
+    // Only a link that stays up a while resets the backoff: a server that accepts and then
+    // drops us at once must not be hammered at attempt 0 forever.
+    this.stableTimer = this.clock.setTimeout(() => {
+      this.stableTimer = null;
+      this.attempt = 0;
+    }, this.options.stableAfterMs ?? 10_000);
+    for (const room of this.rooms.names()) this.sendJoin(room, priorEpoch);
+    for (const entry of this.outbox.pending()) this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
+    this.scheduleCheck();
+  }
+
+  private sendJoin(room: string, epoch = this.rooms.epoch): void {
+    const since = this.rooms.since(room);
+    this.raw({ type: "join", room, ...(since !== undefined ? { since, ...(epoch ? { epoch } : {}) } : {}) });
+  }
+
+  private deliver(m: ChatMessage): void {
+    const verdict = this.rooms.accept(m);
+    if (verdict === "new") this.emit("message", m);
+    else if (verdict === "gap") {
+      // Never show a hole: reconnect and resume from the last message we have.
+      this.dropSocket(CloseCode.HeartbeatTimeout, "gap in sequence: resyncing", 0);
+    }
+  }
+
+  // ------------------------------------------------------------------ outbound
+
+  private raw(message: object): void {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== OPEN) return;
+    socket.send(JSON.stringify(message));
+    this.engine?.noteSent();
+  }
+
+  private clearTimer(name: "checkTimer" | "retryTimer" | "stableTimer"): void {
+    if (this[name] !== null) this.clock.clearTimeout(this[name]);
+    this[name] = null;
+  }
+}

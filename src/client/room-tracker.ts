@@ -1,0 +1,72 @@
+import type { ChatMessage } from "../protocol/messages.js";
+
+interface RoomView {
+  /** Highest seq delivered to the app; resume asks for everything after it. */
+  lastSeq: number;
+  online: Set<string>;
+  /** Whether a `joined` was ever received (first join vs. rejoin after reconnect). */
+  everJoined: boolean;
+}
+
+/** The rooms the client is in, and how far into each it has read. */
+export class RoomTracker {
+  private readonly rooms = new Map<string, RoomView>();
+  /** Store epoch the lastSeq values belong to. */
+  epoch: string | undefined;
+
+  add(room: string): boolean {
+    if (this.rooms.has(room)) return false;
+    this.rooms.set(room, { lastSeq: 0, online: new Set(), everJoined: false });
+    return true;
+  }
+  remove(room: string): void {
+    this.rooms.delete(room);
+  }
+  has(room: string): boolean {
+    return this.rooms.has(room);
+  }
+  names(): string[] {
+    return [...this.rooms.keys()];
+  }
+  /** `since` for a (re)join: undefined on the first join. */
+  since(room: string): number | undefined {
+    const v = this.rooms.get(room);
+    return v?.everJoined ? v.lastSeq : undefined;
+  }
+  online(room: string): string[] {
+    return [...(this.rooms.get(room)?.online ?? [])];
+  }
+
+  /** Records a `joined`; returns whether it was the first. */
+  joined(room: string, latestSeq: number, recovered: boolean, online: string[]): boolean {
+    const v = this.rooms.get(room);
+    if (!v) return false;
+    const first = !v.everJoined;
+    v.everJoined = true;
+    v.online = new Set(online);
+    // Not recovered: the view restarts from the page the server sent, which ends at latestSeq.
+    if (!recovered) v.lastSeq = latestSeq;
+    return first;
+  }
+
+  /**
+   * Classifies an incoming message: "new" (next in order, delivered), "old" (already seen:
+   * a replay overlap), or "gap" (something is missing before it).
+   */
+  accept(m: ChatMessage): "new" | "old" | "gap" {
+    const v = this.rooms.get(m.room);
+    if (!v) return "old";
+    if (m.seq <= v.lastSeq) return "old";
+    if (m.seq !== v.lastSeq + 1) return "gap";
+    v.lastSeq = m.seq;
+    return "new";
+  }
+
+  presence(room: string, event: "join" | "leave", nick: string): string[] {
+    const v = this.rooms.get(room);
+    if (!v) return [];
+    if (event === "join") v.online.add(nick);
+    else v.online.delete(nick);
+    return [...v.online];
+  }
+}

@@ -1,0 +1,170 @@
+import type { ChatMessage, ServerMessage } from "../protocol/messages.js";
+import { ErrorCode } from "../protocol/messages.js";
+import type { MessageStore } from "../store/message-store.js";
+import type { Broker } from "./broker.js";
+import type { ResolvedOptions } from "./options.js";
+import { NicknameRegistry, validName } from "./nicknames.js";
+import { Room } from "./room.js";
+import type { FanoutTarget } from "./fanout.js";
+
+/** What the hub needs of a connection. */
+export interface Member extends FanoutTarget {
+  readonly nick: string;
+  readonly clientId: string;
+  readonly rooms: Set<string>;
+  send(message: ServerMessage): void;
+  sendFrame(frame: Buffer): void;
+  readonly isOpen: boolean;
+}
+
+const MAX_ROOM_NAME = 64;
+const frameOf = (message: ServerMessage): Buffer => Buffer.from(JSON.stringify(message));
+
+/**
+ * Rooms, presence, history and message flow for all connections of this node. Messages are
+ * stored first and broadcast after the store confirms, so everything a client sees is durable.
+ */
+export class ChatHub {
+  readonly nicknames = new NicknameRegistry();
+  private readonly rooms = new Map<string, Room>();
+
+  constructor(
+    private readonly store: MessageStore,
+    private readonly broker: Broker,
+    private readonly options: ResolvedOptions,
+  ) {}
+
+  get roomCount(): number {
+    return this.rooms.size;
+  }
+  get epoch(): string {
+    return this.store.epoch;
+  }
+
+  async join(member: Member, room: string, since?: number, epoch?: string): Promise<void> {
+    if (!validName(room, MAX_ROOM_NAME)) {
+      return member.send({ type: "error", code: ErrorCode.BadRoom, message: `a room name is 1-${MAX_ROOM_NAME} printable characters`, ref: room.slice(0, MAX_ROOM_NAME) });
+    }
+    if (member.rooms.has(room)) return; // idempotent; a rejoin after reconnect is a new connection
+    if (member.rooms.size >= this.options.maxRooms) {
+      return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: `at most ${this.options.maxRooms} rooms per connection`, ref: room });
+    }
+    member.rooms.add(room);
+    const state = this.roomFor(room);
+    // Hold live frames from here on; history is read asynchronously and must come first.
+    state.startSync(member);
+    if (state.addPresence(member.nick)) {
+      this.broker.publish(room, frameOf({ type: "presence", room, event: "join", nick: member.nick }), 0);
+    }
+    try {
+      const { messages, recovered, latest } = await this.readForJoin(room, since, epoch);
+      if (!member.isOpen || !member.rooms.has(room)) return;
+      member.send({ type: "joined", room, seq: latest, recovered, messages, online: state.online() });
+      const delivered = messages.length ? messages[messages.length - 1]!.seq : latest;
+      for (const held of state.finishSync(member, Math.max(delivered, since ?? 0))) member.sendFrame(held.frame);
+    } catch (err) {
+      this.options.log(`join ${room} failed: ${(err as Error).message}`);
+      this.leave(member, room, "error");
+      member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read the room's history; try again", ref: room });
+    }
+  }
+
+  /** What a joining client gets: the gap since `since`, or the latest page when it can't be served. */
+  private async readForJoin(room: string, since: number | undefined, epoch: string | undefined) {
+    const { historyLimit, maxReplay } = this.options;
+    const [latest, first] = await Promise.all([this.store.latestSeq(room), this.store.firstSeq(room)]);
+    const resumable =
+      since !== undefined &&
+      epoch === this.store.epoch &&
+      since >= 0 &&
+      since <= latest &&
+      latest - since <= maxReplay &&
+      // Everything after `since` must still be held: nothing trimmed between.
+      (latest === since || first <= since + 1);
+    if (resumable) {
+      const messages = latest > since ? await this.store.readAfter(room, since, latest - since) : [];
+      return { messages, recovered: true, latest };
+    }
+    const messages = await this.store.readBefore(room, latest + 1, historyLimit);
+    return { messages, recovered: false, latest };
+  }
+
+  leave(member: Member, room: string, reason: "left" | "closed" | "timeout" | "error"): void {
+    if (!member.rooms.delete(room)) return;
+    const state = this.rooms.get(room);
+    if (!state) return;
+    state.remove(member);
+    if (state.removePresence(member.nick)) {
+      this.broker.publish(room, frameOf({ type: "presence", room, event: "leave", nick: member.nick, reason }), 0);
+    }
+    if (state.size === 0) {
+      this.rooms.delete(room);
+      this.broker.unsubscribe(room);
+    }
+  }
+
+  /** Leaves every room: the connection is gone. Nothing of it stays reachable from the hub. */
+  disconnect(member: Member, reason: "closed" | "timeout"): void {
+    for (const room of [...member.rooms]) this.leave(member, room, reason);
+    if (member.nick) this.nicknames.release(member.nick);
+  }
+
+  async send(member: Member, room: string, id: string, text: string): Promise<void> {
+    if (!member.rooms.has(room)) {
+      return member.send({ type: "error", code: ErrorCode.NotInRoom, message: `join '${room.slice(0, MAX_ROOM_NAME)}' before sending to it`, ref: id });
+    }
+    if (text.length > this.options.maxTextLength || text.length === 0 || id.length === 0 || id.length > 128) {
+      return member.send({ type: "error", code: ErrorCode.TextTooLong, message: `a message is 1-${this.options.maxTextLength} characters with an id of 1-128`, ref: id });
+    }
+    let result;
+    try {
+      result = await this.store.append({ room, clientId: member.clientId, id, from: member.nick, text, ts: Date.now() });
+    } catch (err) {
+      this.options.log(`append to ${room} failed: ${(err as Error).message}`);
+      return member.send({ type: "error", code: ErrorCode.StoreFailed, message: "the message was not stored; it will be retried", ref: id });
+    }
+    const m = result.message;
+    // The ack goes first: after a reconnect the client must know the id is settled before it
+    // sees the message, or it would resend it.
+    member.send({ type: "ack", room, id, seq: m.seq, ts: m.ts, duplicate: result.duplicate });
+    if (!result.duplicate) this.broker.publish(room, frameOf(messageFrame(m)), m.seq);
+  }
+
+  async history(member: Member, room: string, before: number, limit?: number): Promise<void> {
+    if (!member.rooms.has(room)) {
+      return member.send({ type: "error", code: ErrorCode.NotInRoom, message: `join '${room.slice(0, MAX_ROOM_NAME)}' before reading its history`, ref: room });
+    }
+    const n = Math.max(1, Math.min(limit ?? this.options.historyLimit, this.options.historyLimit));
+    try {
+      // One extra row tells whether older messages exist.
+      const rows = await this.store.readBefore(room, before, n + 1);
+      const hasMore = rows.length > n;
+      member.send({ type: "history", room, messages: hasMore ? rows.slice(1) : rows, hasMore });
+    } catch (err) {
+      this.options.log(`history of ${room} failed: ${(err as Error).message}`);
+      member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read history; try again", ref: room });
+    }
+  }
+
+  private roomFor(name: string): Room {
+    let room = this.rooms.get(name);
+    if (!room) {
+      const created = new Room(name);
+      room = created;
+      this.rooms.set(name, created);
+      this.broker.subscribe(name, (frame, seq) => created.deliver(frame, seq));
+    }
+    return room;
+  }
+}
+
+const messageFrame = (m: ChatMessage): ServerMessage => ({
+  type: "message",
+  room: m.room,
+  seq: m.seq,
+  clientId: m.clientId,
+  id: m.id,
+  from: m.from,
+  text: m.text,
+  ts: m.ts,
+});

@@ -1,0 +1,78 @@
+import type { LivenessSettings } from "../protocol/messages.js";
+import { DEFAULT_LIVENESS, DEFAULT_SERVER_CHECK_MS, validateLiveness } from "../liveness/settings.js";
+import type { MessageStore } from "../store/message-store.js";
+import { DEFAULT_STORE_PATH } from "../store/index.js";
+
+/** Everything a Pulse server can be told. Every option has a default; units are in the names. */
+export interface ServerOptions {
+  /** TCP port; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** Interface to bind. Default "0.0.0.0". */
+  host?: string;
+  /** "memory", a SQLite file path, ":memory:", or a store instance. Default "./data/pulse.db". */
+  store?: string | MessageStore;
+  /** Heartbeat settings, advertised to clients in `welcome`. Default 5000 / 8000 / 12000 ms. */
+  liveness?: Partial<LivenessSettings>;
+  /** How often all connections' liveness is evaluated. Default 1000 ms. */
+  checkMs?: number;
+  /** Largest inbound frame; bigger ones close the connection with 1009. Default 64 KiB. */
+  maxPayloadBytes?: number;
+  /** Longest chat text in characters. Default 4000. */
+  maxTextLength?: number;
+  /** Rooms one connection may be in at once. Default 32. */
+  maxRooms?: number;
+  /** Longest nickname. Default 32. */
+  maxNickLength?: number;
+  /** Messages returned on join and per history page at most. Default 50. */
+  historyLimit?: number;
+  /** A resume that missed more than this gets `recovered: false` and the latest page. Default 10000. */
+  maxReplay?: number;
+  /** A connection whose unsent bytes exceed this is terminated (it may resume). Default 4 MiB. */
+  maxBufferedBytes?: number;
+  /** Time allowed between the upgrade and `hello`. Default 5000 ms. */
+  handshakeTimeoutMs?: number;
+  /** Reconnect backoff advised to clients. Default 500 / 30000 ms. */
+  retry?: { baseMs: number; capMs: number };
+  /** On shutdown, clients are told to come back after a random delay in [0, this]. Default 3000 ms. */
+  restartSpreadMs?: number;
+  /**
+   * Origins allowed to open a WebSocket (browsers send cookies on the upgrade, so an unchecked
+   * Origin invites cross-site WebSocket hijacking). Default: requests without an Origin header
+   * (non-browser clients) and same-origin requests (Origin host equals Host).
+   */
+  allowedOrigins?: string[];
+  /** Folder with the built chat page. Default: dist/web next to the server code. */
+  webRoot?: string;
+  /** Log lines go here. Default: console.log with a timestamp; pass () => {} to silence. */
+  log?: (line: string) => void;
+}
+
+export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot">> & {
+  liveness: LivenessSettings;
+  allowedOrigins: string[] | null;
+  webRoot: string | null;
+};
+
+export function resolveOptions(o: ServerOptions): ResolvedOptions {
+  const liveness = validateLiveness({ ...DEFAULT_LIVENESS, ...o.liveness });
+  return {
+    port: o.port ?? 8080,
+    host: o.host ?? "0.0.0.0",
+    store: o.store ?? DEFAULT_STORE_PATH,
+    liveness,
+    checkMs: o.checkMs ?? Math.min(DEFAULT_SERVER_CHECK_MS, liveness.intervalMs),
+    maxPayloadBytes: o.maxPayloadBytes ?? 64 * 1024,
+    maxTextLength: o.maxTextLength ?? 4_000,
+    maxRooms: o.maxRooms ?? 32,
+    maxNickLength: o.maxNickLength ?? 32,
+    historyLimit: o.historyLimit ?? 50,
+    maxReplay: o.maxReplay ?? 10_000,
+    maxBufferedBytes: o.maxBufferedBytes ?? 4 * 1024 * 1024,
+    handshakeTimeoutMs: o.handshakeTimeoutMs ?? 5_000,
+    retry: o.retry ?? { baseMs: 500, capMs: 30_000 },
+    restartSpreadMs: o.restartSpreadMs ?? 3_000,
+    allowedOrigins: o.allowedOrigins ?? null,
+    webRoot: o.webRoot ?? null,
+    log: o.log ?? ((line) => console.log(`${new Date().toISOString()} ${line}`)),
+  };
+}

@@ -1,0 +1,152 @@
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { Duplex } from "node:stream";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { WebSocketServer } from "ws";
+import { SUBPROTOCOL } from "../protocol/messages.js";
+import { CloseCode } from "../protocol/close-codes.js";
+import { systemClock, type Clock } from "../liveness/clock.js";
+import { openStore } from "../store/index.js";
+import type { MessageStore } from "../store/message-store.js";
+import { LocalBroker, type Broker } from "./broker.js";
+import { ChatHub } from "./chat-hub.js";
+import { Connection } from "./connection.js";
+import { resolveOptions, type ResolvedOptions, type ServerOptions } from "./options.js";
+import { defaultWebRoot, staticFiles } from "./static-files.js";
+
+export interface ServerStats {
+  connections: number;
+  rooms: number;
+  nicknames: number;
+  /** Event-loop delay p99 since the previous stats read. */
+  eventLoopDelayP99Ms: number;
+  heapUsedBytes: number;
+  rssBytes: number;
+}
+
+export interface PulseServer {
+  readonly port: number;
+  readonly url: string;
+  readonly options: ResolvedOptions;
+  stats(): ServerStats;
+  /** Stop accepting, tell clients to come back after a randomized delay, close everything. */
+  close(): Promise<void>;
+}
+
+export async function startServer(
+  input: ServerOptions = {},
+  deps: { clock?: Clock; broker?: Broker } = {},
+): Promise<PulseServer> {
+  const options = resolveOptions(input);
+  const clock = deps.clock ?? systemClock;
+  const store: MessageStore = typeof options.store === "string" ? await openStore(options.store) : options.store;
+  const broker = deps.broker ?? new LocalBroker();
+  const hub = new ChatHub(store, broker, options);
+  const connections = new Set<Connection>();
+  const serveFile = staticFiles(options.webRoot ?? defaultWebRoot());
+  const LOOP_SAMPLE_MS = 20;
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
+  loopDelay.enable();
+  let draining = false;
+
+  const stats = (): ServerStats => {
+    // Node's histogram holds whole sampling intervals; the delay is what exceeds the interval.
+    const p99 = Math.max(0, loopDelay.percentile(99) / 1e6 - LOOP_SAMPLE_MS);
+    loopDelay.reset();
+    const mem = process.memoryUsage();
+    return { connections: connections.size, rooms: hub.roomCount, nicknames: hub.nicknames.size, eventLoopDelayP99Ms: Math.round(p99 * 100) / 100, heapUsedBytes: mem.heapUsed, rssBytes: mem.rss };
+  };
+
+  const http: Server = createServer((req, res) => {
+    if (serveFile(req, res)) return;
+    if (req.url === "/healthz") {
+      res.writeHead(draining ? 503 : 200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ ok: !draining }));
+    }
+    if (req.url === "/stats") {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify(stats()));
+    }
+    res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+  });
+  // Slow or stalled HTTP requests (before any upgrade) must not hold sockets for minutes.
+  http.headersTimeout = 10_000;
+  http.requestTimeout = 15_000;
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxPayloadBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+  wss.on("error", (err) => options.log(`websocket server: ${err.message}`));
+
+  http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => socket.destroy());
+    const refuse = (status: number, text: string) => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${text}\n`);
+    };
+    if (draining) return refuse(503, "Service Unavailable");
+    if (!originAllowed(req, options.allowedOrigins)) return refuse(403, "Forbidden origin");
+    const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+    if (!offered.includes(SUBPROTOCOL)) return refuse(426, `Upgrade Required: subprotocol ${SUBPROTOCOL}`);
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn = new Connection(ws, hub, options, clock, (ended) => connections.delete(ended));
+      connections.add(conn);
+    });
+  });
+  http.on("clientError", (_err, socket) => socket.destroy());
+
+  // One sweep for all connections instead of a timer each: 10k connections cost one timer.
+  const sweep = setInterval(() => {
+    for (const conn of connections) conn.engine.check();
+  }, options.checkMs);
+  sweep.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(options.port, options.host, () => {
+      http.off("error", reject);
+      resolve();
+    });
+  });
+  const address = http.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  const host = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      draining = true;
+      http.close();
+      clearInterval(sweep);
+      const pending = [...connections].map((conn) => {
+        const ended = new Promise<void>((resolve) => conn.socket.once("close", () => resolve()));
+        if (conn.ready) {
+          // Spread the returning crowd so a restart does not become a reconnect storm.
+          const retryAfterMs = Math.floor(Math.random() * options.restartSpreadMs);
+          conn.send({ type: "goaway", retryAfterMs, reason: "server restarting" });
+        }
+        conn.closeWith(CloseCode.ServerRestart, "shutdown", "server restarting");
+        return ended;
+      });
+      await Promise.all(pending);
+      loopDelay.disable();
+      await broker.close();
+      await store.close();
+      http.closeAllConnections();
+    })());
+
+  return { port, url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`, options, stats, close };
+}
+
+function originAllowed(req: IncomingMessage, allowed: string[] | null): boolean {
+  const origin = req.headers.origin;
+  if (!origin) return true;
+  if (allowed) return allowed.includes(origin);
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}

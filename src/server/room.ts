@@ -1,0 +1,75 @@
+import type { FanoutTarget } from "./fanout.js";
+import { fanout } from "./fanout.js";
+
+/** A member that joined but has not yet received its history: live frames wait here. */
+interface PendingFrame {
+  frame: Buffer;
+  /** The message's seq, or 0 for frames that are not chat messages (presence). */
+  seq: number;
+}
+
+/**
+ * One chat room on this node: who receives its frames, and who is online. Presence counts
+ * connections per nickname, so a nickname with several tabs is online once and leaves when its
+ * last connection goes.
+ */
+export class Room {
+  readonly members = new Set<FanoutTarget>();
+  private readonly syncing = new Map<FanoutTarget, PendingFrame[]>();
+  private readonly presence = new Map<string, number>();
+
+  constructor(readonly name: string) {}
+
+  get size(): number {
+    return this.members.size + this.syncing.size;
+  }
+
+  online(): string[] {
+    return [...this.presence.keys()];
+  }
+
+  /** Counts a connection of `nick`; true when the nickname just came online in this room. */
+  addPresence(nick: string): boolean {
+    const n = this.presence.get(nick) ?? 0;
+    this.presence.set(nick, n + 1);
+    return n === 0;
+  }
+
+  /** Uncounts a connection of `nick`; true when its last connection left. */
+  removePresence(nick: string): boolean {
+    const n = this.presence.get(nick) ?? 0;
+    if (n <= 1) {
+      this.presence.delete(nick);
+      return n === 1;
+    }
+    this.presence.set(nick, n - 1);
+    return false;
+  }
+
+  /** A joining member: frames published from now on are held until `finishSync`. */
+  startSync(member: FanoutTarget): void {
+    this.syncing.set(member, []);
+  }
+
+  /**
+   * History up to `deliveredSeq` was sent; now release held frames that are newer, in order,
+   * and make the member live.
+   */
+  finishSync(member: FanoutTarget, deliveredSeq: number): PendingFrame[] {
+    const held = this.syncing.get(member) ?? [];
+    this.syncing.delete(member);
+    this.members.add(member);
+    return held.filter((f) => f.seq === 0 || f.seq > deliveredSeq);
+  }
+
+  remove(member: FanoutTarget): void {
+    this.members.delete(member);
+    this.syncing.delete(member);
+  }
+
+  /** A frame for everyone in the room. */
+  deliver(frame: Buffer, seq: number): void {
+    fanout(this.members, frame);
+    for (const held of this.syncing.values()) held.push({ frame, seq });
+  }
+}

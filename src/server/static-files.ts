@@ -1,0 +1,54 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".map": "application/json",
+  ".png": "image/png",
+  ".svg": "image/svg+xml",
+};
+
+const FILES = ["index.html", "app.js", "app.js.map", "style.css"];
+
+/** The built chat page lives in dist/web; from src/server (tsx) or dist/server it is ../../dist/web or ../web. */
+export function defaultWebRoot(): string | null {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [join(here, "../web"), join(here, "../../dist/web")]) {
+    if (existsSync(join(candidate, "index.html"))) return candidate;
+  }
+  return null;
+}
+
+/**
+ * Serves the chat page's few files from memory. Only a fixed list of names is served, so no
+ * request path ever reaches the file system.
+ */
+export function staticFiles(root: string | null): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const files = new Map<string, { body: Buffer; type: string }>();
+  if (root) {
+    for (const name of FILES) {
+      const path = join(root, name);
+      if (!existsSync(path)) continue;
+      const ext = name.slice(name.lastIndexOf("."));
+      files.set(`/${name}`, { body: readFileSync(path), type: TYPES[ext] ?? "application/octet-stream" });
+    }
+  }
+  return (req, res) => {
+    const path = (req.url ?? "/").split("?")[0]!;
+    const file = files.get(path === "/" ? "/index.html" : path);
+    if (!file || (req.method !== "GET" && req.method !== "HEAD")) return false;
+    res.writeHead(200, {
+      "content-type": file.type,
+      "content-length": file.body.length,
+      "cache-control": "no-cache",
+      "x-content-type-options": "nosniff",
+      "content-security-policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'",
+    });
+    res.end(req.method === "HEAD" ? undefined : file.body);
+    return true;
+  };
+}
