@@ -1,0 +1,65 @@
+import WebSocket from "ws";
+import { SUBPROTOCOL, type ServerMessage } from "../../src/protocol/messages.js";
+import { waitFor } from "./wait.js";
+
+/**
+ * A bare `ws` client speaking the protocol by hand: for tests that need to misbehave (stay
+ * silent, send garbage) or to see every frame.
+ */
+export class RawClient {
+  readonly received: ServerMessage[] = [];
+  closed: { code: number; reason: string } | null = null;
+  /** When true, pings are not answered (a client whose app froze). */
+  silent = false;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) return;
+      const m = JSON.parse(data.toString()) as ServerMessage;
+      this.received.push(m);
+      if (m.type === "ping" && !this.silent) this.send({ type: "pong", id: m.id, sentAt: m.sentAt });
+    });
+    ws.on("close", (code, reason) => (this.closed = { code, reason: reason.toString() }));
+    ws.on("error", () => {});
+  }
+
+  static async connect(url: string, protocols: string[] = [SUBPROTOCOL]): Promise<RawClient> {
+    const ws = new WebSocket(url, protocols);
+    const client = new RawClient(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    return client;
+  }
+
+  /** Connects and says hello; resolves once welcomed. */
+  static async hello(url: string, nick: string, userKey = `key-${nick}`): Promise<RawClient> {
+    const c = await RawClient.connect(url);
+    c.send({ type: "hello", clientId: `raw-${nick}`, nick, userKey });
+    await c.next("welcome");
+    return c;
+  }
+
+  send(message: object | string): void {
+    this.ws.send(typeof message === "string" ? message : JSON.stringify(message));
+  }
+
+  /** Waits for the first received message of `type` matching `where`, counting from `from`. */
+  async next<T extends ServerMessage["type"]>(type: T, where: (m: Extract<ServerMessage, { type: T }>) => boolean = () => true, timeoutMs = 5_000): Promise<Extract<ServerMessage, { type: T }>> {
+    return waitFor(
+      () => this.received.find((m): m is Extract<ServerMessage, { type: T }> => m.type === type && where(m as Extract<ServerMessage, { type: T }>)),
+      `a '${type}' message`,
+      timeoutMs,
+      5,
+    );
+  }
+
+  async waitClosed(timeoutMs = 5_000): Promise<{ code: number; reason: string }> {
+    return waitFor(() => this.closed, "the socket to close", timeoutMs, 5);
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+}
