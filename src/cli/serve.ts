@@ -9,6 +9,7 @@ const USAGE = `pulse serve [options]
   --interval-ms N     ping after this long without sending (env PULSE_INTERVAL_MS, default 5000)
   --suspect-ms N      silence that makes a peer suspect (env PULSE_SUSPECT_MS, default 8000)
   --timeout-ms N      silence that makes a peer dead (env PULSE_TIMEOUT_MS, default 12000)
+  --retain-per-room N messages kept per room (env PULSE_RETAIN_PER_ROOM, default 100000)
   --check-ms N        how often the server checks every connection (env PULSE_CHECK_MS, default 1000)
   --allowed-origin O  an Origin allowed to connect (repeatable; default: same origin and non-browser clients)
   --quiet             no per-connection log lines`;
@@ -24,6 +25,7 @@ export async function serve(argv: string[]): Promise<void> {
       "suspect-ms": { type: "string" },
       "timeout-ms": { type: "string" },
       "check-ms": { type: "string" },
+      "retain-per-room": { type: "string" },
       "allowed-origin": { type: "string", multiple: true },
       quiet: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -54,6 +56,7 @@ export async function serve(argv: string[]): Promise<void> {
     store: values.store ?? env.PULSE_STORE,
     liveness,
     checkMs: int(values["check-ms"], "PULSE_CHECK_MS"),
+    retainPerRoom: int(values["retain-per-room"], "PULSE_RETAIN_PER_ROOM"),
     allowedOrigins: values["allowed-origin"],
     log: values.quiet ? () => {} : undefined,
   });

@@ -11,6 +11,8 @@ export interface ServerOptions {
   host?: string;
   /** "memory", a SQLite file path, ":memory:", or a store instance. Default "./data/pulse.db". */
   store?: string | MessageStore;
+  /** Messages kept per room when the store is opened from a spec; older ones are trimmed. Default 100000. */
+  retainPerRoom?: number;
   /** Heartbeat settings, advertised to clients in `welcome`. Default 5000 / 8000 / 12000 ms. */
   liveness?: Partial<LivenessSettings>;
   /** How often all connections' liveness is evaluated. Default 1000 ms. */
@@ -47,7 +49,8 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot">> & {
+export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom">> & {
+  retainPerRoom: number | undefined;
   liveness: LivenessSettings;
   allowedOrigins: string[] | null;
   webRoot: string | null;
@@ -59,6 +62,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     port: o.port ?? 8080,
     host: o.host ?? "0.0.0.0",
     store: o.store ?? DEFAULT_STORE_PATH,
+    retainPerRoom: o.retainPerRoom,
     liveness,
     checkMs: o.checkMs ?? Math.min(DEFAULT_SERVER_CHECK_MS, liveness.intervalMs),
     maxPayloadBytes: o.maxPayloadBytes ?? 64 * 1024,

@@ -38,7 +38,7 @@ export async function startServer(
 ): Promise<PulseServer> {
   const options = resolveOptions(input);
   const clock = deps.clock ?? systemClock;
-  const store: MessageStore = typeof options.store === "string" ? await openStore(options.store) : options.store;
+  const store: MessageStore = typeof options.store === "string" ? await openStore(options.store, options.retainPerRoom ? { retainPerRoom: options.retainPerRoom } : {}) : options.store;
   const broker = deps.broker ?? new LocalBroker();
   const hub = new ChatHub(store, broker, options);
   const connections = new Set<Connection>();
