@@ -62,9 +62,9 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     this.liveness = { ...DEFAULT_LIVENESS, ...options.liveness };
     this.backoff = { baseMs: options.backoff?.baseMs ?? 500, capMs: options.backoff?.capMs ?? 30_000 };
     this.stopWatchingHost = watchHost({
-      online: () => this.onHostOnline(),
-      offline: () => this.onHostOffline(),
-      resumed: () => this.probe(),
+      online: () => this.networkOnline(),
+      offline: () => this.networkOffline(),
+      resumed: () => this.resumed(),
     });
     if (options.autoConnect !== false) this.connect();
   }
@@ -273,6 +273,11 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     }
   }
 
+  /** The host woke up (tab visible, page restored, laptop resumed): re-check and probe now. */
+  resumed(): void {
+    this.probe();
+  }
+
   /** Ping with a short deadline now; re-check the wall clock first (timers may have slept). */
   private probe(): void {
     const engine = this.engine;
@@ -282,21 +287,25 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     this.scheduleCheck();
   }
 
-  private onHostOffline(): void {
+  /**
+   * The host's word on the network and on sleep. Browsers call these by themselves (online,
+   * offline, visibilitychange, pageshow); other hosts (Node, React Native) call them when they
+   * know.
+   */
+  networkOffline(): void {
     this.hostOffline = true;
     if (this._state.kind !== "closed") this.transition({ kind: "offline", since: this.clock.now() });
     this.clearTimer("retryTimer");
   }
 
-  private onHostOnline(): void {
+  networkOnline(): void {
     if (!this.hostOffline) return;
     this.hostOffline = false;
     if (this._state.kind === "closed") return;
     if (this.socket && this.socket.readyState === OPEN && this.engine?.health !== "dead") {
-      // The old link may have survived the outage: show it as it is, and probe it at once.
-      this.transition(this.welcomed
-        ? { kind: "open", since: this.clock.now(), rttMs: this.engine?.rtt.smoothedMs ?? null }
-        : { kind: "connecting", attempt: this.attempt });
+      // The old link may have survived the outage, or died silently. Until the probe is
+      // answered we are verifying it: "connecting", not a premature "Connection OK".
+      this.transition({ kind: "connecting", attempt: this.attempt });
       this.probe();
     } else if (!this.socket) {
       this.attempt = 0;
@@ -314,6 +323,10 @@ export class PulseClient extends Emitter<PulseClientEvents> {
 
   private onFrame(data: unknown): void {
     this.engine?.noteInbound();
+    if (this.welcomed && this._state.kind === "connecting") {
+      // A link being verified after an outage just proved itself.
+      this.transition({ kind: "open", since: this.clock.now(), rttMs: this.engine?.rtt.smoothedMs ?? null });
+    }
     if (typeof data !== "string") return;
     const m = parseServerMessage(data);
     if (isProtocolError(m)) return; // a newer server's extra message: ignore, don't crash

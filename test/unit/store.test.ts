@@ -38,7 +38,7 @@ storeContract("MemoryStore", async (options) => {
   return { store, cleanup: () => store.close() };
 });
 
-storeContract("SqliteStore on a temp file", sqliteFileFixture);
+storeContract("SqliteStore on a temp file", sqliteFileFixture, { persistent: true });
 
 storeContract("SqliteStore on :memory:", async (options) => {
   const store = new SqliteStore({ ...options, path: ":memory:" });
