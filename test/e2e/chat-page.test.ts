@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import type { Browser } from "playwright-core";
 import { launchBrowser } from "../support/browser.js";
@@ -17,14 +19,15 @@ const SUSPECT_BOUND_MS = LIVENESS.suspectMs + 3000;
 const RECOVERY_BOUND_MS = 40_000;
 const SHORT_MS = 10_000;
 
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 let browser: Browser;
 
 before(() => {
-  assert.ok(existsSync("dist/cli/pulse.js"), "dist/cli/pulse.js is missing: run `npm run build` first (npm test does)");
+  assert.ok(existsSync(join(ROOT, "dist/cli/pulse.js")), "dist/cli/pulse.js is missing: run `npm run build` first (npm test does)");
   // The page under test is the one in src/web: bundle it now, so a stale dist/web cannot lie.
-  const build = spawnSync(process.execPath, ["scripts/build-web.mjs"], { encoding: "utf8" });
+  const build = spawnSync(process.execPath, ["scripts/build-web.mjs"], { cwd: ROOT, encoding: "utf8" });
   assert.equal(build.status, 0, `building the page failed:\n${build.stderr}`);
 });
 before(async () => {
@@ -38,23 +41,23 @@ type BeforeLoad = Parameters<typeof ChatPage.open>[2];
 
 interface Fixture {
   server: ServerProcess;
-  /** A new person's tab on the chat page (its own browser context). */
-  open: (beforeLoad?: BeforeLoad) => Promise<ChatPage>;
+  /** A new person's tab on the chat page (its own browser context; default browser: the shared one). */
+  open: (beforeLoad?: BeforeLoad, inBrowser?: Browser) => Promise<ChatPage>;
   /** A new tab that joins `room` as `nick` and waits for "Connection OK". */
-  enter: (nick: string, room: string, beforeLoad?: BeforeLoad) => Promise<ChatPage>;
+  enter: (nick: string, room: string, beforeLoad?: BeforeLoad, inBrowser?: Browser) => Promise<ChatPage>;
 }
 
 /** A real server process and the pages opened against it, all cleaned up when `body` ends. */
 async function withServer(body: (fixture: Fixture) => Promise<void>): Promise<void> {
   const server = await ServerProcess.start({ liveness: LIVENESS, checkMs: CHECK_MS });
   const pages: ChatPage[] = [];
-  const open = async (beforeLoad?: BeforeLoad) => {
-    const page = await ChatPage.open(browser, server.url, beforeLoad);
+  const open = async (beforeLoad?: BeforeLoad, inBrowser = browser) => {
+    const page = await ChatPage.open(inBrowser, server.url, beforeLoad);
     pages.push(page);
     return page;
   };
-  const enter = async (nick: string, room: string, beforeLoad?: BeforeLoad) => {
-    const page = await open(beforeLoad);
+  const enter = async (nick: string, room: string, beforeLoad?: BeforeLoad, inBrowser = browser) => {
+    const page = await open(beforeLoad, inBrowser);
     await page.join(nick, room);
     await page.waitForIndicator(/^Connection OK$/, SHORT_MS);
     return page;
@@ -182,6 +185,41 @@ describe("chat page in headless Chromium against a real server process", { timeo
       await carol.waitForTexts(queued, SHORT_MS);
       assert.deepEqual(await carol.texts(), expected);
     });
+  });
+
+  it("a reload while the server is down keeps the queued message (sessionStorage) and delivers it once", async () => {
+    // A page fulfilled by playwright has no IP address, so Chromium's Local Network Access
+    // checks would block its WebSocket to 127.0.0.1; this browser runs without them.
+    const lenient = await launchBrowser(["--disable-features=LocalNetworkAccessChecks"]);
+    try {
+      await withServer(async ({ server, enter }) => {
+        const alice = await enter("alice", "lobby", undefined, lenient);
+        // The server also serves the page; while it is down, the browser gets the page from here
+        // (as it would from a cache). The WebSocket is not routed: it still needs the real server.
+        await alice.page.route(`${server.url}**`, (route) => {
+          const name = new URL(route.request().url()).pathname.slice(1) || "index.html";
+          return route.fulfill({ path: join(ROOT, "dist/web", name) });
+        });
+        await server.kill();
+        await alice.waitForIndicator(/^Reconnecting/, SHORT_MS);
+        await alice.send("queued before a reload");
+        await alice.page.reload();
+        // Straight back into the room, with the queued message still shown as pending.
+        await alice.page.waitForSelector("#chat", { state: "visible" });
+        await waitUntil(async () => (await alice.messages())[0]?.status === "pending", SHORT_MS, "the queued message after the reload");
+
+        await server.restart();
+        await alice.waitForIndicator(/^Connection OK$/, RECOVERY_BOUND_MS);
+        await waitUntil(async () => (await alice.messages())[0]?.status === "sent", SHORT_MS, "the queued message sent");
+        const bob = await enter("bob", "lobby");
+        await bob.waitForTexts(["queued before a reload"], SHORT_MS);
+        await sleep(1000);
+        assert.deepEqual(await bob.texts(), ["queued before a reload"]);
+        assert.deepEqual(await alice.texts(), ["queued before a reload"]);
+      });
+    } finally {
+      await lenient.close();
+    }
   });
 
   it("offline then online: 'Offline', then an immediate probe and 'Connection OK' without a full backoff", async () => {
