@@ -79,7 +79,7 @@ function enter(nick: string, room: string): void {
       // and the form comes back so the person can choose again.
       if (next.kind === "closed" && session === current) {
         sessionStorage.removeItem(CURRENT);
-        showJoin(describeConnection(next, Date.now()).text);
+        showJoin(`${describeConnection(next, Date.now()).text}. Change the nickname or room and join again.`);
       }
     },
   });
