@@ -1,0 +1,38 @@
+/**
+ * Pulse as shipped (compiled dist/, run by the bench the way `pulse serve` runs it) plus the
+ * bench's side stats port, so Pulse's heap after GC and event-loop delay are read exactly like
+ * the Node peers'. Needs `npm run build` first.
+ *
+ * node --expose-gc bench/... --port 9000 --store memory|<sqlite path> [--interval-ms N --suspect-ms N --timeout-ms N]
+ * Liveness flags left out mean Pulse's defaults.
+ */
+import { argNumber, argString, startStatsEndpoint } from "./node-stats.js";
+
+const port = argNumber("port", 9000);
+
+const liveness: Record<string, number> = {};
+for (const key of ["intervalMs", "suspectMs", "timeoutMs"] as const) {
+  const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const value = argNumber(flag, NaN);
+  if (!Number.isNaN(value)) liveness[key] = value;
+}
+
+// Imported by path at run time so this file type-checks before the server exists.
+const entry = new URL("../../dist/server/index.js", import.meta.url).href;
+const { startServer } = (await import(entry)) as {
+  startServer(o: object): Promise<{ port: number; close(): Promise<void>; stats(): { connections: number } }>;
+};
+const server = await startServer({
+  port,
+  host: "127.0.0.1",
+  log: () => {}, // per-connection log lines would cost CPU in the measurements
+  store: argString("store", "memory"),
+  ...(Object.keys(liveness).length ? { liveness } : {}),
+});
+startStatsEndpoint(argNumber("stats-port", port + 1000), () => server.stats().connections);
+const stop = (): void => {
+  void server.close().finally(() => process.exit(0));
+};
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
+console.log(`ready ${server.port}`);

@@ -1,0 +1,154 @@
+/**
+ * One server, one fleet, grown in steps: idle memory per connection at each size, heartbeat cost
+ * at the largest, then broadcast latency to the last recipient as a shared room grows, and
+ * throughput with 16 senders in the room of 1k. Every figure carries the generator's CPU.
+ */
+import { Fleet } from "../load/fleet.js";
+import { cpuSeconds, rssBytes } from "../lib/proc.js";
+import { percentile, sleep } from "../lib/stats.js";
+import { startSystem, type SystemDef } from "../systems.js";
+
+export interface LoadConfig {
+  sizes: number[];
+  latencySizes: number[];
+  probes: number;
+  heartbeatSeconds: number;
+  throughputSeconds: number;
+  /** Give up growing the shared room when one step takes longer than this (its joins are slow). */
+  fillCapMs: number;
+}
+
+export interface MemoryPoint { connections: number; rssPerConnBytes: number; heapPerConnBytes: number }
+export interface LatencyPoint { room: number; fillMs: number; p50Ms: number; p99Ms: number; generatorUsPerFrame: number; serverUsPerFrame: number }
+export interface LoadResult {
+  memory: MemoryPoint[];
+  heartbeat: { connections: number; serverCpuPercent: number; eventLoopDelayP99Ms: number | null; generatorCpuPercent: number };
+  latency: LatencyPoint[];
+  /** A room size whose joins did not finish within fillCapMs, and how far it got. */
+  fillTimedOut?: { room: number; capMs: number };
+  throughput?: { room: number; senders: number; deliveriesPerServerCpuSecond: number; deliveriesPerSecond: number; serverCpuPercent: number; generatorCpuPercent: number; generatorUsPerFrame: number };
+}
+
+const THROUGHPUT_ROOM = 1_000;
+const SENDERS = 16;
+const WINDOW = 32;
+
+export async function runLoadSuite(def: SystemDef, port: number, cfg: LoadConfig, log: (s: string) => void): Promise<LoadResult> {
+  const server = await startSystem(def, port, true);
+  const max = Math.max(...cfg.sizes);
+  const fleet = await Fleet.start(Math.max(2, Math.ceil(max / 2_500)), { kind: def.kind, host: "127.0.0.1", port, reconnect: false, track: false });
+  try {
+    await sleep(500);
+    await server.stats({ gc: true });
+    const rss0 = rssBytes(server.pid);
+    const heap0 = (await server.stats({ gc: true })).heapUsedBytes;
+
+    const memory: MemoryPoint[] = [];
+    for (const n of cfg.sizes) {
+      const t0 = Date.now();
+      const ready = await fleet.grow(n);
+      await fleet.settle();
+      const heap = (await server.stats({ gc: true })).heapUsedBytes;
+      await sleep(300);
+      const rss = rssBytes(server.pid);
+      memory.push({ connections: ready, rssPerConnBytes: (rss - rss0) / ready, heapPerConnBytes: (heap - heap0) / ready });
+      log(`  ${def.id}: ${ready}/${n} connected in ${Date.now() - t0} ms; rss/conn ${((rss - rss0) / ready / 1024).toFixed(1)} KiB`);
+    }
+
+    // Heartbeat cost: nothing but heartbeats for a few intervals at the largest size.
+    await fleet.settle(1_000);
+    await server.stats({ reset: true });
+    const hb = await meter(server.pid, fleet, cfg.heartbeatSeconds * 1000);
+    const hbStats = await server.stats();
+    const heartbeat = {
+      connections: memory.at(-1)!.connections,
+      serverCpuPercent: hb.server * 100,
+      eventLoopDelayP99Ms: hbStats.eventLoopDelayP99Ms,
+      generatorCpuPercent: hb.generator * 100,
+    };
+    log(`  ${def.id}: heartbeat at ${heartbeat.connections}: ${heartbeat.serverCpuPercent.toFixed(2)} % CPU, loop p99 ${hbStats.eventLoopDelayP99Ms?.toFixed(2)} ms`);
+
+    const latency: LatencyPoint[] = [];
+    let throughput: LoadResult["throughput"] | undefined;
+    let fillTimedOut: LoadResult["fillTimedOut"];
+    for (const room of [...new Set([THROUGHPUT_ROOM, ...cfg.latencySizes])].sort((a, b) => a - b)) {
+      const t0 = Date.now();
+      const filled = await Promise.race([fleet.fillBig(room).then(() => true), sleep(cfg.fillCapMs).then(() => false)]);
+      if (!filled) {
+        // Joins still queued: stop here; the server is restarted for the next system anyway.
+        fillTimedOut = { room, capMs: cfg.fillCapMs };
+        log(`  ${def.id}: room of ${room} not filled within ${cfg.fillCapMs} ms; larger rooms skipped`);
+        break;
+      }
+      const inBig = await fleet.fillBig(room);
+      await fleet.settle(500, cfg.fillCapMs);
+      const fillMs = Date.now() - t0;
+      log(`  ${def.id}: room of ${inBig} filled in ${fillMs} ms`);
+      if (cfg.latencySizes.includes(room)) latency.push({ ...(await probeLatency(server.pid, fleet, inBig, cfg.probes)), fillMs });
+      if (room === THROUGHPUT_ROOM) throughput = await measureThroughput(server.pid, fleet, inBig, cfg.throughputSeconds * 1000);
+    }
+    for (const l of latency) log(`  ${def.id}: room ${l.room}: p50 ${l.p50Ms.toFixed(2)} ms p99 ${l.p99Ms.toFixed(2)} ms (generator ${l.generatorUsPerFrame.toFixed(2)} us/frame)`);
+    if (throughput) log(`  ${def.id}: throughput ${Math.round(throughput.deliveriesPerServerCpuSecond)} deliveries per server CPU-s`);
+    return { memory, heartbeat, latency, ...(throughput ? { throughput } : {}), ...(fillTimedOut ? { fillTimedOut } : {}) };
+  } finally {
+    await fleet.close();
+    await server.stop("SIGKILL");
+  }
+}
+
+/** CPU share of one core used by the server and by the whole generator over `ms`. */
+async function meter(pid: number, fleet: Fleet, ms: number): Promise<{ server: number; generator: number; seconds: number }> {
+  const s0 = cpuSeconds(pid);
+  const g0 = fleet.cpuSeconds();
+  const t0 = performance.now();
+  await sleep(ms);
+  const seconds = (performance.now() - t0) / 1000;
+  return { server: (cpuSeconds(pid) - s0) / seconds, generator: (fleet.cpuSeconds() - g0) / seconds, seconds };
+}
+
+/**
+ * One message at a time from a member of the room; the time until the LAST member has it.
+ * Receive times come from each worker's hrtime (CLOCK_MONOTONIC, shared by all processes).
+ */
+async function probeLatency(pid: number, fleet: Fleet, room: number, probes: number): Promise<Omit<LatencyPoint, "fillMs">> {
+  const perWorker = await fleet.all<{ inBig: number }>({ op: "join-big", count: 0 });
+  const samples: number[] = [];
+  const s0 = cpuSeconds(pid);
+  const g0 = fleet.cpuSeconds();
+  for (let k = 0; k < probes; k++) {
+    await fleet.count();
+    const arrivals = Promise.all(fleet.workers.map((w, i) => w.request<{ lastMs: number }>({ op: "arm", expect: perWorker[i]!.inBig })));
+    const { sentMs } = await fleet.workers[0]!.request<{ sentMs: number }>({ op: "send", conn: 0, id: `p${k}`, text: `probe ${k}` });
+    const last = Math.max(...(await arrivals).map((a) => a.lastMs));
+    samples.push(last - sentMs);
+    await sleep(20);
+  }
+  const frames = probes * room;
+  return {
+    room,
+    p50Ms: percentile(samples, 50),
+    p99Ms: percentile(samples, 99),
+    generatorUsPerFrame: ((fleet.cpuSeconds() - g0) * 1e6) / frames,
+    serverUsPerFrame: ((cpuSeconds(pid) - s0) * 1e6) / frames,
+  };
+}
+
+/** 16 senders, a bounded window in flight; deliveries counted at the generator. */
+async function measureThroughput(pid: number, fleet: Fleet, room: number, ms: number): Promise<NonNullable<LoadResult["throughput"]>> {
+  await fleet.workers[0]!.request({ op: "flood", senders: SENDERS, window: WINDOW, text: "x".repeat(64) });
+  await sleep(1_000); // warm-up: JIT and socket buffers reach a steady state
+  await fleet.count();
+  const m = await meter(pid, fleet, ms);
+  const deliveries = await fleet.count();
+  await fleet.workers[0]!.request({ op: "flood-stop" });
+  await fleet.settle();
+  return {
+    room,
+    senders: SENDERS,
+    deliveriesPerServerCpuSecond: deliveries / (m.server * m.seconds),
+    deliveriesPerSecond: deliveries / m.seconds,
+    serverCpuPercent: m.server * 100,
+    generatorCpuPercent: m.generator * 100,
+    generatorUsPerFrame: (m.generator * m.seconds * 1e6) / deliveries,
+  };
+}
