@@ -177,7 +177,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       sendPing: (ping) => this.raw(ping),
       bufferedAmount: () => socket.bufferedAmount,
       onHealthChange: (change) => this.onHealth(change),
-    }, this.clock);
+    }, this.clock, this.options.probeTimeoutMs ?? 2_000);
     this.scheduleCheck();
     socket.onopen = () => this.raw({ type: "hello", clientId: this.clientId, nick: this.nick, userKey: this.userKey });
     socket.onmessage = (ev) => this.onFrame(ev.data);
@@ -282,7 +282,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   private probe(): void {
     const engine = this.engine;
     if (!engine || !this.socket || this.socket.readyState !== OPEN) return;
-    if (engine.check() === "dead") return;
+    // check() may itself probe (it notices when our timers slept); one probe is enough.
+    if (engine.check() === "dead" || engine.probing) return this.scheduleCheck();
     engine.probe(this.options.probeTimeoutMs ?? 2_000);
     this.scheduleCheck();
   }

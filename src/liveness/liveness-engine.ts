@@ -48,18 +48,25 @@ export class LivenessEngine {
   private nextPingId = 1;
   private probeDeadline: number | null = null;
   private probeSentAt = 0;
+  private lastCheckAt: number;
   private _health: PeerHealth = "alive";
   private readonly _rtt: Rtt = { lastMs: null, smoothedMs: null };
 
+  /**
+   * @param wakeProbeMs deadline of the probe sent when a check finds that our own timers
+   *   slept; capped at timeoutMs. Default 2000.
+   */
   constructor(
     settings: LivenessSettings,
     private readonly host: LivenessHost,
     private readonly clock: Clock,
+    private readonly wakeProbeMs = 2_000,
   ) {
     this.settings = validateLiveness({ ...settings });
     const now = clock.now();
     this.lastInboundAt = now;
     this.lastSentAt = now;
+    this.lastCheckAt = now;
   }
 
   get health(): PeerHealth {
@@ -70,6 +77,10 @@ export class LivenessEngine {
   }
   get current(): Readonly<LivenessSettings> {
     return this.settings;
+  }
+  /** A probe is out and its deadline has not passed. */
+  get probing(): boolean {
+    return this.probeDeadline !== null;
   }
   silentForMs(now = this.clock.now()): number {
     return now - this.lastInboundAt;
@@ -121,16 +132,28 @@ export class LivenessEngine {
     this.ping(now);
   }
 
-  /** Evaluate the link now. Call from a timer, a sweep, or when the host resumed. */
+  /**
+   * Evaluate the link now. Call from a timer, a sweep, or when the host resumed.
+   *
+   * If this check comes more than suspectMs after the previous one, our own timers slept
+   * (background tab, suspended laptop, stopped process): the silence we measure may be ours,
+   * not the peer's, and frames may be waiting unread. Then we probe instead of judging, and
+   * the verdict waits for the probe's deadline.
+   */
   check(): PeerHealth {
     if (this._health === "dead") return "dead";
     const now = this.clock.now();
     const silent = now - this.lastInboundAt;
-    if (silent >= this.settings.timeoutMs) {
-      this.transition("dead", "timeout", silent);
-    } else if (this.probeDeadline !== null && now >= this.probeDeadline) {
+    const slept = now - this.lastCheckAt > this.settings.suspectMs;
+    this.lastCheckAt = now;
+    if (this.probeDeadline !== null) {
+      if (now < this.probeDeadline) return this._health;
       this.probeDeadline = null;
       this.transition("dead", "probe-timeout", silent);
+    } else if (slept && silent >= this.settings.suspectMs) {
+      this.probe(Math.min(this.wakeProbeMs, this.settings.timeoutMs));
+    } else if (silent >= this.settings.timeoutMs) {
+      this.transition("dead", "timeout", silent);
     } else {
       if (silent >= this.settings.suspectMs && this._health === "alive") {
         this.transition("suspect", "silence", silent);

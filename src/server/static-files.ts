@@ -14,11 +14,14 @@ const TYPES: Record<string, string> = {
 
 const FILES = ["index.html", "app.js", "app.js.map", "style.css"];
 
-/** The built chat page lives in dist/web; from src/server (tsx) or dist/server it is ../../dist/web or ../web. */
+/**
+ * The built chat page: dist/web, which is ../web from dist/server and ../../dist/web from
+ * src/server (run through tsx). src/web holds the sources, not a build: it has no app.js.
+ */
 export function defaultWebRoot(): string | null {
   const here = dirname(fileURLToPath(import.meta.url));
   for (const candidate of [join(here, "../web"), join(here, "../../dist/web")]) {
-    if (existsSync(join(candidate, "index.html"))) return candidate;
+    if (existsSync(join(candidate, "index.html")) && existsSync(join(candidate, "app.js"))) return candidate;
   }
   return null;
 }

@@ -52,12 +52,18 @@ describe("LivenessEngine", () => {
 
   it("becomes suspect and dead at exactly the thresholds", () => {
     const { clock, changes, engine } = setup();
-    clock.advance(2_499);
+    clock.advance(1_000);
+    engine.check();
+    clock.advance(1_000);
+    engine.check();
+    clock.advance(499);
     assert.equal(engine.check(), "alive");
     clock.advance(1);
     assert.equal(engine.check(), "suspect");
     assert.deepEqual(changes[0], { next: "suspect", prev: "alive", reason: "silence", silentForMs: 2_500 });
-    clock.advance(1_499);
+    clock.advance(1_000);
+    assert.equal(engine.check(), "suspect");
+    clock.advance(499);
     assert.equal(engine.check(), "suspect");
     clock.advance(1);
     assert.equal(engine.check(), "dead");
@@ -68,13 +74,18 @@ describe("LivenessEngine", () => {
 
   it("inbound resets the silence and clears suspect", () => {
     const { clock, changes, engine } = setup();
-    clock.advance(3_000);
-    engine.check();
+    for (let i = 0; i < 6; i++) {
+      clock.advance(500);
+      engine.check();
+    }
     assert.equal(engine.health, "suspect");
     engine.noteInbound();
     assert.equal(engine.health, "alive");
     assert.equal(changes.at(-1)!.reason, "inbound");
-    clock.advance(3_900);
+    for (let i = 0; i < 39; i++) {
+      clock.advance(100);
+      engine.check();
+    }
     assert.equal(engine.check(), "suspect");
     clock.advance(50);
     assert.equal(engine.check(), "suspect", "not dead: silence counts from the last inbound");
@@ -91,10 +102,35 @@ describe("LivenessEngine", () => {
     assert.equal(changes.length, 0);
   });
 
-  it("a 60 s clock jump without inbound is dead at the first check", () => {
-    const { clock, engine } = setup();
+  it("a 60 s clock jump (our timers slept) probes first: no verdict until the probe's deadline", () => {
+    const { clock, engine, pings, changes } = setup();
     clock.jump(60_000);
+    assert.equal(engine.check(), "alive", "no verdict on a silence that may be ours");
+    assert.equal(pings.length, 1, "a probe went out at once");
+    clock.advance(1_999);
+    assert.equal(engine.check(), "alive");
+    engine.noteInbound(); // frames that waited while we slept, or the pong
+    clock.advance(10);
+    assert.equal(engine.check(), "alive");
+    assert.equal(changes.length, 0);
+  });
+
+  it("after a clock jump, an unanswered probe means dead", () => {
+    const { clock, engine, changes } = setup();
+    clock.jump(60_000);
+    engine.check();
+    clock.advance(2_000);
     assert.equal(engine.check(), "dead");
+    assert.equal(changes.at(-1)!.reason, "probe-timeout");
+  });
+
+  it("regular checks judge at once: the slept rule needs a gap between checks longer than suspectMs", () => {
+    const { clock, engine } = setup();
+    for (let t = 0; t < 4_000; t += 1_000) {
+      clock.advance(1_000);
+      engine.check();
+    }
+    assert.equal(engine.health, "dead");
   });
 
   it("measures RTT from pong and smooths it", () => {
