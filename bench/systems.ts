@@ -46,7 +46,9 @@ export interface SystemDef {
 
 const require = createRequire(import.meta.url);
 const versionOf = (pkg: string): string => (require(`${pkg}/package.json`) as { version: string }).version;
-const NODE_PEER = (file: string): [string, string[]] => [process.execPath, ["--expose-gc", "--import", "tsx", file]];
+/** BENCH_NODE_FLAGS adds flags to the Node servers, e.g. "--cpu-prof --cpu-prof-dir=bench/results/raw". */
+const EXTRA_FLAGS = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+const NODE_PEER = (file: string): [string, string[]] => [process.execPath, ["--expose-gc", ...EXTRA_FLAGS, "--import", "tsx", file]];
 const SQLITE_DIR = "bench/results/raw";
 
 export const SYSTEMS: SystemDef[] = [

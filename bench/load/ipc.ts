@@ -26,6 +26,7 @@ export type Command =
   | { op: "init"; config: WorkerConfig }
   | { op: "connect"; count: number; concurrency: number }
   | { op: "arm"; expect: number }
+  | { op: "disarm" }
   | { op: "send"; conn: number; id: string; text: string }
   | { op: "count" }
   | { op: "flood"; senders: number; window: number; text: string }

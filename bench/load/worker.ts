@@ -194,6 +194,7 @@ function bigJoined(): void {
 function joinBig(count: number): Promise<void> {
   const todo = conns.slice(0, count).filter((c) => !c.inBig && c.ready);
   if (todo.length === 0) return Promise.resolve();
+  for (const c of todo) c.ws?.socket.once("close", () => c.inBig && bigPending > 0 && bigJoined());
   bigPending = todo.length;
   const done = new Promise<void>((resolve) => (onBigJoined = resolve));
   for (const c of todo) {
@@ -329,7 +330,11 @@ process.on("message", (req: Request) => {
       return reply(req.seq, { sentMs: t });
     }
     case "join-big":
-      return void joinBig(req.count).then(() => reply(req.seq, { inBig: conns.filter((c) => c.inBig).length }));
+      // Only open members can receive: a connection the server dropped must not be waited for.
+      return void joinBig(req.count).then(() => reply(req.seq, { inBig: conns.filter((c) => c.inBig && c.ready).length, dropped: conns.filter((c) => !c.ready).length }));
+    case "disarm":
+      armed = null;
+      return reply(req.seq);
     case "quiet":
       return reply(req.seq, { quietMs: nowMs() - lastAnyMs });
     case "count": {

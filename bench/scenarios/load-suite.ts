@@ -6,7 +6,7 @@
 import { Fleet } from "../load/fleet.js";
 import { cpuSeconds, rssBytes } from "../lib/proc.js";
 import { percentile, sleep } from "../lib/stats.js";
-import { startSystem, type SystemDef } from "../systems.js";
+import { startSystem, type RunningServer, type SystemDef } from "../systems.js";
 
 export interface LoadConfig {
   sizes: number[];
@@ -19,7 +19,7 @@ export interface LoadConfig {
 }
 
 export interface MemoryPoint { connections: number; rssPerConnBytes: number; heapPerConnBytes: number }
-export interface LatencyPoint { room: number; fillMs: number; p50Ms: number; p99Ms: number; generatorUsPerFrame: number; serverUsPerFrame: number }
+export interface LatencyPoint { room: number; fillMs: number; timedOut: number; dropped: number; p50Ms: number; p99Ms: number; generatorUsPerFrame: number; serverUsPerFrame: number }
 export interface LoadResult {
   memory: MemoryPoint[];
   heartbeat: { connections: number; serverCpuPercent: number; eventLoopDelayP99Ms: number | null; generatorCpuPercent: number };
@@ -38,21 +38,13 @@ export async function runLoadSuite(def: SystemDef, port: number, cfg: LoadConfig
   const max = Math.max(...cfg.sizes);
   const fleet = await Fleet.start(Math.max(2, Math.ceil(max / 2_500)), { kind: def.kind, host: "127.0.0.1", port, reconnect: false, track: false });
   try {
-    await sleep(500);
-    await server.stats({ gc: true });
-    const rss0 = rssBytes(server.pid);
-    const heap0 = (await server.stats({ gc: true })).heapUsedBytes;
-
+    const base = await memoryBaseline(server);
     const memory: MemoryPoint[] = [];
     for (const n of cfg.sizes) {
       const t0 = Date.now();
-      const ready = await fleet.grow(n);
-      await fleet.settle();
-      const heap = (await server.stats({ gc: true })).heapUsedBytes;
-      await sleep(300);
-      const rss = rssBytes(server.pid);
-      memory.push({ connections: ready, rssPerConnBytes: (rss - rss0) / ready, heapPerConnBytes: (heap - heap0) / ready });
-      log(`  ${def.id}: ${ready}/${n} connected in ${Date.now() - t0} ms; rss/conn ${((rss - rss0) / ready / 1024).toFixed(1)} KiB`);
+      const point = await memoryAt(server, fleet, n, base);
+      memory.push(point);
+      log(`  ${def.id}: ${point.connections}/${n} connected in ${Date.now() - t0} ms; rss/conn ${(point.rssPerConnBytes / 1024).toFixed(1)} KiB`);
     }
 
     // Heartbeat cost: nothing but heartbeats for a few intervals at the largest size.
@@ -87,17 +79,37 @@ export async function runLoadSuite(def: SystemDef, port: number, cfg: LoadConfig
       if (cfg.latencySizes.includes(room)) latency.push({ ...(await probeLatency(server.pid, fleet, inBig, cfg.probes)), fillMs });
       if (room === THROUGHPUT_ROOM) throughput = await measureThroughput(server.pid, fleet, inBig, cfg.throughputSeconds * 1000);
     }
-    for (const l of latency) log(`  ${def.id}: room ${l.room}: p50 ${l.p50Ms.toFixed(2)} ms p99 ${l.p99Ms.toFixed(2)} ms (generator ${l.generatorUsPerFrame.toFixed(2)} us/frame)`);
+    for (const l of latency) {
+      log(`  ${def.id}: room ${l.room}: p50 ${l.p50Ms.toFixed(2)} ms p99 ${l.p99Ms.toFixed(2)} ms (generator ${l.generatorUsPerFrame.toFixed(2)} us/frame; ${l.timedOut} probes timed out, ${l.dropped} clients dropped)`);
+    }
     if (throughput) log(`  ${def.id}: throughput ${Math.round(throughput.deliveriesPerServerCpuSecond)} deliveries per server CPU-s`);
     return { memory, heartbeat, latency, ...(throughput ? { throughput } : {}), ...(fillTimedOut ? { fillTimedOut } : {}) };
   } finally {
     await fleet.close();
-    await server.stop("SIGKILL");
+    await server.stop("SIGTERM"); // a clean exit, so --cpu-prof can write its profile
   }
 }
 
+/** RSS and live heap of the server with no clients, after GC. */
+export async function memoryBaseline(server: RunningServer): Promise<{ rss: number; heap: number }> {
+  await sleep(500);
+  await server.stats({ gc: true });
+  const heap = (await server.stats({ gc: true })).heapUsedBytes;
+  return { rss: rssBytes(server.pid), heap };
+}
+
+/** Grows the fleet to `n` joined clients, lets it go quiet, and charges the growth per connection. */
+export async function memoryAt(server: RunningServer, fleet: Fleet, n: number, base: { rss: number; heap: number }): Promise<MemoryPoint> {
+  const ready = await fleet.grow(n);
+  await fleet.settle();
+  const heap = (await server.stats({ gc: true })).heapUsedBytes;
+  await sleep(300); // let the allocator settle after GC before reading RSS
+  const rss = rssBytes(server.pid);
+  return { connections: ready, rssPerConnBytes: (rss - base.rss) / ready, heapPerConnBytes: (heap - base.heap) / ready };
+}
+
 /** CPU share of one core used by the server and by the whole generator over `ms`. */
-async function meter(pid: number, fleet: Fleet, ms: number): Promise<{ server: number; generator: number; seconds: number }> {
+export async function meter(pid: number, fleet: Fleet, ms: number): Promise<{ server: number; generator: number; seconds: number }> {
   const s0 = cpuSeconds(pid);
   const g0 = fleet.cpuSeconds();
   const t0 = performance.now();
@@ -110,22 +122,34 @@ async function meter(pid: number, fleet: Fleet, ms: number): Promise<{ server: n
  * One message at a time from a member of the room; the time until the LAST member has it.
  * Receive times come from each worker's hrtime (CLOCK_MONOTONIC, shared by all processes).
  */
+const PROBE_TIMEOUT_MS = 5_000;
+
 async function probeLatency(pid: number, fleet: Fleet, room: number, probes: number): Promise<Omit<LatencyPoint, "fillMs">> {
-  const perWorker = await fleet.all<{ inBig: number }>({ op: "join-big", count: 0 });
+  const perWorker = await fleet.all<{ inBig: number; dropped: number }>({ op: "join-big", count: 0 });
   const samples: number[] = [];
+  let timedOut = 0;
   const s0 = cpuSeconds(pid);
   const g0 = fleet.cpuSeconds();
   for (let k = 0; k < probes; k++) {
     await fleet.count();
     const arrivals = Promise.all(fleet.workers.map((w, i) => w.request<{ lastMs: number }>({ op: "arm", expect: perWorker[i]!.inBig })));
     const { sentMs } = await fleet.workers[0]!.request<{ sentMs: number }>({ op: "send", conn: 0, id: `p${k}`, text: `probe ${k}` });
-    const last = Math.max(...(await arrivals).map((a) => a.lastMs));
-    samples.push(last - sentMs);
+    // Bounded: a member that never gets the probe (dropped by the server) must not hang the run.
+    const got = await Promise.race([arrivals, sleep(PROBE_TIMEOUT_MS).then(() => null)]);
+    if (!got) {
+      timedOut++;
+      if (process.env.BENCH_DEBUG) console.log("probe timed out; expected", JSON.stringify(perWorker), "got", JSON.stringify(await fleet.all({ op: "count" })));
+      await fleet.all({ op: "disarm" });
+      continue;
+    }
+    samples.push(Math.max(...got.map((a) => a.lastMs)) - sentMs);
     await sleep(20);
   }
-  const frames = probes * room;
+  const frames = Math.max(1, samples.length) * room;
   return {
     room,
+    timedOut,
+    dropped: perWorker.reduce((n, w) => n + w.dropped, 0),
     p50Ms: percentile(samples, 50),
     p99Ms: percentile(samples, 99),
     generatorUsPerFrame: ((fleet.cpuSeconds() - g0) * 1e6) / frames,
