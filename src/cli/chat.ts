@@ -23,7 +23,9 @@ export async function chat(argv: string[]): Promise<void> {
   const client = new PulseClient({ url: values.url, nick: values.nick, WebSocket: WebSocket as unknown as WebSocketFactory });
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   const time = (ts: number) => new Date(ts).toTimeString().slice(0, 8);
+  let quitting = false;
   const refresh = () => {
+    if (quitting) return;
     rl.setPrompt(`[${statusLine(client.state, client.rtt.smoothedMs, Date.now())}] ${values.nick}> `);
     rl.prompt(true);
   };
@@ -70,5 +72,8 @@ export async function chat(argv: string[]): Promise<void> {
     rl.on("close", () => resolve());
   });
   clearInterval(ticker);
+  quitting = true;
   client.close();
+  // readline leaves stdin open; a piped stdin would keep the process alive.
+  process.stdin.destroy();
 }

@@ -250,13 +250,14 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   private scheduleCheck(): void {
     this.clearTimer("checkTimer");
     const engine = this.engine;
-    if (!engine) return;
+    // Only the live socket's engine is checked: a torn-down one is dead and would spin.
+    if (!engine || !this.socket || engine.health === "dead") return;
     const wait = Math.max(0, engine.nextCheckAt() - this.clock.now());
     this.checkTimer = this.clock.setTimeout(() => {
       this.checkTimer = null;
       if (this.engine !== engine) return;
-      engine.check();
-      if (this.engine === engine) this.scheduleCheck();
+      engine.check(); // may tear the socket down (dead): scheduleCheck then stops
+      this.scheduleCheck();
     }, wait + 1);
   }
 

@@ -51,11 +51,12 @@ export class ChatHub {
     }
     member.rooms.add(room);
     const state = this.roomFor(room);
-    // Hold live frames from here on; history is read asynchronously and must come first.
-    state.startSync(member);
+    // Announce first, so the joiner is not told of its own arrival (its `joined` lists it).
     if (state.addPresence(member.nick)) {
       this.broker.publish(room, frameOf({ type: "presence", room, event: "join", nick: member.nick }), 0);
     }
+    // Hold live frames from here on; history is read asynchronously and must come first.
+    state.startSync(member);
     try {
       const { messages, recovered, latest } = await this.readForJoin(room, since, epoch);
       if (!member.isOpen || !member.rooms.has(room)) return;
