@@ -122,7 +122,7 @@ export class ChatHub {
       result = await this.store.append({ room, clientId: member.clientId, id, from: member.nick, text, ts: Date.now() });
     } catch (err) {
       this.options.log(`append to ${room} failed: ${(err as Error).message}`);
-      return member.send({ type: "error", code: ErrorCode.StoreFailed, message: "the message was not stored; it will be retried", ref: id });
+      return member.send({ type: "error", code: ErrorCode.StoreFailed, message: "the message was not stored; send it again", ref: id });
     }
     const m = result.message;
     // The ack goes first: after a reconnect the client must know the id is settled before it
