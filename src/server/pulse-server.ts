@@ -9,6 +9,8 @@ import { openStore } from "../store/index.js";
 import type { MessageStore } from "../store/message-store.js";
 import { LocalBroker, type Broker } from "./broker.js";
 import { ChatHub } from "./chat-hub.js";
+import { LivenessSweep } from "./liveness-sweep.js";
+import type { LivenessEngine } from "../liveness/liveness-engine.js";
 import { Connection } from "./connection.js";
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from "./options.js";
 import { defaultWebRoot, staticFiles } from "./static-files.js";
@@ -42,6 +44,7 @@ export async function startServer(
   const broker = deps.broker ?? new LocalBroker();
   const hub = new ChatHub(store, broker, options);
   const connections = new Set<Connection>();
+  const sweep = new LivenessSweep<LivenessEngine>(options.checkMs);
   const serveFile = staticFiles(options.webRoot ?? defaultWebRoot());
   const LOOP_SAMPLE_MS = 20;
   const loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
@@ -91,17 +94,16 @@ export async function startServer(
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
     if (!offered.includes(SUBPROTOCOL)) return refuse(426, `Upgrade Required: subprotocol ${SUBPROTOCOL}`);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new Connection(ws, hub, options, clock, (ended) => connections.delete(ended));
+      const conn = new Connection(ws, hub, options, clock, (ended) => {
+        connections.delete(ended);
+        sweep.delete(ended.engine);
+      });
       connections.add(conn);
+      sweep.add(conn.engine);
     });
   });
   http.on("clientError", (_err, socket) => socket.destroy());
 
-  // One sweep for all connections instead of a timer each: 10k connections cost one timer.
-  const sweep = setInterval(() => {
-    for (const conn of connections) conn.engine.check();
-  }, options.checkMs);
-  sweep.unref();
 
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
@@ -119,7 +121,7 @@ export async function startServer(
     (closing ??= (async () => {
       draining = true;
       http.close();
-      clearInterval(sweep);
+      sweep.stop();
       const pending = [...connections].map((conn) => {
         const ended = new Promise<void>((resolve) => conn.socket.once("close", () => resolve()));
         if (conn.ready) {
