@@ -34,6 +34,8 @@ interface Metric {
   unit: string;
   get(s: SystemResult): number | null | undefined;
   digits?: number;
+  /** How a null (gave up waiting) is shown: "> capS". */
+  capS?: number;
 }
 
 const KiB = 1024;
@@ -55,8 +57,21 @@ function metrics(run: RunResult): Metric[] {
     out.push({ name: `event-loop delay p99, ${n} idle`, better: "lower", unit: "ms", get: (s) => s.load?.heartbeat.eventLoopDelayP99Ms, digits: 1 });
     out.push({ name: `  generator CPU during it`, better: "lower", unit: "% of a core", get: (s) => s.load?.heartbeat.generatorCpuPercent, digits: 1 });
   }
-  for (const l of any?.latency ?? []) {
+  const loads = Object.values(run.systems).flatMap((s) => (s.load ? [s.load] : []));
+  const rooms = [...new Set(loads.flatMap((l) => l.latency.map((x) => x.room)))].sort((a, b) => a - b);
+  const fillCap = (run.config as { load?: { fillCapMs?: number } }).load?.fillCapMs;
+  for (const room of rooms) {
+    const l = { room };
     const at = (s: SystemResult) => s.load?.latency.find((x) => x.room === l.room);
+    const gaveUp = (s: SystemResult) => s.load?.fillTimedOut !== undefined && s.load.fillTimedOut.room <= room;
+    out.push({
+      name: `room ${l.room} filled: all joined, their traffic drained`,
+      better: "lower",
+      unit: "s",
+      get: (s) => (gaveUp(s) ? null : at(s) && at(s)!.fillMs / 1000),
+      digits: 1,
+      ...(fillCap ? { capS: fillCap / 1000 } : {}),
+    });
     out.push({ name: `broadcast to last recipient p50, room ${l.room}`, better: "lower", unit: "ms", get: (s) => at(s)?.p50Ms, digits: 1 });
     out.push({ name: `broadcast to last recipient p99, room ${l.room}`, better: "lower", unit: "ms", get: (s) => at(s)?.p99Ms, digits: 1 });
     out.push({ name: `  server CPU per delivery, room ${l.room}`, better: "lower", unit: "us", get: (s) => at(s)?.serverUsPerFrame, digits: 1 });
@@ -77,27 +92,27 @@ function metrics(run: RunResult): Metric[] {
   }
   const dead = Object.values(run.systems).find((s) => s.deadPeer)?.deadPeer;
   if (dead) {
-    out.push({ name: `dead client (SIGSTOP) noticed by server, defaults`, better: "lower", unit: "s", get: (s) => s.deadPeer?.serverDetectsS, digits: 1 });
-    out.push({ name: `  ... and its TCP end closed`, better: "lower", unit: "s", get: (s) => s.deadPeer?.serverReleasesS, digits: 1 });
-    out.push({ name: `black-holed server noticed by client, defaults`, better: "lower", unit: "s", get: (s) => s.deadPeer?.clientDetectsS, digits: 1 });
+    const capS = dead.capS;
+    out.push({ name: `dead client (SIGSTOP) noticed by server, defaults`, better: "lower", unit: "s", get: (s) => s.deadPeer?.serverDetectsS, digits: 1, capS });
+    out.push({ name: `  ... and its TCP end closed`, better: "lower", unit: "s", get: (s) => s.deadPeer?.serverReleasesS, digits: 1, capS });
+    out.push({ name: `black-holed server noticed by client, defaults`, better: "lower", unit: "s", get: (s) => s.deadPeer?.clientDetectsS, digits: 1, capS });
   }
   return out;
 }
 
 const fmt = (v: number | null | undefined, digits = 1, cap?: number): string =>
-  v === undefined ? "n/a" : v === null ? (cap ? `> ${cap}` : "none") : v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  v === undefined || Number.isNaN(v) ? "n/a" : v === null ? (cap ? `> ${cap}` : "none") : v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 function rows(run: RunResult): { header: Row; body: Row[] } {
   const ids = Object.keys(run.systems);
   const peers = ids.filter((id) => !id.startsWith(PULSE));
   const header = ["metric", "unit", ...ids.map((id) => run.systems[id]!.label), ...peers.map((p) => `Pulse/${run.systems[p]!.label}`)];
-  const cap = Object.values(run.systems).find((s) => s.deadPeer)?.deadPeer?.capS;
   const body = metrics(run).map((m) => {
     const pulse = run.systems[PULSE] ? m.get(run.systems[PULSE]!) : undefined;
     return [
       m.name,
       m.unit,
-      ...ids.map((id) => fmt(m.get(run.systems[id]!), m.digits, m.name.includes("noticed") || m.name.includes("TCP end") ? cap : undefined)),
+      ...ids.map((id) => fmt(m.get(run.systems[id]!), m.digits, m.capS)),
       ...peers.map((p) => {
         const peer = m.get(run.systems[p]!);
         return typeof pulse === "number" && typeof peer === "number" && peer !== 0 ? `${(pulse / peer).toFixed(2)}x` : "-";
@@ -129,7 +144,7 @@ export function chartSvg(run: RunResult): string {
     better: m.better,
     bars: Object.values(run.systems).map((s) => {
       const v = m.get(s);
-      return { label: s.label, value: typeof v === "number" ? v : null, text: fmt(v, m.digits) };
+      return { label: s.label, value: typeof v === "number" && !Number.isNaN(v) ? v : null, text: fmt(v, m.digits, m.capS) };
     }),
   }));
   return barChartSvg(panels, `npm run bench${run.mode === "full" ? ":full" : ""}, ${run.startedAt}, ${run.machine.cpu}, ${run.machine.cores} cores`);

@@ -4,7 +4,8 @@
  *
  * Servers take turns on core 0, one at a time; the generator and this coordinator stay on
  * core 1. Results go to bench/results/<mode>.json, the chart to bench/results/<mode>.svg, and
- * the report to docs/benchmarks.md.
+ * the report to docs/benchmarks.md. `--report-only` rewrites the report and chart from the saved
+ * results of that mode (after editing bench/report-notes.md) without measuring again.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -24,10 +25,10 @@ const only = process.argv.includes("--only") && onlyArg ? onlyArg.split(",") : n
 const SUITES = {
   quick: {
     loadSystems: ["pulse", "ws", "socketio", "bun"],
-    load: { sizes: [1_000, 5_000], latencySizes: [1_000, 5_000], probes: 15, heartbeatSeconds: 8, throughputSeconds: 4, fillCapMs: 25_000 },
+    load: { sizes: [1_000, 5_000], latencySizes: [1_000, 5_000], probes: 15, heartbeatSeconds: 8, throughputSeconds: 3, fillCapMs: 20_000 },
     stormClients: 2_000,
-    stormSystems: ["pulse", "pulse-mem", "ws", "socketio", "bun"],
-    deadPeerCapS: 40,
+    stormSystems: ["pulse", "ws", "socketio", "bun"],
+    deadPeerCapS: 30,
   },
   full: {
     loadSystems: ["pulse", "pulse-mem", "ws", "socketio", "bun"],
@@ -39,6 +40,21 @@ const SUITES = {
 } satisfies Record<string, { load: LoadConfig } & Record<string, unknown>>;
 
 const suite = SUITES[mode];
+const dir = new URL("./results/", import.meta.url);
+
+/** Chart, report and table from a run's results. */
+function publish(run: RunResult, writeDocs: boolean): void {
+  writeFileSync(new URL(`${run.mode}.svg`, dir), chartSvg(run));
+  const livenessFile = new URL("liveness.md", dir);
+  const liveness = existsSync(livenessFile) ? readFileSync(livenessFile, "utf8") : null;
+  if (writeDocs) writeFileSync(new URL("../docs/benchmarks.md", import.meta.url), markdownReport(run, liveness, `../bench/results/${run.mode}.svg`));
+  console.log(`\n${printTable(run)}`);
+}
+
+if (process.argv.includes("--report-only")) {
+  publish(JSON.parse(readFileSync(new URL(`${mode}.json`, dir), "utf8")) as RunResult, true);
+  process.exit(0);
+}
 const wanted = (id: string): boolean => !only || only.includes(id);
 const log = (s: string): void => console.log(s);
 
@@ -87,15 +103,9 @@ const run: RunResult = {
   config: { ...suite, sharedHeartbeatIntervalMs: SHARED_INTERVAL_MS, loadAverage: { start: loadAtStart, end: loadavg() } },
   systems: results,
 };
-const dir = new URL("./results/", import.meta.url);
 mkdirSync(dir, { recursive: true });
 writeFileSync(new URL(`${mode}.json`, dir), JSON.stringify(run, null, 2) + "\n");
-writeFileSync(new URL(`${mode}.svg`, dir), chartSvg(run));
-const livenessFile = new URL("liveness.md", dir);
-const liveness = existsSync(livenessFile) ? readFileSync(livenessFile, "utf8") : null;
-if (!only) writeFileSync(new URL("../docs/benchmarks.md", import.meta.url), markdownReport(run, liveness, `../bench/results/${mode}.svg`));
-log("");
-log(printTable(run));
+publish(run, !only);
 for (const [id, r] of Object.entries(results)) if (r.errors.length) log(`${id}: ${r.errors.join("; ")}`);
 log(`\n${Math.round(run.durationS)} s; results in bench/results/${mode}.json${only ? "" : ", report in docs/benchmarks.md"}`);
 process.exit(0);

@@ -90,14 +90,15 @@ export class Fleet {
     return Promise.all(this.workers.map((w) => w.request<T>(cmd)));
   }
 
-  /** Waits until no worker has received anything for `quietMs` (joins and presence drained). */
-  async settle(quietMs = 500, capMs = 120_000): Promise<void> {
+  /** Waits until no worker has received anything for `quietMs` (joins and presence drained); false if it never got quiet. */
+  async settle(quietMs = 500, capMs = 120_000): Promise<boolean> {
     const deadline = Date.now() + capMs;
     while (Date.now() < deadline) {
       const q = await this.all<{ quietMs: number }>({ op: "quiet" });
-      if (q.every((x) => x.quietMs >= quietMs)) return;
+      if (q.every((x) => x.quietMs >= quietMs)) return true;
       await new Promise((r) => setTimeout(r, 100));
     }
+    return false;
   }
 
   /** Message frames received by all workers since the last call. */

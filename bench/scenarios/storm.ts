@@ -31,7 +31,7 @@ export async function runStorm(def: SystemDef, port: number, clients: number, ca
     await fleet.settle();
     await fleet.status(); // drop the initial joins
     await fleet.all({ op: "trickle", periodMs: 500 });
-    await sleep(2_000);
+    await sleep(1_500);
 
     const t0 = nowMs();
     await server.stop("SIGTERM");
@@ -47,9 +47,9 @@ export async function runStorm(def: SystemDef, port: number, clients: number, ca
     const status = await fleet.status();
     log(`  ${def.id}: storm: ${status.ready}/${status.total} back, ${allBack ? `${Math.round(last - t0)} ms after the stop` : "not all within the cap"}`);
 
-    await sleep(2_000); // traffic continues on the new server
+    await sleep(1_500); // traffic continues on the new server
     const stopped = await fleet.all<{ accepted: number; unacked: number }>({ op: "trickle-stop" });
-    await sleep(1_000);
+    await sleep(500);
     await fleet.settle();
     const lost = await fleet.all<{ missing: number }>({ op: "loss" });
     return {
