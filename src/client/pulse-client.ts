@@ -361,7 +361,13 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       case "history":
         return this.emit("history", { room: m.room, messages: m.messages, hasMore: m.hasMore });
       case "presence":
-        return this.emit("presence", { room: m.room, event: m.event, nick: m.nick, online: this.rooms.presence(m.room, m.event, m.nick) });
+        // A change the client already knows (listed in `joined`, or its own arrival) is not news.
+        for (const c of m.changes) {
+          if (this.rooms.presence(m.room, c.event, c.nick)) {
+            this.emit("presence", { room: m.room, event: c.event, nick: c.nick, online: this.rooms.online(m.room) });
+          }
+        }
+        return;
       case "goaway":
         this.advisedDelayMs = m.retryAfterMs;
         return;

@@ -62,11 +62,15 @@ export class RoomTracker {
     return "new";
   }
 
-  presence(room: string, event: "join" | "leave", nick: string): string[] {
+  /** Applies a presence change; false when it changed nothing (already known). */
+  presence(room: string, event: "join" | "leave", nick: string): boolean {
     const v = this.rooms.get(room);
-    if (!v) return [];
-    if (event === "join") v.online.add(nick);
-    else v.online.delete(nick);
-    return [...v.online];
+    if (!v) return false;
+    if (event === "join") {
+      if (v.online.has(nick)) return false;
+      v.online.add(nick);
+      return true;
+    }
+    return v.online.delete(nick);
   }
 }

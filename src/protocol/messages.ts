@@ -153,13 +153,21 @@ export interface HistoryMessage {
   /** true when older messages exist before the first one returned. */
   hasMore: boolean;
 }
-export interface PresenceMessage {
-  type: "presence";
-  room: string;
+export interface PresenceChange {
   event: "join" | "leave";
   nick: string;
   /** Why a leave happened: "left", "closed", "timeout". */
   reason?: string;
+}
+/**
+ * Who came and went, in order. The server gathers a room's changes for a few milliseconds and
+ * sends them as one frame: when thousands join a room at once, each member gets a handful of
+ * frames instead of one per joiner.
+ */
+export interface PresenceMessage {
+  type: "presence";
+  room: string;
+  changes: PresenceChange[];
 }
 export interface GoAwayMessage {
   type: "goaway";

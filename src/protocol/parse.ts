@@ -37,7 +37,7 @@ const serverShapes: Record<ServerMessage["type"], Shape> = {
   },
   ack: { room: "string", id: "string", seq: "int", ts: "number", duplicate: "boolean" },
   history: { room: "string", messages: "array", hasMore: "boolean" },
-  presence: { room: "string", event: "string", nick: "string", "reason?": "string" },
+  presence: { room: "string", changes: "array" },
   goaway: { retryAfterMs: "number", reason: "string" },
   error: { code: "string", message: "string", "ref?": "string" },
   ping: { id: "int", sentAt: "number" },

@@ -5,6 +5,7 @@ import type { Broker } from "./broker.js";
 import type { ResolvedOptions } from "./options.js";
 import { NicknameRegistry, validName } from "./nicknames.js";
 import { Room } from "./room.js";
+import { PresenceBatcher } from "./presence-batcher.js";
 import type { FanoutTarget } from "./fanout.js";
 
 /** What the hub needs of a connection. */
@@ -27,12 +28,16 @@ const frameOf = (message: ServerMessage): Buffer => Buffer.from(JSON.stringify(m
 export class ChatHub {
   readonly nicknames = new NicknameRegistry();
   private readonly rooms = new Map<string, Room>();
+  private readonly presence: PresenceBatcher;
 
   constructor(
     private readonly store: MessageStore,
     private readonly broker: Broker,
     private readonly options: ResolvedOptions,
-  ) {}
+  ) {
+    this.presence = new PresenceBatcher(options.presenceBatchMs, (room, changes) =>
+      broker.publish(room, frameOf({ type: "presence", room, changes }), 0));
+  }
 
   get roomCount(): number {
     return this.rooms.size;
@@ -51,10 +56,7 @@ export class ChatHub {
     }
     member.rooms.add(room);
     const state = this.roomFor(room);
-    // Announce first, so the joiner is not told of its own arrival (its `joined` lists it).
-    if (state.addPresence(member.nick)) {
-      this.broker.publish(room, frameOf({ type: "presence", room, event: "join", nick: member.nick }), 0);
-    }
+    if (state.addPresence(member.nick)) this.presence.add(room, { event: "join", nick: member.nick });
     // Hold live frames from here on; history is read asynchronously and must come first.
     state.startSync(member);
     try {
@@ -95,9 +97,7 @@ export class ChatHub {
     const state = this.rooms.get(room);
     if (!state) return;
     state.remove(member);
-    if (state.removePresence(member.nick)) {
-      this.broker.publish(room, frameOf({ type: "presence", room, event: "leave", nick: member.nick, reason }), 0);
-    }
+    if (state.removePresence(member.nick)) this.presence.add(room, { event: "leave", nick: member.nick, reason });
     if (state.size === 0) {
       this.rooms.delete(room);
       this.broker.unsubscribe(room);

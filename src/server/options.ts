@@ -35,6 +35,8 @@ export interface ServerOptions {
   handshakeTimeoutMs?: number;
   /** Reconnect backoff advised to clients. Default 500 / 30000 ms. */
   retry?: { baseMs: number; capMs: number };
+  /** Presence changes in a room are gathered this long and sent as one frame. Default 50 ms. */
+  presenceBatchMs?: number;
   /** On shutdown, clients are told to come back after a random delay in [0, this]. Default 3000 ms. */
   restartSpreadMs?: number;
   /**
@@ -75,6 +77,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     handshakeTimeoutMs: o.handshakeTimeoutMs ?? 5_000,
     retry: o.retry ?? { baseMs: 500, capMs: 30_000 },
     restartSpreadMs: o.restartSpreadMs ?? 3_000,
+    presenceBatchMs: o.presenceBatchMs ?? 50,
     allowedOrigins: o.allowedOrigins ?? null,
     webRoot: o.webRoot ?? null,
     log: o.log ?? ((line) => console.log(`${new Date().toISOString()} ${line}`)),

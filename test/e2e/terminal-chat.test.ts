@@ -20,7 +20,7 @@ describe("terminal client (pulse chat)", () => {
     child.stderr.on("data", (d: Buffer) => (screen += d.toString()));
     try {
       await waitFor(() => screen.includes("[Connection OK"), "the status line to say Connection OK", 20_000);
-      await bob.next("presence", (p) => p.nick === "ada" && p.event === "join");
+      await bob.nextPresence("ada", "join");
       child.stdin.write("hello from the terminal\n");
       const got = await bob.next("message", (m) => m.from === "ada");
       assert.equal(got.text, "hello from the terminal");

@@ -20,14 +20,14 @@ describe("liveness on a real server", () => {
       ghost.send({ type: "join", room: "lobby" });
       ghost.send({ type: "join", room: "ghost-only" });
       await ghost.next("joined", (m) => m.room === "ghost-only");
-      await watcher.next("presence", (p) => p.nick === "ghost" && p.event === "join");
+      await watcher.nextPresence("ghost", "join");
       assert.equal(server.stats().rooms, 2);
 
       // The ghost's app freezes: it keeps the TCP connection but answers nothing.
       ghost.silent = true;
       ghost.ws.pause();
       const frozeAt = Date.now();
-      const leave = await watcher.next("presence", (p) => p.nick === "ghost" && p.event === "leave", 10_000);
+      const leave = await watcher.nextPresence("ghost", "leave", 10_000);
       const detectedMs = Date.now() - frozeAt;
       assert.equal(leave.reason, "timeout");
       // Its last frame was before frozeAt, so detection is at most timeoutMs + checkMs after it;

@@ -1,5 +1,5 @@
 import WebSocket from "ws";
-import { SUBPROTOCOL, type ServerMessage } from "../../src/protocol/messages.js";
+import { SUBPROTOCOL, type PresenceChange, type ServerMessage } from "../../src/protocol/messages.js";
 import { waitFor } from "./wait.js";
 
 /**
@@ -53,6 +53,16 @@ export class RawClient {
       timeoutMs,
       5,
     );
+  }
+
+  /** Every presence change received so far, in order. */
+  presenceChanges(): PresenceChange[] {
+    return this.received.flatMap((m) => (m.type === "presence" ? m.changes : []));
+  }
+
+  /** Waits for a presence change of `nick` (frames carry batches of changes). */
+  async nextPresence(nick: string, event: "join" | "leave", timeoutMs = 5_000): Promise<PresenceChange> {
+    return waitFor(() => this.presenceChanges().find((c) => c.nick === nick && c.event === event), `presence ${event} of ${nick}`, timeoutMs, 5);
   }
 
   async waitClosed(timeoutMs = 5_000): Promise<{ code: number; reason: string }> {
