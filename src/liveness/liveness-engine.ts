@@ -32,8 +32,12 @@ export interface Rtt {
 /**
  * The heartbeat, shared by server and client.
  *
- * - A ping goes out only when nothing has been sent for intervalMs and the send buffer is
- *   empty, so chat traffic suppresses heartbeats and a heartbeat never queues behind chat.
+ * - A ping goes out only when the send buffer is empty (a heartbeat never queues behind chat)
+ *   and either nothing has been sent for intervalMs, or nothing has been heard for intervalMs
+ *   and no ping asked since. The second rule matters when we talk and the peer only listens:
+ *   a background tab with throttled timers receiving a busy room sends nothing of its own, so
+ *   without a ping from us its silence would look like death.
+ * - Traffic both ways suppresses heartbeats entirely.
  * - Every inbound frame is proof of life.
  * - Decisions compare wall-clock timestamps (now - lastInboundAt) at each check. A timer that
  *   fires late (background tab, laptop sleep) only delays a decision; it cannot produce a
@@ -45,12 +49,14 @@ export class LivenessEngine {
   private settings: LivenessSettings;
   private lastInboundAt: number;
   private lastSentAt: number;
+  private lastPingAt = -Infinity;
   private nextPingId = 1;
   private probeDeadline: number | null = null;
   private probeSentAt = 0;
   private lastCheckAt: number;
   private _health: PeerHealth = "alive";
-  private readonly _rtt: Rtt = { lastMs: null, smoothedMs: null };
+  private rttLastMs: number | null = null;
+  private rttSmoothedMs: number | null = null;
 
   /**
    * @param wakeProbeMs deadline of the probe sent when a check finds that our own timers
@@ -62,7 +68,8 @@ export class LivenessEngine {
     private readonly clock: Clock,
     private readonly wakeProbeMs = 2_000,
   ) {
-    this.settings = validateLiveness({ ...settings });
+    // Shared, not copied: a server holds one settings object for all its connections.
+    this.settings = validateLiveness(settings);
     const now = clock.now();
     this.lastInboundAt = now;
     this.lastSentAt = now;
@@ -72,8 +79,8 @@ export class LivenessEngine {
   get health(): PeerHealth {
     return this._health;
   }
-  get rtt(): Readonly<Rtt> {
-    return this._rtt;
+  get rtt(): Rtt {
+    return { lastMs: this.rttLastMs, smoothedMs: this.rttSmoothedMs };
   }
   get current(): Readonly<LivenessSettings> {
     return this.settings;
@@ -88,7 +95,7 @@ export class LivenessEngine {
 
   /** Adopt new settings (the client takes the server's from `welcome`). */
   setSettings(settings: LivenessSettings): void {
-    this.settings = validateLiveness({ ...settings });
+    this.settings = validateLiveness(settings);
   }
 
   /** Any frame arrived. */
@@ -114,10 +121,10 @@ export class LivenessEngine {
     if (pong.id <= 0 || pong.id >= this.nextPingId) return; // not a ping of ours
     const sample = this.clock.now() - pong.sentAt;
     if (sample < 0 || sample > this.settings.timeoutMs * 10) return;
-    this._rtt.lastMs = sample;
+    this.rttLastMs = sample;
     // Smoothed like TCP's SRTT (RFC 6298): 7/8 old + 1/8 new.
-    this._rtt.smoothedMs =
-      this._rtt.smoothedMs === null ? sample : Math.round((this._rtt.smoothedMs * 7 + sample) / 8);
+    this.rttSmoothedMs =
+      this.rttSmoothedMs === null ? sample : Math.round((this.rttSmoothedMs * 7 + sample) / 8);
   }
 
   /**
@@ -158,12 +165,10 @@ export class LivenessEngine {
       if (silent >= this.settings.suspectMs && this._health === "alive") {
         this.transition("suspect", "silence", silent);
       }
-      if (
-        now - this.lastSentAt >= this.settings.intervalMs &&
-        this.host.bufferedAmount() === 0
-      ) {
-        this.ping(now);
-      }
+      const { intervalMs } = this.settings;
+      const idle = now - this.lastSentAt >= intervalMs;
+      const unheard = silent >= intervalMs && now - this.lastPingAt >= intervalMs;
+      if ((idle || unheard) && this.host.bufferedAmount() === 0) this.ping(now);
     }
     return this._health;
   }
@@ -171,7 +176,8 @@ export class LivenessEngine {
   /** When the next decision could change something: schedule the next check for then. */
   nextCheckAt(): number {
     const { intervalMs, suspectMs, timeoutMs } = this.settings;
-    let at = Math.min(this.lastSentAt + intervalMs, this.lastInboundAt + timeoutMs);
+    const unheardAt = Math.max(this.lastInboundAt, this.lastPingAt) + intervalMs;
+    let at = Math.min(this.lastSentAt + intervalMs, unheardAt, this.lastInboundAt + timeoutMs);
     if (this._health === "alive") at = Math.min(at, this.lastInboundAt + suspectMs);
     if (this.probeDeadline !== null) at = Math.min(at, this.probeDeadline);
     return at;
@@ -180,6 +186,7 @@ export class LivenessEngine {
   private ping(now: number): void {
     this.host.sendPing({ type: "ping", id: this.nextPingId++, sentAt: now });
     this.lastSentAt = now;
+    this.lastPingAt = now;
   }
 
   private transition(next: PeerHealth, reason: HealthReason, silentForMs: number): void {

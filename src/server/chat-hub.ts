@@ -1,4 +1,4 @@
-import type { ChatMessage, ServerMessage } from "../protocol/messages.js";
+import type { ChatMessage, JoinedMessage, ServerMessage } from "../protocol/messages.js";
 import { ErrorCode } from "../protocol/messages.js";
 import type { MessageStore } from "../store/message-store.js";
 import type { Broker } from "./broker.js";
@@ -35,8 +35,10 @@ export class ChatHub {
     private readonly broker: Broker,
     private readonly options: ResolvedOptions,
   ) {
-    this.presence = new PresenceBatcher(options.presenceBatchMs, (room, changes) =>
-      broker.publish(room, frameOf({ type: "presence", room, changes }), 0));
+    this.presence = new PresenceBatcher(options.presenceBatchMs, (room, changes) => {
+      this.rooms.get(room)?.presenceFlushed();
+      broker.publish(room, frameOf({ type: "presence", room, changes }), 0);
+    });
   }
 
   get roomCount(): number {
@@ -62,7 +64,7 @@ export class ChatHub {
     try {
       const { messages, recovered, latest } = await this.readForJoin(room, since, epoch);
       if (!member.isOpen || !member.rooms.has(room)) return;
-      member.send({ type: "joined", room, seq: latest, recovered, messages, online: state.online() });
+      member.sendFrame(joinedFrame({ type: "joined", room, seq: latest, recovered, messages }, state.onlineJsonFor(member.nick)));
       const delivered = messages.length ? messages[messages.length - 1]!.seq : latest;
       for (const held of state.finishSync(member, Math.max(delivered, since ?? 0))) member.sendFrame(held.frame);
     } catch (err) {
@@ -157,6 +159,12 @@ export class ChatHub {
     }
     return room;
   }
+}
+
+/** A `joined` frame with an online list that is already JSON (spliced in, not re-encoded). */
+function joinedFrame(joined: Omit<JoinedMessage, "online">, onlineJson: string): Buffer {
+  const head = JSON.stringify(joined);
+  return Buffer.from(`${head.slice(0, -1)},"online":${onlineJson}}`);
 }
 
 const messageFrame = (m: ChatMessage): ServerMessage => ({

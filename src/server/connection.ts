@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import WebSocket from "ws";
-import type { ClientMessage, ServerMessage } from "../protocol/messages.js";
+import type { ClientMessage, PingMessage, ServerMessage } from "../protocol/messages.js";
 import { ErrorCode, PROTOCOL_VERSION } from "../protocol/messages.js";
 import { CloseCode } from "../protocol/close-codes.js";
 import { isProtocolError, parseClientMessage } from "../protocol/parse.js";
-import { LivenessEngine, type HealthChange } from "../liveness/liveness-engine.js";
+import { LivenessEngine, type HealthChange, type LivenessHost } from "../liveness/liveness-engine.js";
 import type { Clock } from "../liveness/clock.js";
 import type { ChatHub, Member } from "./chat-hub.js";
 import type { ResolvedOptions } from "./options.js";
@@ -18,7 +18,7 @@ export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown"
  * liveness engine, and hands chat requests to the hub. It lives from the upgrade until the
  * socket's 'close' event, when `onEnd` removes every trace of it.
  */
-export class Connection implements Member {
+export class Connection implements Member, LivenessHost {
   readonly sessionId = randomUUID();
   readonly rooms = new Set<string>();
   readonly engine: LivenessEngine;
@@ -34,11 +34,7 @@ export class Connection implements Member {
     clock: Clock,
     private readonly onEnd: (conn: Connection, reason: EndReason) => void,
   ) {
-    this.engine = new LivenessEngine(options.liveness, {
-      sendPing: (ping) => this.send(ping),
-      bufferedAmount: () => socket.bufferedAmount,
-      onHealthChange: (change) => this.onHealth(change),
-    }, clock);
+    this.engine = new LivenessEngine(options.liveness, this, clock);
     this.handshakeTimer = setTimeout(() => this.closeWith(CloseCode.HandshakeTimeout, "handshake"), options.handshakeTimeoutMs);
     socket.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     // 'error' must always have a listener: ws emits it for bad frames (1007, 1009) and an
@@ -84,9 +80,17 @@ export class Connection implements Member {
     this.socket.once("close", () => clearTimeout(hard));
   }
 
-  private onHealth(change: HealthChange): void {
+  // LivenessHost: the connection itself, so no closures per connection.
+  sendPing(ping: PingMessage): void {
+    // A template, not JSON.stringify: idle servers send little else.
+    this.sendFrame(Buffer.from(`{"type":"ping","id":${ping.id},"sentAt":${ping.sentAt}}`));
+  }
+  bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+  onHealthChange(change: HealthChange): void {
     if (change.next === "dead") {
-      this.options.log(`connection ${this.sessionId} (${this.nick || "no hello"}) silent for ${change.silentForMs} ms: terminated`);
+      this.options.log(`connection ${this.sessionId} (${this.nick || "no hello"}) silent for ${change.silentForMs} ms (${this.socket.bufferedAmount} bytes unsent): terminated`);
       this.endReason = "timeout";
       // terminate(), not close(): the peer is presumed gone and would never complete a close.
       this.socket.terminate();
@@ -106,7 +110,7 @@ export class Connection implements Member {
   private dispatch(m: ClientMessage): void {
     switch (m.type) {
       case "ping":
-        return this.send(this.engine.answer(m));
+        return this.sendFrame(Buffer.from(`{"type":"pong","id":${m.id},"sentAt":${m.sentAt}}`));
       case "pong":
         return this.engine.onPong(m);
       case "hello":

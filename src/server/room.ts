@@ -28,6 +28,25 @@ export class Room {
     return [...this.presence.keys()];
   }
 
+  /**
+   * The online list as JSON, made at most once per presence batch. Filling a room of n would
+   * otherwise serialize n lists of up to n names. A list made before the latest changes is
+   * still right for a joiner: those changes are pending in the presence batch, which reaches
+   * the joiner (a member by then) and is applied as set operations.
+   */
+  onlineJsonFor(joiner: string): string {
+    const cache = (this.onlineCache ??= { names: new Set(this.presence.keys()), json: JSON.stringify(this.online()) });
+    // The joiner is always listed: its own arrival may still be pending in the batch.
+    if (cache.names.has(joiner)) return cache.json;
+    return cache.json === "[]" ? `[${JSON.stringify(joiner)}]` : `${cache.json.slice(0, -1)},${JSON.stringify(joiner)}]`;
+  }
+
+  /** The presence batch went out: the next joiner needs a fresh list. */
+  presenceFlushed(): void {
+    this.onlineCache = null;
+  }
+  private onlineCache: { names: Set<string>; json: string } | null = null;
+
   /** Counts a connection of `nick`; true when the nickname just came online in this room. */
   addPresence(nick: string): boolean {
     const n = this.presence.get(nick) ?? 0;

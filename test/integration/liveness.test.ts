@@ -46,6 +46,31 @@ describe("liveness on a real server", () => {
     }
   });
 
+  it("a client that only listens to a busy room (a throttled background tab) is pinged and kept", async () => {
+    const server = await testServer({ liveness: FAST_LIVENESS, checkMs: 100 });
+    // It answers pings but never starts anything, like a tab whose timers are throttled.
+    const listener = await RawClient.hello(server.url, "listener");
+    const talker = await RawClient.hello(server.url, "talker");
+    try {
+      listener.send({ type: "join", room: "busy" });
+      talker.send({ type: "join", room: "busy" });
+      await talker.next("joined");
+      await listener.next("joined");
+      // The server talks to the listener every 50 ms for three timeouts: it never goes idle.
+      for (let i = 0; i < 60; i++) {
+        talker.send({ type: "send", room: "busy", id: `t${i}`, text: `tick ${i}` });
+        await sleep(50);
+      }
+      await listener.next("message", (m) => m.id === "t59");
+      assert.equal(listener.closed, null, "the listener was not taken for dead");
+      assert.ok(listener.received.some((m) => m.type === "ping"), "the server asked the silent listener");
+    } finally {
+      listener.close();
+      talker.close();
+      await server.close();
+    }
+  });
+
   it("a client behind a black-holed link goes suspect, then reconnecting, then recovers when it heals", async () => {
     const server = await testServer({ liveness: FAST_LIVENESS, checkMs: 100 });
     const proxy = await new BlackHoleProxy(server.port).start();

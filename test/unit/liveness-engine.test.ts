@@ -40,6 +40,23 @@ describe("LivenessEngine", () => {
     assert.equal(pings.length, 0);
   });
 
+  it("pings a peer that only listens, even while we keep sending (once per interval)", () => {
+    const { clock, pings, engine } = setup();
+    for (let i = 0; i < 20; i++) {
+      clock.advance(100);
+      engine.noteSent(); // we talk all the time; the peer says nothing
+      engine.check();
+    }
+    assert.equal(pings.length, 2, "at 1 s and 2 s of silence");
+    engine.noteInbound();
+    for (let i = 0; i < 9; i++) {
+      clock.advance(100);
+      engine.noteSent();
+      engine.check();
+    }
+    assert.equal(pings.length, 2, "heard again: no ping for a full interval");
+  });
+
   it("does not ping while the send buffer is non-empty", () => {
     const { clock, pings, engine, host } = setup(128);
     clock.advance(2_000);
@@ -180,10 +197,11 @@ describe("LivenessEngine", () => {
     const { clock, engine } = setup();
     const t0 = clock.now();
     assert.equal(engine.nextCheckAt(), t0 + 1_000);
-    engine.noteSent();
     clock.advance(900);
     engine.noteSent();
-    assert.equal(engine.nextCheckAt(), t0 + 1_900);
+    assert.equal(engine.nextCheckAt(), t0 + 1_000, "unheard for an interval: ping then");
+    engine.noteInbound();
+    assert.equal(engine.nextCheckAt(), t0 + 1_900, "heard and sent at 900: next ping due at 1900");
     engine.probe(200);
     assert.equal(engine.nextCheckAt(), t0 + 1_100);
   });

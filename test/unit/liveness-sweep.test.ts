@@ -5,7 +5,7 @@ import { sleep } from "../support/wait.js";
 
 describe("LivenessSweep", () => {
   it("checks every member about once per period, a slice at a time", async () => {
-    const sweep = new LivenessSweep<{ check(): void; checks: number }>(100, 10);
+    const sweep = new LivenessSweep<{ check(): void; checks: number }>(100, 10); // ten slices of 10 ms
     let perTick = new Map<number, number>();
     const members = Array.from({ length: 40 }, () => {
       const m = {
