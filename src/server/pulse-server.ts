@@ -48,12 +48,16 @@ export async function startServer(
   const serveFile = staticFiles(options.webRoot ?? defaultWebRoot());
   const LOOP_SAMPLE_MS = 20;
   const loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
-  loopDelay.enable();
+  // Sampling wakes the process 50 times a second, so it starts with the first stats read:
+  // that read says 0, and each later one covers the time since the previous.
+  let loopDelayOn = false;
   let draining = false;
 
   const stats = (): ServerStats => {
+    if (!loopDelayOn) loopDelay.enable();
     // Node's histogram holds whole sampling intervals; the delay is what exceeds the interval.
-    const p99 = Math.max(0, loopDelay.percentile(99) / 1e6 - LOOP_SAMPLE_MS);
+    const p99 = loopDelayOn ? Math.max(0, loopDelay.percentile(99) / 1e6 - LOOP_SAMPLE_MS) : 0;
+    loopDelayOn = true;
     loopDelay.reset();
     const mem = process.memoryUsage();
     return { connections: connections.size, rooms: hub.roomCount, nicknames: hub.nicknames.size, eventLoopDelayP99Ms: Math.round(p99 * 100) / 100, heapUsedBytes: mem.heapUsed, rssBytes: mem.rss };
