@@ -139,7 +139,9 @@ async function probeLatency(pid: number, fleet: Fleet, room: number, probes: num
   for (let k = 0; k < probes; k++) {
     await fleet.count();
     const arrivals = Promise.all(fleet.workers.map((w, i) => w.request<{ lastMs: number }>({ op: "arm", expect: perWorker[i]!.inBig })));
-    const { sentMs } = await fleet.workers[0]!.request<{ sentMs: number }>({ op: "send", conn: 0, id: `p${k}`, text: `probe ${k}` });
+    // Ids unique per room size too: Pulse dedupes by (client, id), so reusing the ids of the
+    // previous room's probes would be answered with duplicate acks and never broadcast.
+    const { sentMs } = await fleet.workers[0]!.request<{ sentMs: number }>({ op: "send", conn: 0, id: `p${room}-${k}`, text: `probe ${k}` });
     // Bounded: a member that never gets the probe (dropped by the server) must not hang the run.
     const got = await Promise.race([arrivals, sleep(PROBE_TIMEOUT_MS).then(() => null)]);
     if (!got) {
