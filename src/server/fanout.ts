@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
 import WebSocket from "ws";
+import * as wsModule from "ws";
 
 /** A recipient of broadcast frames: its socket, and what must happen after each write. */
 export interface FanoutTarget {
@@ -78,21 +79,12 @@ function flushCorked(): void {
   corked.clear();
 }
 
-/** An unmasked, final text frame (RFC 6455 section 5.2): servers never mask. */
+/** ws's own framing, which @types/ws does not declare: header and payload buffers. */
+const frameWith = (wsModule as unknown as {
+  Sender: { frame(data: Buffer, options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }): Buffer[] };
+}).Sender.frame;
+
+/** An unmasked, final text frame (servers never mask), as one Buffer to share. */
 function textFrame(payload: Buffer): Buffer {
-  const len = payload.length;
-  const headerLength = len < 126 ? 2 : len < 65_536 ? 4 : 10;
-  const out = Buffer.allocUnsafe(headerLength + len);
-  out[0] = 0x81; // FIN + opcode 1 (text)
-  if (len < 126) {
-    out[1] = len;
-  } else if (len < 65_536) {
-    out[1] = 126;
-    out.writeUInt16BE(len, 2);
-  } else {
-    out[1] = 127;
-    out.writeBigUInt64BE(BigInt(len), 2);
-  }
-  payload.copy(out, headerLength);
-  return out;
+  return Buffer.concat(frameWith(payload, { fin: true, opcode: 0x1, mask: false, readOnly: false, rsv1: false }));
 }
