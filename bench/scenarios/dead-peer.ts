@@ -12,7 +12,7 @@
  */
 import { Fleet } from "../load/fleet.js";
 import { establishedRemotePorts } from "../lib/proc.js";
-import { startBlackholeProxy } from "../lib/blackhole-proxy.js";
+import { BlackHoleProxy } from "../../test/support/black-hole-proxy.js";
 import { sleep } from "../lib/stats.js";
 import { startSystem, type SystemDef } from "../systems.js";
 
@@ -31,7 +31,7 @@ const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 export async function runDeadPeer(def: SystemDef, port: number, addressBase: number, capS: number): Promise<DeadPeerResult> {
   const server = await startSystem(def, port, false);
   const behindProxy = await startSystem(def, port + 1, false);
-  const proxy = await startBlackholeProxy(port + 2000, port + 1);
+  const proxy = await new BlackHoleProxy(port + 1).start();
   const victim = await Fleet.start(1, { kind: def.kind, host: "127.0.0.1", port, reconnect: false, track: false }, addressBase, "v");
   const watcher = await Fleet.start(
     1,
@@ -49,7 +49,7 @@ export async function runDeadPeer(def: SystemDef, port: number, addressBase: num
 
     const t0 = nowMs();
     process.kill(victimPid, "SIGSTOP");
-    proxy.blackhole();
+    proxy.blackHole();
     let serverDetectsS: number | null = null;
     let serverReleasesS: number | null = null;
     let clientDetectsS: number | null = null;
