@@ -156,7 +156,7 @@ describe("liveness on a real server", () => {
         });
       await sleep(liveness.intervalMs * 2); // let the idle heartbeat run before traffic starts
       const pingsBefore = { ...pings };
-      assert.ok(pingsBefore.sent > 0 && pingsBefore.received >= 0, "the idle heartbeat ran (the counter sees pings)");
+      assert.ok(pingsBefore.sent > 0, "the idle heartbeat ran (the counter sees pings)");
       const startedAt = Date.now();
       await Promise.all([pump(a, "a"), pump(b, "b")]);
       await waitFor(() => got.a.length >= 2 * N && got.b.length >= 2 * N, "every message delivered", 60_000);
