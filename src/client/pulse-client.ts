@@ -9,6 +9,7 @@ import { systemClock, type Clock } from "../liveness/clock.js";
 import { Emitter } from "./emitter.js";
 import { Outbox } from "./outbox.js";
 import { RoomTracker } from "./room-tracker.js";
+import { Backfill } from "./backfill.js";
 import { randomId } from "./ids.js";
 import { watchHost } from "./host-signals.js";
 import type {
@@ -30,6 +31,9 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   private readonly clock: Clock;
   private readonly outbox: Outbox;
   private readonly rooms = new RoomTracker();
+  private readonly backfill = new Backfill();
+  /** Per room, the seq a rejoin resumed from in the current epoch (a gap starts there). */
+  private readonly resumedFrom = new Map<string, number>();
   private readonly idPrefix = randomId(6);
   private nextId = 1;
 
@@ -122,6 +126,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   leave(room: string): void {
     if (!this.rooms.has(room)) return;
     this.rooms.remove(room);
+    this.backfill.forget(room);
     if (this.isReady()) this.raw({ type: "leave", room });
   }
 
@@ -346,7 +351,13 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       case "welcome":
         return this.onWelcome(m);
       case "joined": {
+        const resumedFrom = this.resumedFrom.get(m.room);
+        this.resumedFrom.delete(m.room);
         const first = this.rooms.joined(m.room, m.seq, m.recovered, m.online);
+        // Not replayed: page back through history to what we had, so nothing is lost.
+        if (!m.recovered && resumedFrom !== undefined && this.backfill.open(m.room, resumedFrom, m.messages[0]?.seq ?? m.seq + 1)) {
+          this.requestBackfill(m.room);
+        }
         if (m.recovered) for (const msg of m.messages) this.deliver(msg);
         this.emit("joined", { room: m.room, recovered: m.recovered, first, messages: m.messages, online: m.online });
         return;
@@ -358,8 +369,13 @@ export class PulseClient extends Emitter<PulseClientEvents> {
         if (entry) this.emit("outbox", entry);
         return;
       }
-      case "history":
-        return this.emit("history", { room: m.room, messages: m.messages, hasMore: m.hasMore });
+      case "history": {
+        const filling = this.backfill.request(m.room) !== null;
+        const messages = filling ? this.backfill.page(m.room, m.messages, m.hasMore) : m.messages;
+        this.emit("history", { room: m.room, messages, hasMore: m.hasMore });
+        if (filling) this.requestBackfill(m.room);
+        return;
+      }
       case "presence":
         // A change the client already knows (listed in `joined`, or its own arrival) is not news.
         for (const c of m.changes) {
@@ -401,13 +417,22 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       this.attempt = 0;
     }, this.options.stableAfterMs ?? 10_000);
     for (const room of this.rooms.names()) this.sendJoin(room, priorEpoch);
+    if (priorEpoch !== m.epoch) for (const room of this.backfill.rooms()) this.backfill.forget(room);
+    for (const room of this.backfill.rooms()) this.requestBackfill(room);
     for (const entry of this.outbox.pending()) this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
     this.scheduleCheck();
   }
 
   private sendJoin(room: string, epoch = this.rooms.epoch): void {
     const since = this.rooms.since(room);
+    if (since !== undefined && epoch === this.rooms.epoch) this.resumedFrom.set(room, since);
+    else this.resumedFrom.delete(room);
     this.raw({ type: "join", room, ...(since !== undefined ? { since, ...(epoch ? { epoch } : {}) } : {}) });
+  }
+
+  private requestBackfill(room: string): void {
+    const next = this.backfill.request(room);
+    if (next && this.isReady()) this.raw({ type: "history", room, before: next.before });
   }
 
   private deliver(m: ChatMessage): void {

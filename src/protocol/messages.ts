@@ -181,6 +181,8 @@ export interface ErrorMessage {
   message: string;
   /** The client message id or room the error refers to, when there is one. */
   ref?: string;
+  /** With `rate_limited`: send the refused request again after this long. */
+  retryAfterMs?: number;
 }
 
 export type ServerMessage =
@@ -209,5 +211,7 @@ export const ErrorCode = {
   TextTooLong: "text_too_long",
   BadRoom: "bad_room",
   StoreFailed: "store_failed",
+  /** Over a rate limit or a queue bound: retry the same request after `retryAfterMs`. */
+  RateLimited: "rate_limited",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -39,7 +39,7 @@ const serverShapes: Record<ServerMessage["type"], Shape> = {
   history: { room: "string", messages: "array", hasMore: "boolean" },
   presence: { room: "string", changes: "array" },
   goaway: { retryAfterMs: "number", reason: "string" },
-  error: { code: "string", message: "string", "ref?": "string" },
+  error: { code: "string", message: "string", "ref?": "string", "retryAfterMs?": "number" },
   ping: { id: "int", sentAt: "number" },
   pong: { id: "int", sentAt: "number" },
 };

@@ -1,4 +1,4 @@
-import type { ChatMessage, JoinedMessage, ServerMessage } from "../protocol/messages.js";
+import type { ChatMessage, ServerMessage } from "../protocol/messages.js";
 import { ErrorCode } from "../protocol/messages.js";
 import type { MessageStore } from "../store/message-store.js";
 import type { Broker } from "./broker.js";
@@ -7,6 +7,9 @@ import { NicknameRegistry, validName } from "./nicknames.js";
 import { Room } from "./room.js";
 import { PresenceBatcher } from "./presence-batcher.js";
 import type { FanoutTarget } from "./fanout.js";
+import type { ReplyPager } from "./reply-pager.js";
+import { ReplayGate } from "./replay-gate.js";
+import { HistoryPage, RoomCatchUp, type CatchUpSettings } from "./room-catch-up.js";
 
 /** What the hub needs of a connection. */
 export interface Member extends FanoutTarget {
@@ -16,6 +19,8 @@ export interface Member extends FanoutTarget {
   send(message: ServerMessage): void;
   sendFrame(frame: Buffer): void;
   readonly isOpen: boolean;
+  /** Where paged replies (join catch-ups, history pages) wait for the socket to drain. */
+  readonly replies: ReplyPager;
 }
 
 const MAX_ROOM_NAME = 64;
@@ -29,12 +34,15 @@ export class ChatHub {
   readonly nicknames = new NicknameRegistry();
   private readonly rooms = new Map<string, Room>();
   private readonly presence: PresenceBatcher;
+  private readonly catchUp: CatchUpSettings;
 
   constructor(
     private readonly store: MessageStore,
     private readonly broker: Broker,
     private readonly options: ResolvedOptions,
   ) {
+    const { historyLimit, maxReplay, maxReplayBytes, maxConcurrentReplays } = options;
+    this.catchUp = { store, gate: new ReplayGate(maxConcurrentReplays), historyLimit, maxReplay, maxReplayBytes, messageFrame: (m) => frameOf(messageFrame(m)) };
     this.presence = new PresenceBatcher(options.presenceBatchMs, (room, changes) => {
       this.rooms.get(room)?.presenceFlushed();
       broker.publish(room, frameOf({ type: "presence", room, changes }), 0);
@@ -48,7 +56,7 @@ export class ChatHub {
     return this.store.epoch;
   }
 
-  async join(member: Member, room: string, since?: number, epoch?: string): Promise<void> {
+  join(member: Member, room: string, since?: number, epoch?: string): void {
     if (!validName(room, MAX_ROOM_NAME)) {
       return member.send({ type: "error", code: ErrorCode.BadRoom, message: `a room name is 1-${MAX_ROOM_NAME} printable characters`, ref: room.slice(0, MAX_ROOM_NAME) });
     }
@@ -60,38 +68,23 @@ export class ChatHub {
     const state = this.roomFor(room);
     if (state.addPresence(member.nick)) this.presence.add(room, { event: "join", nick: member.nick });
     // Hold live frames from here on; history is read asynchronously and must come first.
-    state.startSync(member);
-    try {
-      const { messages, recovered, latest } = await this.readForJoin(room, since, epoch);
-      if (!member.isOpen || !member.rooms.has(room)) return;
-      member.sendFrame(joinedFrame({ type: "joined", room, seq: latest, recovered, messages }, state.onlineJsonFor(member.nick)));
-      const delivered = messages.length ? messages[messages.length - 1]!.seq : latest;
-      for (const held of state.finishSync(member, Math.max(delivered, since ?? 0))) member.sendFrame(held.frame);
-    } catch (err) {
-      this.options.log(`join ${room} failed: ${(err as Error).message}`);
+    const held = state.startSync(member);
+    const reply = new RoomCatchUp(this.catchUp, { room, ...(since !== undefined ? { since } : {}), ...(epoch !== undefined ? { epoch } : {}) }, {
+      onlineJson: () => state.onlineJsonFor(member.nick),
+      stillWanted: () => member.isOpen && state.holds(member, held),
+      release: (deliveredSeq) => {
+        for (const frame of state.finishSync(member, deliveredSeq)) member.sendFrame(frame.frame);
+      },
+      failed: (err) => {
+        this.options.log(`join ${room} failed: ${err.message}`);
+        this.leave(member, room, "error");
+        member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read the room's history; try again", ref: room });
+      },
+    });
+    if (!member.replies.enqueue(reply)) {
       this.leave(member, room, "error");
-      member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read the room's history; try again", ref: room });
+      member.send(tooManyReplies(room));
     }
-  }
-
-  /** What a joining client gets: the gap since `since`, or the latest page when it can't be served. */
-  private async readForJoin(room: string, since: number | undefined, epoch: string | undefined) {
-    const { historyLimit, maxReplay } = this.options;
-    const [latest, first] = await Promise.all([this.store.latestSeq(room), this.store.firstSeq(room)]);
-    const resumable =
-      since !== undefined &&
-      epoch === this.store.epoch &&
-      since >= 0 &&
-      since <= latest &&
-      latest - since <= maxReplay &&
-      // Everything after `since` must still be held: nothing trimmed between.
-      (latest === since || first <= since + 1);
-    if (resumable) {
-      const messages = latest > since ? await this.store.readAfter(room, since, latest - since) : [];
-      return { messages, recovered: true, latest };
-    }
-    const messages = await this.store.readBefore(room, latest + 1, historyLimit);
-    return { messages, recovered: false, latest };
   }
 
   leave(member: Member, room: string, reason: "left" | "closed" | "timeout" | "error"): void {
@@ -133,20 +126,16 @@ export class ChatHub {
     if (!result.duplicate) this.broker.publish(room, frameOf(messageFrame(m)), m.seq);
   }
 
-  async history(member: Member, room: string, before: number, limit?: number): Promise<void> {
+  history(member: Member, room: string, before: number, limit?: number): void {
     if (!member.rooms.has(room)) {
       return member.send({ type: "error", code: ErrorCode.NotInRoom, message: `join '${room.slice(0, MAX_ROOM_NAME)}' before reading its history`, ref: room });
     }
     const n = Math.max(1, Math.min(limit ?? this.options.historyLimit, this.options.historyLimit));
-    try {
-      // One extra row tells whether older messages exist.
-      const rows = await this.store.readBefore(room, before, n + 1);
-      const hasMore = rows.length > n;
-      member.send({ type: "history", room, messages: hasMore ? rows.slice(1) : rows, hasMore });
-    } catch (err) {
-      this.options.log(`history of ${room} failed: ${(err as Error).message}`);
+    const reply = new HistoryPage(this.store, { room, before, limit: n }, (err) => {
+      this.options.log(`history of ${room} failed: ${err.message}`);
       member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read history; try again", ref: room });
-    }
+    });
+    if (!member.replies.enqueue(reply)) member.send(tooManyReplies(room));
   }
 
   private roomFor(name: string): Room {
@@ -161,11 +150,14 @@ export class ChatHub {
   }
 }
 
-/** A `joined` frame with an online list that is already JSON (spliced in, not re-encoded). */
-function joinedFrame(joined: Omit<JoinedMessage, "online">, onlineJson: string): Buffer {
-  const head = JSON.stringify(joined);
-  return Buffer.from(`${head.slice(0, -1)},"online":${onlineJson}}`);
-}
+/** A member has as many paged replies queued as it may: the request is refused, it may retry. */
+const tooManyReplies = (room: string): ServerMessage => ({
+  type: "error",
+  code: ErrorCode.RateLimited,
+  message: "too many joins and history requests waiting for this connection; try again shortly",
+  ref: room,
+  retryAfterMs: 1_000,
+});
 
 const messageFrame = (m: ChatMessage): ServerMessage => ({
   type: "message",

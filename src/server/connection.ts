@@ -9,6 +9,7 @@ import type { Clock } from "../liveness/clock.js";
 import type { ChatHub, Member } from "./chat-hub.js";
 import type { ResolvedOptions } from "./options.js";
 import { validName } from "./nicknames.js";
+import { ReplyPager } from "./reply-pager.js";
 
 /** Why a connection ended, for logs and presence. */
 export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown";
@@ -22,6 +23,7 @@ export class Connection implements Member, LivenessHost {
   readonly sessionId = randomUUID();
   readonly rooms = new Set<string>();
   readonly engine: LivenessEngine;
+  readonly replies: ReplyPager;
   nick = "";
   clientId = "";
   private handshakeTimer: NodeJS.Timeout | null;
@@ -35,6 +37,7 @@ export class Connection implements Member, LivenessHost {
     private readonly onEnd: (conn: Connection, reason: EndReason) => void,
   ) {
     this.engine = new LivenessEngine(options.liveness, this, clock);
+    this.replies = new ReplyPager(this, { stallMs: options.replayStallMs, maxQueued: options.maxRooms + 8 });
     this.handshakeTimer = setTimeout(() => this.closeWith(CloseCode.HandshakeTimeout, "handshake"), options.handshakeTimeoutMs);
     socket.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     // 'error' must always have a listener: ws emits it for bad frames (1007, 1009) and an
@@ -62,20 +65,34 @@ export class Connection implements Member, LivenessHost {
 
   afterSend(): void {
     this.engine.noteSent();
-    if (this.socket.bufferedAmount > this.options.maxBufferedBytes) {
-      // A reader this slow would grow our memory without bound; drop it, it can resume by seq.
-      this.options.log(`connection ${this.sessionId} (${this.nick}) exceeded ${this.options.maxBufferedBytes} buffered bytes`);
-      this.endReason = "slow";
-      this.socket.terminate();
+    // The server's own reply pages may sit on top of the budget: they are paced, not piled up.
+    if (this.socket.bufferedAmount > this.options.maxBufferedBytes + ReplyPager.allowanceBytes) {
+      this.cutSlow(`exceeded ${this.options.maxBufferedBytes} buffered bytes`);
     }
   }
 
+  /** A reply page waited too long for the reader to make room. */
+  onReplyStall(): void {
+    this.cutSlow(`read nothing for ${this.options.replayStallMs} ms while a reply waited`);
+  }
+
+  /**
+   * A reader this slow would grow our memory without bound: a 4003 close frame (behind what is
+   * already buffered, so a reader that wakes up learns why), then terminate after the grace.
+   * It may reconnect and resume by seq.
+   */
+  private cutSlow(why: string): void {
+    if (this.endReason === "slow") return;
+    this.options.log(`connection ${this.sessionId} (${this.nick}) ${why}: closed 4003`);
+    this.closeWith(CloseCode.SlowConsumer, "slow", "reading too slowly", this.options.slowConsumerGraceMs);
+  }
+
   /** Ends the connection with a close code (a close frame, then terminate if the peer stalls). */
-  closeWith(code: number, reason: EndReason, text = ""): void {
+  closeWith(code: number, reason: EndReason, text = "", graceMs = 2_000): void {
     this.endReason = reason;
     if (this.socket.readyState === WebSocket.OPEN) this.socket.close(code, text);
     // A dead peer never answers the close handshake; don't wait ws's 30 s for it.
-    const hard = setTimeout(() => this.socket.terminate(), 2_000);
+    const hard = setTimeout(() => this.socket.terminate(), graceMs);
     hard.unref();
     this.socket.once("close", () => clearTimeout(hard));
   }
@@ -168,6 +185,7 @@ export class Connection implements Member, LivenessHost {
   private end(): void {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
+    this.replies.close();
     this.hub.disconnect(this, this.endReason === "timeout" ? "timeout" : "closed");
     this.socket.removeAllListeners("message");
     this.onEnd(this, this.endReason);

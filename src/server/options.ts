@@ -2,9 +2,10 @@ import type { LivenessSettings } from "../protocol/messages.js";
 import { DEFAULT_LIVENESS, DEFAULT_SERVER_CHECK_MS, validateLiveness } from "../liveness/settings.js";
 import type { MessageStore } from "../store/message-store.js";
 import { DEFAULT_STORE_PATH } from "../store/index.js";
+import { resolveResourceOptions, type ResolvedResourceOptions, type ResourceOptions } from "./resource-options.js";
 
 /** Everything a Pulse server can be told. Every option has a default; units are in the names. */
-export interface ServerOptions {
+export interface ServerOptions extends ResourceOptions {
   /** TCP port; 0 picks a free one. Default 8080. */
   port?: number;
   /** Interface to bind. Default "0.0.0.0". */
@@ -51,7 +52,7 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom">> & {
+export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | keyof ResourceOptions>> & ResolvedResourceOptions & {
   retainPerRoom: number | undefined;
   liveness: LivenessSettings;
   allowedOrigins: string[] | null;
@@ -61,6 +62,7 @@ export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowed
 export function resolveOptions(o: ServerOptions): ResolvedOptions {
   const liveness = validateLiveness({ ...DEFAULT_LIVENESS, ...o.liveness });
   return {
+    ...resolveResourceOptions(o),
     port: o.port ?? 8080,
     host: o.host ?? "0.0.0.0",
     store: o.store ?? DEFAULT_STORE_PATH,

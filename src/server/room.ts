@@ -66,8 +66,15 @@ export class Room {
   }
 
   /** A joining member: frames published from now on are held until `finishSync`. */
-  startSync(member: FanoutTarget): void {
-    this.syncing.set(member, []);
+  startSync(member: FanoutTarget): PendingFrame[] {
+    const held: PendingFrame[] = [];
+    this.syncing.set(member, held);
+    return held;
+  }
+
+  /** Whether `member` is still syncing with the `held` list that startSync gave (not left, not rejoined). */
+  holds(member: FanoutTarget, held: PendingFrame[]): boolean {
+    return this.syncing.get(member) === held;
   }
 
   /**

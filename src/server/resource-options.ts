@@ -1,0 +1,30 @@
+/**
+ * The server's resource limits: what one client, one address or everyone together may take.
+ * Every limit has a default; units are in the names. README "Configuration" and
+ * docs/security.md "Limits" list them.
+ */
+export interface ResourceOptions {
+  /** A catch-up whose replayed frames exceed this gets `recovered: false` and the latest page. Default 8 MiB. */
+  maxReplayBytes?: number;
+  /** Catch-ups of more than one page running at once, server-wide; the rest wait. Default 4. */
+  maxConcurrentReplays?: number;
+  /** A reader whose send buffer does not shrink for this long while a reply page waits is cut (4003). Default 10000 ms. */
+  replayStallMs?: number;
+  /** After a 4003 close frame, the socket is terminated if the peer has not closed within this. Default 2000 ms. */
+  slowConsumerGraceMs?: number;
+}
+
+export type ResolvedResourceOptions = Required<ResourceOptions>;
+
+export function resolveResourceOptions(o: ResourceOptions): ResolvedResourceOptions {
+  const resolved = {
+    maxReplayBytes: o.maxReplayBytes ?? 8 * 1024 * 1024,
+    maxConcurrentReplays: o.maxConcurrentReplays ?? 4,
+    replayStallMs: o.replayStallMs ?? 10_000,
+    slowConsumerGraceMs: o.slowConsumerGraceMs ?? 2_000,
+  };
+  for (const [name, value] of Object.entries(resolved)) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  }
+  return resolved;
+}
