@@ -6,6 +6,7 @@ import type { ChatMessage } from "../protocol/messages.js";
 import type { AppendInput, AppendResult, MessageStore } from "./message-store.js";
 import { resolveRetainPerRoom, type RetentionOptions } from "./retention.js";
 import { applyMigrations } from "./sqlite-migrations.js";
+import { LruMap } from "./lru-map.js";
 
 export interface SqliteStoreOptions extends RetentionOptions {
   /**
@@ -14,6 +15,12 @@ export interface SqliteStoreOptions extends RetentionOptions {
    * are assigned from an in-process cache, so a second writer would collide.
    */
   path: string;
+  /**
+   * Rooms whose seq range is kept in memory (least recently used are dropped and re-read from
+   * the index when needed). Room names come from clients: unbounded, churning names grew the
+   * heap without end. Default 1024.
+   */
+  roomCacheSize?: number;
 }
 
 interface PendingAppend {
@@ -41,8 +48,11 @@ export class SqliteStore implements MessageStore {
   readonly epoch: string;
   private readonly db: Database.Database;
   private readonly retainPerRoom: number;
-  /** Committed seq ranges, loaded lazily per room so joins never scan the table. */
-  private readonly rooms = new Map<string, RoomRange>();
+  /**
+   * Committed seq ranges, loaded lazily per room so joins never scan the table. Dropping one
+   * is always safe: between batches the table is the truth, and a batch works on copies.
+   */
+  private readonly rooms: LruMap<string, RoomRange>;
   private pending: PendingAppend[] = [];
   private flushHandle: NodeJS.Immediate | undefined;
   private closed = false;
@@ -63,6 +73,7 @@ export class SqliteStore implements MessageStore {
 
   constructor(options: SqliteStoreOptions) {
     this.retainPerRoom = resolveRetainPerRoom(options);
+    this.rooms = new LruMap(options.roomCacheSize ?? 1024);
     const inMemory = options.path === ":memory:";
     if (!inMemory) mkdirSync(dirname(options.path), { recursive: true });
     this.db = new Database(options.path);
