@@ -27,6 +27,7 @@ const server = await startServer({
   host: "127.0.0.1",
   log: () => {}, // per-connection log lines would cost CPU in the measurements
   store: argString("store", "memory"),
+  rateLimits: false, // the benchmarks measure throughput; limits would measure themselves
   ...(Object.keys(liveness).length ? { liveness } : {}),
 });
 startStatsEndpoint(argNumber("stats-port", port + 1000), () => server.stats().connections);

@@ -12,6 +12,7 @@ const USAGE = `pulse serve [options]
   --retain-per-room N messages kept per room (env PULSE_RETAIN_PER_ROOM, default 100000)
   --check-ms N        how often the server checks every connection (env PULSE_CHECK_MS, default 1000)
   --allowed-origin O  an Origin allowed to connect (repeatable; default: same origin and non-browser clients)
+  --no-rate-limits    turn the per-connection and per-IP rate limits off (env PULSE_RATE_LIMITS=off; for benchmarks)
   --quiet             no per-connection log lines`;
 
 export async function serve(argv: string[]): Promise<void> {
@@ -28,6 +29,7 @@ export async function serve(argv: string[]): Promise<void> {
       "retain-per-room": { type: "string" },
       "allowed-origin": { type: "string", multiple: true },
       quiet: { type: "boolean" },
+      "no-rate-limits": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -58,6 +60,7 @@ export async function serve(argv: string[]): Promise<void> {
     checkMs: int(values["check-ms"], "PULSE_CHECK_MS"),
     retainPerRoom: int(values["retain-per-room"], "PULSE_RETAIN_PER_ROOM"),
     allowedOrigins: values["allowed-origin"],
+    ...(values["no-rate-limits"] || env.PULSE_RATE_LIMITS === "off" ? { rateLimits: false as const } : {}),
     log: values.quiet ? () => {} : undefined,
   });
   const { liveness: l, checkMs } = server.options;

@@ -10,6 +10,9 @@ import { Emitter } from "./emitter.js";
 import { Outbox } from "./outbox.js";
 import { RoomTracker } from "./room-tracker.js";
 import { Backfill } from "./backfill.js";
+import { Throttle } from "./throttle.js";
+import { SendWindow } from "./send-window.js";
+import { ErrorCode } from "../protocol/messages.js";
 import { randomId } from "./ids.js";
 import { watchHost } from "./host-signals.js";
 import type {
@@ -34,6 +37,10 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   private readonly backfill = new Backfill();
   /** Per room, the seq a rejoin resumed from in the current epoch (a gap starts there). */
   private readonly resumedFrom = new Map<string, number>();
+  /** Rooms whose `joined` has not come yet (a refused join is asked again). */
+  private readonly awaitingJoined = new Set<string>();
+  private readonly throttle: Throttle;
+  private readonly window: SendWindow;
   private readonly idPrefix = randomId(6);
   private nextId = 1;
 
@@ -59,6 +66,16 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     const storage = options.storage;
     this.clientId = options.clientId ?? storage?.getItem("pulse.clientId") ?? randomId();
     storage?.setItem("pulse.clientId", this.clientId);
+    this.window = new SendWindow(options.maxInFlight ?? 10);
+    this.throttle = new Throttle(this.clock, {
+      resume: () => this.pump(),
+      retryRooms: (rooms) => {
+        for (const room of rooms) {
+          if (this.awaitingJoined.has(room) && this.rooms.has(room)) this.sendJoin(room);
+          else this.requestBackfill(room);
+        }
+      },
+    });
     this.outbox = new Outbox(options.outboxLimit ?? 1000, storage, `pulse.outbox.${this.clientId}`);
     const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
     if (!WS) throw new Error("no WebSocket implementation: pass options.WebSocket (in Node: the 'ws' package)");
@@ -127,6 +144,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     if (!this.rooms.has(room)) return;
     this.rooms.remove(room);
     this.backfill.forget(room);
+    this.awaitingJoined.delete(room);
     if (this.isReady()) this.raw({ type: "leave", room });
   }
 
@@ -140,7 +158,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       // After a long idle the link may be dead without anyone knowing yet: probe first.
       const idleMs = this.options.idleProbeAfterMs ?? this.liveness.intervalMs * 2;
       if (this.engine && this.engine.silentForMs() > idleMs) this.probe();
-      this.raw({ type: "send", room, id: entry.id, text });
+      this.pump();
     }
     return { ...entry };
   }
@@ -150,7 +168,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     const entry = this.outbox.retry(id);
     if (!entry) return;
     this.emit("outbox", entry);
-    if (this.isReady()) this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
+    this.pump();
   }
 
   /** Asks for older messages than the oldest one given; answered by a `history` event. */
@@ -351,6 +369,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       case "welcome":
         return this.onWelcome(m);
       case "joined": {
+        this.awaitingJoined.delete(m.room);
         const resumedFrom = this.resumedFrom.get(m.room);
         this.resumedFrom.delete(m.room);
         const first = this.rooms.joined(m.room, m.seq, m.recovered, m.online);
@@ -366,7 +385,9 @@ export class PulseClient extends Emitter<PulseClientEvents> {
         return this.deliver(m);
       case "ack": {
         const entry = this.outbox.ack(m.id, m.seq);
+        this.window.settled(m.id, true);
         if (entry) this.emit("outbox", entry);
+        this.pump();
         return;
       }
       case "history": {
@@ -388,8 +409,13 @@ export class PulseClient extends Emitter<PulseClientEvents> {
         this.advisedDelayMs = m.retryAfterMs;
         return;
       case "error": {
+        if (m.code === ErrorCode.RateLimited && m.ref !== undefined && this.onRateLimited(m.ref, m.retryAfterMs ?? 1_000)) return;
         const failed = m.ref ? this.outbox.fail(m.ref, m.message) : null;
-        if (failed) this.emit("outbox", failed);
+        if (failed) {
+          this.window.settled(failed.id, false);
+          this.emit("outbox", failed);
+          this.pump();
+        }
         this.emit("error", { code: m.code, message: m.message, ...(m.ref ? { ref: m.ref } : {}) });
         return;
       }
@@ -400,6 +426,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
 
   private onWelcome(m: Extract<ServerMessage, { type: "welcome" }>): void {
     this.welcomed = true;
+    this.throttle.reset();
+    this.awaitingJoined.clear();
     try {
       this.engine?.setSettings(m.liveness);
       this.liveness = { ...m.liveness };
@@ -419,15 +447,42 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     for (const room of this.rooms.names()) this.sendJoin(room, priorEpoch);
     if (priorEpoch !== m.epoch) for (const room of this.backfill.rooms()) this.backfill.forget(room);
     for (const room of this.backfill.rooms()) this.requestBackfill(room);
-    for (const entry of this.outbox.pending()) this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
+    this.window.reset();
+    this.pump();
     this.scheduleCheck();
   }
 
   private sendJoin(room: string, epoch = this.rooms.epoch): void {
     const since = this.rooms.since(room);
+    this.awaitingJoined.add(room);
     if (since !== undefined && epoch === this.rooms.epoch) this.resumedFrom.set(room, since);
     else this.resumedFrom.delete(room);
     this.raw({ type: "join", room, ...(since !== undefined ? { since, ...(epoch ? { epoch } : {}) } : {}) });
+  }
+
+  /**
+   * A request was refused for its rate: a pending message, a join or a backfill page waits
+   * `retryAfterMs` and goes again. False when `ref` names nothing we are waiting for.
+   */
+  private onRateLimited(ref: string, retryAfterMs: number): boolean {
+    if (this.outbox.get(ref)?.status === "pending") {
+      this.window.refused(ref);
+      this.throttle.pause(retryAfterMs);
+      return true;
+    }
+    if ((this.awaitingJoined.has(ref) && this.rooms.has(ref)) || this.backfill.request(ref)) {
+      this.throttle.holdRoom(ref, retryAfterMs);
+      return true;
+    }
+    return false;
+  }
+
+  /** Sends pending outbox entries, in order, as far as the send window and any throttle allow. */
+  private pump(): void {
+    if (!this.isReady() || this.throttle.active) return;
+    for (const entry of this.window.take(this.outbox.pending())) {
+      this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
+    }
   }
 
   private requestBackfill(room: string): void {

@@ -24,6 +24,8 @@ export const CloseCode = {
   SlowConsumer: 4003,
   /** A probe (ping with a short deadline) was not answered. */
   ProbeTimeout: 4004,
+  /** The client kept sending over its rate limits despite `rate_limited` errors. It may reconnect after a backoff. */
+  RateLimited: 4005,
 
   /** Generic policy violation: do not reconnect. */
   PolicyViolation: 4500,
@@ -51,6 +53,7 @@ const descriptions: Record<number, string> = {
   [CloseCode.HandshakeTimeout]: "handshake timeout",
   [CloseCode.SlowConsumer]: "reading too slowly",
   [CloseCode.ProbeTimeout]: "probe not answered",
+  [CloseCode.RateLimited]: "too many requests",
   [CloseCode.PolicyViolation]: "policy violation",
   [CloseCode.NicknameTaken]: "this nickname is taken",
   [CloseCode.InvalidNickname]: "this nickname is not allowed",

@@ -70,7 +70,10 @@ export class ChatHub {
     // Hold live frames from here on; history is read asynchronously and must come first.
     const held = state.startSync(member);
     const reply = new RoomCatchUp(this.catchUp, { room, ...(since !== undefined ? { since } : {}), ...(epoch !== undefined ? { epoch } : {}) }, {
-      onlineJson: () => state.onlineJsonFor(member.nick),
+      onlineJson: () => {
+        this.presence.snapshot(room);
+        return state.onlineJsonFor(member.nick);
+      },
       stillWanted: () => member.isOpen && state.holds(member, held),
       release: (deliveredSeq) => {
         for (const frame of state.finishSync(member, deliveredSeq)) member.sendFrame(frame.frame);

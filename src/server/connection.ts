@@ -10,6 +10,8 @@ import type { ChatHub, Member } from "./chat-hub.js";
 import type { ResolvedOptions } from "./options.js";
 import { validName } from "./nicknames.js";
 import { ReplyPager } from "./reply-pager.js";
+import { RateLimiter, type ConnectionRateLimiter } from "./rate-limits.js";
+import { rateKindOf, refusalOf } from "./admission.js";
 
 /** Why a connection ended, for logs and presence. */
 export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown";
@@ -35,6 +37,7 @@ export class Connection implements Member, LivenessHost {
     private readonly options: ResolvedOptions,
     clock: Clock,
     private readonly onEnd: (conn: Connection, reason: EndReason) => void,
+    private readonly rate: ConnectionRateLimiter = new RateLimiter(false).forConnection(""),
   ) {
     this.engine = new LivenessEngine(options.liveness, this, clock);
     this.replies = new ReplyPager(this, { stallMs: options.replayStallMs, maxQueued: options.maxRooms + 8 });
@@ -116,12 +119,19 @@ export class Connection implements Member, LivenessHost {
 
   private onFrame(data: Buffer, isBinary: boolean): void {
     this.engine.noteInbound();
+    const message = isBinary ? null : parseClientMessage(data.toString());
+    const request = message && !isProtocolError(message) ? message : null;
+    const verdict = this.rate.admit(rateKindOf(request), request?.type === "send" ? Buffer.byteLength(request.text) : 0);
+    if (!verdict.ok) {
+      if (verdict.abusive) return this.closeWith(CloseCode.RateLimited, "closed", "rate limits ignored");
+      const refusal = refusalOf(request, verdict.retryAfterMs);
+      return refusal ? this.send(refusal) : undefined;
+    }
     if (isBinary) {
       return this.send({ type: "error", code: ErrorCode.BinaryNotSupported, message: "Pulse speaks JSON text frames only" });
     }
-    const message = parseClientMessage(data.toString());
     if (isProtocolError(message)) return this.send({ type: "error", code: message.code, message: message.message });
-    this.dispatch(message);
+    this.dispatch(request!);
   }
 
   private dispatch(m: ClientMessage): void {
@@ -186,6 +196,7 @@ export class Connection implements Member, LivenessHost {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
     this.replies.close();
+    this.rate.release();
     this.hub.disconnect(this, this.endReason === "timeout" ? "timeout" : "closed");
     this.socket.removeAllListeners("message");
     this.onEnd(this, this.endReason);

@@ -12,6 +12,7 @@ import { ChatHub } from "./chat-hub.js";
 import { LivenessSweep } from "./liveness-sweep.js";
 import type { LivenessEngine } from "../liveness/liveness-engine.js";
 import { Connection } from "./connection.js";
+import { RateLimiter } from "./rate-limits.js";
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from "./options.js";
 import { defaultWebRoot, staticFiles } from "./static-files.js";
 
@@ -44,6 +45,7 @@ export async function startServer(
   const broker = deps.broker ?? new LocalBroker();
   const hub = new ChatHub(store, broker, options);
   const connections = new Set<Connection>();
+  const rateLimiter = new RateLimiter(options.rateLimits);
   const sweep = new LivenessSweep<LivenessEngine>(options.checkMs);
   const serveFile = staticFiles(options.webRoot ?? defaultWebRoot());
   const LOOP_SAMPLE_MS = 20;
@@ -101,7 +103,7 @@ export async function startServer(
       const conn = new Connection(ws, hub, options, clock, (ended) => {
         connections.delete(ended);
         sweep.delete(ended.engine);
-      });
+      }, rateLimiter.forConnection(req.socket.remoteAddress ?? "unknown"));
       connections.add(conn);
       sweep.add(conn.engine);
     });

@@ -1,3 +1,5 @@
+import { resolveRateLimits, type RateLimitOptions, type RateLimitSettings } from "./rate-limits.js";
+
 /**
  * The server's resource limits: what one client, one address or everyone together may take.
  * Every limit has a default; units are in the names. README "Configuration" and
@@ -12,9 +14,14 @@ export interface ResourceOptions {
   replayStallMs?: number;
   /** After a 4003 close frame, the socket is terminated if the peer has not closed within this. Default 2000 ms. */
   slowConsumerGraceMs?: number;
+  /**
+   * Token-bucket rate limits per connection and per IP (src/server/rate-limits.ts has every
+   * default); `false` turns them off (benchmarks that measure raw throughput).
+   */
+  rateLimits?: RateLimitOptions | false;
 }
 
-export type ResolvedResourceOptions = Required<ResourceOptions>;
+export type ResolvedResourceOptions = Required<Omit<ResourceOptions, "rateLimits">> & { rateLimits: RateLimitSettings | false };
 
 export function resolveResourceOptions(o: ResourceOptions): ResolvedResourceOptions {
   const resolved = {
@@ -26,5 +33,5 @@ export function resolveResourceOptions(o: ResourceOptions): ResolvedResourceOpti
   for (const [name, value] of Object.entries(resolved)) {
     if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   }
-  return resolved;
+  return { ...resolved, rateLimits: resolveRateLimits(o.rateLimits) };
 }
