@@ -64,6 +64,9 @@ export class ChatHub {
     if (member.rooms.size >= this.options.maxRooms) {
       return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: `at most ${this.options.maxRooms} rooms per connection`, ref: room });
     }
+    if (!this.rooms.has(room) && this.rooms.size >= this.options.maxRoomsAlive) {
+      return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: "this server has as many rooms open as it may; try again later", ref: room });
+    }
     member.rooms.add(room);
     const state = this.roomFor(room);
     if (state.addPresence(member.nick)) this.presence.add(room, { event: "join", nick: member.nick });

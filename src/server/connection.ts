@@ -74,6 +74,11 @@ export class Connection implements Member, LivenessHost {
     }
   }
 
+  /** The server-wide queued-bytes budget is exceeded and this reader holds the most. */
+  cutForBudget(): void {
+    this.cutSlow(`held ${this.socket.bufferedAmount} queued bytes when the server's budget of ${this.options.maxQueuedBytesTotal} was exceeded`);
+  }
+
   /** A reply page waited too long for the reader to make room. */
   onReplyStall(): void {
     this.cutSlow(`read nothing for ${this.options.replayStallMs} ms while a reply waited`);

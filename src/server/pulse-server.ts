@@ -13,6 +13,8 @@ import { LivenessSweep } from "./liveness-sweep.js";
 import type { LivenessEngine } from "../liveness/liveness-engine.js";
 import { Connection } from "./connection.js";
 import { RateLimiter } from "./rate-limits.js";
+import { ConnectionCaps } from "./connection-caps.js";
+import { QueuedBytesBudget } from "./queued-bytes-budget.js";
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from "./options.js";
 import { defaultWebRoot, staticFiles } from "./static-files.js";
 
@@ -46,6 +48,8 @@ export async function startServer(
   const hub = new ChatHub(store, broker, options);
   const connections = new Set<Connection>();
   const rateLimiter = new RateLimiter(options.rateLimits);
+  const caps = new ConnectionCaps(options.maxConnections, options.maxConnectionsPerIp);
+  const queuedBudget = new QueuedBytesBudget(options.maxQueuedBytesTotal, options.queuedBytesCheckMs, () => connections);
   const sweep = new LivenessSweep<LivenessEngine>(options.checkMs);
   const serveFile = staticFiles(options.webRoot ?? defaultWebRoot());
   const LOOP_SAMPLE_MS = 20;
@@ -99,12 +103,18 @@ export async function startServer(
     if (!originAllowed(req, options.allowedOrigins)) return refuse(403, "Forbidden origin");
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
     if (!offered.includes(SUBPROTOCOL)) return refuse(426, `Upgrade Required: subprotocol ${SUBPROTOCOL}`);
+    const ip = req.socket.remoteAddress ?? "unknown";
+    const full = caps.acquire(ip);
+    if (full) return refuse(full.status, full.text);
+    socket.once("close", () => caps.release(ip));
     wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new Connection(ws, hub, options, clock, (ended) => {
         connections.delete(ended);
         sweep.delete(ended.engine);
-      }, rateLimiter.forConnection(req.socket.remoteAddress ?? "unknown"));
+        queuedBudget.connectionsChanged(connections.size);
+      }, rateLimiter.forConnection(ip));
       connections.add(conn);
+      queuedBudget.connectionsChanged(connections.size);
       sweep.add(conn.engine);
     });
   });
@@ -128,6 +138,7 @@ export async function startServer(
       draining = true;
       http.close();
       sweep.stop();
+      queuedBudget.stop();
       const pending = [...connections].map((conn) => {
         const ended = new Promise<void>((resolve) => conn.socket.once("close", () => resolve()));
         if (conn.ready) {

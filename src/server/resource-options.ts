@@ -14,6 +14,16 @@ export interface ResourceOptions {
   replayStallMs?: number;
   /** After a 4003 close frame, the socket is terminated if the peer has not closed within this. Default 2000 ms. */
   slowConsumerGraceMs?: number;
+  /** Connections at once, handshakes included; more are answered HTTP 503. Keep it below the process's file limit. Default 10000. */
+  maxConnections?: number;
+  /** Connections at once from one IP address; more are answered HTTP 429. Default 100. */
+  maxConnectionsPerIp?: number;
+  /** Rooms with members on this server at once; a join that would open another gets `too_many_rooms`. Default 10000. */
+  maxRoomsAlive?: number;
+  /** Bytes queued to all clients together; over it the slowest readers are cut (4003) first. Default 256 MiB. */
+  maxQueuedBytesTotal?: number;
+  /** How often the queued-bytes total is checked while there are connections. Default 250 ms. */
+  queuedBytesCheckMs?: number;
   /**
    * Token-bucket rate limits per connection and per IP (src/server/rate-limits.ts has every
    * default); `false` turns them off (benchmarks that measure raw throughput).
@@ -29,6 +39,11 @@ export function resolveResourceOptions(o: ResourceOptions): ResolvedResourceOpti
     maxConcurrentReplays: o.maxConcurrentReplays ?? 4,
     replayStallMs: o.replayStallMs ?? 10_000,
     slowConsumerGraceMs: o.slowConsumerGraceMs ?? 2_000,
+    maxConnections: o.maxConnections ?? 10_000,
+    maxConnectionsPerIp: o.maxConnectionsPerIp ?? 100,
+    maxRoomsAlive: o.maxRoomsAlive ?? 10_000,
+    maxQueuedBytesTotal: o.maxQueuedBytesTotal ?? 256 * 1024 * 1024,
+    queuedBytesCheckMs: o.queuedBytesCheckMs ?? 250,
   };
   for (const [name, value] of Object.entries(resolved)) {
     if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);

@@ -17,7 +17,9 @@ describe("catch-up of a long absence", () => {
   it(`a fast reader ${BEHIND} messages of 4 KB behind catches up with none lost, RSS within 64 MiB`, { timeout: 600_000 }, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), "pulse-catch-up-"));
     const store = new SqliteStore({ path: join(dir, "pulse.db") });
-    const server = await testServer({ store });
+    // The default history rate (20 pages/s) would pace this 400 MB backfill over ~100 s; the
+    // test is about paging and memory, so the rate is raised.
+    const server = await testServer({ store, rateLimits: { history: { perConnection: { perSecond: 500, burst: 500 }, perIp: { perSecond: 500, burst: 500 } } } });
     const proxy = await new BlackHoleProxy(server.port).start();
     const c = testClient(`ws://127.0.0.1:${proxy.port}`, "ada", { backoff: { baseMs: 50, capMs: 200 } });
     // One bit per seq: what the app has seen, through any event.
