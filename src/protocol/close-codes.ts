@@ -26,6 +26,8 @@ export const CloseCode = {
   ProbeTimeout: 4004,
   /** The client kept sending over its rate limits despite `rate_limited` errors. It may reconnect after a backoff. */
   RateLimited: 4005,
+  /** An inbound message came in too many fragments, or stayed incomplete too long. */
+  FragmentLimit: 4006,
 
   /** Generic policy violation: do not reconnect. */
   PolicyViolation: 4500,
@@ -54,6 +56,7 @@ const descriptions: Record<number, string> = {
   [CloseCode.SlowConsumer]: "reading too slowly",
   [CloseCode.ProbeTimeout]: "probe not answered",
   [CloseCode.RateLimited]: "too many requests",
+  [CloseCode.FragmentLimit]: "message fragmented beyond the limits",
   [CloseCode.PolicyViolation]: "policy violation",
   [CloseCode.NicknameTaken]: "this nickname is taken",
   [CloseCode.InvalidNickname]: "this nickname is not allowed",

@@ -12,6 +12,7 @@ import { validName } from "./nicknames.js";
 import { ReplyPager } from "./reply-pager.js";
 import { RateLimiter, type ConnectionRateLimiter } from "./rate-limits.js";
 import { rateKindOf, refusalOf } from "./admission.js";
+import { guardFragments } from "./fragment-guard.js";
 
 /** Why a connection ended, for logs and presence. */
 export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown";
@@ -47,6 +48,11 @@ export class Connection implements Member, LivenessHost {
     // unhandled one would crash the whole server.
     socket.on("error", (err) => this.options.log(`connection ${this.sessionId}: ${err.message}`));
     socket.on("close", () => this.end());
+    const unguard = guardFragments(socket, { maxFragments: options.maxFragmentsPerMessage, maxIncompleteMs: options.maxFragmentedMessageMs }, (why) => {
+      this.options.log(`connection ${this.sessionId} (${this.nick || "no hello"}) sent ${why}: closed 4006`);
+      this.closeWith(CloseCode.FragmentLimit, "closed", "fragment limits");
+    });
+    socket.once("close", unguard);
   }
 
   get isOpen(): boolean {

@@ -24,6 +24,10 @@ export interface ResourceOptions {
   maxQueuedBytesTotal?: number;
   /** How often the queued-bytes total is checked while there are connections. Default 250 ms. */
   queuedBytesCheckMs?: number;
+  /** Frames one inbound message may be split into; more close the connection with 4006. Default 128. */
+  maxFragmentsPerMessage?: number;
+  /** How long a fragmented inbound message may stay incomplete before 4006. Default 10000 ms. */
+  maxFragmentedMessageMs?: number;
   /**
    * Token-bucket rate limits per connection and per IP (src/server/rate-limits.ts has every
    * default); `false` turns them off (benchmarks that measure raw throughput).
@@ -44,6 +48,8 @@ export function resolveResourceOptions(o: ResourceOptions): ResolvedResourceOpti
     maxRoomsAlive: o.maxRoomsAlive ?? 10_000,
     maxQueuedBytesTotal: o.maxQueuedBytesTotal ?? 256 * 1024 * 1024,
     queuedBytesCheckMs: o.queuedBytesCheckMs ?? 250,
+    maxFragmentsPerMessage: o.maxFragmentsPerMessage ?? 128,
+    maxFragmentedMessageMs: o.maxFragmentedMessageMs ?? 10_000,
   };
   for (const [name, value] of Object.entries(resolved)) {
     if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
