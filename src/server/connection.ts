@@ -103,8 +103,10 @@ export class Connection implements Member, LivenessHost {
 
   /** Ends the connection with a close code (a close frame, then terminate if the peer stalls). */
   closeWith(code: number, reason: EndReason, text = "", graceMs = 2_000): void {
+    // Already closing: the first close frame and its deadline stand.
+    if (this.socket.readyState !== WebSocket.OPEN) return;
     this.endReason = reason;
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.close(code, text);
+    this.socket.close(code, text);
     // A dead peer never answers the close handshake; don't wait ws's 30 s for it.
     const hard = setTimeout(() => this.socket.terminate(), graceMs);
     hard.unref();
@@ -130,6 +132,8 @@ export class Connection implements Member, LivenessHost {
 
   private onFrame(data: Buffer, isBinary: boolean): void {
     this.engine.noteInbound();
+    // Closing (cut, rate limits ignored): what still arrives is not served.
+    if (!this.isOpen) return;
     const message = isBinary ? null : parseClientMessage(data.toString());
     const request = message && !isProtocolError(message) ? message : null;
     const verdict = this.rate.admit(rateKindOf(request), request?.type === "send" ? Buffer.byteLength(request.text) : 0);
