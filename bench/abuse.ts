@@ -4,11 +4,12 @@
  * fresh server with the default limits; plus the same run without an attacker. Per run: the
  * server's CPU and RSS growth, honest clients' delivery latency p50/p99, honest deliveries
  * lost. The server is pinned to core 0; the honest clients (this process) and the attacker (a
- * child process) share core 1.
+ * child process at nice 19, so it takes only the CPU they leave idle) share core 1.
  *
  * Options: --seconds N (measured window per run, default 15), --clients N (default 200),
  * --only KIND (the no-attack run and that attack only).
  */
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -118,7 +119,10 @@ async function run(attack: AttackKind | "none", storePath: string): Promise<RunR
     const attacker =
       attack === "none"
         ? null
-        : spawnPinned(LOAD_CORE, process.execPath, ["--import", "tsx", "bench/abuse/attacker.ts", attack, String(server.port), "127.0.0.100", String(WINDOW_S + 4)], ["ignore", "pipe", "inherit"]);
+        : // At the lowest priority: it shares the load core with the honest clients and must not
+          // starve them of CPU (that would measure this machine, not the server); it still gets
+          // every cycle they leave idle.
+          spawn("nice", ["-n", "19", "taskset", "-c", String(LOAD_CORE), process.execPath, "--import", "tsx", "bench/abuse/attacker.ts", attack, String(server.port), "127.0.0.100", String(WINDOW_S + 4)], { stdio: ["ignore", "pipe", "inherit"] });
     let attackerOut = "";
     attacker?.stdout!.on("data", (d: Buffer) => (attackerOut += String(d)));
     await sleep(2_000); // the attack gets going

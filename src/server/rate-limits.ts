@@ -19,9 +19,13 @@ export interface RatePair {
  * cost as much as the pong.
  */
 export interface RateLimitSettings {
-  /** `send` messages. Default 10/s, burst 20 per connection; 50/s, burst 100 per IP. */
+  /** `send` messages. Default 10/s, burst 20 per connection; 20/s, burst 60 per IP. */
   messages: RatePair;
-  /** `send` text bytes (UTF-8). Default 64 KiB/s, burst 256 KiB per connection; 512 KiB/s, burst 2 MiB per IP. */
+  /**
+   * `send` text bytes (UTF-8). Every byte is multiplied by the room's size on the way out: a
+   * flood of 4 KB messages at 50/s into a room of 200 pushed others' p99 to seconds. Default
+   * 16 KiB/s, burst 64 KiB per connection; 64 KiB/s, burst 256 KiB per IP.
+   */
   messageBytes: RatePair;
   /** `ping`, `pong` and frames that are not requests (bad JSON, unknown types). Default 5/s, burst 20 per connection; 100/s, burst 400 per IP. */
   pings: RatePair;
@@ -39,8 +43,8 @@ export interface RateLimitSettings {
 export type RateKind = Exclude<keyof RateLimitSettings, "refusals">;
 
 export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
-  messages: { perConnection: { perSecond: 10, burst: 20 }, perIp: { perSecond: 50, burst: 100 } },
-  messageBytes: { perConnection: { perSecond: 64 * 1024, burst: 256 * 1024 }, perIp: { perSecond: 512 * 1024, burst: 2 * 1024 * 1024 } },
+  messages: { perConnection: { perSecond: 10, burst: 20 }, perIp: { perSecond: 20, burst: 60 } },
+  messageBytes: { perConnection: { perSecond: 16 * 1024, burst: 64 * 1024 }, perIp: { perSecond: 64 * 1024, burst: 256 * 1024 } },
   pings: { perConnection: { perSecond: 5, burst: 20 }, perIp: { perSecond: 100, burst: 400 } },
   membership: { perConnection: { perSecond: 5, burst: 40 }, perIp: { perSecond: 50, burst: 400 } },
   history: { perConnection: { perSecond: 20, burst: 40 }, perIp: { perSecond: 100, burst: 200 } },
