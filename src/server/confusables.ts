@@ -25,13 +25,23 @@ export function skeleton(s: string): string {
  * "ADA", "аda" (Cyrillic а), "ａda" (fullwidth), "ɑda" (Latin alpha) and "ada" + zero-width
  * space all give one key; "bob" and "ada" do not.
  *
- * NFKC first (the form names are stored in), then skeleton, lower case, skeleton again. Case is
- * folded between two skeleton passes because neither order alone catches everything: folding
- * first would turn "I" into "i" and miss that capital I looks like "l" (the table maps I -> l);
- * folding last would miss letters whose lower case has a prototype but whose capital does not.
- * Lower case is `toLowerCase()` (Unicode default lowercasing, locale-independent), not full
- * case folding: the few differences (ß vs ss, final sigma) are letters that look different.
+ * One round is NFKC (the form names are stored in), skeleton, lower case. Rounds repeat until the
+ * key no longer changes, because each step can feed the others: lower case turns "Ɑ" (no
+ * prototype) into "ɑ" (prototype "a"), and some prototypes are not NFKC-stable ("‰" has the
+ * prototype "º/₀₀", whose NFKC is "o/00"). Lower case comes after the skeleton so that capital I
+ * still meets its prototype "l". Over every single code point two rounds reach the fixed point;
+ * MAX_KEY_ROUNDS bounds the work for any string.
+ * Lower case is `toLowerCase()` (Unicode default lowercasing, locale-independent), not full case
+ * folding: the few differences (ß vs ss, final sigma) are letters that look different anyway.
  */
 export function nicknameKey(name: string): string {
-  return skeleton(skeleton(name.normalize("NFKC")).toLowerCase());
+  let key = name;
+  for (let round = 0; round < MAX_KEY_ROUNDS; round++) {
+    const next = skeleton(key.normalize("NFKC")).toLowerCase();
+    if (next === key) break;
+    key = next;
+  }
+  return key;
 }
+
+const MAX_KEY_ROUNDS = 4;
