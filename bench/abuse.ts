@@ -48,7 +48,7 @@ async function bombStore(dir: string): Promise<string> {
   const store = new SqliteStore({ path });
   const text = "\u0001".repeat(4_000);
   for (let start = 0; start < 10_000; start += 2_000) {
-    await Promise.all(Array.from({ length: 2_000 }, (_, i) => store.append({ room: BOMB_ROOM, clientId: "filler", id: `b${start + i}`, from: "filler", text, ts: Date.now() })));
+    await Promise.all(Array.from({ length: 2_000 }, (_, i) => store.append({ room: BOMB_ROOM, userId: "filler", clientId: "filler", id: `b${start + i}`, from: "filler", text, ts: Date.now() })));
   }
   await store.close();
   return path;
@@ -91,7 +91,7 @@ async function run(attack: AttackKind | "none", storePath: string): Promise<RunR
   const sentIds: string[] = [];
   try {
     for (let i = 0; i < CLIENTS; i++) {
-      const c = new PulseClient({ url, nick: `h${i}`, userKey: `key-h${i}`, WebSocket: wsFrom(`127.0.0.${10 + Math.floor(i / 50)}`) });
+      const c = new PulseClient({ url, nick: `h${i}`, WebSocket: wsFrom(`127.0.0.${10 + Math.floor(i / 50)}`) });
       c.on("message", (m) => {
         const [tag, id, at] = m.text.split(" ");
         if (tag !== "h") return;

@@ -11,8 +11,8 @@ describe("presence", () => {
     try {
       watcher.send({ type: "join", room: "lobby" });
       await watcher.next("joined");
-      const tab1 = await RawClient.hello(server.url, "ada", "ada-key");
-      const tab2 = await RawClient.hello(server.url, "ada", "ada-key");
+      const tab1 = await RawClient.hello(server.url, "ada");
+      const tab2 = await RawClient.hello(server.url, "ada", tab1.welcome!.token);
       tab1.send({ type: "join", room: "lobby" });
       tab2.send({ type: "join", room: "lobby" });
       const joined2 = await tab2.next("joined");
@@ -40,7 +40,8 @@ describe("presence", () => {
   });
 
   it("a burst of joins reaches members as a few batched frames, every change in order", async () => {
-    const server = await testServer();
+    // 201 connections from one address: above the default per-IP cap, which is not under test here.
+    const server = await testServer({ maxConnectionsPerIp: 1_000 });
     const watcher = await RawClient.hello(server.url, "watcher");
     const crowd: RawClient[] = [];
     try {

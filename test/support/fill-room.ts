@@ -11,7 +11,7 @@ export async function fillRoom(store: MessageStore, room: string, count: number,
     const appends = [];
     for (let i = start; i < Math.min(count, start + batch); i++) {
       // Ids are unique across calls: a repeated id would be stored once (deduplicated).
-      appends.push(store.append({ room, clientId: "filler", id: `fill-${++filled}`, from: "filler", text: text(i), ts: Date.now() }));
+      appends.push(store.append({ room, userId: "filler", clientId: "filler", id: `fill-${++filled}`, from: "filler", text: text(i), ts: Date.now() }));
     }
     await Promise.all(appends);
   }
