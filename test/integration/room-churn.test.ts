@@ -30,19 +30,20 @@ async function churn(c: RawClient, prefix: string, count: number): Promise<void>
 }
 
 describe("room-name churn", () => {
-  it("2,000 distinct room names joined and left leave the heap where it was (SQLite store)", async (t) => {
+  it("4,000 distinct room names joined and left leave the heap where it was (SQLite store)", async (t) => {
     const server = await testServer({ store: new SqliteStore({ path: ":memory:" }), rateLimits: false }); // 4,000 joins in seconds
     try {
       const c = await RawClient.hello(server.url, "churner");
       // Warm up: every code path and lazily made structure exists before the baseline.
       await churn(c, "warm", 2_000);
       const before = await heapAfterGc();
-      await churn(c, "churn", 2_000);
+      await churn(c, "churn", 4_000);
       const after = await heapAfterGc();
       const growthKiB = (after - before) / 1024;
       t.diagnostic(`heap after GC: ${(before / 2 ** 20).toFixed(2)} MiB -> ${(after / 2 ** 20).toFixed(2)} MiB (${growthKiB.toFixed(0)} KiB)`);
-      // An entry per name ever asked about costs ~150 bytes: 2,000 names would be ~300 KiB.
-      assert.ok(growthKiB < 160, `heap grew ${growthKiB.toFixed(0)} KiB`);
+      // An entry per name ever asked about costs ~200 bytes: 4,000 names would be ~800 KiB.
+      // The heap after a forced GC still moves by up to ~300 KiB between runs, hence 4,000.
+      assert.ok(growthKiB < 400, `heap grew ${growthKiB.toFixed(0)} KiB`);
       c.close();
     } finally {
       await server.close();
