@@ -1,7 +1,8 @@
 /**
  * npm run bench:liveness — what idle connections cost Pulse at its default heartbeat
- * (5 s ping interval, 12 s timeout): 1k, 5k and 10k clients, each answering pings, spread over
- * several generator processes and source addresses. At each size: server CPU as % of one core
+ * (5 s ping interval, 12 s timeout): 1k, 5k and 10k clients, each pinging after 5 s idle like
+ * the reference client (the server answers), spread over several generator processes and
+ * source addresses. At each size: server CPU as % of one core
  * over three heartbeat intervals, RSS per connection, event-loop delay p99. Targets at 10k:
  * CPU <= 5 %, delay p99 <= 10 ms, <= 8 KiB per connection.
  *

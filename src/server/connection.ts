@@ -34,7 +34,7 @@ export class Connection implements Member, LivenessHost {
     clock: Clock,
     private readonly onEnd: (conn: Connection, reason: EndReason) => void,
   ) {
-    this.engine = new LivenessEngine(options.liveness, this, clock);
+    this.engine = new LivenessEngine(options.liveness, this, clock, { role: options.pingRole });
     this.handshakeTimer = setTimeout(() => this.closeWith(CloseCode.HandshakeTimeout, "handshake"), options.handshakeTimeoutMs);
     socket.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     // 'error' must always have a listener: ws emits it for bad frames (1007, 1009) and an

@@ -1,5 +1,6 @@
 import type { LivenessSettings } from "../protocol/messages.js";
-import { DEFAULT_LIVENESS, DEFAULT_SERVER_CHECK_MS, validateLiveness } from "../liveness/settings.js";
+import { DEFAULT_LIVENESS, defaultServerCheckMs, responderGraceMs, validateLiveness } from "../liveness/settings.js";
+import type { PingRole } from "../liveness/liveness-engine.js";
 import type { MessageStore } from "../store/message-store.js";
 import { DEFAULT_STORE_PATH } from "../store/index.js";
 
@@ -15,7 +16,10 @@ export interface ServerOptions {
   retainPerRoom?: number;
   /** Heartbeat settings, advertised to clients in `welcome`. Default 5000 / 8000 / 12000 ms. */
   liveness?: Partial<LivenessSettings>;
-  /** How often all connections' liveness is evaluated. Default 1000 ms. */
+  /**
+   * How often all connections' liveness is evaluated. Default 1000 ms (less when the liveness
+   * settings are tight). intervalMs + checkMs must stay below suspectMs.
+   */
   checkMs?: number;
   /** Largest inbound frame; bigger ones close the connection with 1009. Default 64 KiB. */
   maxPayloadBytes?: number;
@@ -56,17 +60,21 @@ export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowed
   liveness: LivenessSettings;
   allowedOrigins: string[] | null;
   webRoot: string | null;
+  /** Derived, not an option: the server answers pings and pings only a client it has not heard from. */
+  pingRole: PingRole;
 };
 
 export function resolveOptions(o: ServerOptions): ResolvedOptions {
   const liveness = validateLiveness({ ...DEFAULT_LIVENESS, ...o.liveness });
+  const checkMs = o.checkMs ?? defaultServerCheckMs(liveness);
   return {
     port: o.port ?? 8080,
     host: o.host ?? "0.0.0.0",
     store: o.store ?? DEFAULT_STORE_PATH,
     retainPerRoom: o.retainPerRoom,
     liveness,
-    checkMs: o.checkMs ?? Math.min(DEFAULT_SERVER_CHECK_MS, liveness.intervalMs),
+    checkMs,
+    pingRole: { kind: "responder", graceMs: responderGraceMs(liveness, checkMs) },
     maxPayloadBytes: o.maxPayloadBytes ?? 64 * 1024,
     maxTextLength: o.maxTextLength ?? 4_000,
     maxRooms: o.maxRooms ?? 32,
