@@ -39,6 +39,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   private liveness: LivenessSettings;
   private backoff: { baseMs: number; capMs: number };
   private attempt = 0;
+  /** Welcomed links in a row that did not stay up stableAfterMs (the current one included). */
+  private shortLinks = 0;
   private checkTimer: unknown = null;
   private retryTimer: unknown = null;
   private stableTimer: unknown = null;
@@ -177,7 +179,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       sendPing: (ping) => this.raw(ping),
       bufferedAmount: () => socket.bufferedAmount,
       onHealthChange: (change) => this.onHealth(change),
-    }, this.clock, this.options.probeTimeoutMs ?? 2_000);
+    }, this.clock, { wakeProbeMs: this.options.probeTimeoutMs ?? 2_000 });
     this.scheduleCheck();
     socket.onopen = () => this.raw({ type: "hello", clientId: this.clientId, nick: this.nick, userKey: this.userKey });
     socket.onmessage = (ev) => this.onFrame(ev.data);
@@ -394,11 +396,15 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     const priorEpoch = this.rooms.epoch;
     this.rooms.epoch = m.epoch;
     this.transition({ kind: "open", since: this.clock.now(), rttMs: this.engine?.rtt.smoothedMs ?? null });
-    // Only a link that stays up a while resets the backoff: a server that accepts and then
-    // drops us at once must not be hammered at attempt 0 forever.
+    // The failed connects of the outage we just came out of are forgotten: a crash right after
+    // recovering is retried as promptly as the first. What keeps growing the backoff is a run of
+    // links that each die before stableAfterMs: a server that accepts and then drops us must not
+    // be hammered at attempt 0 forever. This link counts as short until it proves stable.
+    this.attempt = this.shortLinks++;
     this.stableTimer = this.clock.setTimeout(() => {
       this.stableTimer = null;
       this.attempt = 0;
+      this.shortLinks = 0;
     }, this.options.stableAfterMs ?? 10_000);
     for (const room of this.rooms.names()) this.sendJoin(room, priorEpoch);
     for (const entry of this.outbox.pending()) this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });

@@ -124,7 +124,11 @@ export interface PulseClientOptions {
   probeTimeoutMs?: number;
   /** A send after this long without inbound traffic probes first. Default 2 x intervalMs. */
   idleProbeAfterMs?: number;
-  /** The attempt counter resets only after the link stayed open this long. Default 10000. */
+  /**
+   * A link that closes sooner than this after its welcome is short-lived. The backoff restarts
+   * at each welcome from the number of short-lived links in a row (0 after a stable one), so a
+   * server that keeps accepting and dropping gets a growing backoff. Default 10000.
+   */
   stableAfterMs?: number;
   /** Open the connection in the constructor. Default true. */
   autoConnect?: boolean;
