@@ -20,6 +20,7 @@ const clientShapes: Record<ClientMessage["type"], Shape> = {
   leave: { room: "string" },
   send: { room: "string", id: "string", text: "string" },
   history: { room: "string", before: "int", "limit?": "int" },
+  who: { room: "string", "after?": "string", "limit?": "int" },
   ping: { id: "int", sentAt: "number" },
   pong: { id: "int", sentAt: "number" },
 };
@@ -29,7 +30,7 @@ const serverShapes: Record<ServerMessage["type"], Shape> = {
     protocol: "int", sessionId: "string", nick: "string", epoch: "string", serverTime: "number",
     liveness: "object", retry: "object", limits: "object", historyLimit: "int",
   },
-  joined: { room: "string", seq: "int", recovered: "boolean", messages: "array", online: "array" },
+  joined: { room: "string", seq: "int", recovered: "boolean", messages: "array", online: "array", onlineCount: "int" },
   left: { room: "string" },
   message: {
     room: "string", seq: "int", clientId: "string", id: "string", from: "string", text: "string",
@@ -37,7 +38,8 @@ const serverShapes: Record<ServerMessage["type"], Shape> = {
   },
   ack: { room: "string", id: "string", seq: "int", ts: "number", duplicate: "boolean" },
   history: { room: "string", messages: "array", hasMore: "boolean" },
-  presence: { room: "string", changes: "array" },
+  presence: { room: "string", changes: "array", count: "int" },
+  who: { room: "string", count: "int", online: "array", more: "boolean" },
   goaway: { retryAfterMs: "number", reason: "string" },
   error: { code: "string", message: "string", "ref?": "string" },
   ping: { id: "int", sentAt: "number" },

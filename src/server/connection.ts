@@ -132,6 +132,8 @@ export class Connection implements Member, LivenessHost {
       case "history":
         void this.hub.history(this, m.room, m.before, m.limit);
         return;
+      case "who":
+        return this.hub.who(this, m.room, m.after, m.limit);
     }
   }
 

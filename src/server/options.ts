@@ -41,6 +41,13 @@ export interface ServerOptions {
   retry?: { baseMs: number; capMs: number };
   /** Presence changes in a room are gathered this long and sent as one frame. Default 50 ms. */
   presenceBatchMs?: number;
+  /**
+   * Names a `joined` lists at most, and the largest `who` page. A room with more online gets
+   * count-only presence frames. Default 100.
+   */
+  onlineListMax?: number;
+  /** A room with more than onlineListMax online sends its count at most this often. Default 1000 ms. */
+  largeRoomPresenceMs?: number;
   /** On shutdown, clients are told to come back after a random delay in [0, this]. Default 3000 ms. */
   restartSpreadMs?: number;
   /**
@@ -86,6 +93,8 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     retry: o.retry ?? { baseMs: 500, capMs: 30_000 },
     restartSpreadMs: o.restartSpreadMs ?? 3_000,
     presenceBatchMs: o.presenceBatchMs ?? 50,
+    onlineListMax: o.onlineListMax ?? 100,
+    largeRoomPresenceMs: o.largeRoomPresenceMs ?? 1_000,
     allowedOrigins: o.allowedOrigins ?? null,
     webRoot: o.webRoot ?? null,
     log: o.log ?? ((line) => console.log(`${new Date().toISOString()} ${line}`)),
