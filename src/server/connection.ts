@@ -3,7 +3,7 @@ import WebSocket from "ws";
 import type { ClientMessage, PingMessage, ServerMessage } from "../protocol/messages.js";
 import { ErrorCode, PROTOCOL_VERSION } from "../protocol/messages.js";
 import { CloseCode } from "../protocol/close-codes.js";
-import { isProtocolError, parseClientMessage } from "../protocol/parse.js";
+import { isCanonicalPing, isProtocolError, parseClientMessage, pongOf } from "../protocol/parse.js";
 import { LivenessEngine, type HealthChange, type LivenessHost } from "../liveness/liveness-engine.js";
 import type { Clock } from "../liveness/clock.js";
 import type { ChatHub, Member } from "./chat-hub.js";
@@ -102,6 +102,8 @@ export class Connection implements Member, LivenessHost {
     if (isBinary) {
       return this.send({ type: "error", code: ErrorCode.BinaryNotSupported, message: "Pulse speaks JSON text frames only" });
     }
+    // The reference client's heartbeat, answered without decoding it (see isCanonicalPing).
+    if (isCanonicalPing(data)) return this.sendFrame(pongOf(data));
     const message = parseClientMessage(data.toString());
     if (isProtocolError(message)) return this.send({ type: "error", code: message.code, message: message.message });
     this.dispatch(message);
