@@ -32,8 +32,8 @@ export const Tag = {
   goaway: tag("go"),
 } as const;
 
-export const helloFrame = (clientId: string, nick: string): string =>
-  JSON.stringify({ type: "hello", clientId, nick, userKey: `key-${clientId}` });
+export const helloFrame = (clientId: string, nick: string, token?: string): string =>
+  JSON.stringify({ type: "hello", clientId, nick, ...(token !== undefined ? { token } : {}) });
 
 /** The reference client's heartbeat ping (it pings after intervalMs without sending). */
 export const pingFrame = (id: number, sentAt: number): string => `{"type":"ping","id":${id},"sentAt":${sentAt}}`;

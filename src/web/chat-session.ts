@@ -42,15 +42,15 @@ export class ChatSession {
     this.client = new PulseClient({
       url: opts.url,
       nick,
-      userKey: opts.identity.userKey,
       clientId: opts.identity.clientId,
       // sessionStorage: messages queued in this tab survive its reload, and only its reload.
       storage: sessionStorage,
+      // localStorage: every tab of this browser is the same user, with the same nickname.
+      identityStorage: localStorage,
       autoConnect: false,
     });
     this.messages = new MessageList(el, {
-      nick,
-      clientId: opts.identity.clientId,
+      nick: () => this.client.nick,
       onRetry: (id) => this.client.retry(id),
       onLoadOlder: (before) => this.client.loadOlder(room, before, OLDER_PAGE),
     });

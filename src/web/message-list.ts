@@ -10,8 +10,8 @@ export interface MessageListElements {
 }
 
 export interface MessageListOptions {
-  nick: string;
-  clientId: string;
+  /** Our nickname, as the server normalised it (messages from it are ours). */
+  nick: () => string;
   onRetry: (id: string) => void;
   /** Ask for messages with seq below `before`; the answer comes back through prependOlder. */
   onLoadOlder: (before: number) => void;
@@ -32,10 +32,10 @@ const STICKY_BOTTOM_PX = 48;
 const OLDER_WAIT_MS = 10_000;
 
 /**
- * The message list of one room. Rows are keyed by (clientId, message id), the same
- * idempotency key the server uses, so our own outbox entry, its ack and its echo all land
- * on one row, and a message replayed after a reconnect never shows twice.
- * Every piece of chat text goes in through textContent.
+ * The message list of one room. A stored message's row is keyed by its seq; our own message
+ * is keyed by its outbox id until the ack gives it a seq, then by that seq: so our entry, its
+ * ack and its echo land on one row, and a message replayed after a reconnect never shows
+ * twice. Every piece of chat text goes in through textContent.
  */
 export class MessageList {
   private readonly rows = new Map<string, Row>();
@@ -91,15 +91,29 @@ export class MessageList {
 
   /** An outbox entry was queued or changed status. */
   upsertOutbox(entry: OutboxEntry): void {
-    const key = rowKey(this.opts.clientId, entry.id);
+    const key = outboxKey(entry.id);
     let row = this.rows.get(key);
+    if (entry.seq !== undefined) {
+      const stored = this.rows.get(seqKey(entry.seq));
+      if (stored !== undefined && stored !== row) {
+        // The message reached us (a replay after a reconnect) before its ack: one row.
+        row?.el.remove();
+        this.rows.delete(key);
+        stored.el.classList.add("mine");
+        return this.setStatus(stored, "sent");
+      }
+    }
     if (row === undefined) {
-      row = this.createRow(key, entry.id, this.opts.nick, entry.createdAt, entry.text, true);
+      row = this.createRow(key, entry.id, this.opts.nick(), entry.createdAt, entry.text, true);
       this.rows.set(key, row);
       this.el.list.append(row.el);
       this.scrollToBottom();
     }
-    if (entry.seq !== undefined && row.seq === null) this.confirm(row, entry.seq);
+    if (entry.seq !== undefined && row.seq === null) {
+      this.rows.delete(key);
+      this.rows.set(seqKey(entry.seq), row);
+      this.confirm(row, entry.seq);
+    }
     // The echo may have confirmed the row already; a late "pending" must not undo that.
     const status = row.seq !== null ? "sent" : entry.status;
     this.setStatus(row, status, entry.error);
@@ -110,18 +124,11 @@ export class MessageList {
   }
 
   private place(message: ChatMessage): void {
-    const key = rowKey(message.clientId, message.id);
-    const existing = this.rows.get(key);
-    if (existing !== undefined) {
-      // Our own pending row: the server stored it; move it to its place in the room's order.
-      if (existing.seq === null) {
-        this.confirm(existing, message.seq);
-        this.setStatus(existing, "sent");
-      }
-      return;
-    }
-    const mine = message.clientId === this.opts.clientId || message.from === this.opts.nick;
-    const row = this.createRow(key, message.id, message.from, message.ts, message.text, mine);
+    const key = seqKey(message.seq);
+    // Already shown: a replay, or our own row that the ack confirmed.
+    if (this.rows.has(key)) return;
+    const mine = message.from === this.opts.nick();
+    const row = this.createRow(key, null, message.from, message.ts, message.text, mine);
     this.rows.set(key, row);
     this.confirm(row, message.seq);
     if (mine) this.setStatus(row, "sent");
@@ -142,7 +149,8 @@ export class MessageList {
     else after.after(row.el);
   }
 
-  private createRow(key: string, id: string, from: string, ts: number, text: string, mine: boolean): Row {
+  /** `outboxId`: our own message's id, for Retry; null for a stored message. */
+  private createRow(key: string, outboxId: string | null, from: string, ts: number, text: string, mine: boolean): Row {
     const el = document.createElement("li");
     el.className = mine ? "msg mine" : "msg";
     el.dataset.key = key;
@@ -164,7 +172,7 @@ export class MessageList {
     body.textContent = text;
     el.append(meta, body);
     const row: Row = { el, seq: null, status, retry };
-    retry.addEventListener("click", () => this.opts.onRetry(id));
+    if (outboxId !== null) retry.addEventListener("click", () => this.opts.onRetry(outboxId));
     return row;
   }
 
@@ -206,7 +214,5 @@ export class MessageList {
   }
 }
 
-/** The server's idempotency key, encoded so that no two (clientId, id) pairs share a key. */
-function rowKey(clientId: string, id: string): string {
-  return JSON.stringify([clientId, id]);
-}
+const seqKey = (seq: number): string => `seq:${seq}`;
+const outboxKey = (id: string): string => `out:${id}`;

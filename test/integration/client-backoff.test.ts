@@ -9,9 +9,10 @@ type Reconnecting = Extract<ConnectionState, { kind: "reconnecting" }>;
 
 describe("client backoff across outages", () => {
   it("a crash soon after recovering from an outage is retried as promptly as the first one", async () => {
-    const server = await testServer();
-    const gate = await new GateProxy(server.port).start();
     const baseMs = 100;
+    // The server's retry advice in welcome wins over the client's own: make them agree.
+    const server = await testServer({ retry: { baseMs, capMs: 30_000 } });
+    const gate = await new GateProxy(server.port).start();
     const stableAfterMs = 1_000;
     const c = testClient(`ws://127.0.0.1:${gate.port}`, "ada", { backoff: { baseMs, capMs: 30_000 }, stableAfterMs });
     const waits: Reconnecting[] = [];
@@ -41,7 +42,7 @@ describe("client backoff across outages", () => {
   });
 
   it("a server that accepts and drops every connection at once still gets a growing backoff", async () => {
-    const server = await testServer();
+    const server = await testServer({ retry: { baseMs: 10, capMs: 30_000 } });
     const gate = await new GateProxy(server.port).start();
     const c = testClient(`ws://127.0.0.1:${gate.port}`, "ada", { backoff: { baseMs: 10, capMs: 30_000 } });
     const attempts: number[] = [];

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { testServer } from "../support/test-server.js";
 import { RawClient } from "../support/raw-client.js";
-import { docBlocks, shapeDiff, type DocExample } from "../support/doc-examples.js";
+import { protocolDocBlocks, shapeDiff, type DocExample } from "../support/doc-examples.js";
 import type { ServerMessage } from "../../src/protocol/messages.js";
 
 /**
@@ -12,7 +12,7 @@ import type { ServerMessage } from "../../src/protocol/messages.js";
  * `code` for errors). Values differ run to run (ids, times), so they are not compared.
  */
 describe("docs/protocol.md exchanges against a real server", () => {
-  const blocks = docBlocks();
+  const blocks = protocolDocBlocks();
   const exchanges = blocks.filter((b) => b.exchange);
   const hello = blocks.flatMap((b) => b.examples).find((e) => e.direction === "client" && e.value.type === "hello");
 

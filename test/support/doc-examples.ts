@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isProtocolError, parseClientMessage, parseServerMessage } from "../../src/protocol/parse.js";
 
 export type Direction = "client" | "server";
 
@@ -18,21 +19,23 @@ export interface DocBlock {
 
 export const PROTOCOL_DOC = new URL("../../docs/protocol.md", import.meta.url);
 
-const DIRECTION = /^\/\/\s*(client|server)\s*->\s*(server|client)\s*$/;
+/** `// client -> server`, optionally followed by words about the example. */
+const DIRECTION = /^\/\/\s*(client|server)\s*->\s*(server|client)\b/;
 
 /**
  * The JSON examples of a Markdown document: every fenced `jsonc` or `json` block, where a line
  * `// client -> server` or `// server -> client` sets the direction of the values after it, and
- * a value may span lines. Throws on a value that is not JSON or has no direction, so a broken
- * example fails loudly instead of being skipped.
+ * a value may span lines. After any other comment line the direction is open: the value's
+ * direction is the one whose parser accepts it (`infer`). Throws on a value that is not JSON
+ * or has no direction, so a broken example fails loudly instead of being skipped.
  */
-export function docBlocks(markdown = readFileSync(PROTOCOL_DOC, "utf8")): DocBlock[] {
+export function docBlocks(markdown = readFileSync(PROTOCOL_DOC, "utf8"), infer?: (value: unknown) => Direction | null): DocBlock[] {
   const lines = markdown.split("\n");
   const blocks: DocBlock[] = [];
   for (let i = 0; i < lines.length; i++) {
     if (!/^```jsonc?\s*$/.test(lines[i]!)) continue;
     const block: DocBlock = { line: i + 1, examples: [], exchange: false };
-    let direction: Direction | null = null;
+    let direction: Direction | "open" | null = null;
     let pending: { text: string; line: number } | null = null;
     for (i++; i < lines.length && !lines[i]!.startsWith("```"); i++) {
       const line = lines[i]!.trim();
@@ -43,6 +46,10 @@ export function docBlocks(markdown = readFileSync(PROTOCOL_DOC, "utf8")): DocBlo
         continue;
       }
       if (line === "") continue;
+      if (line.startsWith("//")) {
+        if (direction) direction = "open"; // prose about the next example: it says no direction
+        continue;
+      }
       pending = pending ? { text: `${pending.text}\n${line}`, line: pending.line } : { text: line, line: i + 1 };
       let value: unknown;
       try {
@@ -50,9 +57,10 @@ export function docBlocks(markdown = readFileSync(PROTOCOL_DOC, "utf8")): DocBlo
       } catch {
         continue; // a value spanning lines: read on
       }
-      if (!direction) throw new Error(`docs/protocol.md:${pending.line}: an example with no direction line before it`);
+      const known = direction === "open" ? (infer?.(value) ?? null) : direction;
+      if (!known) throw new Error(`docs/protocol.md:${pending.line}: an example with no direction line before it`);
       if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`docs/protocol.md:${pending.line}: an example must be a JSON object`);
-      block.examples.push({ direction, value: value as Record<string, unknown>, line: pending.line });
+      block.examples.push({ direction: known, value: value as Record<string, unknown>, line: pending.line });
       pending = null;
     }
     if (pending) throw new Error(`docs/protocol.md:${pending.line}: not valid JSON`);
@@ -61,6 +69,17 @@ export function docBlocks(markdown = readFileSync(PROTOCOL_DOC, "utf8")): DocBlo
   }
   return blocks;
 }
+
+/** The direction whose parser accepts a value: client first (ping and pong parse both ways). */
+export const directionByParser = (value: unknown): Direction | null => {
+  const text = JSON.stringify(value);
+  if (!isProtocolError(parseClientMessage(text))) return "client";
+  if (!isProtocolError(parseServerMessage(text))) return "server";
+  return null;
+};
+
+/** The document's examples, with open directions inferred by the parsers. */
+export const protocolDocBlocks = (): DocBlock[] => docBlocks(undefined, directionByParser);
 
 /** Inline code spans that start like a message, `{"type":...}`, with their line. */
 export function inlineExamples(markdown = readFileSync(PROTOCOL_DOC, "utf8")): Array<{ text: string; line: number }> {

@@ -1,12 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { isProtocolError, parseClientMessage, parseServerMessage } from "../../src/protocol/parse.js";
-import { docBlocks, expectedRefusal, inlineExamples, shapeDiff } from "../support/doc-examples.js";
+import { docBlocks, protocolDocBlocks, expectedRefusal, inlineExamples, shapeDiff } from "../support/doc-examples.js";
 
 const parserOf = { client: parseClientMessage, server: parseServerMessage };
 
 describe("docs/protocol.md examples", () => {
-  const blocks = docBlocks();
+  const blocks = protocolDocBlocks();
 
   it("has examples of every message type in both directions", () => {
     const types = new Set(blocks.flatMap((b) => b.examples.map((e) => `${e.direction}:${String(e.value.type)}`)));
