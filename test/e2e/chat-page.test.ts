@@ -227,10 +227,10 @@ describe("chat page in headless Chromium against a real server process", { timeo
       const alice = await enter("alice", "lobby");
 
       await alice.context.setOffline(true);
-      await alice.waitForIndicator(/^Offline$/, SHORT_MS);
+      await alice.waitForIndicator(/^Offline, messages will be sent when you are back$/, SHORT_MS);
       // Stay offline past the heartbeat timeout, as a real outage would.
       await sleep(LIVENESS.timeoutMs + 1000);
-      assert.equal((await alice.indicator()).text, "Offline");
+      assert.equal((await alice.indicator()).text, "Offline, messages will be sent when you are back");
 
       await alice.clearIndicatorLog();
       await alice.context.setOffline(false);
@@ -299,17 +299,32 @@ describe("chat page in headless Chromium against a real server process", { timeo
   it("a message the server refuses is marked failed and offers Retry", async () => {
     await withServer(async ({ enter }) => {
       const alice = await enter("alice", "lobby");
-      // Longer than the server's 4000-character limit. The box's maxlength stops a person (and
-      // playwright's fill) at the limit, so lift it: the server is the judge, the page must say so.
-      await alice.page.locator("#text").evaluate((box) => box.removeAttribute("maxlength"));
+      // Longer than the server's 4000-character limit. The page refuses it itself (next test), so
+      // lift the page's limit: here the server is the judge, and the page must say so.
+      await alice.page.locator("#text").evaluate((box) => box.setAttribute("data-max-length", "5000"));
       await alice.send("x".repeat(4001));
       await waitUntil(async () => (await alice.messages())[0]?.status === "failed", SHORT_MS, "the message marked failed");
       assert.equal(await alice.page.isVisible("#messages .msg-retry"), true);
-      assert.match((await alice.page.textContent("#messages .msg-status")) ?? "", /^Failed/);
+      assert.match((await alice.page.textContent("#messages .msg-status")) ?? "", /^Not sent/);
       // Retrying re-queues it; the server refuses it again, and it is marked failed again.
       await alice.page.click("#messages .msg-retry");
       await waitUntil(async () => (await alice.messages())[0]?.status === "failed", SHORT_MS, "failed again after retry");
       assert.equal((await alice.messages()).length, 1, "a retry does not add a second row");
+    });
+  });
+
+  it("text over the limit is not cut: a counter near the limit, and Send explains instead of sending", async () => {
+    await withServer(async ({ enter }) => {
+      const alice = await enter("alice", "lobby");
+      await alice.page.fill("#text", "y".repeat(3000));
+      assert.equal(await alice.page.isVisible("#counter"), false, "no counter far from the limit");
+      await alice.page.fill("#text", "y".repeat(3700));
+      assert.equal(await alice.page.textContent("#counter"), "3,700 / 4,000");
+      await alice.send("y".repeat(4010));
+      assert.equal((await alice.page.inputValue("#text")).length, 4010, "the text stays whole in the box");
+      assert.equal(await alice.page.getAttribute("#counter", "data-over"), "true");
+      assert.match((await alice.page.textContent("#notice")) ?? "", /10 characters too long/);
+      assert.equal((await alice.messages()).length, 0, "nothing was sent");
     });
   });
 
@@ -319,8 +334,13 @@ describe("chat page in headless Chromium against a real server process", { timeo
       const impostor = await open();
       // Another browser (another user key) asks for the same nickname.
       await impostor.join("alice", "lobby", { expectChat: false });
-      await impostor.waitForIndicator(/^Disconnected: this nickname is taken$/, SHORT_MS);
+      await impostor.waitForIndicator(/^This nickname is in use by someone else. Choose another nickname$/, SHORT_MS);
       assert.equal(await impostor.page.isVisible("#join-form"), true, "the form comes back to pick another nickname");
+      // Names are server-wide: the sentence must not send people to another room.
+      const note = (await impostor.page.textContent("#join-note")) ?? "";
+      assert.match(note, /nickname/);
+      assert.doesNotMatch(note, /room/i);
+      assert.equal(await impostor.page.getAttribute("#nick", "aria-invalid"), "true");
       assert.equal((await alice.indicator()).text, "Connection OK");
     });
   });
