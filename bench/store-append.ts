@@ -22,6 +22,7 @@ const TARGET_PER_SECOND = 20_000;
 function message(n: number, room: string): AppendInput {
   return {
     room,
+    userId: `user-${n % 97}`,
     clientId: `client-${n % 97}`,
     id: `m-${n}`,
     from: `user-${n % 97}`,

@@ -53,7 +53,7 @@ async function connect(port: number, nick: string): Promise<Peer & { epoch: stri
       resolve();
     }
   }));
-  ws.send(JSON.stringify({ type: "hello", clientId: nick, nick, userKey: nick }));
+  ws.send(JSON.stringify({ type: "hello", clientId: nick, nick }));
   await welcome;
   return peer;
 }

@@ -31,8 +31,8 @@ export const Tag = {
   goaway: tag("go"),
 } as const;
 
-export const helloFrame = (clientId: string, nick: string): string =>
-  JSON.stringify({ type: "hello", clientId, nick, userKey: `key-${clientId}` });
+export const helloFrame = (clientId: string, nick: string, token?: string): string =>
+  JSON.stringify({ type: "hello", clientId, nick, ...(token !== undefined ? { token } : {}) });
 
 export const joinFrame = (room: string, since?: number, epoch?: string): string =>
   JSON.stringify(since === undefined ? { type: "join", room } : { type: "join", room, since, epoch });

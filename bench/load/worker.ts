@@ -31,6 +31,8 @@ interface Conn {
   epoch?: string;
   retryAfterMs?: number;
   seen?: Set<string>;
+  /** The resume token from the last welcome. */
+  token?: string;
   lastInboundMs: number;
   lastSentMs: number;
 }
@@ -50,6 +52,7 @@ let flood: { senders: number; window: number; text: string; sent: number } | nul
 let trickleTimer: NodeJS.Timeout | null = null;
 /** Reconnect-storm traffic: each group's first client sends; per group, what the server took. */
 const trickle = { next: 0, acked: new Map<string, Set<string>>(), outbox: new Map<number, Map<string, string>>() };
+const seqKey = (seq: number): string => `#${seq}`;
 const ackedIn = (room: string): Set<string> => {
   let set = trickle.acked.get(room);
   if (!set) trickle.acked.set(room, (set = new Set()));
@@ -73,8 +76,10 @@ function onMessage(c: Conn, payload: Buffer | { id?: string; seq?: number } | un
   c.recv++;
   lastMsgMs = nowMs();
   if (config.track) {
-    const m = Buffer.isBuffer(payload) ? (JSON.parse(String(payload)) as { id?: string; seq?: number }) : payload;
-    if (m?.id) (c.seen ??= new Set()).add(m.id);
+    const m = Buffer.isBuffer(payload) ? (JSON.parse(String(payload)) as { id?: string; seq?: number; text?: string }) : payload;
+    // Pulse broadcasts carry no sender ids: its messages are known by the seq their ack gave.
+    const key = m?.id ?? (m?.seq !== undefined ? seqKey(m.seq) : undefined);
+    if (key) (c.seen ??= new Set()).add(key);
     if (m?.seq && m.seq > (c.lastSeq ?? 0)) c.lastSeq = m.seq;
   }
   if (armed && msgCount >= armed.expect) {
@@ -97,7 +102,7 @@ function openRaw(c: Conn): void {
     {
       onOpen: (ws) => {
         c.lastSentMs = nowMs();
-        ws.sendText(config.kind === "pulse" ? helloFrame(`${config.name}-${c.index}`, `${config.name}-${c.index}`) : joinFrame(groupRoom(c.index)));
+        ws.sendText(config.kind === "pulse" ? helloFrame(`${config.name}-${c.index}`, `${config.name}-${c.index}`, c.token) : joinFrame(groupRoom(c.index)));
       },
       onText: (ws, payload) => {
         c.lastInboundMs = nowMs();
@@ -123,8 +128,10 @@ function openRaw(c: Conn): void {
 
 let liveness: { intervalMs: number; timeoutMs: number } | undefined;
 function onWelcome(c: Conn, ws: RawWs, payload: Buffer): void {
-  const w = JSON.parse(String(payload)) as { epoch?: string; liveness?: { intervalMs: number; timeoutMs: number } };
+  const w = JSON.parse(String(payload)) as { epoch?: string; token?: string; liveness?: { intervalMs: number; timeoutMs: number } };
   liveness = w.liveness;
+  // The same user on every reconnect, so the nickname is still ours.
+  c.token = w.token;
   // Resume only within the same store epoch; a new epoch means our sequence numbers are void.
   const resume = c.lastSeq !== undefined && w.epoch === c.epoch;
   c.epoch = w.epoch;
@@ -137,7 +144,7 @@ function onJoined(c: Conn, payload: Buffer): void {
   if (config.track && config.kind === "pulse") {
     // Whatever the join hands back (a resumed gap follows as message frames; a resync page
     // comes inline) counts as received.
-    const j = JSON.parse(String(payload)) as { seq?: number; messages?: { id: string; seq: number }[] };
+    const j = JSON.parse(String(payload)) as { seq?: number; messages?: { seq: number }[] };
     for (const m of j.messages ?? []) onMessage(c, m);
     if (c.lastSeq === undefined) c.lastSeq = j.seq ?? 0;
   }
@@ -216,8 +223,8 @@ function pumpFlood(observer: Conn): void {
 }
 
 function onAck(c: Conn, payload: Buffer): void {
-  const a = JSON.parse(String(payload)) as { id: string; room: string };
-  ackedIn(a.room).add(a.id);
+  const a = JSON.parse(String(payload)) as { id: string; room: string; seq: number };
+  ackedIn(a.room).add(seqKey(a.seq));
   trickle.outbox.get(c.index)?.delete(a.id);
 }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { startServer } from "../server/index.js";
 import { detectionBoundMs } from "../liveness/settings.js";
@@ -12,6 +13,13 @@ const USAGE = `pulse serve [options]
   --retain-per-room N messages kept per room (env PULSE_RETAIN_PER_ROOM, default 100000)
   --check-ms N        how often the server checks every connection (env PULSE_CHECK_MS, default 1000)
   --allowed-origin O  an Origin allowed to connect (repeatable; default: same origin and non-browser clients)
+  --allowed-host H    a host name the server answers to (repeatable; "*" any; default: this machine's
+                      names and addresses, localhost). Behind a proxy: the public name.
+  --jwt-secret S      token mode, HS256 (env PULSE_JWT_SECRET; at least 32 bytes)
+  --jwt-public-key F  token mode, EdDSA / ES256 / RS256: PEM public key file (env PULSE_JWT_PUBLIC_KEY)
+  --nickname-hold-ms N  a nickname stays its owner's this long after it left (env PULSE_NICKNAME_HOLD_MS,
+                      default 86400000 = 24 h)
+  --stats-token T     /stats also answers "Authorization: Bearer T" (env PULSE_STATS_TOKEN; default loopback only)
   --quiet             no per-connection log lines`;
 
 export async function serve(argv: string[]): Promise<void> {
@@ -27,6 +35,11 @@ export async function serve(argv: string[]): Promise<void> {
       "check-ms": { type: "string" },
       "retain-per-room": { type: "string" },
       "allowed-origin": { type: "string", multiple: true },
+      "allowed-host": { type: "string", multiple: true },
+      "jwt-secret": { type: "string" },
+      "jwt-public-key": { type: "string" },
+      "nickname-hold-ms": { type: "string" },
+      "stats-token": { type: "string" },
       quiet: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -50,6 +63,10 @@ export async function serve(argv: string[]): Promise<void> {
       timeoutMs: int(values["timeout-ms"], "PULSE_TIMEOUT_MS"),
     }).filter(([, v]) => v !== undefined),
   );
+  const jwtSecret = values["jwt-secret"] ?? env.PULSE_JWT_SECRET;
+  const jwtKeyFile = values["jwt-public-key"] ?? env.PULSE_JWT_PUBLIC_KEY;
+  if (jwtSecret && jwtKeyFile) throw new Error("give either --jwt-secret or --jwt-public-key, not both");
+  const auth = jwtSecret ? { secret: jwtSecret } : jwtKeyFile ? { publicKeyPem: readFileSync(jwtKeyFile, "utf8") } : "anonymous";
   const server = await startServer({
     port: int(values.port, "PULSE_PORT") ?? 8080,
     host: values.host ?? env.PULSE_HOST ?? "0.0.0.0",
@@ -58,12 +75,17 @@ export async function serve(argv: string[]): Promise<void> {
     checkMs: int(values["check-ms"], "PULSE_CHECK_MS"),
     retainPerRoom: int(values["retain-per-room"], "PULSE_RETAIN_PER_ROOM"),
     allowedOrigins: values["allowed-origin"],
+    allowedHosts: values["allowed-host"],
+    auth,
+    nicknameHoldMs: int(values["nickname-hold-ms"], "PULSE_NICKNAME_HOLD_MS"),
+    statsToken: values["stats-token"] ?? env.PULSE_STATS_TOKEN,
     log: values.quiet ? () => {} : undefined,
   });
   const { liveness: l, checkMs } = server.options;
   const shownHost = server.options.host === "0.0.0.0" ? "127.0.0.1" : server.options.host;
   // Tests and scripts wait for this exact line.
   console.log(`listening on http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${server.port}`);
+  console.log(`identity: ${auth === "anonymous" ? "anonymous (signed resume tokens)" : "token (JWT in hello)"}`);
   console.log(`liveness: ping every ${l.intervalMs} ms idle, suspect after ${l.suspectMs} ms, dead after ${l.timeoutMs} ms (worst case ${detectionBoundMs(l, checkMs)} ms)`);
 
   let stopping = false;

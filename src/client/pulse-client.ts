@@ -12,11 +12,15 @@ import { RoomTracker } from "./room-tracker.js";
 import { randomId } from "./ids.js";
 import { watchHost } from "./host-signals.js";
 import type {
-  ConnectionState, DisconnectInfo, OutboxEntry, PulseClientEvents, PulseClientOptions, RttInfo,
+  ConnectionState, DisconnectInfo, OutboxEntry, OutboxStorage, PulseClientEvents, PulseClientOptions, RttInfo,
   WebSocketFactory, WebSocketLike,
 } from "./types.js";
 
 const OPEN = 1;
+const RESUME_TOKEN_KEY = "pulse.resumeToken";
+
+/** Room names as the server knows them (NFKC), so the server's answers match our requests. */
+const roomName = (name: string): string => name.normalize("NFKC");
 
 /**
  * A Pulse connection that tells the truth about its state, reconnects by itself, resends what
@@ -24,14 +28,15 @@ const OPEN = 1;
  */
 export class PulseClient extends Emitter<PulseClientEvents> {
   readonly clientId: string;
-  readonly nick: string;
-  private readonly userKey: string;
+  private _nick: string;
+  private _userId: string | null = null;
+  /** The anonymous server's resume token: proves who we are on the next hello. */
+  private resumeToken: string | null;
+  private readonly identityStorage: OutboxStorage | undefined;
   private readonly WS: WebSocketFactory;
   private readonly clock: Clock;
   private readonly outbox: Outbox;
   private readonly rooms = new RoomTracker();
-  private readonly idPrefix = randomId(6);
-  private nextId = 1;
 
   private _state: ConnectionState = { kind: "idle" };
   private socket: WebSocketLike | null = null;
@@ -50,9 +55,10 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   constructor(private readonly options: PulseClientOptions, deps: { clock?: Clock } = {}) {
     super();
     this.clock = deps.clock ?? systemClock;
-    this.nick = options.nick;
-    this.userKey = options.userKey ?? randomId();
+    this._nick = options.nick;
     const storage = options.storage;
+    this.identityStorage = options.identityStorage ?? storage;
+    this.resumeToken = this.identityStorage?.getItem(RESUME_TOKEN_KEY) ?? null;
     this.clientId = options.clientId ?? storage?.getItem("pulse.clientId") ?? randomId();
     storage?.setItem("pulse.clientId", this.clientId);
     this.outbox = new Outbox(options.outboxLimit ?? 1000, storage, `pulse.outbox.${this.clientId}`);
@@ -69,6 +75,14 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     if (options.autoConnect !== false) this.connect();
   }
 
+  /** The nickname: as asked for until the server's welcome, then as the server normalised it. */
+  get nick(): string {
+    return this._nick;
+  }
+  /** Who the server says we are (null before the first welcome). */
+  get userId(): string | null {
+    return this._userId;
+  }
   get state(): ConnectionState {
     return this._state;
   }
@@ -114,7 +128,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     this.transition({ kind: "closed", code: CloseCode.Normal, reason: "closed by the app" });
   }
 
-  join(room: string): void {
+  join(name: string): void {
+    const room = roomName(name);
     if (!this.rooms.add(room)) return;
     if (!this.isReady()) return;
     this.sendJoin(room);
@@ -122,7 +137,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     for (const entry of this.outbox.pending()) if (entry.room === room) this.sendEntry(entry);
   }
 
-  leave(room: string): void {
+  leave(name: string): void {
+    const room = roomName(name);
     if (!this.rooms.has(room)) return;
     this.rooms.remove(room);
     if (this.isReady()) this.raw({ type: "leave", room });
@@ -132,8 +148,10 @@ export class PulseClient extends Emitter<PulseClientEvents> {
    * Queues a message; it is sent now if connected and in the room, else after the next
    * connect or join of its room, until acked. A message never goes to a room the client left.
    */
-  send(room: string, text: string): OutboxEntry {
-    const entry: OutboxEntry = { id: `${this.idPrefix}-${this.nextId++}`, room, text, status: "pending", createdAt: this.clock.now() };
+  send(name: string, text: string): OutboxEntry {
+    const room = roomName(name);
+    // Random, not a counter: an id that others could predict is an id they could pre-empt.
+    const entry: OutboxEntry = { id: randomId(), room, text, status: "pending", createdAt: this.clock.now() };
     const evicted = this.outbox.add(entry);
     if (evicted) this.emit("outbox", evicted);
     this.emit("outbox", { ...entry });
@@ -160,8 +178,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   }
 
   /** Asks for older messages than the oldest one given; answered by a `history` event. */
-  loadOlder(room: string, before: number, limit?: number): void {
-    if (this.isReady()) this.raw({ type: "history", room, before, ...(limit ? { limit } : {}) });
+  loadOlder(name: string, before: number, limit?: number): void {
+    if (this.isReady()) this.raw({ type: "history", room: roomName(name), before, ...(limit ? { limit } : {}) });
   }
 
   // ------------------------------------------------------------------ the one transition
@@ -190,7 +208,16 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       onHealthChange: (change) => this.onHealth(change),
     }, this.clock, this.options.probeTimeoutMs ?? 2_000);
     this.scheduleCheck();
-    socket.onopen = () => this.raw({ type: "hello", clientId: this.clientId, nick: this.nick, userKey: this.userKey });
+    socket.onopen = () => {
+      this.helloToken().then(
+        (token) => {
+          if (this.socket === socket) this.raw({ type: "hello", clientId: this.clientId, nick: this._nick, ...(token ? { token } : {}) });
+        },
+        (err: Error) => {
+          if (this.socket === socket) this.dropSocket(CloseCode.Unauthorized, `no token: ${err.message}`);
+        },
+      );
+    };
     socket.onmessage = (ev) => this.onFrame(ev.data);
     socket.onerror = () => {}; // a close event always follows
     socket.onclose = (ev) => {
@@ -393,8 +420,21 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     }
   }
 
+  /** The app's token (token servers), else the resume token an anonymous server gave us. */
+  private async helloToken(): Promise<string | null> {
+    const given = this.options.token;
+    if (given !== undefined) return typeof given === "function" ? await given() : given;
+    return this.resumeToken;
+  }
+
   private onWelcome(m: Extract<ServerMessage, { type: "welcome" }>): void {
     this.welcomed = true;
+    this._nick = m.nick;
+    this._userId = m.userId;
+    if (m.token) {
+      this.resumeToken = m.token;
+      this.identityStorage?.setItem(RESUME_TOKEN_KEY, m.token);
+    }
     try {
       this.engine?.setSettings(m.liveness);
       this.liveness = { ...m.liveness };

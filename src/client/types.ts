@@ -106,8 +106,18 @@ export interface PulseClientOptions {
   /** ws:// or wss:// URL of the server's WebSocket endpoint. */
   url: string;
   nick: string;
-  /** Owns the nickname; tabs of one browser share it (localStorage). Default: random. */
-  userKey?: string;
+  /**
+   * For servers in token mode: the JWT your login issued, or a function that returns a fresh
+   * one (called before every connect). Anonymous servers need none: the client keeps the
+   * resume token each `welcome` carries and presents it on the next hello.
+   */
+  token?: string | (() => string | Promise<string>);
+  /**
+   * Where the resume token is kept, so a reload or another tab is the same user and gets its
+   * nickname back (localStorage in browsers). Default: `storage`; without either, memory only
+   * (still the same user across reconnects of this client).
+   */
+  identityStorage?: OutboxStorage;
   /** Scopes client message ids; one per tab/process. Default: random (restored from storage). */
   clientId?: string;
   /** WebSocket constructor. Default: globalThis.WebSocket (Node 20: pass `ws`). */

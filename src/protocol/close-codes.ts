@@ -33,6 +33,8 @@ export const CloseCode = {
   InvalidNickname: 4502,
   /** The client does not speak a protocol version this server supports. */
   UnsupportedProtocol: 4503,
+  /** The token in `hello` is missing, malformed, expired or not signed by a key the server trusts. */
+  Unauthorized: 4504,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -55,6 +57,7 @@ const descriptions: Record<number, string> = {
   [CloseCode.NicknameTaken]: "this nickname is taken",
   [CloseCode.InvalidNickname]: "this nickname is not allowed",
   [CloseCode.UnsupportedProtocol]: "unsupported protocol version",
+  [CloseCode.Unauthorized]: "not signed in: the token was refused",
 };
 
 /** A plain sentence for a close code, for status lines and logs. */

@@ -25,18 +25,22 @@ export interface RetryAdvice {
 
 export interface ServerLimits {
   maxPayloadBytes: number;
+  /** In Unicode code points. */
   maxTextLength: number;
   maxRooms: number;
+  /** In Unicode code points, after NFKC normalisation. */
   maxNickLength: number;
 }
 
-/** A chat message as stored and delivered. `seq` is per room, gap-free, starting at 1. */
+/**
+ * A chat message as delivered. `seq` is per room, gap-free, starting at 1. It names its
+ * sender by nickname only: the sender's ids stay on the server, so nothing in a broadcast
+ * helps another connection to pose as the sender or to pre-empt its message ids. A sender
+ * knows its own messages by the `seq` in its `ack`.
+ */
 export interface ChatMessage {
   room: string;
   seq: number;
-  /** Sender's client id and client message id: together the idempotency key. */
-  clientId: string;
-  id: string;
   from: string;
   text: string;
   /** Server time (ms since the epoch) when the message was first stored. */
@@ -49,9 +53,13 @@ export interface HelloMessage {
   type: "hello";
   /** Stable per client instance (a browser tab, a CLI process); scopes message ids. */
   clientId: string;
+  /** The nickname asked for; a token's `name` claim, when present, wins. */
   nick: string;
-  /** Secret that owns the nickname while any of its connections is online (shared by tabs). */
-  userKey: string;
+  /**
+   * Proof of identity. Anonymous servers: the resume token from an earlier `welcome` (absent
+   * on a first visit). Token servers: the JWT the deployer's login issued.
+   */
+  token?: string;
 }
 export interface JoinMessage {
   type: "join";
@@ -68,7 +76,7 @@ export interface LeaveMessage {
 export interface SendMessage {
   type: "send";
   room: string;
-  /** Client message id, unique per clientId. */
+  /** Client message id, unique per (user, clientId); the same id in another room is refused. */
   id: string;
   text: string;
 }
@@ -106,7 +114,15 @@ export interface WelcomeMessage {
   type: "welcome";
   protocol: number;
   sessionId: string;
+  /** The nickname as the server normalised it (NFKC); shown to others exactly so. */
   nick: string;
+  /** Who the server says this connection is. */
+  userId: string;
+  /**
+   * Anonymous servers: a signed resume token binding `userId` (and so its nicknames); present
+   * it in every later `hello`. Absent on token servers.
+   */
+  token?: string;
   /** Identifies the message store; sequence numbers only compare within one epoch. */
   epoch: string;
   serverTime: number;
@@ -209,5 +225,11 @@ export const ErrorCode = {
   TextTooLong: "text_too_long",
   BadRoom: "bad_room",
   StoreFailed: "store_failed",
+  /** The text has a lone surrogate, a control character other than newline and tab, or no visible character. */
+  BadText: "bad_text",
+  /** The room is outside the rooms this identity may join or read. */
+  Forbidden: "forbidden",
+  /** This message id was already used by this client in another room. */
+  IdReused: "id_reused",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

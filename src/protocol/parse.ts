@@ -15,7 +15,7 @@ type FieldKind = "string" | "int" | "number" | "boolean" | "array" | "object";
 type Shape = Record<string, FieldKind>;
 
 const clientShapes: Record<ClientMessage["type"], Shape> = {
-  hello: { clientId: "string", nick: "string", userKey: "string" },
+  hello: { clientId: "string", nick: "string", "token?": "string" },
   join: { room: "string", "since?": "int", "epoch?": "string" },
   leave: { room: "string" },
   send: { room: "string", id: "string", text: "string" },
@@ -26,15 +26,13 @@ const clientShapes: Record<ClientMessage["type"], Shape> = {
 
 const serverShapes: Record<ServerMessage["type"], Shape> = {
   welcome: {
-    protocol: "int", sessionId: "string", nick: "string", epoch: "string", serverTime: "number",
+    protocol: "int", sessionId: "string", nick: "string", userId: "string", "token?": "string",
+    epoch: "string", serverTime: "number",
     liveness: "object", retry: "object", limits: "object", historyLimit: "int",
   },
   joined: { room: "string", seq: "int", recovered: "boolean", messages: "array", online: "array" },
   left: { room: "string" },
-  message: {
-    room: "string", seq: "int", clientId: "string", id: "string", from: "string", text: "string",
-    ts: "number",
-  },
+  message: { room: "string", seq: "int", from: "string", text: "string", ts: "number" },
   ack: { room: "string", id: "string", seq: "int", ts: "number", duplicate: "boolean" },
   history: { room: "string", messages: "array", hasMore: "boolean" },
   presence: { room: "string", changes: "array" },

@@ -1,9 +1,12 @@
 import type { ChatMessage, JoinedMessage, ServerMessage } from "../protocol/messages.js";
 import { ErrorCode } from "../protocol/messages.js";
-import type { MessageStore } from "../store/message-store.js";
+import { checkText, normalizeName } from "../protocol/names.js";
+import { toWire } from "../store/message-store.js";
+import type { PulseStore } from "../store/identity-store.js";
 import type { Broker } from "./broker.js";
 import type { ResolvedOptions } from "./options.js";
-import { NicknameRegistry, validName } from "./nicknames.js";
+import { Nicknames } from "./nicknames.js";
+import { roomAllowed } from "./identity/identity.js";
 import { Room } from "./room.js";
 import { PresenceBatcher } from "./presence-batcher.js";
 import type { FanoutTarget } from "./fanout.js";
@@ -11,7 +14,11 @@ import type { FanoutTarget } from "./fanout.js";
 /** What the hub needs of a connection. */
 export interface Member extends FanoutTarget {
   readonly nick: string;
+  /** The server's word on who this is (see identity/). */
+  readonly userId: string;
   readonly clientId: string;
+  /** Rooms this identity may join: exact names and `prefix*`; undefined: all. */
+  readonly allowedRooms: readonly string[] | undefined;
   readonly rooms: Set<string>;
   send(message: ServerMessage): void;
   sendFrame(frame: Buffer): void;
@@ -19,6 +26,11 @@ export interface Member extends FanoutTarget {
 }
 
 const MAX_ROOM_NAME = 64;
+/** Client ids and message ids: visible ASCII, so they log and compare without surprises. */
+const ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
+export const validId = (id: string): boolean => ID_PATTERN.test(id);
+/** Expired nickname holds are forgotten this often. */
+const NICKNAME_PURGE_MS = 60 * 60 * 1000;
 const frameOf = (message: ServerMessage): Buffer => Buffer.from(JSON.stringify(message));
 
 /**
@@ -26,19 +38,29 @@ const frameOf = (message: ServerMessage): Buffer => Buffer.from(JSON.stringify(m
  * stored first and broadcast after the store confirms, so everything a client sees is durable.
  */
 export class ChatHub {
-  readonly nicknames = new NicknameRegistry();
+  readonly nicknames: Nicknames;
   private readonly rooms = new Map<string, Room>();
   private readonly presence: PresenceBatcher;
+  private readonly purgeTimer: NodeJS.Timeout;
 
   constructor(
-    private readonly store: MessageStore,
+    private readonly store: PulseStore,
     private readonly broker: Broker,
     private readonly options: ResolvedOptions,
   ) {
+    this.nicknames = new Nicknames(store, options.nicknameHoldMs, options.log);
+    const purge = () => this.nicknames.purgeExpired().catch((err: Error) => options.log(`nickname purge failed: ${err.message}`));
+    void purge();
+    this.purgeTimer = setInterval(purge, NICKNAME_PURGE_MS);
+    this.purgeTimer.unref();
     this.presence = new PresenceBatcher(options.presenceBatchMs, (room, changes) => {
       this.rooms.get(room)?.presenceFlushed();
       broker.publish(room, frameOf({ type: "presence", room, changes }), 0);
     });
+  }
+
+  close(): void {
+    clearInterval(this.purgeTimer);
   }
 
   get roomCount(): number {
@@ -48,10 +70,23 @@ export class ChatHub {
     return this.store.epoch;
   }
 
-  async join(member: Member, room: string, since?: number, epoch?: string): Promise<void> {
-    if (!validName(room, MAX_ROOM_NAME)) {
-      return member.send({ type: "error", code: ErrorCode.BadRoom, message: `a room name is 1-${MAX_ROOM_NAME} printable characters`, ref: room.slice(0, MAX_ROOM_NAME) });
+  /** The room's name as the server knows it (NFKC), or null after telling the member why not. */
+  private roomName(member: Member, requested: string): string | null {
+    const checked = normalizeName(requested, MAX_ROOM_NAME);
+    if (!checked.ok) {
+      member.send({ type: "error", code: ErrorCode.BadRoom, message: `a room name is 1-${MAX_ROOM_NAME} visible characters: ${checked.reason}`, ref: requested.slice(0, MAX_ROOM_NAME) });
+      return null;
     }
+    if (!roomAllowed(member.allowedRooms, checked.name)) {
+      member.send({ type: "error", code: ErrorCode.Forbidden, message: `you may not join or read '${checked.name}'`, ref: checked.name });
+      return null;
+    }
+    return checked.name;
+  }
+
+  async join(member: Member, requested: string, since?: number, epoch?: string): Promise<void> {
+    const room = this.roomName(member, requested);
+    if (room === null) return;
     if (member.rooms.has(room)) return; // idempotent; a rejoin after reconnect is a new connection
     if (member.rooms.size >= this.options.maxRooms) {
       return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: `at most ${this.options.maxRooms} rooms per connection`, ref: room });
@@ -106,34 +141,52 @@ export class ChatHub {
     }
   }
 
+  /** A `leave` request: answers `left` with the room's name as the server knows it. */
+  leaveRequested(member: Member, requested: string): void {
+    const room = member.rooms.has(requested) ? requested : requested.normalize("NFKC");
+    this.leave(member, room, "left");
+    member.send({ type: "left", room });
+  }
+
   /** Leaves every room: the connection is gone. Nothing of it stays reachable from the hub. */
   disconnect(member: Member, reason: "closed" | "timeout"): void {
     for (const room of [...member.rooms]) this.leave(member, room, reason);
-    if (member.nick) this.nicknames.release(member.nick);
   }
 
-  async send(member: Member, room: string, id: string, text: string): Promise<void> {
+  async send(member: Member, requestedRoom: string, id: string, text: string): Promise<void> {
+    if (!validId(id)) {
+      return member.send({ type: "error", code: ErrorCode.BadMessage, message: "a message id is 1-128 visible ASCII characters" });
+    }
+    // Rooms a member is in are held under their normalised (NFKC) names.
+    const room = member.rooms.has(requestedRoom) ? requestedRoom : requestedRoom.normalize("NFKC");
     if (!member.rooms.has(room)) {
       return member.send({ type: "error", code: ErrorCode.NotInRoom, message: `join '${room.slice(0, MAX_ROOM_NAME)}' before sending to it`, ref: id });
     }
-    if (text.length > this.options.maxTextLength || text.length === 0 || id.length === 0 || id.length > 128) {
-      return member.send({ type: "error", code: ErrorCode.TextTooLong, message: `a message is 1-${this.options.maxTextLength} characters with an id of 1-128`, ref: id });
+    const textCheck = checkText(text, { maxCodePoints: this.options.maxTextLength, maxControlShare: this.options.maxControlShare });
+    if (!textCheck.ok) {
+      return member.send({ type: "error", code: textCheck.code, message: textCheck.reason, ref: id });
     }
     let result;
     try {
-      result = await this.store.append({ room, clientId: member.clientId, id, from: member.nick, text, ts: Date.now() });
+      result = await this.store.append({ room, userId: member.userId, clientId: member.clientId, id, from: member.nick, text, ts: Date.now() });
     } catch (err) {
       this.options.log(`append to ${room} failed: ${(err as Error).message}`);
       return member.send({ type: "error", code: ErrorCode.StoreFailed, message: "the message was not stored; send it again", ref: id });
     }
     const m = result.message;
+    if (result.duplicate && m.room !== room) {
+      // Acking would tell the client that a message reached this room when it never did.
+      return member.send({ type: "error", code: ErrorCode.IdReused, message: `message id already used in another room; send it with a new id`, ref: id });
+    }
     // The ack goes first: after a reconnect the client must know the id is settled before it
     // sees the message, or it would resend it.
     member.send({ type: "ack", room, id, seq: m.seq, ts: m.ts, duplicate: result.duplicate });
     if (!result.duplicate) this.broker.publish(room, frameOf(messageFrame(m)), m.seq);
   }
 
-  async history(member: Member, room: string, before: number, limit?: number): Promise<void> {
+  async history(member: Member, requested: string, before: number, limit?: number): Promise<void> {
+    const room = this.roomName(member, requested);
+    if (room === null) return;
     if (!member.rooms.has(room)) {
       return member.send({ type: "error", code: ErrorCode.NotInRoom, message: `join '${room.slice(0, MAX_ROOM_NAME)}' before reading its history`, ref: room });
     }
@@ -167,13 +220,4 @@ function joinedFrame(joined: Omit<JoinedMessage, "online">, onlineJson: string):
   return Buffer.from(`${head.slice(0, -1)},"online":${onlineJson}}`);
 }
 
-const messageFrame = (m: ChatMessage): ServerMessage => ({
-  type: "message",
-  room: m.room,
-  seq: m.seq,
-  clientId: m.clientId,
-  id: m.id,
-  from: m.from,
-  text: m.text,
-  ts: m.ts,
-});
+const messageFrame = (m: ChatMessage): ServerMessage => ({ type: "message", ...toWire(m) });

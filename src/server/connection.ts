@@ -1,14 +1,19 @@
 import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import WebSocket from "ws";
-import type { ClientMessage, PingMessage, ServerMessage } from "../protocol/messages.js";
+import type { ClientMessage, HelloMessage, PingMessage, ServerMessage } from "../protocol/messages.js";
 import { ErrorCode, PROTOCOL_VERSION } from "../protocol/messages.js";
 import { CloseCode } from "../protocol/close-codes.js";
 import { isProtocolError, parseClientMessage } from "../protocol/parse.js";
 import { LivenessEngine, type HealthChange, type LivenessHost } from "../liveness/liveness-engine.js";
 import type { Clock } from "../liveness/clock.js";
-import type { ChatHub, Member } from "./chat-hub.js";
+import { validId, type ChatHub, type Member } from "./chat-hub.js";
 import type { ResolvedOptions } from "./options.js";
-import { validName } from "./nicknames.js";
+import { normalizeName } from "../protocol/names.js";
+import { isRefusal, type AuthMode, type Identity } from "./identity/identity.js";
+
+/** A token longer than this is refused unread (a JWT with a few claims is well under 2 KB). */
+const MAX_TOKEN_LENGTH = 8 * 1024;
 
 /** Why a connection ended, for logs and presence. */
 export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown";
@@ -24,11 +29,19 @@ export class Connection implements Member, LivenessHost {
   readonly engine: LivenessEngine;
   nick = "";
   clientId = "";
+  userId = "";
+  allowedRooms: readonly string[] | undefined;
+  /** The nickname's comparison key while this connection holds it. */
+  private nickKey: string | null = null;
+  /** A hello is being authenticated: a second one is refused, not raced. */
+  private helloPending = false;
   private handshakeTimer: NodeJS.Timeout | null;
   private endReason: EndReason = "closed";
 
   constructor(
     readonly socket: WebSocket,
+    private readonly request: IncomingMessage,
+    private readonly auth: AuthMode,
     private readonly hub: ChatHub,
     private readonly options: ResolvedOptions,
     clock: Clock,
@@ -114,7 +127,11 @@ export class Connection implements Member, LivenessHost {
       case "pong":
         return this.engine.onPong(m);
       case "hello":
-        return this.hello(m.nick, m.clientId, m.userKey);
+        void this.hello(m).catch((err: Error) => {
+          this.options.log(`connection ${this.sessionId}: hello failed: ${err.message}`);
+          this.closeWith(CloseCode.InternalError, "closed", "could not sign in; try again");
+        });
+        return;
     }
     if (!this.ready) {
       return this.send({ type: "error", code: ErrorCode.NotReady, message: "send 'hello' first" });
@@ -124,8 +141,7 @@ export class Connection implements Member, LivenessHost {
         void this.hub.join(this, m.room, m.since, m.epoch);
         return;
       case "leave":
-        this.hub.leave(this, m.room, "left");
-        return this.send({ type: "left", room: m.room });
+        return this.hub.leaveRequested(this, m.room);
       case "send":
         void this.hub.send(this, m.room, m.id, m.text);
         return;
@@ -135,27 +151,39 @@ export class Connection implements Member, LivenessHost {
     }
   }
 
-  private hello(nick: string, clientId: string, userKey: string): void {
-    if (this.ready) return this.send({ type: "error", code: ErrorCode.AlreadyHello, message: "hello was already accepted" });
-    if (!validName(nick, this.options.maxNickLength)) {
-      return this.closeWith(CloseCode.InvalidNickname, "closed", "invalid nickname");
+  /**
+   * Turns the hello's claims into an identity the server vouches for: the authentication
+   * mode proves the user, the nickname is normalised and claimed for that user, and only
+   * then does the connection become ready.
+   */
+  private async hello(m: HelloMessage): Promise<void> {
+    if (this.ready || this.helloPending) return this.send({ type: "error", code: ErrorCode.AlreadyHello, message: "hello was already sent" });
+    if (!validId(m.clientId)) {
+      return this.closeWith(CloseCode.PolicyViolation, "closed", "hello needs a clientId of 1-128 visible ASCII characters");
     }
-    if (!clientId || clientId.length > 128 || !userKey || userKey.length > 256) {
-      return this.send({ type: "error", code: ErrorCode.BadMessage, message: "hello needs a clientId (1-128) and a userKey (1-256)" });
+    if (m.token !== undefined && m.token.length > MAX_TOKEN_LENGTH) {
+      return this.closeWith(CloseCode.Unauthorized, "closed", "token too long");
     }
-    if (!this.hub.nicknames.claim(nick, userKey)) {
-      return this.closeWith(CloseCode.NicknameTaken, "closed", "nickname taken");
-    }
-    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    this.handshakeTimer = null;
-    this.nick = nick;
-    this.clientId = clientId;
+    this.helloPending = true;
+    const result = await this.auth.authenticate(this.request, { nick: m.nick, ...(m.token !== undefined ? { token: m.token } : {}) });
+    if (!this.isOpen) return;
+    if (isRefusal(result)) return this.closeWith(result.refuse.code, "closed", result.refuse.reason.slice(0, 120));
+    const name = normalizeName(result.name ?? m.nick, this.options.maxNickLength);
+    if (!name.ok) return this.closeWith(CloseCode.InvalidNickname, "closed", `invalid nickname: ${name.reason}`.slice(0, 120));
+    const claim = await this.hub.nicknames.claim(name.name, result.userId);
+    if (!claim.ok) return this.closeWith(CloseCode.NicknameTaken, "closed", "nickname taken");
+    if (!this.isOpen) return this.hub.nicknames.release(claim.key);
+    this.becomeReady(m.clientId, name.name, claim.key, result);
+    const token = this.auth.issueResumeToken ? await this.auth.issueResumeToken(result, name.name) : undefined;
+    if (!this.isOpen) return;
     const { liveness, retry, maxPayloadBytes, maxTextLength, maxRooms, maxNickLength, historyLimit } = this.options;
     this.send({
       type: "welcome",
       protocol: PROTOCOL_VERSION,
       sessionId: this.sessionId,
-      nick,
+      nick: this.nick,
+      userId: this.userId,
+      ...(token !== undefined ? { token } : {}),
       epoch: this.hub.epoch,
       serverTime: Date.now(),
       liveness,
@@ -165,10 +193,23 @@ export class Connection implements Member, LivenessHost {
     });
   }
 
+  private becomeReady(clientId: string, nick: string, nickKey: string, identity: Identity): void {
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
+    this.helloPending = false;
+    this.clientId = clientId;
+    this.userId = identity.userId;
+    this.allowedRooms = identity.rooms;
+    this.nickKey = nickKey;
+    this.nick = nick;
+  }
+
   private end(): void {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
     this.hub.disconnect(this, this.endReason === "timeout" ? "timeout" : "closed");
+    if (this.nickKey !== null) this.hub.nicknames.release(this.nickKey);
+    this.nickKey = null;
     this.socket.removeAllListeners("message");
     this.onEnd(this, this.endReason);
   }

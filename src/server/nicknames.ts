@@ -1,34 +1,58 @@
+import type { IdentityStore } from "../store/identity-store.js";
+import { nicknameKey } from "./confusables.js";
+
+export type NicknameClaimResult = { ok: true; key: string } | { ok: false };
+
 /**
- * Who owns which nickname. A nickname belongs to one user key while any connection that said
- * it is open; tabs of one browser share the key and so the nickname.
+ * Who holds which nickname. Names compare by their confusable skeleton, so "ada", "Ada",
+ * "аda" (Cyrillic а) and "ａda" are one name. A name belongs to one userId:
+ * - while any connection of that user is online on this node (tabs share it), and
+ * - for `holdMs` after its last connection went, across restarts (the store keeps the hold),
+ *   so a name cannot be taken in the blip of a reconnect or after a server restart.
+ * The owner always gets its name back; another user gets 4501 until the hold ends.
  */
-export class NicknameRegistry {
-  private readonly owners = new Map<string, { userKey: string; connections: number }>();
+export class Nicknames {
+  private readonly online = new Map<string, { userId: string; connections: number }>();
 
-  /** Claims `nick` for one more connection of `userKey`; false if another key holds it. */
-  claim(nick: string, userKey: string): boolean {
-    const owner = this.owners.get(nick.toLowerCase());
-    if (owner && owner.userKey !== userKey) return false;
-    if (owner) owner.connections++;
-    else this.owners.set(nick.toLowerCase(), { userKey, connections: 1 });
-    return true;
-  }
-
-  release(nick: string): void {
-    const key = nick.toLowerCase();
-    const owner = this.owners.get(key);
-    if (!owner) return;
-    if (--owner.connections <= 0) this.owners.delete(key);
-  }
+  constructor(
+    private readonly store: IdentityStore,
+    private readonly holdMs: number,
+    private readonly log: (line: string) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   get size(): number {
-    return this.owners.size;
+    return this.online.size;
   }
-}
 
-/** Nicknames and room names: printable, no control characters, trimmed, bounded. */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
-export function validName(name: string, maxLength: number): boolean {
-  return name.length > 0 && name.length <= maxLength && name.trim() === name && !CONTROL.test(name);
+  /** `nick` must already be normalised (normalizeName). */
+  async claim(nick: string, userId: string): Promise<NicknameClaimResult> {
+    const key = nicknameKey(nick);
+    if (this.heldByOther(key, userId)) return { ok: false };
+    const stored = await this.store.claimNickname({ key, nick, userId, now: this.now(), holdMs: this.holdMs });
+    // Checked again: another connection may have come online while the store answered.
+    if (!stored.ok || this.heldByOther(key, userId)) return { ok: false };
+    const holder = this.online.get(key);
+    if (holder) holder.connections++;
+    else this.online.set(key, { userId, connections: 1 });
+    return { ok: true, key };
+  }
+
+  /** One connection of the holder went; after the last, the hold window starts. */
+  release(key: string): void {
+    const holder = this.online.get(key);
+    if (!holder || --holder.connections > 0) return;
+    this.online.delete(key);
+    this.store.releaseNickname(key, holder.userId, this.now()).catch((err: Error) => this.log(`nickname release failed: ${err.message}`));
+  }
+
+  /** Forgets holds that ended; returns how many. */
+  purgeExpired(): Promise<number> {
+    return this.store.purgeNicknames(this.now() - this.holdMs);
+  }
+
+  private heldByOther(key: string, userId: string): boolean {
+    const holder = this.online.get(key);
+    return holder !== undefined && holder.userId !== userId;
+  }
 }

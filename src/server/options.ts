@@ -1,6 +1,8 @@
 import type { LivenessSettings } from "../protocol/messages.js";
 import { DEFAULT_LIVENESS, DEFAULT_SERVER_CHECK_MS, validateLiveness } from "../liveness/settings.js";
-import type { MessageStore } from "../store/message-store.js";
+import type { PulseStore } from "../store/identity-store.js";
+import type { Authenticate } from "./identity/identity.js";
+import type { JwtKey } from "./identity/jwt-auth.js";
 import { DEFAULT_STORE_PATH } from "../store/index.js";
 
 /** Everything a Pulse server can be told. Every option has a default; units are in the names. */
@@ -10,7 +12,18 @@ export interface ServerOptions {
   /** Interface to bind. Default "0.0.0.0". */
   host?: string;
   /** "memory", a SQLite file path, ":memory:", or a store instance. Default "./data/pulse.db". */
-  store?: string | MessageStore;
+  store?: string | PulseStore;
+  /**
+   * Who may connect. "anonymous" (default): anyone; the server issues a signed resume token
+   * that proves the same user on later visits. A JwtKey: a valid JWT in `hello` is required.
+   */
+  auth?: "anonymous" | JwtKey;
+  /** Your own authentication (cookie session, API key...); replaces `auth` when given. */
+  authenticate?: Authenticate;
+  /** A nickname stays its owner's this long after the owner's last connection. Default 24 h. */
+  nicknameHoldMs?: number;
+  /** Chat text may be at most this share (0..1) newlines and tabs. Default 0.5. */
+  maxControlShare?: number;
   /** Messages kept per room when the store is opened from a spec; older ones are trimmed. Default 100000. */
   retainPerRoom?: number;
   /** Heartbeat settings, advertised to clients in `welcome`. Default 5000 / 8000 / 12000 ms. */
@@ -19,11 +32,11 @@ export interface ServerOptions {
   checkMs?: number;
   /** Largest inbound frame; bigger ones close the connection with 1009. Default 64 KiB. */
   maxPayloadBytes?: number;
-  /** Longest chat text in characters. Default 4000. */
+  /** Longest chat text in Unicode code points. Default 4000. */
   maxTextLength?: number;
   /** Rooms one connection may be in at once. Default 32. */
   maxRooms?: number;
-  /** Longest nickname. Default 32. */
+  /** Longest nickname in code points, after NFKC. Default 32. */
   maxNickLength?: number;
   /** Messages returned on join and per history page at most. Default 50. */
   historyLimit?: number;
@@ -45,14 +58,26 @@ export interface ServerOptions {
    * (non-browser clients) and same-origin requests (Origin host equals Host).
    */
   allowedOrigins?: string[];
+  /**
+   * Host names (the Host header, without port) the server answers to; a DNS name that an
+   * attacker points at this machine is refused (DNS rebinding). "*" allows any. Default: the
+   * bound host, this machine's host name and interface addresses, localhost.
+   */
+  allowedHosts?: string[];
+  /** `/stats` answers loopback requests; with this set, also a `Authorization: Bearer <token>`. Default none. */
+  statsToken?: string;
   /** Folder with the built chat page. Default: dist/web next to the server code. */
   webRoot?: string;
   /** Log lines go here. Default: console.log with a timestamp; pass () => {} to silence. */
   log?: (line: string) => void;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom">> & {
+export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | "authenticate" | "statsToken" | "allowedHosts">> & {
+  /** null: the defaults, which depend on the bound address (see request-guard.ts). */
+  allowedHosts: string[] | null;
   retainPerRoom: number | undefined;
+  authenticate: Authenticate | null;
+  statsToken: string | null;
   liveness: LivenessSettings;
   allowedOrigins: string[] | null;
   webRoot: string | null;
@@ -64,6 +89,12 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     port: o.port ?? 8080,
     host: o.host ?? "0.0.0.0",
     store: o.store ?? DEFAULT_STORE_PATH,
+    auth: o.auth ?? "anonymous",
+    authenticate: o.authenticate ?? null,
+    nicknameHoldMs: o.nicknameHoldMs ?? 24 * 60 * 60 * 1000,
+    maxControlShare: o.maxControlShare ?? 0.5,
+    allowedHosts: o.allowedHosts ?? null,
+    statsToken: o.statsToken ?? null,
     retainPerRoom: o.retainPerRoom,
     liveness,
     checkMs: o.checkMs ?? Math.min(DEFAULT_SERVER_CHECK_MS, liveness.intervalMs),

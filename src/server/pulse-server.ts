@@ -6,7 +6,7 @@ import { SUBPROTOCOL } from "../protocol/messages.js";
 import { CloseCode } from "../protocol/close-codes.js";
 import { systemClock, type Clock } from "../liveness/clock.js";
 import { openStore } from "../store/index.js";
-import type { MessageStore } from "../store/message-store.js";
+import type { PulseStore } from "../store/identity-store.js";
 import { LocalBroker, type Broker } from "./broker.js";
 import { ChatHub } from "./chat-hub.js";
 import { LivenessSweep } from "./liveness-sweep.js";
@@ -14,6 +14,10 @@ import type { LivenessEngine } from "../liveness/liveness-engine.js";
 import { Connection } from "./connection.js";
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from "./options.js";
 import { defaultWebRoot, staticFiles } from "./static-files.js";
+import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from "./request-guard.js";
+import { anonymousAuth } from "./identity/anonymous-auth.js";
+import { jwtAuth } from "./identity/jwt-auth.js";
+import type { AuthMode } from "./identity/identity.js";
 
 export interface ServerStats {
   connections: number;
@@ -40,7 +44,10 @@ export async function startServer(
 ): Promise<PulseServer> {
   const options = resolveOptions(input);
   const clock = deps.clock ?? systemClock;
-  const store: MessageStore = typeof options.store === "string" ? await openStore(options.store, options.retainPerRoom ? { retainPerRoom: options.retainPerRoom } : {}) : options.store;
+  const auth = options.auth === "anonymous" ? null : jwtAuth(options.auth); // a bad key fails here, before anything opens
+  const store: PulseStore = typeof options.store === "string" ? await openStore(options.store, options.retainPerRoom ? { retainPerRoom: options.retainPerRoom } : {}) : options.store;
+  const authMode: AuthMode = options.authenticate ? { authenticate: options.authenticate } : auth ?? anonymousAuth(await store.signingSecret());
+  const allowedHosts = new Set(options.allowedHosts?.map((h) => h.toLowerCase()) ?? defaultAllowedHosts(options.host));
   const broker = deps.broker ?? new LocalBroker();
   const hub = new ChatHub(store, broker, options);
   const connections = new Set<Connection>();
@@ -64,12 +71,18 @@ export async function startServer(
   };
 
   const http: Server = createServer((req, res) => {
+    if (!hostAllowed(req, allowedHosts)) {
+      return res.writeHead(403, { "content-type": "text/plain" }).end("forbidden host: the server answers only to the names it is configured for (--allowed-host)\n");
+    }
     if (serveFile(req, res)) return;
     if (req.url === "/healthz") {
       res.writeHead(draining ? 503 : 200, { "content-type": "application/json" });
       return res.end(JSON.stringify({ ok: !draining }));
     }
     if (req.url === "/stats") {
+      if (!statsAllowed(req, options.statsToken)) {
+        return res.writeHead(403, { "content-type": "text/plain" }).end("stats are served to loopback, or with the stats token\n");
+      }
       res.writeHead(200, { "content-type": "application/json" });
       return res.end(JSON.stringify(stats()));
     }
@@ -94,11 +107,12 @@ export async function startServer(
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${text}\n`);
     };
     if (draining) return refuse(503, "Service Unavailable");
+    if (!hostAllowed(req, allowedHosts)) return refuse(403, "Forbidden host");
     if (!originAllowed(req, options.allowedOrigins)) return refuse(403, "Forbidden origin");
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
     if (!offered.includes(SUBPROTOCOL)) return refuse(426, `Upgrade Required: subprotocol ${SUBPROTOCOL}`);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new Connection(ws, hub, options, clock, (ended) => {
+      const conn = new Connection(ws, req, authMode, hub, options, clock, (ended) => {
         connections.delete(ended);
         sweep.delete(ended.engine);
       });
@@ -137,6 +151,7 @@ export async function startServer(
         return ended;
       });
       await Promise.all(pending);
+      hub.close();
       loopDelay.disable();
       await broker.close();
       await store.close();
@@ -144,15 +159,4 @@ export async function startServer(
     })());
 
   return { port, url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`, options, stats, close };
-}
-
-function originAllowed(req: IncomingMessage, allowed: string[] | null): boolean {
-  const origin = req.headers.origin;
-  if (!origin) return true;
-  if (allowed) return allowed.includes(origin);
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
 }

@@ -1,9 +1,11 @@
-import type { MessageStore } from "./message-store.js";
+import type { PulseStore } from "./identity-store.js";
 import { MemoryStore } from "./memory-store.js";
 import type { RetentionOptions } from "./retention.js";
 import { SqliteStore } from "./sqlite-store.js";
 
-export type { AppendInput, AppendResult, MessageStore } from "./message-store.js";
+export type { AppendInput, AppendResult, MessageStore, StoredMessage } from "./message-store.js";
+export { toWire } from "./message-store.js";
+export type { IdentityStore, NicknameClaim, ClaimResult, PulseStore } from "./identity-store.js";
 export { MemoryStore, type MemoryStoreOptions } from "./memory-store.js";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
 export { DEFAULT_RETAIN_PER_ROOM, type RetentionOptions } from "./retention.js";
@@ -18,7 +20,7 @@ export type OpenStoreOptions = RetentionOptions;
  * path (":memory:" for an in-memory SQLite database). Async so that engines which connect
  * over the network can be added behind the same call.
  */
-export async function openStore(spec: string, options: OpenStoreOptions = {}): Promise<MessageStore> {
+export async function openStore(spec: string, options: OpenStoreOptions = {}): Promise<PulseStore> {
   if (spec === "memory") return new MemoryStore(options);
   return new SqliteStore({ ...options, path: spec });
 }

@@ -1,24 +1,27 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import type { ChatMessage } from "../protocol/messages.js";
-import type { AppendInput, AppendResult, MessageStore } from "./message-store.js";
+import { toWire, type AppendInput, type AppendResult, type MessageStore, type StoredMessage } from "./message-store.js";
+import { holdsAgainst, type ClaimResult, type IdentityStore, type NicknameClaim } from "./identity-store.js";
 import { resolveRetainPerRoom, type RetentionOptions } from "./retention.js";
 
 export type MemoryStoreOptions = RetentionOptions;
 
 interface RoomLog {
   /** Held messages, oldest first; messages[i].seq === first + i. */
-  messages: ChatMessage[];
+  messages: StoredMessage[];
   /** Seq of messages[0], or the next seq to assign when the log is empty. */
   first: number;
 }
 
 /** MessageStore held in process memory, for tests: nothing survives the process. */
-export class MemoryStore implements MessageStore {
+export class MemoryStore implements MessageStore, IdentityStore {
   readonly epoch = randomUUID();
   private readonly retainPerRoom: number;
   private readonly rooms = new Map<string, RoomLog>();
-  /** Idempotency index, keyed by `${clientId.length}:${clientId}${id}` so keys cannot collide. */
-  private readonly byKey = new Map<string, ChatMessage>();
+  /** Idempotency index, keyed by idempotencyKey() so keys cannot collide. */
+  private readonly byKey = new Map<string, StoredMessage>();
+  private readonly nicknames = new Map<string, { userId: string; lastSeenAt: number }>();
+  private readonly secret = new Uint8Array(randomBytes(32));
   private closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -27,13 +30,13 @@ export class MemoryStore implements MessageStore {
 
   async append(input: AppendInput): Promise<AppendResult> {
     if (this.closed) throw new Error("MemoryStore is closed");
-    const key = idempotencyKey(input.clientId, input.id);
+    const key = idempotencyKey(input);
     const original = this.byKey.get(key);
     if (original) return { message: { ...original }, duplicate: true };
 
     const log = this.log(input.room);
-    const { room, clientId, id, from, text, ts } = input;
-    const message: ChatMessage = { room, seq: log.first + log.messages.length, clientId, id, from, text, ts };
+    const { room, userId, clientId, id, from, text, ts } = input;
+    const message: StoredMessage = { room, seq: log.first + log.messages.length, userId, clientId, id, from, text, ts };
     log.messages.push(message);
     this.byKey.set(key, message);
     this.trim(log);
@@ -70,6 +73,33 @@ export class MemoryStore implements MessageStore {
     this.closed = true;
   }
 
+  async signingSecret(): Promise<Uint8Array> {
+    return this.secret;
+  }
+
+  async claimNickname(claim: NicknameClaim): Promise<ClaimResult> {
+    const existing = this.nicknames.get(claim.key);
+    if (existing && holdsAgainst(existing, claim)) return { ok: false, ownerId: existing.userId };
+    this.nicknames.set(claim.key, { userId: claim.userId, lastSeenAt: claim.now });
+    return { ok: true };
+  }
+
+  async releaseNickname(key: string, userId: string, at: number): Promise<void> {
+    const existing = this.nicknames.get(key);
+    if (existing?.userId === userId) existing.lastSeenAt = at;
+  }
+
+  async purgeNicknames(before: number): Promise<number> {
+    let dropped = 0;
+    for (const [key, hold] of this.nicknames) {
+      if (hold.lastSeenAt < before) {
+        this.nicknames.delete(key);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
   private log(room: string): RoomLog {
     let log = this.rooms.get(room);
     if (!log) {
@@ -84,17 +114,18 @@ export class MemoryStore implements MessageStore {
     const excess = log.messages.length - this.retainPerRoom;
     if (excess <= 0) return;
     for (const dropped of log.messages.splice(0, excess)) {
-      this.byKey.delete(idempotencyKey(dropped.clientId, dropped.id));
+      this.byKey.delete(idempotencyKey(dropped));
     }
     log.first += excess;
   }
 }
 
-function idempotencyKey(clientId: string, id: string): string {
-  return `${clientId.length}:${clientId}${id}`;
+/** Length-prefixed parts, so that no two (userId, clientId, id) triples share a key. */
+function idempotencyKey({ userId, clientId, id }: { userId: string; clientId: string; id: string }): string {
+  return `${userId.length}:${userId}${clientId.length}:${clientId}${id}`;
 }
 
 /** Callers get their own objects, so mutating a result cannot rewrite history. */
-function copies(messages: ChatMessage[]): ChatMessage[] {
-  return messages.map((message) => ({ ...message }));
+function copies(messages: StoredMessage[]): ChatMessage[] {
+  return messages.map(toWire);
 }

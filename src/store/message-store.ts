@@ -3,6 +3,8 @@ import type { ChatMessage } from "../protocol/messages.js";
 /** What the server hands the store for a new message; the store assigns `seq`. */
 export interface AppendInput {
   room: string;
+  /** The sender as the server identified it (never a value the client chose by itself). */
+  userId: string;
   clientId: string;
   id: string;
   from: string;
@@ -10,9 +12,19 @@ export interface AppendInput {
   ts: number;
 }
 
+/** A message with the key it was stored under. The key never leaves the server. */
+export interface StoredMessage extends ChatMessage {
+  userId: string;
+  clientId: string;
+  id: string;
+}
+
 export interface AppendResult {
-  message: ChatMessage;
-  /** true when (clientId, id) had been stored before: `message` is the original. */
+  message: StoredMessage;
+  /**
+   * true when (userId, clientId, id) had been stored before: `message` is the original, which
+   * may be in another room (the server refuses that as `id_reused`).
+   */
   duplicate: boolean;
 }
 
@@ -20,9 +32,10 @@ export interface AppendResult {
  * Durable per-room history. Every engine passes test/support/store-contract.ts.
  *
  * - `append` assigns the room's next sequence number (1, 2, 3, ... without gaps) unless
- *   (clientId, id) was stored before, in which case it returns the original message. When the
- *   returned promise resolves, the message is durable for this engine (SQLite: committed).
- * - Reads return messages in ascending seq order.
+ *   (userId, clientId, id) was stored before, in which case it returns the original message.
+ *   When the returned promise resolves, the message is durable for this engine (SQLite:
+ *   committed).
+ * - Reads return messages in ascending seq order, in their wire form (no sender keys).
  * - Rooms may be trimmed to the newest `retainPerRoom` messages; `firstSeq` says what is left.
  */
 export interface MessageStore {
@@ -39,3 +52,6 @@ export interface MessageStore {
   firstSeq(room: string): Promise<number>;
   close(): Promise<void>;
 }
+
+/** The wire form of a stored message: the sender's keys stay on the server. */
+export const toWire = ({ room, seq, from, text, ts }: StoredMessage | ChatMessage): ChatMessage => ({ room, seq, from, text, ts });

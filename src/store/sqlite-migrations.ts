@@ -26,6 +26,21 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
 
   CREATE UNIQUE INDEX messages_idempotency_key ON messages (client_id, msg_id);
   `,
+  // 2: the idempotency key includes the server-side identity, so one connection can no longer
+  // pre-empt another's ids; nickname holds survive restarts. Rows from before have user_id ''.
+  `
+  ALTER TABLE messages ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+  DROP INDEX messages_idempotency_key;
+  CREATE UNIQUE INDEX messages_idempotency_key ON messages (user_id, client_id, msg_id);
+
+  CREATE TABLE nicknames (
+    key          TEXT    PRIMARY KEY,
+    nick         TEXT    NOT NULL,
+    user_id      TEXT    NOT NULL,
+    last_seen_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX nicknames_last_seen ON nicknames (last_seen_at);
+  `,
 ];
 
 /**

@@ -1,9 +1,10 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { ChatMessage } from "../protocol/messages.js";
-import type { AppendInput, AppendResult, MessageStore } from "./message-store.js";
+import type { AppendInput, AppendResult, MessageStore, StoredMessage } from "./message-store.js";
+import { holdsAgainst, type ClaimResult, type IdentityStore, type NicknameClaim } from "./identity-store.js";
 import { resolveRetainPerRoom, type RetentionOptions } from "./retention.js";
 import { applyMigrations } from "./sqlite-migrations.js";
 
@@ -30,14 +31,18 @@ interface RoomRange {
 
 type SeqRow = { seq: number };
 
-const MESSAGE_COLUMNS = `room, seq, client_id AS clientId, msg_id AS id, sender AS "from", text, ts`;
+/** The wire form: the sender's keys stay in the database. */
+const MESSAGE_COLUMNS = `room, seq, sender AS "from", text, ts`;
+const STORED_COLUMNS = `${MESSAGE_COLUMNS}, user_id AS userId, client_id AS clientId, msg_id AS id`;
+
+type HoldRow = { userId: string; lastSeenAt: number };
 
 /**
  * MessageStore on SQLite (better-sqlite3). Appends requested in one event-loop tick are
  * written in one transaction, so throughput is bounded by commits per second rather than by
  * messages per second; every append promise settles after that commit.
  */
-export class SqliteStore implements MessageStore {
+export class SqliteStore implements MessageStore, IdentityStore {
   readonly epoch: string;
   private readonly db: Database.Database;
   private readonly retainPerRoom: number;
@@ -48,9 +53,9 @@ export class SqliteStore implements MessageStore {
   private closed = false;
 
   private readonly insertMessage: Database.Statement<
-    [string, number, string, string, string, string, number]
+    [string, number, string, string, string, string, string, number]
   >;
-  private readonly selectByKey: Database.Statement<[string, string], ChatMessage>;
+  private readonly selectByKey: Database.Statement<[string, string, string], StoredMessage>;
   private readonly selectAfter: Database.Statement<[string, number, number], ChatMessage>;
   private readonly selectBefore: Database.Statement<[string, number, number], ChatMessage>;
   private readonly selectFirstSeq: Database.Statement<[string], SeqRow>;
@@ -76,12 +81,12 @@ export class SqliteStore implements MessageStore {
       this.epoch = this.loadOrCreateEpoch();
 
       this.insertMessage = this.db.prepare(
-        `INSERT INTO messages (room, seq, client_id, msg_id, sender, text, ts)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (client_id, msg_id) DO NOTHING`,
+        `INSERT INTO messages (room, seq, user_id, client_id, msg_id, sender, text, ts)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (user_id, client_id, msg_id) DO NOTHING`,
       );
       this.selectByKey = this.db.prepare(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE client_id = ? AND msg_id = ?`,
+        `SELECT ${STORED_COLUMNS} FROM messages WHERE user_id = ? AND client_id = ? AND msg_id = ?`,
       );
       this.selectAfter = this.db.prepare(
         `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?`,
@@ -172,16 +177,16 @@ export class SqliteStore implements MessageStore {
         ranges.set(input.room, range);
       }
       const seq = range.last + 1;
-      const { room, clientId, id, from, text, ts } = input;
-      const { changes } = this.insertMessage.run(room, seq, clientId, id, from, text, ts);
+      const { room, userId, clientId, id, from, text, ts } = input;
+      const { changes } = this.insertMessage.run(room, seq, userId, clientId, id, from, text, ts);
       if (changes === 1) {
         range.last = seq;
         if (range.first === 0) range.first = seq;
-        results.push({ message: { room, seq, clientId, id, from, text, ts }, duplicate: false });
+        results.push({ message: { room, seq, userId, clientId, id, from, text, ts }, duplicate: false });
       } else {
         // The key exists, stored earlier or earlier in this very batch (the transaction sees
         // its own writes), possibly in another room.
-        const original = this.selectByKey.get(clientId, id);
+        const original = this.selectByKey.get(userId, clientId, id);
         if (!original) throw new Error(`append of ${clientId}/${id} conflicted but found no row`);
         results.push({ message: original, duplicate: true });
       }
@@ -206,6 +211,40 @@ export class SqliteStore implements MessageStore {
       this.rooms.set(room, range);
     }
     return range;
+  }
+
+  async signingSecret(): Promise<Uint8Array> {
+    this.db
+      .prepare(`INSERT INTO meta (key, value) VALUES ('token_secret', ?) ON CONFLICT (key) DO NOTHING`)
+      .run(randomBytes(32).toString("hex"));
+    const row = this.db.prepare(`SELECT value FROM meta WHERE key = 'token_secret'`).get() as { value: string };
+    return new Uint8Array(Buffer.from(row.value, "hex"));
+  }
+
+  async claimNickname(claim: NicknameClaim): Promise<ClaimResult> {
+    // One transaction: the read and the write cannot interleave with another claim.
+    return this.db.transaction((): ClaimResult => {
+      const existing = this.db
+        .prepare(`SELECT user_id AS userId, last_seen_at AS lastSeenAt FROM nicknames WHERE key = ?`)
+        .get(claim.key) as HoldRow | undefined;
+      if (existing && holdsAgainst(existing, claim)) return { ok: false, ownerId: existing.userId };
+      this.db
+        .prepare(
+          `INSERT INTO nicknames (key, nick, user_id, last_seen_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (key) DO UPDATE SET nick = excluded.nick, user_id = excluded.user_id,
+           last_seen_at = excluded.last_seen_at`,
+        )
+        .run(claim.key, claim.nick, claim.userId, claim.now);
+      return { ok: true };
+    }).immediate();
+  }
+
+  async releaseNickname(key: string, userId: string, at: number): Promise<void> {
+    this.db.prepare(`UPDATE nicknames SET last_seen_at = ? WHERE key = ? AND user_id = ?`).run(at, key, userId);
+  }
+
+  async purgeNicknames(before: number): Promise<number> {
+    return this.db.prepare(`DELETE FROM nicknames WHERE last_seen_at < ?`).run(before).changes;
   }
 
   private loadOrCreateEpoch(): string {

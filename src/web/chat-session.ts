@@ -25,6 +25,9 @@ export interface ChatSessionOptions {
   onChange: () => void;
 }
 
+/** Room names as the server and the client library know them (NFKC), so events find their view. */
+const roomName = (name: string): string => name.normalize("NFKC");
+
 /** Batch size of "Load older messages". */
 const OLDER_PAGE = 50;
 
@@ -48,10 +51,11 @@ export class ChatSession {
     this.client = new PulseClient({
       url: opts.url,
       nick,
-      userKey: opts.identity.userKey,
       clientId: opts.identity.clientId,
       // sessionStorage: messages queued in this tab survive its reload, and only its reload.
       storage: sessionStorage,
+      // localStorage: every tab of this browser is the same user, with the same nickname.
+      identityStorage: localStorage,
       autoConnect: false,
     });
     this.online = new OnlineList(el.online, el.onlineCount, nick);
@@ -115,6 +119,7 @@ export class ChatSession {
     };
   }
 
+  /** The nickname this tab asked for (the server may have normalised it: client.nick). */
   get nick(): string {
     return this.opts.nick;
   }
@@ -148,13 +153,13 @@ export class ChatSession {
   }
 
   /** Join a room (if not in it yet) and show it. */
-  open(room: string): void {
+  open(name: string): void {
+    const room = roomName(name);
     let view = this.rooms.get(room);
     if (view === undefined) {
       view = new RoomView({
         room,
-        nick: this.opts.nick,
-        clientId: this.client.clientId,
+        nick: () => this.client.nick,
         scroller: this.opts.elements.scroller,
         onRetry: (id) => this.client.retry(id),
         onDiscard: (id) => this.discard(id),
@@ -172,7 +177,8 @@ export class ChatSession {
   }
 
   /** Leave a room. Its unsent messages stay in the outbox and go out if it is joined again. */
-  leave(room: string): void {
+  leave(name: string): void {
+    const room = roomName(name);
     const view = this.rooms.get(room);
     if (view === undefined) return;
     this.client.leave(room);

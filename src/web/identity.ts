@@ -1,10 +1,9 @@
 /**
- * Who this browser and this tab are, as the client library wants them:
- * - userKey owns the nickname and is shared by all tabs of the browser (localStorage);
- * - clientId scopes message ids and belongs to one tab (sessionStorage survives a reload of
- *   that tab, so a message queued before the reload keeps its id and is not stored twice).
+ * Who this tab is, as the client library wants it: clientId scopes message ids and belongs to
+ * one tab (sessionStorage survives a reload of that tab, so a message queued before the reload
+ * keeps its id and is not stored twice). Who the *user* is, the server decides: the client
+ * library keeps its resume token in localStorage, shared by the browser's tabs.
  */
-const USER_KEY = "pulse.userKey";
 const CLIENT_ID = "pulse.clientId";
 const LAST_NICK = "pulse.nick";
 const LAST_ROOM = "pulse.room";
@@ -25,12 +24,11 @@ function stored(storage: Storage, key: string): string {
 }
 
 export interface Identity {
-  userKey: string;
   clientId: string;
 }
 
 export function loadIdentity(): Identity {
-  return { userKey: stored(localStorage, USER_KEY), clientId: stored(sessionStorage, CLIENT_ID) };
+  return { clientId: stored(sessionStorage, CLIENT_ID) };
 }
 
 export interface LastChoice {

@@ -4,8 +4,8 @@ import { dayKey, dayLabel, timeElement } from "./format-time.js";
 import { renderMessageText } from "./message-text.js";
 
 export interface MessageListOptions {
-  nick: string;
-  clientId: string;
+  /** Our nickname, as the server normalised it (messages from it are ours). */
+  nick: () => string;
   /** The scrolling box the list lives in (shared by the rooms; only the shown room scrolls it). */
   scroller: HTMLElement;
   /** Whether this list is the one on screen. */
@@ -32,10 +32,11 @@ const STICKY_BOTTOM_PX = 48;
 const GROUP_GAP_MS = 5 * 60 * 1000;
 
 /**
- * The message list of one room, in its own <ol>. Rows are keyed by (clientId, message id),
- * the same idempotency key the server uses, so our own outbox entry, its ack and its echo all
- * land on one row, and a message replayed after a reconnect never shows twice.
- * Every piece of chat text goes in through textContent (links through message-text).
+ * The message list of one room, in its own <ol>. A stored message's row is keyed by its seq;
+ * our own message is keyed by its outbox id until the ack gives it a seq, then by that seq: so
+ * our entry, its ack and its echo land on one row, and a message replayed after a reconnect
+ * never shows twice. Every piece of chat text goes in through textContent (links through
+ * message-text).
  */
 export class MessageList {
   readonly list: HTMLOListElement;
@@ -79,16 +80,31 @@ export class MessageList {
 
   /** An outbox entry was queued or changed status. */
   upsertOutbox(entry: OutboxEntry): void {
-    const key = rowKey(this.opts.clientId, entry.id);
+    const key = outboxKey(entry.id);
     let row = this.rows.get(key);
+    if (entry.seq !== undefined) {
+      const stored = this.rows.get(seqKey(entry.seq));
+      if (stored !== undefined && stored !== row) {
+        // The message reached us (a replay after a reconnect) before its ack: one row.
+        if (row !== undefined) this.removeRow(key, row);
+        stored.el.classList.add("mine");
+        return this.setStatus(stored, "sent");
+      }
+    }
     if (row === undefined) {
-      row = this.createRow(key, entry.id, this.opts.nick, entry.createdAt, entry.text, true);
+      row = this.createRow(key, entry.id, this.opts.nick(), entry.createdAt, entry.text, true);
       this.rows.set(key, row);
       this.list.append(row.el);
       this.decorateAround(row.el);
       this.scrollToBottom();
     }
-    if (entry.seq !== undefined && row.seq === null) this.confirm(row, entry.seq);
+    if (entry.seq !== undefined && row.seq === null) {
+      this.rows.delete(key);
+      const stored = seqKey(entry.seq);
+      row.el.dataset.key = stored;
+      this.rows.set(stored, row);
+      this.confirm(row, entry.seq);
+    }
     // The echo may have confirmed the row already; a late "pending" must not undo that.
     const status = row.seq !== null ? "sent" : entry.status;
     this.setStatus(row, status, entry.error);
@@ -96,9 +112,12 @@ export class MessageList {
 
   /** A discarded message leaves the list. */
   removeOutbox(id: string): void {
-    const key = rowKey(this.opts.clientId, id);
+    const key = outboxKey(id);
     const row = this.rows.get(key);
-    if (row === undefined || row.seq !== null) return;
+    if (row !== undefined && row.seq === null) this.removeRow(key, row);
+  }
+
+  private removeRow(key: string, row: Row): void {
     const next = row.el.nextElementSibling;
     row.el.remove();
     this.rows.delete(key);
@@ -156,18 +175,11 @@ export class MessageList {
 
   /** Returns whether the message was new to this list. */
   private place(message: ChatMessage): boolean {
-    const key = rowKey(message.clientId, message.id);
-    const existing = this.rows.get(key);
-    if (existing !== undefined) {
-      // Our own pending row: the server stored it; move it to its place in the room's order.
-      if (existing.seq === null) {
-        this.confirm(existing, message.seq);
-        this.setStatus(existing, "sent");
-      }
-      return false;
-    }
-    const mine = message.clientId === this.opts.clientId || message.from === this.opts.nick;
-    const row = this.createRow(key, message.id, message.from, message.ts, message.text, mine);
+    const key = seqKey(message.seq);
+    // Already shown: a replay, or our own row that the ack confirmed.
+    if (this.rows.has(key)) return false;
+    const mine = message.from === this.opts.nick();
+    const row = this.createRow(key, null, message.from, message.ts, message.text, mine);
     this.rows.set(key, row);
     this.confirm(row, message.seq);
     if (mine) this.setStatus(row, "sent");
@@ -223,7 +235,8 @@ export class MessageList {
     el.classList.toggle("cont", continued);
   }
 
-  private createRow(key: string, id: string, from: string, ts: number, text: string, mine: boolean): Row {
+  /** `outboxId`: our own message's id, for Retry and Discard; null for a stored message. */
+  private createRow(key: string, outboxId: string | null, from: string, ts: number, text: string, mine: boolean): Row {
     const el = document.createElement("li");
     el.className = mine ? "msg mine" : "msg";
     el.dataset.key = key;
@@ -234,8 +247,8 @@ export class MessageList {
     author.textContent = from;
     const status = document.createElement("span");
     status.className = "msg-status";
-    const retry = button("msg-retry", "Retry", () => this.opts.onRetry(id));
-    const discard = button("msg-discard", "Discard", () => this.opts.onDiscard(id));
+    const retry = button("msg-retry", "Retry", () => outboxId !== null && this.opts.onRetry(outboxId));
+    const discard = button("msg-discard", "Discard", () => outboxId !== null && this.opts.onDiscard(outboxId));
     meta.append(author, " ", timeElement(ts), " ", status, retry, discard);
     const body = document.createElement("p");
     body.className = "text";
@@ -272,7 +285,5 @@ function button(className: string, label: string, onClick: () => void): HTMLButt
   return el;
 }
 
-/** The server's idempotency key, encoded so that no two (clientId, id) pairs share a key. */
-function rowKey(clientId: string, id: string): string {
-  return JSON.stringify([clientId, id]);
-}
+const seqKey = (seq: number): string => `seq:${seq}`;
+const outboxKey = (id: string): string => `out:${id}`;

@@ -4,8 +4,8 @@ import { MessageList } from "./message-list.js";
 
 export interface RoomViewOptions {
   room: string;
-  nick: string;
-  clientId: string;
+  /** Our nickname, as the server normalised it (messages from it are ours). */
+  nick: () => string;
   scroller: HTMLElement;
   onRetry: (id: string) => void;
   onDiscard: (id: string) => void;
@@ -37,7 +37,6 @@ export class RoomView {
   constructor(private readonly opts: RoomViewOptions) {
     this.messages = new MessageList({
       nick: opts.nick,
-      clientId: opts.clientId,
       scroller: opts.scroller,
       isShown: () => this.shown,
       onRetry: opts.onRetry,

@@ -67,8 +67,9 @@ describe("chat", () => {
 
   it("a terminal close code stops the client for good with a plain reason", async () => {
     const server = await testServer();
-    const first = testClient(server.url, "zed", { userKey: "one" });
-    const second = testClient(server.url, "zed", { userKey: "two" });
+    // Two users (each client is its own anonymous identity) asking for one name.
+    const first = testClient(server.url, "zed");
+    const second = testClient(server.url, "zed");
     try {
       await waitFor(() => first.state.kind === "open", "first open");
       await waitFor(() => second.state.kind === "closed", "second closed");

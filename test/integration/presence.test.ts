@@ -11,8 +11,8 @@ describe("presence", () => {
     try {
       watcher.send({ type: "join", room: "lobby" });
       await watcher.next("joined");
-      const tab1 = await RawClient.hello(server.url, "ada", "ada-key");
-      const tab2 = await RawClient.hello(server.url, "ada", "ada-key");
+      const tab1 = await RawClient.hello(server.url, "ada");
+      const tab2 = await RawClient.hello(server.url, "ada", tab1.welcome!.token);
       tab1.send({ type: "join", room: "lobby" });
       tab2.send({ type: "join", room: "lobby" });
       const joined2 = await tab2.next("joined");

@@ -1,5 +1,5 @@
 import WebSocket from "ws";
-import { SUBPROTOCOL, type PresenceChange, type ServerMessage } from "../../src/protocol/messages.js";
+import { SUBPROTOCOL, type PresenceChange, type ServerMessage, type WelcomeMessage } from "../../src/protocol/messages.js";
 import { waitFor } from "./wait.js";
 
 /**
@@ -11,6 +11,8 @@ export class RawClient {
   closed: { code: number; reason: string } | null = null;
   /** When true, pings are not answered (a client whose app froze). */
   silent = false;
+  /** The server's welcome, once `hello()` got it: its `token` makes another tab of this user. */
+  welcome: WelcomeMessage | null = null;
 
   private constructor(readonly ws: WebSocket) {
     ws.on("message", (data, isBinary) => {
@@ -33,11 +35,14 @@ export class RawClient {
     return client;
   }
 
-  /** Connects and says hello; resolves once welcomed. */
-  static async hello(url: string, nick: string, userKey = `key-${nick}`): Promise<RawClient> {
+  /**
+   * Connects and says hello; resolves once welcomed. Without `token`, a new anonymous user;
+   * with an earlier welcome's token, the same user again (another tab, a reconnect).
+   */
+  static async hello(url: string, nick: string, token?: string): Promise<RawClient> {
     const c = await RawClient.connect(url);
-    c.send({ type: "hello", clientId: `raw-${nick}`, nick, userKey });
-    await c.next("welcome");
+    c.send({ type: "hello", clientId: `raw-${nick}`, nick, ...(token !== undefined ? { token } : {}) });
+    c.welcome = await c.next("welcome");
     return c;
   }
 

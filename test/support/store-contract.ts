@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ChatMessage } from "../../src/protocol/messages.js";
-import type { AppendInput, MessageStore } from "../../src/store/message-store.js";
+import { toWire, type AppendInput, type MessageStore } from "../../src/store/message-store.js";
+import type { PulseStore } from "../../src/store/identity-store.js";
 import type { RetentionOptions } from "../../src/store/retention.js";
 
 export interface StoreFixture {
-  store: MessageStore;
+  store: PulseStore;
   /** Opens the same data again once `store` is closed; omitted by engines that cannot. */
-  reopen?: () => Promise<MessageStore>;
+  reopen?: () => Promise<PulseStore>;
   /** Closes every store the fixture opened (closing twice must be harmless) and removes its files. */
   cleanup: () => Promise<void>;
 }
@@ -21,6 +22,7 @@ const BASE_TS = 1_700_000_000_000;
 function input(room: string, n: number, overrides: Partial<AppendInput> = {}): AppendInput {
   return {
     room,
+    userId: "user-1",
     clientId: "client-1",
     id: `${room}-${n}`,
     from: "alice",
@@ -77,7 +79,7 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         assert.deepEqual(results.map((r) => r.message.seq), span(1, 1000));
         assert.ok(results.every((r) => !r.duplicate));
         const stored = await store.readAfter("busy", 0, 2000);
-        assert.deepEqual(stored, inputs.map((each, i) => ({ ...each, seq: i + 1 })));
+        assert.deepEqual(stored, inputs.map((each, i) => toWire({ ...each, seq: i + 1 })));
         assert.equal(await store.latestSeq("busy"), 1000);
       }));
 
@@ -93,7 +95,7 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         }
       }));
 
-    it("returns the original message with duplicate=true for a repeated (clientId, id)", () =>
+    it("returns the original message with duplicate=true for a repeated (userId, clientId, id)", () =>
       withStore({}, async ({ store }) => {
         const first = await store.append(input("a", 1, { text: "hello" }));
         const again = await store.append(input("a", 1, { text: "edited", ts: BASE_TS + 999 }));
@@ -102,14 +104,27 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         assert.equal(again.message.text, "hello");
         assert.equal(await store.latestSeq("a"), 1);
 
-        // Another client may reuse the same id: the key is the pair.
-        const other = await store.append(input("a", 1, { clientId: "client-2" }));
+        // Another client may reuse the same id: the key is the triple.
+        const other = await store.append(input("a", 1, { clientId: "client-2", text: "other client" }));
         assert.equal(other.duplicate, false);
         assert.equal(other.message.seq, 2);
+        // Another user claiming the same clientId cannot pre-empt this user's ids.
+        const impostor = await store.append(input("a", 1, { userId: "user-2", text: "impostor" }));
+        assert.equal(impostor.duplicate, false);
+        assert.equal(impostor.message.seq, 3);
         assert.deepEqual(
-          (await store.readAfter("a", 0, 10)).map((m) => [m.seq, m.clientId, m.text]),
-          [[1, "client-1", "hello"], [2, "client-2", "message 1 in a"]],
+          (await store.readAfter("a", 0, 10)).map((m) => [m.seq, m.text]),
+          [[1, "hello"], [2, "other client"], [3, "impostor"]],
         );
+      }));
+
+    it("reads messages in their wire form, without the sender's keys", () =>
+      withStore({}, async ({ store }) => {
+        await store.append(input("a", 1));
+        const [read] = await store.readAfter("a", 0, 1);
+        assert.deepEqual(Object.keys(read!).sort(), ["from", "room", "seq", "text", "ts"]);
+        const [before] = await store.readBefore("a", 2, 1);
+        assert.deepEqual(before, read);
       }));
 
     it("detects duplicates within one tick", () =>
@@ -124,10 +139,10 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         assert.deepEqual(aEdited!.message, a!.message);
         assert.deepEqual(aAgain!.message, a!.message);
         assert.equal(b!.message.seq, 2);
-        assert.deepEqual(await store.readAfter("a", 0, 10), [a!.message, b!.message]);
+        assert.deepEqual(await store.readAfter("a", 0, 10), [toWire(a!.message), toWire(b!.message)]);
       }));
 
-    it("treats (clientId, id) as one key across rooms", () =>
+    it("treats (userId, clientId, id) as one key across rooms", () =>
       withStore({}, async ({ store }) => {
         const original = await store.append(input("a", 1));
         const elsewhere = await store.append(input("a", 1, { room: "b" }));
@@ -147,7 +162,7 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         assert.deepEqual(await store.readAfter("a", 0, 0), []);
         assert.deepEqual(seqs(await store.readAfter("a", 24, 1)), [25]);
         const [third] = await store.readAfter("a", 2, 1);
-        assert.deepEqual(third, { ...input("a", 3), seq: 3 });
+        assert.deepEqual(third, toWire({ ...input("a", 3), seq: 3 }));
       }));
 
     it("pages backward with readBefore, oldest first", () =>
@@ -160,7 +175,7 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         assert.deepEqual(seqs(await store.readBefore("a", Number.MAX_SAFE_INTEGER, 3)), [23, 24, 25]);
         assert.deepEqual(await store.readBefore("a", 20, 0), []);
         const [second] = await store.readBefore("a", 3, 1);
-        assert.deepEqual(second, { ...input("a", 2), seq: 2 });
+        assert.deepEqual(second, toWire({ ...input("a", 2), seq: 2 }));
       }));
 
     it("reads nothing and reports 0 for an empty room", () =>
@@ -236,7 +251,7 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
           assert.equal(await again.latestSeq("b"), 2);
           const old = await again.append(input("a", 3, { text: "edited after reopen" }));
           assert.equal(old.duplicate, true);
-          assert.deepEqual(old.message, before[2]);
+          assert.deepEqual(toWire(old.message), before[2]);
           assert.equal((await again.append(input("a", 6))).message.seq, 6);
         } finally {
           await again.close();
@@ -269,6 +284,49 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         const again = await reopen();
         try {
           assert.deepEqual(seqs(await again.readAfter("a", 0, 100)), span(1, 50));
+        } finally {
+          await again.close();
+        }
+      }));
+
+    it("holds a nickname for its owner against others until the hold window ends", () =>
+      withStore({}, async ({ store }) => {
+        const claim = { key: "ada", nick: "ada", userId: "u1", now: 1_000, holdMs: 100 };
+        assert.deepEqual(await store.claimNickname(claim), { ok: true });
+        // The owner may claim again at any time; another user is refused while held.
+        assert.deepEqual(await store.claimNickname({ ...claim, now: 5_000 }), { ok: true });
+        assert.deepEqual(await store.claimNickname({ ...claim, userId: "u2", now: 5_050 }), { ok: false, ownerId: "u1" });
+        // Released at 6,000: held until 6,100.
+        await store.releaseNickname("ada", "u1", 6_000);
+        assert.deepEqual(await store.claimNickname({ ...claim, userId: "u2", now: 6_099 }), { ok: false, ownerId: "u1" });
+        assert.deepEqual(await store.claimNickname({ ...claim, userId: "u2", nick: "Ada", now: 6_100 }), { ok: true });
+        // A release by the former owner does not touch the new holder's hold.
+        await store.releaseNickname("ada", "u1", 9_000);
+        assert.deepEqual(await store.claimNickname({ ...claim, userId: "u1", now: 6_150 }), { ok: false, ownerId: "u2" });
+      }));
+
+    it("purges nickname holds last seen before a time", () =>
+      withStore({}, async ({ store }) => {
+        for (const [key, now] of [["a", 10], ["b", 20], ["c", 30]] as const) {
+          await store.claimNickname({ key, nick: key, userId: `u-${key}`, now, holdMs: 1_000 });
+        }
+        assert.equal(await store.purgeNicknames(25), 2);
+        assert.deepEqual(await store.claimNickname({ key: "a", nick: "a", userId: "x", now: 40, holdMs: 1_000 }), { ok: true });
+        assert.deepEqual(await store.claimNickname({ key: "c", nick: "c", userId: "x", now: 40, holdMs: 1_000 }), { ok: false, ownerId: "u-c" });
+      }));
+
+    it("gives one signing secret of 32 bytes for the life of its data", () =>
+      withStore({}, async ({ store, reopen }) => {
+        const secret = await store.signingSecret();
+        assert.equal(secret.length, 32);
+        assert.deepEqual(await store.signingSecret(), secret);
+        if (!persistent) return;
+        await store.claimNickname({ key: "ada", nick: "ada", userId: "u1", now: 1, holdMs: 1_000 });
+        await store.close();
+        const again = await reopen!();
+        try {
+          assert.deepEqual(await again.signingSecret(), secret);
+          assert.deepEqual(await again.claimNickname({ key: "ada", nick: "ada", userId: "u2", now: 2, holdMs: 1_000 }), { ok: false, ownerId: "u1" });
         } finally {
           await again.close();
         }

@@ -14,7 +14,7 @@ export async function testServer(options: ServerOptions = {}): Promise<PulseServ
 
 /** A client library instance using `ws`, created without connecting unless told to. */
 export function testClient(url: string, nick: string, options: Partial<PulseClientOptions> = {}): PulseClient {
-  return new PulseClient({ url, nick, userKey: `key-${nick}`, WebSocket: WebSocket as unknown as WebSocketFactory, ...options });
+  return new PulseClient({ url, nick, WebSocket: WebSocket as unknown as WebSocketFactory, ...options });
 }
 
 /** Counts timers alive in this process (for "nothing of a dead connection stays" checks). */

@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { MemoryStore, openStore, SqliteStore } from "../../src/store/index.js";
 import type { RetentionOptions } from "../../src/store/retention.js";
-import { SQLITE_MIGRATIONS } from "../../src/store/sqlite-migrations.js";
+import { applyMigrations, SQLITE_MIGRATIONS } from "../../src/store/sqlite-migrations.js";
 import { storeContract, type StoreFixture } from "../support/store-contract.js";
 
 /** A SQLite file in a fresh temp directory; the db sits in a subdirectory the store must create. */
@@ -46,6 +46,26 @@ storeContract("SqliteStore on :memory:", async (options) => {
 });
 
 describe("SqliteStore specifics", () => {
+  it("migrates a version 1 database: history kept, old keys no longer pre-empt new users", async () => {
+    const fixture = await sqliteFileFixture();
+    try {
+      await fixture.store.close();
+      await rm(fixture.path);
+      const old = new Database(fixture.path);
+      applyMigrations(old, SQLITE_MIGRATIONS.slice(0, 1));
+      old.prepare(`INSERT INTO meta (key, value) VALUES ('epoch', 'e1')`).run();
+      old.prepare(`INSERT INTO messages (room, seq, client_id, msg_id, sender, text, ts) VALUES ('a', 1, 'c', 'm1', 'ada', 'before', 1)`).run();
+      old.close();
+      const store = (await fixture.reopen!()) as SqliteStore;
+      assert.equal(store.epoch, "e1");
+      assert.deepEqual(await store.readAfter("a", 0, 10), [{ room: "a", seq: 1, from: "ada", text: "before", ts: 1 }]);
+      const fresh = await store.append({ room: "a", userId: "u1", clientId: "c", id: "m1", from: "bob", text: "after", ts: 2 });
+      assert.deepEqual([fresh.duplicate, fresh.message.seq], [false, 2]);
+    } finally {
+      await fixture.cleanup();
+    }
+  });
+
   it("creates a WAL database at the latest schema version with the epoch in meta", async () => {
     const fixture = await sqliteFileFixture();
     try {
@@ -72,7 +92,7 @@ describe("SqliteStore specifics", () => {
       saboteur.exec(`CREATE TRIGGER refuse_boom BEFORE INSERT ON messages WHEN NEW.text = 'boom'
                      BEGIN SELECT RAISE(ABORT, 'boom refused'); END;`);
       saboteur.close();
-      const base = { room: "a", clientId: "c", from: "alice", ts: 1 };
+      const base = { room: "a", userId: "u", clientId: "c", from: "alice", ts: 1 };
       const batch = [
         store.append({ ...base, id: "1", text: "fine" }),
         store.append({ ...base, id: "2", text: "boom" }),
@@ -98,7 +118,7 @@ describe("SqliteStore specifics", () => {
 const APPEND_THEN_IDLE = `
   const { SqliteStore } = await import(process.env.STORE_MODULE);
   const store = new SqliteStore({ path: process.env.DB_PATH });
-  const base = { room: "a", clientId: "c", from: "alice", text: "kept", ts: 1 };
+  const base = { room: "a", userId: "u", clientId: "c", from: "alice", text: "kept", ts: 1 };
   const results = await Promise.all(["1", "2", "3"].map((id) => store.append({ ...base, id })));
   console.log(JSON.stringify(results.map((r) => r.message.seq)));
   setInterval(() => {}, 60_000);
@@ -125,7 +145,7 @@ describe("SqliteStore durability", () => {
       await once(child, "exit");
       const store = new SqliteStore({ path });
       try {
-        assert.deepEqual((await store.readAfter("a", 0, 10)).map((m) => [m.seq, m.id]), [[1, "1"], [2, "2"], [3, "3"]]);
+        assert.deepEqual((await store.readAfter("a", 0, 10)).map((m) => m.seq), [1, 2, 3]);
       } finally {
         await store.close();
       }

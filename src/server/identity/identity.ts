@@ -1,0 +1,51 @@
+import type { IncomingMessage } from "node:http";
+
+/** Who a connection is, in the server's word. Nothing here comes from the client unproven. */
+export interface Identity {
+  /** Stable per user; the idempotency key of every message and the owner of nicknames. */
+  userId: string;
+  /** A nickname the identity provider vouches for; wins over the one asked for in `hello`. */
+  name?: string;
+  /**
+   * Rooms this identity may join and read: exact names, or `prefix*` for every room that
+   * starts with `prefix`. Absent: every room.
+   */
+  rooms?: string[];
+}
+
+/** An authentication that says no: the connection is closed with `code` (see close-codes.ts). */
+export interface AuthRefusal {
+  refuse: { code: number; reason: string };
+}
+
+export type AuthResult = Identity | AuthRefusal;
+
+export const isRefusal = (r: AuthResult): r is AuthRefusal => "refuse" in r;
+
+/** What the client said about itself: a claim, until `authenticate` turns it into an Identity. */
+export interface HelloClaim {
+  nick: string;
+  token?: string;
+}
+
+/**
+ * The deployer's hook: decide who the connection is from the upgrade request (cookies,
+ * headers, the remote address) and the `hello` (its token). Called once per connection.
+ */
+export type Authenticate = (request: IncomingMessage, hello: HelloClaim) => Promise<AuthResult>;
+
+/** An authentication mode as the server runs it. */
+export interface AuthMode {
+  authenticate: Authenticate;
+  /** Anonymous mode: a token the client keeps and presents on its next `hello`. */
+  issueResumeToken?: (identity: Identity, nick: string) => Promise<string>;
+}
+
+/** Whether `room` is inside an allow-list of exact names and `prefix*` patterns. */
+export function roomAllowed(rooms: readonly string[] | undefined, room: string): boolean {
+  if (!rooms) return true;
+  for (const pattern of rooms) {
+    if (pattern.endsWith("*") ? room.startsWith(pattern.slice(0, -1)) : room === pattern) return true;
+  }
+  return false;
+}
