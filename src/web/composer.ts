@@ -8,14 +8,22 @@ export interface ComposerElements {
 }
 
 /**
- * The server's default `maxTextLength`, in UTF-16 code units (what the textarea counts). The
- * textarea's data-max-length overrides it (the page is built once for any server).
+ * The server's default `maxTextLength`, in Unicode code points (as the server counts: an
+ * emoji is one). The textarea's data-max-length overrides it (the page is built once for any
+ * server).
  */
 export const MAX_TEXT_LENGTH = 4_000;
 /** Show the counter from this share of the limit on: earlier it is noise. */
 const COUNTER_FROM = 0.9;
 
 const numbers = new Intl.NumberFormat();
+
+/** Length in code points, not UTF-16 units: the server's measure. */
+function codePoints(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
 
 /**
  * The message box. Enter sends, Shift+Enter starts a new line. `onSend` returns an error
@@ -32,7 +40,7 @@ export class Composer {
       event.preventDefault();
       const text = el.input.value.trim();
       if (text === "") return;
-      const over = text.length - this.limit();
+      const over = codePoints(text) - this.limit();
       const error = over > 0 ? `This message is ${numbers.format(over)} characters too long. Shorten it or split it in two.` : onSend(text);
       el.note.textContent = error ?? "";
       if (error === null) this.setText("");
@@ -68,7 +76,7 @@ export class Composer {
   }
 
   private updateCounter(): void {
-    const length = this.el.input.value.length;
+    const length = codePoints(this.el.input.value);
     const limit = this.limit();
     const { counter } = this.el;
     counter.hidden = length < limit * COUNTER_FROM;

@@ -265,6 +265,9 @@ describe("chat page in headless Chromium against a real server process", { timeo
       assert.equal(await alice.page.isVisible("#counter"), false, "no counter far from the limit");
       await alice.page.fill("#text", "y".repeat(3700));
       assert.equal(await alice.page.textContent("#counter"), "3,700 / 4,000");
+      // Counted like the server: an emoji (two UTF-16 units) is one character.
+      await alice.page.fill("#text", "😀".repeat(3700));
+      assert.equal(await alice.page.textContent("#counter"), "3,700 / 4,000");
       await alice.send("y".repeat(4010));
       assert.equal((await alice.page.inputValue("#text")).length, 4010, "the text stays whole in the box");
       assert.equal(await alice.page.getAttribute("#counter", "data-over"), "true");
