@@ -82,13 +82,15 @@ describe("nobody can take another user's name", () => {
       watcher.send({ type: "join", room: "lobby" });
       await waitFor(() => owner.state.kind === "open", "owner open");
       await watcher.nextPresence("ada", "join");
-      proxy.freezeExisting(); // the owner's link dies silently; the server times it out
+      // The owner's network goes silent (its reconnects too); the server times the link out.
+      proxy.blackHole();
       await watcher.nextPresence("ada", "leave", 10_000);
       const thief = await RawClient.connect(server.url);
       thief.send({ type: "hello", clientId: "thief", nick: "ada" });
       assert.equal((await thief.waitClosed()).code, 4501);
+      await waitFor(() => owner.state.kind !== "open", "the owner noticed", 10_000);
       proxy.heal();
-      await waitFor(() => owner.state.kind === "open" && owner.lastDisconnect !== null, "the owner reconnected", 10_000);
+      await waitFor(() => owner.state.kind === "open", "the owner reconnected", 10_000);
       assert.equal(owner.nick, "ada");
       await watcher.nextPresence("ada", "join");
       await sleep(300);
@@ -364,6 +366,69 @@ describe("token mode", () => {
       assert.equal(client.nick, "ed");
     } finally {
       client.close();
+      await server.close();
+    }
+  });
+});
+
+describe("the authenticate hook and hello's own claims", () => {
+  it("a deployer's hook decides from the upgrade request (a cookie session)", async () => {
+    const sessions = new Map([["sid=abc", { userId: "u-7", name: "Lin" }]]);
+    const server = await testServer({
+      authenticate: async (request) => {
+        const session = sessions.get(request.headers.cookie ?? "");
+        return session ?? { refuse: { code: 4504, reason: "sign in first" } };
+      },
+    });
+    try {
+      const signedIn = new WebSocket(server.url, [SUBPROTOCOL], { headers: { cookie: "sid=abc" } });
+      const welcome = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        signedIn.on("open", () => signedIn.send(JSON.stringify({ type: "hello", clientId: "c", nick: "claims-to-be-root" })));
+        signedIn.on("message", (data) => resolve(JSON.parse(String(data))));
+        signedIn.on("error", reject);
+      });
+      assert.deepEqual([welcome.type, welcome.userId, welcome.nick, welcome.token], ["welcome", "u-7", "Lin", undefined]);
+      signedIn.terminate();
+      const stranger = await RawClient.connect(server.url);
+      stranger.send({ type: "hello", clientId: "c", nick: "Lin" });
+      assert.deepEqual(await stranger.waitClosed(), { code: 4504, reason: "sign in first" });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a hello with a bad clientId or an oversized token is closed at once (4500, 4504), not left to the handshake timeout", async () => {
+    const server = await testServer({ handshakeTimeoutMs: 60_000 });
+    try {
+      for (const [hello, code] of [
+        [{ clientId: "", nick: "ada" }, 4500],
+        [{ clientId: "has space", nick: "ada" }, 4500],
+        [{ clientId: "x".repeat(129), nick: "ada" }, 4500],
+        [{ clientId: "ok", nick: "ada", token: "t".repeat(9_000) }, 4504],
+      ] as const) {
+        const c = await RawClient.connect(server.url);
+        c.send({ type: "hello", ...hello });
+        assert.equal((await c.waitClosed()).code, code, JSON.stringify(hello).slice(0, 60));
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a second hello while the first is being authenticated is refused, not raced", async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const server = await testServer({ authenticate: async () => (await gate, { userId: "slow-user" }) });
+    try {
+      const c = await RawClient.connect(server.url);
+      c.send({ type: "hello", clientId: "c", nick: "one" });
+      c.send({ type: "hello", clientId: "c", nick: "two" });
+      assert.equal((await c.next("error")).code, "already_hello");
+      release();
+      assert.equal((await c.next("welcome")).nick, "one");
+      c.close();
+    } finally {
+      release();
       await server.close();
     }
   });
