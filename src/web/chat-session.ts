@@ -137,9 +137,27 @@ export class ChatSession {
     return this.rooms.get(name);
   }
 
-  /** Messages waiting in the outbox for a room (queued or failed). */
-  unsentCount(room?: string): number {
-    return this.client.outboxEntries().filter((e) => (room === undefined || e.room === room) && e.status === "pending").length;
+  /** Messages of ours for a room that the server does not have (queued or failed). */
+  unsentCount(room: string): number {
+    return this.client.outboxEntries().filter((e) => e.room === room).length;
+  }
+
+  /** Messages for a room that wait for the connection (queued, not failed). */
+  waitingCount(room: string): number {
+    return this.client.outboxEntries().filter((e) => e.room === room && e.status === "pending").length;
+  }
+
+  /** Rooms we are not in that have messages of ours waiting for them, in queue order. */
+  heldRooms(): string[] {
+    const held = this.client.outboxEntries().map((e) => e.room).filter((room) => !this.rooms.has(room));
+    return [...new Set(held)];
+  }
+
+  /** Drop every message waiting for a room we are not in. */
+  discardHeld(room: string): void {
+    if (this.rooms.has(room)) return;
+    for (const entry of this.client.outboxEntries()) if (entry.room === room) this.client.discard(entry.id);
+    this.opts.onChange();
   }
 
   totalUnread(): number {

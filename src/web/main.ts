@@ -78,6 +78,7 @@ const sidebar = new RoomSidebar(
   {
     switchTo: (room) => openRoom(room),
     leave: (room) => leaveRoom(room),
+    discardHeld: (room) => session?.discardHeld(room),
     join: (value) => {
       const problem = nameProblem(value, "room name", MAX_ROOM_LENGTH);
       if (problem === null) openRoom(value.trim());
@@ -131,7 +132,10 @@ function redraw(): void {
   }
   const current = s.current;
   sidebar.render(
-    s.roomNames().map((name) => ({ name, unread: s.room(name)?.unread ?? 0, unsent: s.unsentCount(name) })),
+    [
+      ...s.roomNames().map((name) => ({ name, unread: s.room(name)?.unread ?? 0, unsent: s.unsentCount(name), held: false })),
+      ...s.heldRooms().map((name) => ({ name, unread: 0, unsent: s.unsentCount(name), held: true })),
+    ],
     current?.room ?? null,
   );
   const total = s.totalUnread();
@@ -142,7 +146,7 @@ function redraw(): void {
   olderButton.textContent = current?.olderLoading ? "Loading older messages…" : "Load older messages";
   jumpButton.hidden = !showJump();
   // Near the composer: queued messages will go out later, not never.
-  const waiting = current ? s.unsentCount(current.room) : 0;
+  const waiting = current ? s.waitingCount(current.room) : 0;
   const connected = s.client.state.kind === "open";
   queuedNote.hidden = waiting === 0 || connected;
   queuedNote.textContent =

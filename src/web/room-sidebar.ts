@@ -3,6 +3,11 @@ export interface SidebarRoom {
   unread: number;
   /** Messages of ours still waiting to be sent in this room. */
   unsent: number;
+  /**
+   * Not joined (left, or from before a reload of another session), but messages of ours wait
+   * for it: listed so they stay visible; opening the room joins it and sends them.
+   */
+  held: boolean;
 }
 
 export interface RoomSidebarElements {
@@ -15,6 +20,8 @@ export interface RoomSidebarElements {
 export interface RoomSidebarActions {
   switchTo: (room: string) => void;
   leave: (room: string) => void;
+  /** Drop the messages waiting for a room we are not in. */
+  discardHeld: (room: string) => void;
   /** Join a new room; returns a sentence when the name cannot be used. */
   join: (room: string) => string | null;
 }
@@ -44,6 +51,7 @@ export class RoomSidebar {
     const items = rooms.map((room) => {
       const li = document.createElement("li");
       li.dataset.room = room.name;
+      if (room.held) li.className = "held";
       const link = document.createElement("button");
       link.type = "button";
       link.className = "room-link";
@@ -63,9 +71,10 @@ export class RoomSidebar {
       if (room.unsent > 0) {
         const waiting = document.createElement("span");
         waiting.className = "unsent";
-        waiting.textContent = "⏳";
-        waiting.title = `${room.unsent} waiting to be sent`;
-        waiting.setAttribute("aria-label", `${room.unsent} waiting to be sent`);
+        const words = `${room.unsent} waiting to be sent${room.held ? ": open the room to send" : ""}`;
+        waiting.textContent = room.held ? `${room.unsent} unsent` : "⏳";
+        waiting.title = words;
+        waiting.setAttribute("aria-label", words);
         link.append(waiting);
       }
       link.addEventListener("click", () => this.actions.switchTo(room.name));
@@ -74,9 +83,10 @@ export class RoomSidebar {
       leave.className = "room-leave";
       leave.dataset.focusKey = `leave:${room.name}`;
       leave.textContent = "×";
-      leave.title = `Leave ${room.name}`;
-      leave.setAttribute("aria-label", `Leave ${room.name}`);
-      leave.addEventListener("click", () => this.actions.leave(room.name));
+      const what = room.held ? `Discard the unsent messages for ${room.name}` : `Leave ${room.name}`;
+      leave.title = what;
+      leave.setAttribute("aria-label", what);
+      leave.addEventListener("click", () => (room.held ? this.actions.discardHeld(room.name) : this.actions.leave(room.name)));
       li.append(link, leave);
       return li;
     });

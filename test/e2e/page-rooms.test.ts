@@ -13,8 +13,8 @@ describe("rooms on the page: a sidebar, switching without leaving, unread counts
       await alice.openRoom("dev");
       assert.equal(new URL(alice.page.url()).hash, "#dev", "the URL names the room on screen");
       assert.deepEqual(await alice.rooms(), [
-        { name: "lobby", unread: 0, current: false },
-        { name: "dev", unread: 0, current: true },
+        { name: "lobby", unread: 0, current: false, held: false },
+        { name: "dev", unread: 0, current: true, held: false },
       ]);
       // Still in the lobby while looking at dev: bob sees her online there.
       await bob.waitForOnline(["alice", "bob"], SHORT_MS);
@@ -79,6 +79,12 @@ describe("rooms on the page: a sidebar, switching without leaving, unread counts
       assert.equal(await alice.page.textContent("#notice"), "", "no error in room-y about room-x");
       assert.deepEqual(await alice.texts(), [], "room-y does not show room-x's message");
       assert.equal(await alice.page.textContent("#room-title"), "# room-y");
+      // Still visible: room-x is listed as not joined, with its unsent message.
+      assert.deepEqual(await alice.rooms(), [
+        { name: "room-y", unread: 0, current: true, held: false },
+        { name: "room-x", unread: 0, current: false, held: true },
+      ]);
+      assert.equal(await alice.page.textContent('#rooms > li[data-room="room-x"] .unsent'), "1 unsent");
 
       const carol = await enter("carol", "room-x");
       await sleep(1000);
@@ -90,6 +96,27 @@ describe("rooms on the page: a sidebar, switching without leaving, unread counts
       await sleep(1000);
       assert.deepEqual(await carol.texts(), ["held for room-x"], "delivered once");
       assert.deepEqual(await alice.texts(), ["held for room-x"]);
+      assert.deepEqual((await alice.rooms()).map((r) => [r.name, r.held]), [["room-y", false], ["room-x", false]]);
+    });
+  });
+
+  it("messages held for a room we left can be discarded from the sidebar, and are never sent", async () => {
+    await withServer(async ({ server, enter }) => {
+      const alice = await enter("alice", "room-x");
+      await alice.openRoom("room-y");
+      await alice.openRoom("room-x");
+      await server.kill();
+      await alice.waitForIndicator(/^Reconnecting/, SHORT_MS);
+      await alice.send("not after all");
+      await alice.page.click('#rooms > li[data-room="room-x"] .room-leave');
+      assert.deepEqual((await alice.rooms()).map((r) => [r.name, r.held]), [["room-y", false], ["room-x", true]]);
+      await alice.page.click('#rooms > li[data-room="room-x"] .room-leave');
+      assert.deepEqual((await alice.rooms()).map((r) => r.name), ["room-y"]);
+      await server.restart();
+      await alice.waitForIndicator(/^Connection OK$/, RECOVERY_BOUND_MS);
+      const carol = await enter("carol", "room-x");
+      await sleep(1500);
+      assert.deepEqual(await carol.texts(), [], "a discarded message is never sent");
     });
   });
 

@@ -172,12 +172,14 @@ export class ChatPage {
   }
 
   /** The rooms in the sidebar, in order, with their unread badges. */
-  async rooms(): Promise<Array<{ name: string; unread: number; current: boolean }>> {
+  async rooms(): Promise<Array<{ name: string; unread: number; current: boolean; held: boolean }>> {
     return this.page.$$eval("#rooms > li", (items) =>
       items.map((li) => ({
         name: (li as HTMLElement).dataset.room ?? "",
         unread: Number(li.querySelector(".badge")?.textContent ?? "0"),
         current: li.querySelector(".room-link")?.getAttribute("aria-current") === "true",
+        /** Not joined; listed because messages of ours wait for it. */
+        held: li.classList.contains("held"),
       })),
     );
   }
