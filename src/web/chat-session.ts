@@ -137,20 +137,24 @@ export class ChatSession {
     return this.rooms.get(name);
   }
 
-  /** Messages of ours for a room that the server does not have (queued or failed). */
-  unsentCount(room: string): number {
-    return this.client.outboxEntries().filter((e) => e.room === room).length;
+  /**
+   * Per room, our messages the server does not have: `unsent` (queued or failed) and
+   * `waiting` (queued for the connection). One pass over the outbox, for one redraw.
+   */
+  outboxByRoom(): Map<string, { unsent: number; waiting: number }> {
+    const counts = new Map<string, { unsent: number; waiting: number }>();
+    for (const entry of this.client.outboxEntries()) {
+      const count = counts.get(entry.room) ?? { unsent: 0, waiting: 0 };
+      count.unsent++;
+      if (entry.status === "pending") count.waiting++;
+      counts.set(entry.room, count);
+    }
+    return counts;
   }
 
-  /** Messages for a room that wait for the connection (queued, not failed). */
-  waitingCount(room: string): number {
-    return this.client.outboxEntries().filter((e) => e.room === room && e.status === "pending").length;
-  }
-
-  /** Rooms we are not in that have messages of ours waiting for them, in queue order. */
-  heldRooms(): string[] {
-    const held = this.client.outboxEntries().map((e) => e.room).filter((room) => !this.rooms.has(room));
-    return [...new Set(held)];
+  /** Whether we are in this room (joined, on screen or not). */
+  isIn(room: string): boolean {
+    return this.rooms.has(room);
   }
 
   /** Drop every message waiting for a room we are not in. */

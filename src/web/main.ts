@@ -131,10 +131,13 @@ function redraw(): void {
     return;
   }
   const current = s.current;
+  const outbox = s.outboxByRoom();
+  // Rooms we left whose messages still wait are listed too, so those messages stay visible.
+  const held = [...outbox.keys()].filter((name) => !s.isIn(name));
   sidebar.render(
     [
-      ...s.roomNames().map((name) => ({ name, unread: s.room(name)?.unread ?? 0, unsent: s.unsentCount(name), held: false })),
-      ...s.heldRooms().map((name) => ({ name, unread: 0, unsent: s.unsentCount(name), held: true })),
+      ...s.roomNames().map((name) => ({ name, unread: s.room(name)?.unread ?? 0, unsent: outbox.get(name)?.unsent ?? 0, held: false })),
+      ...held.map((name) => ({ name, unread: 0, unsent: outbox.get(name)?.unsent ?? 0, held: true })),
     ],
     current?.room ?? null,
   );
@@ -146,7 +149,7 @@ function redraw(): void {
   olderButton.textContent = current?.olderLoading ? "Loading older messages…" : "Load older messages";
   jumpButton.hidden = !showJump();
   // Near the composer: queued messages will go out later, not never.
-  const waiting = current ? s.waitingCount(current.room) : 0;
+  const waiting = current ? (outbox.get(current.room)?.waiting ?? 0) : 0;
   const connected = s.client.state.kind === "open";
   queuedNote.hidden = waiting === 0 || connected;
   queuedNote.textContent =
