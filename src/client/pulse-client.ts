@@ -55,6 +55,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   private liveness: LivenessSettings;
   private backoff: { baseMs: number; capMs: number };
   private attempt = 0;
+  /** Welcomed links in a row that did not stay up stableAfterMs (the current one included). */
+  private shortLinks = 0;
   private checkTimer: unknown = null;
   private retryTimer: unknown = null;
   private stableTimer: unknown = null;
@@ -113,8 +115,13 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   get lastDisconnect(): DisconnectInfo | null {
     return this._lastDisconnect;
   }
+  /** Nicknames known online in the room: all of them up to the server's onlineListMax, else a sample (see `who`). */
   online(room: string): string[] {
     return this.rooms.online(room);
+  }
+  /** How many are online in the room. */
+  onlineCount(room: string): number {
+    return this.rooms.onlineCount(room);
   }
   outboxEntries(): OutboxEntry[] {
     return this.outbox.all();
@@ -152,7 +159,10 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   join(name: string): void {
     const room = roomName(name);
     if (!this.rooms.add(room)) return;
-    if (this.isReady()) this.sendJoin(room);
+    if (!this.isReady()) return;
+    this.sendJoin(room);
+    // Messages held for this room (sent before a leave) go out now, after the join.
+    this.pump();
   }
 
   leave(name: string): void {
@@ -164,7 +174,10 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     if (this.isReady()) this.raw({ type: "leave", room });
   }
 
-  /** Queues a message; it is sent now if connected, else after the next connect, until acked. */
+  /**
+   * Queues a message; it is sent now if connected and in the room, else after the next
+   * connect or join of its room, until acked. A message never goes to a room the client left.
+   */
   send(name: string, text: string): OutboxEntry {
     const room = roomName(name);
     // Random, not a counter: an id that others could predict is an id they could pre-empt.
@@ -172,7 +185,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     const evicted = this.outbox.add(entry);
     if (evicted) this.emit("outbox", evicted);
     this.emit("outbox", { ...entry });
-    if (this.isReady()) {
+    if (this.isReady() && this.rooms.has(room)) {
       // After a long idle the link may be dead without anyone knowing yet: probe first.
       const idleMs = this.options.idleProbeAfterMs ?? this.liveness.intervalMs * 2;
       if (this.engine && this.engine.silentForMs() > idleMs) this.probe();
@@ -188,6 +201,26 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     this.emit("outbox", entry);
     this.pump();
   }
+
+  /** Drops an unsent message (the user gave up on it); returns it, or null if it was not held. */
+  discard(id: string): OutboxEntry | null {
+    return this.outbox.remove(id);
+  }
+
+  /**
+   * Asks for a page of the room's online list (code-unit order, after `after`); the names are
+   * added to `online(room)` and an `online` event follows.
+   */
+  who(room: string, after?: string, limit?: number): void {
+    if (!this.isReady()) return;
+    if (after === undefined) this.whoAfter.delete(room);
+    else this.whoAfter.set(room, after);
+    this.raw({ type: "who", room, ...(after !== undefined ? { after } : {}), ...(limit ? { limit } : {}) });
+  }
+  /** The cursor of the latest `who` per room (answers come in order). */
+  private readonly whoAfter = new Map<string, string>();
+  /** Rooms with a resync `who` of our own in flight. */
+  private readonly whoPending = new Set<string>();
 
   /** Asks for older messages than the oldest one given; answered by a `history` event. */
   loadOlder(name: string, before: number, limit?: number): void {
@@ -218,7 +251,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       sendPing: (ping) => this.raw(ping),
       bufferedAmount: () => socket.bufferedAmount,
       onHealthChange: (change) => this.onHealth(change),
-    }, this.clock, this.options.probeTimeoutMs ?? 2_000);
+    }, this.clock, { wakeProbeMs: this.options.probeTimeoutMs ?? 2_000 });
     this.scheduleCheck();
     socket.onopen = () => {
       this.helloToken().then(
@@ -267,6 +300,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   private detach(): void {
     this.socket = null;
     this.welcomed = false;
+    this.whoPending.clear();
+    this.whoAfter.clear();
     this.clearTimer("checkTimer");
     this.clearTimer("stableTimer");
   }
@@ -399,14 +434,14 @@ export class PulseClient extends Emitter<PulseClientEvents> {
         this.awaitingJoined.delete(m.room);
         const resumedFrom = this.resumedFrom.get(m.room);
         this.resumedFrom.delete(m.room);
-        const first = this.rooms.joined(m.room, m.seq, m.recovered, m.online);
+        const first = this.rooms.joined(m.room, m.seq, m.recovered, m.online, m.onlineCount);
         // Not replayed: page back through history to what we had, so nothing is lost.
         if (!m.recovered && resumedFrom !== undefined && this.backfill.open(m.room, resumedFrom, m.messages[0]?.seq ?? m.seq + 1)) {
           this.requestBackfill(m.room);
         }
         if (m.recovered) for (const msg of m.messages) this.deliver(msg);
-        this.emit("joined", { room: m.room, recovered: m.recovered, first, messages: m.messages, online: m.online });
-        return;
+        this.emit("joined", { room: m.room, recovered: m.recovered, first, messages: m.messages, online: m.online, onlineCount: m.onlineCount });
+        return this.emitOnline(m.room);
       }
       case "message":
         return this.deliver(m);
@@ -425,13 +460,26 @@ export class PulseClient extends Emitter<PulseClientEvents> {
         return;
       }
       case "presence":
+        this.rooms.setOnlineCount(m.room, m.count);
         // A change the client already knows (listed in `joined`, or its own arrival) is not news.
         for (const c of m.changes) {
           if (this.rooms.presence(m.room, c.event, c.nick)) {
-            this.emit("presence", { room: m.room, event: c.event, nick: c.nick, online: this.rooms.online(m.room) });
+            this.emit("presence", { room: m.room, event: c.event, nick: c.nick, online: this.rooms.online(m.room), onlineCount: m.count });
           }
         }
-        return;
+        // Names come only while a room is small, so after a large spell the names we hold may
+        // disagree with the count: one `who` from the start brings the whole list back.
+        if (m.changes.length > 0 && this.rooms.listDrifted(m.room) && !this.whoPending.has(m.room)) {
+          this.whoPending.add(m.room);
+          this.who(m.room);
+        }
+        return this.emitOnline(m.room);
+      case "who":
+        this.whoPending.delete(m.room);
+        this.rooms.setOnlineCount(m.room, m.count);
+        this.rooms.whoPage(m.room, m.online, this.whoAfter.get(m.room) === undefined, m.more);
+        this.whoAfter.delete(m.room);
+        return this.emitOnline(m.room, m);
       case "goaway":
         this.advisedDelayMs = m.retryAfterMs;
         return;
@@ -478,11 +526,15 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     const priorEpoch = this.rooms.epoch;
     this.rooms.epoch = m.epoch;
     this.transition({ kind: "open", since: this.clock.now(), rttMs: this.engine?.rtt.smoothedMs ?? null });
-    // Only a link that stays up a while resets the backoff: a server that accepts and then
-    // drops us at once must not be hammered at attempt 0 forever.
+    // The failed connects of the outage we just came out of are forgotten: a crash right after
+    // recovering is retried as promptly as the first. What keeps growing the backoff is a run of
+    // links that each die before stableAfterMs: a server that accepts and then drops us must not
+    // be hammered at attempt 0 forever. This link counts as short until it proves stable.
+    this.attempt = this.shortLinks++;
     this.stableTimer = this.clock.setTimeout(() => {
       this.stableTimer = null;
       this.attempt = 0;
+      this.shortLinks = 0;
     }, this.options.stableAfterMs ?? 10_000);
     for (const room of this.rooms.names()) this.sendJoin(room, priorEpoch);
     if (priorEpoch !== m.epoch) for (const room of this.backfill.rooms()) this.backfill.forget(room);
@@ -490,6 +542,11 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     this.window.reset();
     this.pump();
     this.scheduleCheck();
+  }
+
+  private emitOnline(room: string, page?: { online: string[]; more: boolean }): void {
+    if (!this.rooms.has(room)) return;
+    this.emit("online", { room, online: this.rooms.online(room), onlineCount: this.rooms.onlineCount(room), ...(page ? { page: page.online, more: page.more } : {}) });
   }
 
   private sendJoin(room: string, epoch = this.rooms.epoch): void {
@@ -520,9 +577,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   /** Sends pending outbox entries, in order, as far as the send window and any throttle allow. */
   private pump(): void {
     if (!this.isReady() || this.throttle.active) return;
-    for (const entry of this.window.take(this.outbox.pending())) {
-      this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
-    }
+    // Entries of rooms we are not in wait (they go when the room is joined again).
+    for (const entry of this.window.take(this.outbox.pending().filter((e) => this.rooms.has(e.room)))) this.sendEntry(entry);
   }
 
   private requestBackfill(room: string): void {
@@ -540,6 +596,11 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   }
 
   // ------------------------------------------------------------------ outbound
+
+  /** Sends a queued entry if it can go now: connected, and in its room (else the server refuses it). */
+  private sendEntry(entry: OutboxEntry): void {
+    if (this.isReady() && this.rooms.has(entry.room)) this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
+  }
 
   private raw(message: object): void {
     const socket = this.socket;

@@ -31,6 +31,8 @@ export interface Member extends FanoutTarget {
 }
 
 const MAX_ROOM_NAME = 64;
+/** A `who` cursor is a nickname; anything much longer than one is not. */
+const MAX_WHO_AFTER = 256;
 /** Client ids and message ids: visible ASCII, so they log and compare without surprises. */
 const ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
 export const validId = (id: string): boolean => ID_PATTERN.test(id);
@@ -46,8 +48,8 @@ export class ChatHub {
   readonly nicknames: Nicknames;
   private readonly rooms = new Map<string, Room>();
   private readonly presence: PresenceBatcher;
-  private readonly catchUp: CatchUpSettings;
   private readonly purgeTimer: NodeJS.Timeout;
+  private readonly catchUp: CatchUpSettings;
 
   constructor(
     private readonly store: PulseStore,
@@ -61,9 +63,12 @@ export class ChatHub {
     this.purgeTimer.unref();
     const { historyLimit, maxReplay, maxReplayBytes, maxConcurrentReplays } = options;
     this.catchUp = { store, gate: new ReplayGate(maxConcurrentReplays), historyLimit, maxReplay, maxReplayBytes, messageFrame: (m) => frameOf(messageFrame(m)) };
-    this.presence = new PresenceBatcher(options.presenceBatchMs, (room, changes) => {
-      this.rooms.get(room)?.presenceFlushed();
-      broker.publish(room, frameOf({ type: "presence", room, changes }), 0);
+    this.presence = new PresenceBatcher((room, changes) => {
+      const state = this.rooms.get(room);
+      state?.presenceFlushed();
+      const count = state?.onlineCount ?? 0;
+      // A large room hears only its count: names for every arrival would cost O(n^2) to fill it.
+      broker.publish(room, frameOf({ type: "presence", room, changes: count > options.onlineListMax ? [] : changes, count }), 0);
     });
   }
 
@@ -95,8 +100,10 @@ export class ChatHub {
   join(member: Member, requested: string, since?: number, epoch?: string): void {
     const room = this.roomName(member, requested);
     if (room === null) return;
-    if (member.rooms.has(room)) return; // idempotent; a rejoin after reconnect is a new connection
-    if (member.rooms.size >= this.options.maxRooms) {
+    // A join of a room the connection is already in is served like the first (the client may
+    // have lost track of it); presence does not change.
+    const again = member.rooms.has(room);
+    if (!again && member.rooms.size >= this.options.maxRooms) {
       return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: `at most ${this.options.maxRooms} rooms per connection`, ref: room });
     }
     if (!this.rooms.has(room) && this.rooms.size >= this.options.maxRoomsAlive) {
@@ -104,13 +111,13 @@ export class ChatHub {
     }
     member.rooms.add(room);
     const state = this.roomFor(room);
-    if (state.addPresence(member.nick)) this.presence.add(room, { event: "join", nick: member.nick });
+    if (!again && state.addPresence(member.nick)) this.presence.add(room, { event: "join", nick: member.nick }, this.presenceWindowMs(state));
     // Hold live frames from here on; history is read asynchronously and must come first.
     const held = state.startSync(member);
     const reply = new RoomCatchUp(this.catchUp, { room, ...(since !== undefined ? { since } : {}), ...(epoch !== undefined ? { epoch } : {}) }, {
-      onlineJson: () => {
+      onlineFields: () => {
         this.presence.snapshot(room);
-        return state.onlineJsonFor(member.nick);
+        return `"online":${state.onlineJsonFor(member.nick, this.options.onlineListMax)},"onlineCount":${state.onlineCount}`;
       },
       stillWanted: () => member.isOpen && state.holds(member, held),
       release: (deliveredSeq) => {
@@ -133,7 +140,7 @@ export class ChatHub {
     const state = this.rooms.get(room);
     if (!state) return;
     state.remove(member);
-    if (state.removePresence(member.nick)) this.presence.add(room, { event: "leave", nick: member.nick, reason });
+    if (state.removePresence(member.nick)) this.presence.add(room, { event: "leave", nick: member.nick, reason }, this.presenceWindowMs(state));
     if (state.size === 0) {
       this.rooms.delete(room);
       this.broker.unsubscribe(room);
@@ -195,6 +202,27 @@ export class ChatHub {
       member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read history; try again", ref: room });
     });
     if (!member.replies.enqueue(reply)) member.send(tooManyReplies(room));
+  }
+
+  /** A page of the room's online list. */
+  who(member: Member, requested: string, after?: string, limit?: number): void {
+    // Rooms a member is in are held under their normalised (NFKC) names.
+    const room = member.rooms.has(requested) ? requested : requested.normalize("NFKC");
+    const state = member.rooms.has(room) ? this.rooms.get(room) : undefined;
+    if (!state) {
+      return member.send({ type: "error", code: ErrorCode.NotInRoom, message: `join '${room.slice(0, MAX_ROOM_NAME)}' before listing who is in it`, ref: room.slice(0, MAX_ROOM_NAME) });
+    }
+    if (after !== undefined && after.length > MAX_WHO_AFTER) {
+      return member.send({ type: "error", code: ErrorCode.BadMessage, message: `'who': field 'after' is at most ${MAX_WHO_AFTER} characters`, ref: room });
+    }
+    const max = this.options.onlineListMax;
+    const page = state.onlinePage(after, Math.max(1, Math.min(limit ?? max, max)));
+    member.send({ type: "who", room, count: state.onlineCount, online: page.online, more: page.more });
+  }
+
+  /** Small rooms batch presence briefly (names matter); large ones send their count rarely. */
+  private presenceWindowMs(state: Room): number {
+    return state.onlineCount > this.options.onlineListMax ? this.options.largeRoomPresenceMs : this.options.presenceBatchMs;
   }
 
   private roomFor(name: string): Room {

@@ -5,6 +5,7 @@ import type { ClientMessage, HelloMessage, PingMessage, ServerMessage } from "..
 import { ErrorCode, PROTOCOL_VERSION } from "../protocol/messages.js";
 import { CloseCode } from "../protocol/close-codes.js";
 import { isProtocolError, parseClientMessage } from "../protocol/parse.js";
+import { isCanonicalPing, pongOf } from "./canonical-ping.js";
 import { LivenessEngine, type HealthChange, type LivenessHost } from "../liveness/liveness-engine.js";
 import type { Clock } from "../liveness/clock.js";
 import { validId, type ChatHub, type Member } from "./chat-hub.js";
@@ -13,6 +14,7 @@ import { ReplyPager } from "./reply-pager.js";
 import { RateLimiter, type ConnectionRateLimiter } from "./rate-limits.js";
 import { rateKindOf, refusalOf } from "./admission.js";
 import { guardFragments } from "./fragment-guard.js";
+import { fanout } from "./fanout.js";
 import { normalizeName } from "../protocol/names.js";
 import { isRefusal, type AuthMode, type Identity } from "./identity/identity.js";
 
@@ -45,7 +47,8 @@ export class Connection implements Member, LivenessHost {
 
   constructor(
     readonly socket: WebSocket,
-    private readonly request: IncomingMessage,
+    /** The upgrade request, for the authentication of the hello; dropped once used. */
+    private request: IncomingMessage | null,
     private readonly auth: AuthMode,
     private readonly hub: ChatHub,
     private readonly options: ResolvedOptions,
@@ -53,7 +56,7 @@ export class Connection implements Member, LivenessHost {
     private readonly onEnd: (conn: Connection, reason: EndReason) => void,
     private readonly rate: ConnectionRateLimiter = new RateLimiter(false).forConnection(""),
   ) {
-    this.engine = new LivenessEngine(options.liveness, this, clock);
+    this.engine = new LivenessEngine(options.liveness, this, clock, { role: options.pingRole });
     this.replies = new ReplyPager(this, { stallMs: options.replayStallMs, maxQueued: options.maxRooms + 8 });
     this.handshakeTimer = setTimeout(() => this.closeWith(CloseCode.HandshakeTimeout, "handshake"), options.handshakeTimeoutMs);
     socket.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
@@ -147,7 +150,10 @@ export class Connection implements Member, LivenessHost {
     this.engine.noteInbound();
     // Closing (cut, rate limits ignored): what still arrives is not served.
     if (!this.isOpen) return;
-    const message = isBinary ? null : parseClientMessage(data.toString());
+    // The reference client's heartbeat is answered without decoding it (see isCanonicalPing),
+    // framed once and written with this turn's other writes (see fanout); it is still counted.
+    const canonicalPing = !isBinary && isCanonicalPing(data);
+    const message = isBinary || canonicalPing ? null : parseClientMessage(data.toString());
     const request = message && !isProtocolError(message) ? message : null;
     const verdict = this.rate.admit(rateKindOf(request), request?.type === "send" ? Buffer.byteLength(request.text) : 0);
     if (!verdict.ok) {
@@ -158,7 +164,8 @@ export class Connection implements Member, LivenessHost {
     if (isBinary) {
       return this.send({ type: "error", code: ErrorCode.BinaryNotSupported, message: "Pulse speaks JSON text frames only" });
     }
-    if (isProtocolError(message)) return this.send({ type: "error", code: message.code, message: message.message });
+    if (canonicalPing) return fanout([this], pongOf(data));
+    if (isProtocolError(message)) return this.send({ type: "error", code: message!.code, message: message!.message });
     this.dispatch(request!);
   }
 
@@ -190,6 +197,8 @@ export class Connection implements Member, LivenessHost {
       case "history":
         void this.hub.history(this, m.room, m.before, m.limit);
         return;
+      case "who":
+        return this.hub.who(this, m.room, m.after, m.limit);
     }
   }
 
@@ -207,7 +216,10 @@ export class Connection implements Member, LivenessHost {
       return this.closeWith(CloseCode.Unauthorized, "closed", "token too long");
     }
     this.helloPending = true;
-    const result = await this.auth.authenticate(this.request, { nick: m.nick, ...(m.token !== undefined ? { token: m.token } : {}) });
+    // Needed once, here: let it go (headers and parser state, about 2 KiB per connection).
+    const request = this.request!;
+    this.request = null;
+    const result = await this.auth.authenticate(request, { nick: m.nick, ...(m.token !== undefined ? { token: m.token } : {}) });
     if (!this.isOpen) return;
     if (isRefusal(result)) return this.closeWith(result.refuse.code, "closed", result.refuse.reason.slice(0, 120));
     const name = normalizeName(result.name ?? m.nick, this.options.maxNickLength);

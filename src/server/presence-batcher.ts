@@ -1,64 +1,90 @@
 import type { PresenceChange } from "../protocol/messages.js";
 
-interface Pending {
-  change: PresenceChange;
-  /** The room's snapshot count when the change was added (see `snapshot`). */
+interface PendingRoom {
+  changes: PresenceChange[];
+  /** Per change: how many online-list snapshots the room had when it was added. */
+  snapshotsAt: number[];
+  /** Online lists sent to joiners since the batch opened (see `snapshot`). */
   snapshots: number;
+  /** When the room's batch goes out (ms, Date.now() time). */
+  dueAt: number;
 }
 
 /**
- * Gathers presence changes per room for `windowMs` and hands each room's list over at once.
- * A room of n members that n clients join in a burst costs n frames per window instead of n^2
- * in all.
+ * Gathers presence changes per room and hands each room's list over at once when its window
+ * closes. A room of n members that n clients join in a burst costs n frames per window instead
+ * of n^2 in all. The window is chosen per room when its batch opens: short for small rooms
+ * (names matter there), long for large ones, where only the count goes out, so filling a large
+ * room costs a few count frames per member instead of one per window.
  *
- * A join and a leave of the same nick within one window cancel out (one connection joining
- * and leaving in a loop made every member of a room of 200 receive 279 KB/s), unless someone
- * was sent the room's online list in between: that joiner saw the first change and needs the
- * second.
+ * A join and a leave of the same nick within one batch cancel out (one connection joining and
+ * leaving in a loop made every member of a room of 200 receive 279 KB/s), unless a joiner was
+ * sent the room's online list in between: it saw the first change and needs the second.
  */
 export class PresenceBatcher {
-  private readonly pending = new Map<string, Pending[]>();
-  private readonly snapshots = new Map<string, number>();
+  private readonly pending = new Map<string, PendingRoom>();
   private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
 
-  constructor(
-    private readonly windowMs: number,
-    private readonly publish: (room: string, changes: PresenceChange[]) => void,
-  ) {}
+  constructor(private readonly publish: (room: string, changes: PresenceChange[]) => void) {}
 
-  add(room: string, change: PresenceChange): void {
-    let list = this.pending.get(room);
-    if (!list) this.pending.set(room, (list = []));
-    const snapshots = this.snapshots.get(room) ?? 0;
-    const last = lastOf(list, change.nick);
-    if (last >= 0 && list[last]!.change.event !== change.event && list[last]!.snapshots === snapshots) {
-      list.splice(last, 1);
+  add(room: string, change: PresenceChange, windowMs: number): void {
+    let entry = this.pending.get(room);
+    if (!entry) this.pending.set(room, (entry = { changes: [], snapshotsAt: [], snapshots: 0, dueAt: Date.now() + windowMs }));
+    const last = lastOf(entry.changes, change.nick);
+    if (last >= 0 && entry.changes[last]!.event !== change.event && entry.snapshotsAt[last] === entry.snapshots) {
+      entry.changes.splice(last, 1);
+      entry.snapshotsAt.splice(last, 1);
     } else {
-      list.push({ change, snapshots });
+      entry.changes.push(change);
+      entry.snapshotsAt.push(entry.snapshots);
     }
-    if (this.timer) return;
-    this.timer = setTimeout(() => this.flush(), this.windowMs);
-    this.timer.unref();
+    if (entry.dueAt < this.timerAt) this.arm(entry.dueAt);
   }
 
   /** The room's online list was just sent to a joiner: changes pending now were seen by it. */
   snapshot(room: string): void {
-    if (this.pending.has(room)) this.snapshots.set(room, (this.snapshots.get(room) ?? 0) + 1);
+    const entry = this.pending.get(room);
+    if (entry) entry.snapshots++;
   }
 
+  /** Publishes every pending room now. */
   flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.disarm();
     const rooms = [...this.pending];
     this.pending.clear();
-    this.snapshots.clear();
-    for (const [room, list] of rooms) {
-      if (list.length > 0) this.publish(room, list.map((p) => p.change));
+    for (const [room, entry] of rooms) if (entry.changes.length > 0) this.publish(room, entry.changes);
+  }
+
+  private flushDue(): void {
+    this.disarm();
+    const now = Date.now();
+    const due: Array<[string, PresenceChange[]]> = [];
+    let next = Infinity;
+    for (const [room, entry] of this.pending) {
+      if (entry.dueAt <= now) due.push([room, entry.changes]);
+      else next = Math.min(next, entry.dueAt);
     }
+    for (const [room] of due) this.pending.delete(room);
+    if (next < Infinity) this.arm(next);
+    for (const [room, changes] of due) if (changes.length > 0) this.publish(room, changes);
+  }
+
+  private arm(at: number): void {
+    this.disarm();
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.flushDue(), Math.max(0, at - Date.now()));
+    this.timer.unref();
+  }
+
+  private disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Infinity;
   }
 }
 
-function lastOf(list: Pending[], nick: string): number {
-  for (let i = list.length - 1; i >= 0; i--) if (list[i]!.change.nick === nick) return i;
+function lastOf(changes: PresenceChange[], nick: string): number {
+  for (let i = changes.length - 1; i >= 0; i--) if (changes[i]!.nick === nick) return i;
   return -1;
 }

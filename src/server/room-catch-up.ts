@@ -20,8 +20,8 @@ export interface CatchUpSettings {
 
 /** What one catch-up needs of its member and room. */
 export interface CatchUpMember {
-  /** The room's online list as JSON, read when `joined` is built. */
-  onlineJson(): string;
+  /** The `joined` frame's presence fields as JSON (`"online":[...],...`), read when it is built. */
+  onlineFields(): string;
   /** Whether this join is still wanted (the member may have left or gone meanwhile). */
   stillWanted(): boolean;
   /** Everything up to `deliveredSeq` was sent: release the live frames held meanwhile. */
@@ -168,7 +168,7 @@ export class RoomCatchUp implements PagedReply {
 
   private joined(seq: number, recovered: boolean, parts: string[]): Buffer {
     const head = JSON.stringify({ type: "joined", room: this.request.room, seq, recovered });
-    return Buffer.from(`${head.slice(0, -1)},"messages":${jsonArray(parts)},"online":${this.member.onlineJson()}}`);
+    return Buffer.from(`${head.slice(0, -1)},"messages":${jsonArray(parts)},${this.member.onlineFields()}}`);
   }
 }
 
