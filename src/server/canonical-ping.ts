@@ -1,6 +1,6 @@
 /**
- * The server's fast path for heartbeats. Server-only (it uses Buffer): src/protocol is shared
- * with the browser bundle.
+ * The server's fast path for heartbeats. Server-only (it uses Buffer): the page and the client
+ * library import src/protocol/, so this lives here.
  */
 const PING_HEAD = Buffer.from('{"type":"ping","id":');
 const SENT_AT = Buffer.from(',"sentAt":');
