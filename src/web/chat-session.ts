@@ -75,18 +75,17 @@ export class ChatSession {
         if (view === undefined) return;
         if (event.first || !event.recovered) view.reset(event.messages);
         else view.add(event.messages);
-        view.online = event.online;
-        if (view === this.shown) this.online.show(view.online);
         opts.onChange();
       }),
       client.on("message", (message) => {
         this.rooms.get(message.room)?.add([message]);
       }),
-      client.on("presence", (event) => {
+      client.on("online", (event) => {
         const view = this.rooms.get(event.room);
         if (view === undefined) return;
         view.online = event.online;
-        if (view === this.shown) this.online.show(view.online);
+        view.onlineCount = event.onlineCount;
+        if (view === this.shown) this.online.show(view.online, view.onlineCount);
       }),
       client.on("history", (event) => {
         this.rooms.get(event.room)?.prependOlder(event.messages, event.hasMore);
@@ -250,7 +249,7 @@ export class ChatSession {
     this.shown?.hide();
     this.shown = view;
     view.show();
-    this.online.show(view.online);
+    this.online.show(view.online, view.onlineCount);
     this.opts.onChange();
   }
 

@@ -24,7 +24,9 @@ const OLDER_WAIT_MS = 10_000;
  */
 export class RoomView {
   readonly messages: MessageList;
+  /** Names known online (all of them, or a sample in a large room) and the true count. */
   online: string[] = [];
+  onlineCount = 0;
   unread = 0;
   draft = "";
   hasOlder = false;
