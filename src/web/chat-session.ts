@@ -81,6 +81,7 @@ export class ChatSession {
         this.rooms.get(message.room)?.add([message]);
       }),
       client.on("online", (event) => {
+        // joined, presence and `who` pages all end here: the room's online view to show.
         const view = this.rooms.get(event.room);
         if (view === undefined) return;
         view.online = event.online;

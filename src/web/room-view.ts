@@ -24,8 +24,8 @@ const OLDER_WAIT_MS = 10_000;
  */
 export class RoomView {
   readonly messages: MessageList;
-  /** Names known online (all of them, or a sample in a large room) and the true count. */
   online: string[] = [];
+  /** How many are online; above the server's list size `online` holds only a page of them. */
   onlineCount = 0;
   unread = 0;
   draft = "";

@@ -11,7 +11,7 @@ const SUSPECT_BOUND_MS = LIVENESS.suspectMs + 3000;
 
 const withServer = browserSuite();
 
-describe("chat page in headless Chromium against a real server process", { timeout: 180_000 }, () => {
+describe("chat page in headless Chromium against a real server process", { timeout: 300_000 }, () => {
   it("two people chat in one room and see each other online", async () => {
     await withServer(async ({ enter }) => {
       const alice = await enter("alice", "lobby");
