@@ -10,6 +10,7 @@ import { roomAllowed } from "./identity/identity.js";
 import { Room } from "./room.js";
 import { PresenceBatcher } from "./presence-batcher.js";
 import type { FanoutTarget } from "./fanout.js";
+import type { Metrics } from "./metrics.js";
 
 /** What the hub needs of a connection. */
 export interface Member extends FanoutTarget {
@@ -47,9 +48,10 @@ export class ChatHub {
     private readonly store: PulseStore,
     private readonly broker: Broker,
     private readonly options: ResolvedOptions,
+    readonly metrics: Metrics,
   ) {
     this.nicknames = new Nicknames(store, options.nicknameHoldMs, options.log);
-    const purge = () => this.nicknames.purgeExpired().catch((err: Error) => options.log(`nickname purge failed: ${err.message}`));
+    const purge = () => this.nicknames.purgeExpired().catch((err: Error) => options.log(`nickname purge failed: ${err.message}`, { event: "nickname_store_failed", err: err.message }));
     void purge();
     this.purgeTimer = setInterval(purge, NICKNAME_PURGE_MS);
     this.purgeTimer.unref();
@@ -99,11 +101,15 @@ export class ChatHub {
     try {
       const { messages, recovered, latest } = await this.readForJoin(room, since, epoch);
       if (!member.isOpen || !member.rooms.has(room)) return;
+      this.metrics.countJoin(since, recovered, messages.length);
       member.sendFrame(joinedFrame({ type: "joined", room, seq: latest, recovered, messages }, state.onlineJsonFor(member.nick)));
       const delivered = messages.length ? messages[messages.length - 1]!.seq : latest;
-      for (const held of state.finishSync(member, Math.max(delivered, since ?? 0))) member.sendFrame(held.frame);
+      for (const held of state.finishSync(member, Math.max(delivered, since ?? 0))) {
+        member.sendFrame(held.frame);
+        this.metrics.countDelivered(held.seq, 1);
+      }
     } catch (err) {
-      this.options.log(`join ${room} failed: ${(err as Error).message}`);
+      this.options.log(`join ${room} failed: ${(err as Error).message}`, { event: "store_failed", op: "join", room, user: member.userId, err: (err as Error).message });
       this.leave(member, room, "error");
       member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read the room's history; try again", ref: room });
     }
@@ -170,7 +176,7 @@ export class ChatHub {
     try {
       result = await this.store.append({ room, userId: member.userId, clientId: member.clientId, id, from: member.nick, text, ts: Date.now() });
     } catch (err) {
-      this.options.log(`append to ${room} failed: ${(err as Error).message}`);
+      this.options.log(`append to ${room} failed: ${(err as Error).message}`, { event: "store_failed", op: "append", room, user: member.userId, err: (err as Error).message });
       return member.send({ type: "error", code: ErrorCode.StoreFailed, message: "the message was not stored; send it again", ref: id });
     }
     const m = result.message;
@@ -181,6 +187,7 @@ export class ChatHub {
     // The ack goes first: after a reconnect the client must know the id is settled before it
     // sees the message, or it would resend it.
     member.send({ type: "ack", room, id, seq: m.seq, ts: m.ts, duplicate: result.duplicate });
+    this.metrics.countReceived(result.duplicate);
     if (!result.duplicate) this.broker.publish(room, frameOf(messageFrame(m)), m.seq);
   }
 
@@ -196,8 +203,9 @@ export class ChatHub {
       const rows = await this.store.readBefore(room, before, n + 1);
       const hasMore = rows.length > n;
       member.send({ type: "history", room, messages: hasMore ? rows.slice(1) : rows, hasMore });
+      this.metrics.messagesSent.inc({ path: "history" }, hasMore ? n : rows.length);
     } catch (err) {
-      this.options.log(`history of ${room} failed: ${(err as Error).message}`);
+      this.options.log(`history of ${room} failed: ${(err as Error).message}`, { event: "store_failed", op: "history", room, user: member.userId, err: (err as Error).message });
       member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read history; try again", ref: room });
     }
   }
@@ -208,7 +216,7 @@ export class ChatHub {
       const created = new Room(name);
       room = created;
       this.rooms.set(name, created);
-      this.broker.subscribe(name, (frame, seq) => created.deliver(frame, seq));
+      this.broker.subscribe(name, (frame, seq) => this.metrics.countDelivered(seq, created.deliver(frame, seq)));
     }
     return room;
   }
