@@ -18,6 +18,8 @@ export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"
 /** Every event the server logs, and its level. Add new events here. */
 export const EVENT_LEVELS = {
   server_listening: "info",
+  server_identity: "info",
+  server_liveness: "info",
   server_draining: "info",
   server_closed: "info",
   config: "info",
