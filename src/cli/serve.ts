@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { startServer, type ServerOptions } from "../server/index.js";
-import { detectionBoundMs } from "../liveness/settings.js";
+import { detectionBoundMs, responderGraceMs } from "../liveness/settings.js";
 import { usage } from "./config-schema.js";
 import { ConfigError, effectiveConfig, loadConfig, toServerOptions } from "./config.js";
 import { createLogOutput } from "./log-output.js";
@@ -34,7 +34,7 @@ export async function serve(argv: string[]): Promise<void> {
   // Tests and scripts wait for "listening on <url>".
   startup.info({ event: "server_listening", url, metricsPort: server.metricsPort }, `listening on ${url}`);
   startup.info({ event: "server_identity", identity: auth === "anonymous" ? "anonymous" : "token" }, `identity: ${auth === "anonymous" ? "anonymous (signed resume tokens)" : "token (JWT in hello)"}`);
-  startup.info({ event: "server_liveness", liveness: l, checkMs }, `liveness: ping every ${l.intervalMs} ms idle, suspect after ${l.suspectMs} ms, dead after ${l.timeoutMs} ms (worst case ${detectionBoundMs(l, checkMs)} ms)`);
+  startup.info({ event: "server_liveness", liveness: l, checkMs }, `liveness: clients ping every ${l.intervalMs} ms idle, the server pings a client unheard for ${l.intervalMs + responderGraceMs(l, checkMs)} ms, suspect after ${l.suspectMs} ms, dead after ${l.timeoutMs} ms (worst case ${detectionBoundMs(l, checkMs)} ms)`);
 
   let stopping = false;
   const stop = (signal: string) => {
