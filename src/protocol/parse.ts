@@ -106,8 +106,10 @@ export const parseClientMessage = (raw: string): ClientMessage | ProtocolError =
 export const parseServerMessage = (raw: string): ServerMessage | ProtocolError =>
   parseWith<ServerMessage>(raw, serverShapes);
 
-const PING_HEAD = Buffer.from('{"type":"ping","id":');
-const SENT_AT = Buffer.from(',"sentAt":');
+// Plain bytes, not Buffer: this module is also bundled for browsers, which have no Buffer.
+const ascii = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
+const PING_HEAD = ascii('{"type":"ping","id":');
+const SENT_AT = ascii(',"sentAt":');
 
 /**
  * Whether a frame is a ping in exactly the form the reference client sends,
@@ -130,7 +132,7 @@ export function isCanonicalPing(frame: Uint8Array): boolean {
   return i > sentStart && i === n - 1;
 }
 
-/** The pong for a canonical ping: a copy with "ping" turned into "pong". */
+/** The pong for a canonical ping: a copy with "ping" turned into "pong". Server only (Buffer). */
 export function pongOf(canonicalPing: Uint8Array): Buffer {
   const pong = Buffer.from(canonicalPing);
   pong[10] = 0x6f; // {"type":"p[i]ng" -> "o"

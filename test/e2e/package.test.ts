@@ -4,7 +4,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { waitFor } from "../support/wait.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -107,6 +107,13 @@ describe("the npm package", () => {
       assert.match(browser, /export\{[^}]*as PulseClient/);
       assert.doesNotMatch(browser, /\bfrom\s*["'][^./]/);
       assert.doesNotMatch(browser, /\bimport\s*\(?\s*["'][^./]/);
+      // And it loads where Node's globals are absent (a browser has no Buffer).
+      const loaded = execFileSync(process.execPath, ["--input-type=module", "-e", `
+        delete globalThis.Buffer;
+        const m = await import(${JSON.stringify(pathToFileURL(join(modules, "pulse/dist/browser/pulse-client.js")).href)});
+        console.log(typeof m.PulseClient, typeof m.backoffMs);
+      `], { encoding: "utf8" });
+      assert.equal(loaded.trim(), "function function");
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
