@@ -138,7 +138,10 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   join(name: string): void {
     const room = roomName(name);
     if (!this.rooms.add(room)) return;
-    if (this.isReady()) this.sendJoin(room);
+    if (!this.isReady()) return;
+    this.sendJoin(room);
+    // Messages held for this room (sent before a leave) go out now, after the join.
+    for (const entry of this.outbox.pending()) if (entry.room === room) this.sendEntry(entry);
   }
 
   leave(name: string): void {
@@ -148,7 +151,10 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     if (this.isReady()) this.raw({ type: "leave", room });
   }
 
-  /** Queues a message; it is sent now if connected, else after the next connect, until acked. */
+  /**
+   * Queues a message; it is sent now if connected and in the room, else after the next
+   * connect or join of its room, until acked. A message never goes to a room the client left.
+   */
   send(name: string, text: string): OutboxEntry {
     const room = roomName(name);
     // Random, not a counter: an id that others could predict is an id they could pre-empt.
@@ -156,7 +162,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     const evicted = this.outbox.add(entry);
     if (evicted) this.emit("outbox", evicted);
     this.emit("outbox", { ...entry });
-    if (this.isReady()) {
+    if (this.isReady() && this.rooms.has(room)) {
       // After a long idle the link may be dead without anyone knowing yet: probe first.
       const idleMs = this.options.idleProbeAfterMs ?? this.liveness.intervalMs * 2;
       if (this.engine && this.engine.silentForMs() > idleMs) this.probe();
@@ -170,7 +176,12 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     const entry = this.outbox.retry(id);
     if (!entry) return;
     this.emit("outbox", entry);
-    if (this.isReady()) this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
+    this.sendEntry(entry);
+  }
+
+  /** Drops an unsent message (the user gave up on it); returns it, or null if it was not held. */
+  discard(id: string): OutboxEntry | null {
+    return this.outbox.remove(id);
   }
 
   /**
@@ -482,7 +493,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       this.shortLinks = 0;
     }, this.options.stableAfterMs ?? 10_000);
     for (const room of this.rooms.names()) this.sendJoin(room, priorEpoch);
-    for (const entry of this.outbox.pending()) this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
+    for (const entry of this.outbox.pending()) this.sendEntry(entry);
     this.scheduleCheck();
   }
 
@@ -506,6 +517,11 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   }
 
   // ------------------------------------------------------------------ outbound
+
+  /** Sends a queued entry if it can go now: connected, and in its room (else the server refuses it). */
+  private sendEntry(entry: OutboxEntry): void {
+    if (this.isReady() && this.rooms.has(entry.room)) this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
+  }
 
   private raw(message: object): void {
     const socket = this.socket;
