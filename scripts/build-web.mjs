@@ -1,6 +1,6 @@
 // Bundles the chat page (src/web) into dist/web with esbuild: the page, and its service worker.
 import { build } from "esbuild";
-import { cpSync, existsSync, mkdirSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync } from "node:fs";
 
 const bundles = [
   { entry: "src/web/main.ts", out: "dist/web/app.js", format: "esm" },
@@ -25,3 +25,20 @@ if (existsSync(bundles[0].entry)) {
     if (existsSync(`src/web/${file}`)) cpSync(`src/web/${file}`, `dist/web/${file}`);
   }
 }
+
+// The client library as one ES module for browsers (no bundler needed):
+// <script type="module">import { PulseClient } from "/pulse-client.js"</script>
+await build({
+  entryPoints: ["src/client/index.ts"],
+  bundle: true,
+  format: "esm",
+  platform: "browser",
+  target: "es2020",
+  minify: true,
+  sourcemap: true,
+  outfile: "dist/browser/pulse-client.js",
+  logLevel: "warning",
+});
+
+// The `pulse` bin runs as a program from a checkout too (npm also sets this bit when it links bins).
+if (existsSync("dist/cli/pulse.js")) chmodSync("dist/cli/pulse.js", 0o755);

@@ -22,6 +22,8 @@ export interface LivenessHost {
   /** Bytes queued but not yet written (WebSocket.bufferedAmount). */
   bufferedAmount(): number;
   onHealthChange(change: HealthChange): void;
+  /** A round-trip sample from a pong to one of our pings (optional; the server's metrics use it). */
+  onRttSample?(ms: number): void;
 }
 
 /**
@@ -153,6 +155,7 @@ export class LivenessEngine {
     const sample = this.clock.now() - pong.sentAt;
     if (sample < 0 || sample > this.settings.timeoutMs * 10) return;
     this.rttLastMs = sample;
+    this.host.onRttSample?.(sample);
     // Smoothed like TCP's SRTT (RFC 6298): 7/8 old + 1/8 new.
     this.rttSmoothedMs =
       this.rttSmoothedMs === null ? sample : Math.round((this.rttSmoothedMs * 7 + sample) / 8);

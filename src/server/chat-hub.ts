@@ -13,6 +13,7 @@ import type { FanoutTarget } from "./fanout.js";
 import type { ReplyPager } from "./reply-pager.js";
 import { ReplayGate } from "./replay-gate.js";
 import { HistoryPage, RoomCatchUp, type CatchUpSettings } from "./room-catch-up.js";
+import type { Metrics } from "./metrics.js";
 
 /** What the hub needs of a connection. */
 export interface Member extends FanoutTarget {
@@ -55,9 +56,10 @@ export class ChatHub {
     private readonly store: PulseStore,
     private readonly broker: Broker,
     private readonly options: ResolvedOptions,
+    readonly metrics: Metrics,
   ) {
     this.nicknames = new Nicknames(store, options.nicknameHoldMs, options.log);
-    const purge = () => this.nicknames.purgeExpired().catch((err: Error) => options.log(`nickname purge failed: ${err.message}`));
+    const purge = () => this.nicknames.purgeExpired().catch((err: Error) => options.log(`nickname purge failed: ${err.message}`, { event: "nickname_store_failed", err: err.message }));
     void purge();
     this.purgeTimer = setInterval(purge, NICKNAME_PURGE_MS);
     this.purgeTimer.unref();
@@ -120,11 +122,15 @@ export class ChatHub {
         return `"online":${state.onlineJsonFor(member.nick, this.options.onlineListMax)},"onlineCount":${state.onlineCount}`;
       },
       stillWanted: () => member.isOpen && state.holds(member, held),
+      answered: (recovered, replayed) => this.metrics.countJoin(since, recovered, replayed),
       release: (deliveredSeq) => {
-        for (const frame of state.finishSync(member, deliveredSeq)) member.sendFrame(frame.frame);
+        for (const held of state.finishSync(member, deliveredSeq)) {
+          member.sendFrame(held.frame);
+          this.metrics.countDelivered(held.seq, 1);
+        }
       },
       failed: (err) => {
-        this.options.log(`join ${room} failed: ${err.message}`);
+        this.options.log(`join ${room} failed: ${err.message}`, { event: "store_failed", op: "join", room, user: member.userId, err: err.message });
         this.leave(member, room, "error");
         member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read the room's history; try again", ref: room });
       },
@@ -176,7 +182,7 @@ export class ChatHub {
     try {
       result = await this.store.append({ room, userId: member.userId, clientId: member.clientId, id, from: member.nick, text, ts: Date.now() });
     } catch (err) {
-      this.options.log(`append to ${room} failed: ${(err as Error).message}`);
+      this.options.log(`append to ${room} failed: ${(err as Error).message}`, { event: "store_failed", op: "append", room, user: member.userId, err: (err as Error).message });
       return member.send({ type: "error", code: ErrorCode.StoreFailed, message: "the message was not stored; send it again", ref: id });
     }
     const m = result.message;
@@ -187,6 +193,7 @@ export class ChatHub {
     // The ack goes first: after a reconnect the client must know the id is settled before it
     // sees the message, or it would resend it.
     member.send({ type: "ack", room, id, seq: m.seq, ts: m.ts, duplicate: result.duplicate });
+    this.metrics.countReceived(result.duplicate);
     if (!result.duplicate) this.broker.publish(room, frameOf(messageFrame(m)), m.seq);
   }
 
@@ -198,9 +205,9 @@ export class ChatHub {
     }
     const n = Math.max(1, Math.min(limit ?? this.options.historyLimit, this.options.historyLimit));
     const reply = new HistoryPage(this.store, { room, before, limit: n }, (err) => {
-      this.options.log(`history of ${room} failed: ${err.message}`);
+      this.options.log(`history of ${room} failed: ${err.message}`, { event: "store_failed", op: "history", room, user: member.userId, err: err.message });
       member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read history; try again", ref: room });
-    });
+    }, (messages) => this.metrics.messagesSent.inc({ path: "history" }, messages));
     if (!member.replies.enqueue(reply)) member.send(tooManyReplies(room));
   }
 
@@ -231,7 +238,7 @@ export class ChatHub {
       const created = new Room(name);
       room = created;
       this.rooms.set(name, created);
-      this.broker.subscribe(name, (frame, seq) => created.deliver(frame, seq));
+      this.broker.subscribe(name, (frame, seq) => this.metrics.countDelivered(seq, created.deliver(frame, seq)));
     }
     return room;
   }

@@ -3,7 +3,7 @@ import type { IncomingMessage } from "node:http";
 import WebSocket from "ws";
 import type { ClientMessage, HelloMessage, PingMessage, ServerMessage } from "../protocol/messages.js";
 import { ErrorCode, PROTOCOL_VERSION } from "../protocol/messages.js";
-import { CloseCode } from "../protocol/close-codes.js";
+import { CloseCode, describeClose } from "../protocol/close-codes.js";
 import { isProtocolError, parseClientMessage } from "../protocol/parse.js";
 import { isCanonicalPing, pongOf } from "./canonical-ping.js";
 import { LivenessEngine, type HealthChange, type LivenessHost } from "../liveness/liveness-engine.js";
@@ -62,10 +62,10 @@ export class Connection implements Member, LivenessHost {
     socket.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     // 'error' must always have a listener: ws emits it for bad frames (1007, 1009) and an
     // unhandled one would crash the whole server.
-    socket.on("error", (err) => this.options.log(`connection ${this.sessionId}: ${err.message}`));
-    socket.on("close", () => this.end());
+    socket.on("error", (err) => this.options.log(`connection ${this.sessionId}: ${err.message}`, { event: "connection_error", conn: this.sessionId, err: err.message }));
+    socket.on("close", (code, reason) => this.end(code, reason.toString()));
     const unguard = guardFragments(socket, { maxFragments: options.maxFragmentsPerMessage, maxIncompleteMs: options.maxFragmentedMessageMs }, (why) => {
-      this.options.log(`connection ${this.sessionId} (${this.nick || "no hello"}) sent ${why}: closed 4006`);
+      this.options.log(`connection ${this.sessionId} (${this.nick || "no hello"}) sent ${why}: closed 4006`, { event: "fragment_limit", conn: this.sessionId, reason: why });
       this.closeWith(CloseCode.FragmentLimit, "closed", "fragment limits");
     });
     socket.once("close", unguard);
@@ -113,7 +113,7 @@ export class Connection implements Member, LivenessHost {
    */
   private cutSlow(why: string): void {
     if (this.endReason === "slow") return;
-    this.options.log(`connection ${this.sessionId} (${this.nick}) ${why}: closed 4003`);
+    this.options.log(`connection ${this.sessionId} (${this.nick}) ${why}: closed 4003`, { event: "slow_consumer", conn: this.sessionId, user: this.userId, reason: "slow" });
     this.closeWith(CloseCode.SlowConsumer, "slow", "reading too slowly", this.options.slowConsumerGraceMs);
   }
 
@@ -137,9 +137,13 @@ export class Connection implements Member, LivenessHost {
   bufferedAmount(): number {
     return this.socket.bufferedAmount;
   }
+  onRttSample(ms: number): void {
+    this.hub.metrics.rtt.observe(ms / 1000);
+  }
   onHealthChange(change: HealthChange): void {
+    this.hub.metrics.verdicts.inc({ side: "server", verdict: change.next, reason: change.reason });
     if (change.next === "dead") {
-      this.options.log(`connection ${this.sessionId} (${this.nick || "no hello"}) silent for ${change.silentForMs} ms (${this.socket.bufferedAmount} bytes unsent): terminated`);
+      this.options.log(`connection ${this.sessionId} (${this.nick || "no hello"}) silent for ${change.silentForMs} ms (${this.socket.bufferedAmount} bytes unsent): terminated`, { event: "liveness_dead", conn: this.sessionId, user: this.userId || undefined, reason: change.reason, ms: change.silentForMs });
       this.endReason = "timeout";
       // terminate(), not close(): the peer is presumed gone and would never complete a close.
       this.socket.terminate();
@@ -162,9 +166,15 @@ export class Connection implements Member, LivenessHost {
       return refusal ? this.send(refusal) : undefined;
     }
     if (isBinary) {
+      this.hub.metrics.frameReceived("binary");
       return this.send({ type: "error", code: ErrorCode.BinaryNotSupported, message: "Pulse speaks JSON text frames only" });
     }
-    if (canonicalPing) return fanout([this], pongOf(data));
+    if (canonicalPing) {
+      this.hub.metrics.frameReceived("ping");
+      fanout([this], pongOf(data));
+      return;
+    }
+    this.hub.metrics.frameReceived(isProtocolError(message) ? "invalid" : request!.type);
     if (isProtocolError(message)) return this.send({ type: "error", code: message!.code, message: message!.message });
     this.dispatch(request!);
   }
@@ -177,7 +187,7 @@ export class Connection implements Member, LivenessHost {
         return this.engine.onPong(m);
       case "hello":
         void this.hello(m).catch((err: Error) => {
-          this.options.log(`connection ${this.sessionId}: hello failed: ${err.message}`);
+          this.options.log(`connection ${this.sessionId}: hello failed: ${err.message}`, { event: "hello_failed", conn: this.sessionId, err: err.message });
           this.closeWith(CloseCode.InternalError, "closed", "could not sign in; try again");
         });
         return;
@@ -258,7 +268,12 @@ export class Connection implements Member, LivenessHost {
     this.nick = nick;
   }
 
-  private end(): void {
+  private end(closeCode: number, closeReason: string): void {
+    // The client's own liveness verdict, when its close frame reached us (a dead link delivers
+    // none). Pulse clients also close with 4000 to resync; the reason text tells them apart.
+    if ((closeCode === CloseCode.HeartbeatTimeout || closeCode === CloseCode.ProbeTimeout) && closeReason.startsWith(describeClose(closeCode))) {
+      this.hub.metrics.verdicts.inc({ side: "client", verdict: "dead", reason: closeCode === CloseCode.ProbeTimeout ? "probe-timeout" : "timeout" });
+    }
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
     this.replies.close();

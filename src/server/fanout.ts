@@ -33,11 +33,13 @@ export interface FanoutTarget {
  * never queues, and its own writes land in the same (corked) stream in order. `bufferedAmount`
  * still counts these bytes (ws reads it from the socket), so the send-buffer cap keeps working.
  */
-export function fanout(targets: Iterable<FanoutTarget>, frame: Buffer): void {
+export function fanout(targets: Iterable<FanoutTarget>, frame: Buffer): number {
   let wire: Buffer | undefined;
+  let written = 0;
   for (const target of targets) {
     const ws = target.socket;
     if (ws.readyState !== WebSocket.OPEN) continue;
+    written++;
     const raw = rawSocketOf(ws);
     if (!raw) {
       ws.send(frame, { binary: false });
@@ -48,6 +50,7 @@ export function fanout(targets: Iterable<FanoutTarget>, frame: Buffer): void {
       raw.write(wire);
     }
   }
+  return written;
 }
 
 /** ws keeps the TCP socket in a private field; absent (or already ended) means "use ws.send". */

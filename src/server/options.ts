@@ -6,6 +6,8 @@ import type { Authenticate } from "./identity/identity.js";
 import type { JwtKey } from "./identity/jwt-auth.js";
 import { DEFAULT_STORE_PATH } from "../store/index.js";
 import { resolveResourceOptions, type ResolvedResourceOptions, type ResourceOptions } from "./resource-options.js";
+import { pino } from "pino";
+import { lineLog, structuredLog, type LogFn, type StructuredLogger } from "./logger.js";
 
 /** Everything a Pulse server can be told. Every option has a default; units are in the names. */
 export interface ServerOptions extends ResourceOptions {
@@ -80,11 +82,27 @@ export interface ServerOptions extends ResourceOptions {
   statsToken?: string;
   /** Folder with the built chat page. Default: dist/web next to the server code. */
   webRoot?: string;
-  /** Log lines go here. Default: console.log with a timestamp; pass () => {} to silence. */
+  /**
+   * Serve /metrics, /healthz and /readyz on this port too (0: any free port), to whoever can
+   * reach it: bind it to a private interface. Default none (the main port serves them, /metrics
+   * to loopback or the stats token only).
+   */
+  metricsPort?: number;
+  /** Interface for `metricsPort`. Default "127.0.0.1". */
+  metricsHost?: string;
+  /** Structured logs go here (a pino logger, see logger.ts); wins over `log`. */
+  logger?: StructuredLogger;
+  /**
+   * Log lines as plain strings go here: the message, then the fields as key=value; pass
+   * () => {} to silence. Default (neither this nor `logger`): pino JSON lines on stdout, level info.
+   */
   log?: (line: string) => void;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | "authenticate" | "statsToken" | "allowedHosts" | keyof ResourceOptions>> & ResolvedResourceOptions & {
+export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | "authenticate" | "statsToken" | "allowedHosts" | "log" | "logger" | "metricsPort" | keyof ResourceOptions>> & ResolvedResourceOptions & {
+  /** Every server log call goes through this (see logger.ts). */
+  log: LogFn;
+  metricsPort: number | null;
   /** null: the defaults, which depend on the bound address (see request-guard.ts). */
   allowedHosts: string[] | null;
   retainPerRoom: number | undefined;
@@ -130,6 +148,8 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     largeRoomPresenceMs: o.largeRoomPresenceMs ?? 1_000,
     allowedOrigins: o.allowedOrigins ?? null,
     webRoot: o.webRoot ?? null,
-    log: o.log ?? ((line) => console.log(`${new Date().toISOString()} ${line}`)),
+    metricsPort: o.metricsPort ?? null,
+    metricsHost: o.metricsHost ?? "127.0.0.1",
+    log: o.logger ? structuredLog(o.logger) : o.log ? lineLog(o.log) : structuredLog(pino()),
   };
 }

@@ -21,6 +21,11 @@ import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from ".
 import { anonymousAuth } from "./identity/anonymous-auth.js";
 import { jwtAuth } from "./identity/jwt-auth.js";
 import type { AuthMode } from "./identity/identity.js";
+import type { Socket } from "node:net";
+import { Metrics } from "./metrics.js";
+import { ConnectionFigures } from "./metrics-sources.js";
+import { timedStore } from "./timed-store.js";
+import { listenForOps, opsRoutes } from "./ops-routes.js";
 
 export interface ServerStats {
   connections: number;
@@ -36,6 +41,8 @@ export interface PulseServer {
   readonly port: number;
   readonly url: string;
   readonly options: ResolvedOptions;
+  /** The port of the /metrics, /healthz, /readyz listener when `metricsPort` was given, else null. */
+  readonly metricsPort: number | null;
   stats(): ServerStats;
   /** Stop accepting, tell clients to come back after a randomized delay, close everything. */
   close(): Promise<void>;
@@ -48,11 +55,14 @@ export async function startServer(
   const options = resolveOptions(input);
   const clock = deps.clock ?? systemClock;
   const auth = options.auth === "anonymous" ? null : jwtAuth(options.auth); // a bad key fails here, before anything opens
-  const store: PulseStore = typeof options.store === "string" ? await openStore(options.store, options.retainPerRoom ? { retainPerRoom: options.retainPerRoom } : {}) : options.store;
+  const figures = new ConnectionFigures((): number => hub.roomCount);
+  const metrics = new Metrics(figures.sources());
+  const rawStore: PulseStore = typeof options.store === "string" ? await openStore(options.store, options.retainPerRoom ? { retainPerRoom: options.retainPerRoom } : {}) : options.store;
+  const store = timedStore(rawStore, metrics);
   const authMode: AuthMode = options.authenticate ? { authenticate: options.authenticate } : auth ?? anonymousAuth(await store.signingSecret());
   const allowedHosts = new Set(options.allowedHosts?.map((h) => h.toLowerCase()) ?? defaultAllowedHosts(options.host));
   const broker = deps.broker ?? new LocalBroker();
-  const hub = new ChatHub(store, broker, options);
+  const hub = new ChatHub(store, broker, options, metrics);
   const connections = new Set<Connection>();
   const rateLimiter = new RateLimiter(options.rateLimits);
   const caps = new ConnectionCaps(options.maxConnections, options.maxConnectionsPerIp);
@@ -65,6 +75,8 @@ export async function startServer(
   // that read says 0, and each later one covers the time since the previous.
   let loopDelayOn = false;
   let draining = false;
+  // Ready: accepting and the store answers a read ("" is no room, so this reads nothing).
+  const ops = opsRoutes(metrics, async () => (draining ? "draining" : store.latestSeq("").then(() => null)), options.statsToken);
 
   const stats = (): ServerStats => {
     if (!loopDelayOn) loopDelay.enable();
@@ -81,10 +93,7 @@ export async function startServer(
       return res.writeHead(403, { "content-type": "text/plain" }).end("forbidden host: the server answers only to the names it is configured for (--allowed-host)\n");
     }
     if (serveFile(req, res)) return;
-    if (req.url === "/healthz") {
-      res.writeHead(draining ? 503 : 200, { "content-type": "application/json" });
-      return res.end(JSON.stringify({ ok: !draining }));
-    }
+    if (ops.handle(req, res, "guarded")) return;
     if (req.url === "/stats") {
       if (!statsAllowed(req, options.statsToken)) {
         return res.writeHead(403, { "content-type": "text/plain" }).end("stats are served to loopback, or with the stats token\n");
@@ -105,13 +114,14 @@ export async function startServer(
     clientTracking: false,
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
-  wss.on("error", (err) => options.log(`websocket server: ${err.message}`));
+  wss.on("error", (err) => options.log(`websocket server: ${err.message}`, { event: "websocket_server_error", err: err.message }));
 
   http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // A shared function, not a closure: a closure here would keep this scope (the upgrade
     // request included) alive for as long as the socket lives.
     socket.on("error", destroyOnError);
     const refuse = (status: number, text: string) => {
+      metrics.upgradesRefused.inc({ status });
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${text}\n`);
     };
     if (draining) return refuse(503, "Service Unavailable");
@@ -124,14 +134,20 @@ export async function startServer(
     if (full) return refuse(full.status, full.text);
     socket.once("close", () => caps.release(ip));
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new Connection(ws, req, authMode, hub, options, clock, (ended) => {
+      const conn = new Connection(ws, req, authMode, hub, options, clock, (ended, reason) => {
         connections.delete(ended);
         sweep.delete(ended.engine);
         queuedBudget.connectionsChanged(connections.size);
+        figures.remove(ended);
+        metrics.closes.inc({ reason });
+        options.log(`connection ${ended.sessionId} ended: ${reason}`, { event: "connection_closed", conn: ended.sessionId, user: ended.userId || undefined, nick: ended.nick || undefined, reason });
       }, rateLimiter.forConnection(ip));
       connections.add(conn);
       queuedBudget.connectionsChanged(connections.size);
       sweep.add(conn.engine);
+      figures.add(conn, socket as Socket);
+      metrics.opened.inc();
+      options.log(`connection ${conn.sessionId} opened`, { event: "connection_opened", conn: conn.sessionId, ip: req.socket.remoteAddress });
     });
   });
   http.on("clientError", (_err, socket) => socket.destroy());
@@ -146,12 +162,14 @@ export async function startServer(
   });
   const address = http.address();
   const port = typeof address === "object" && address ? address.port : options.port;
+  const opsListener = options.metricsPort === null ? null : await listenForOps(ops, options.metricsPort, options.metricsHost);
   const host = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
 
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
       draining = true;
+      options.log(`draining ${connections.size} connections`, { event: "server_draining", connections: connections.size });
       http.close();
       sweep.stop();
       queuedBudget.stop();
@@ -171,9 +189,15 @@ export async function startServer(
       await broker.close();
       await store.close();
       http.closeAllConnections();
+      // Last: /readyz keeps saying "draining" on the metrics port until the very end.
+      if (opsListener) await new Promise<void>((resolve) => {
+        opsListener.server.close(() => resolve());
+        opsListener.server.closeAllConnections();
+      });
+      metrics.close();
     })());
 
-  return { port, url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`, options, stats, close };
+  return { port, url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`, options, metricsPort: opsListener?.port ?? null, stats, close };
 }
 
 function destroyOnError(this: Duplex): void {

@@ -24,6 +24,8 @@ export interface CatchUpMember {
   onlineFields(): string;
   /** Whether this join is still wanted (the member may have left or gone meanwhile). */
   stillWanted(): boolean;
+  /** The `joined` frame is built: whether the gap was recovered, and how many messages it carries and the pages after it. */
+  answered?(recovered: boolean, replayed: number): void;
   /** Everything up to `deliveredSeq` was sent: release the live frames held meanwhile. */
   release(deliveredSeq: number): void;
   /** The store failed: the join is abandoned. */
@@ -167,6 +169,7 @@ export class RoomCatchUp implements PagedReply {
   }
 
   private joined(seq: number, recovered: boolean, parts: string[]): Buffer {
+    this.member.answered?.(recovered, parts.length + this.rest.reduce((n, page) => n + page.length, 0));
     const head = JSON.stringify({ type: "joined", room: this.request.room, seq, recovered });
     return Buffer.from(`${head.slice(0, -1)},"messages":${jsonArray(parts)},${this.member.onlineFields()}}`);
   }
@@ -180,6 +183,7 @@ export class HistoryPage implements PagedReply {
     private readonly store: MessageStore,
     private readonly request: { room: string; before: number; limit: number },
     private readonly failed: (error: Error) => void,
+    private readonly answered: (messages: number) => void = () => {},
   ) {}
 
   async next(): Promise<Buffer[] | null> {
@@ -191,6 +195,7 @@ export class HistoryPage implements PagedReply {
       const rows = await this.store.readBefore(room, before, limit + 1);
       const extra = rows.length > limit;
       const page = newestThatFit(extra ? rows.slice(1) : rows, PAGE_BYTES - 256);
+      this.answered(page.parts.length);
       const head = JSON.stringify({ type: "history", room });
       return [Buffer.from(`${head.slice(0, -1)},"messages":${jsonArray(page.parts)},"hasMore":${extra || page.dropped > 0}}`)];
     } catch (error) {

@@ -134,9 +134,10 @@ export class Room {
     this.syncing.delete(member);
   }
 
-  /** A frame for everyone in the room. */
-  deliver(frame: Buffer, seq: number): void {
-    fanout(this.members, frame);
+  /** A frame for everyone in the room; returns how many live members it was written to. */
+  deliver(frame: Buffer, seq: number): number {
+    const written = fanout(this.members, frame);
     for (const held of this.syncing.values()) held.push({ frame, seq });
+    return written;
   }
 }

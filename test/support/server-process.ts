@@ -34,7 +34,8 @@ process.on("exit", () => {
   for (const child of live) child.kill("SIGKILL");
 });
 
-const READY = /^listening on http:\/\/(\[[^\]]+\]|[^:\s]+):(\d+)\s*$/m;
+// The line is plain text or a JSON log event with it as "msg".
+const READY = /(?:^|"msg":")listening on http:\/\/(\[[^\]]+\]|[^:\s"]+):(\d+)/m;
 const ADDRESS_IN_USE = /EADDRINUSE/;
 /** Keep this much of the server's output for failure messages. */
 const OUTPUT_LIMIT = 64 * 1024;

@@ -1,0 +1,90 @@
+/**
+ * Every setting of `pulse serve`, once: its flag, environment variable, key in the --config
+ * file, type, default and meaning. The parser (config.ts), `pulse serve --help` and the
+ * README's configuration table are all made from this list, so they cannot drift apart.
+ *
+ * Adding a setting is ONE entry below. `to` says where the value goes in `startServer()`'s
+ * options (a dotted path; default: the same key). Entries with `to: null` are used by the CLI
+ * itself (logging, the config file, token mode). `default` is the value the server uses when
+ * the setting is absent (a test checks it against `resolveOptions`); `defaultText` is how
+ * help and README show it when the value alone would not say enough.
+ */
+
+export type ConfigType =
+  | { kind: "integer"; min: number; max: number }
+  | { kind: "number"; min: number; max: number }
+  | { kind: "string"; maxLength: number }
+  | { kind: "list"; maxItems: number; maxLength: number }
+  | { kind: "boolean" }
+  | { kind: "choice"; choices: readonly string[] };
+
+export interface ConfigEntry {
+  /** Key in the config file and in the effective configuration. */
+  key: string;
+  /** Command-line flag, without the dashes. Lists repeat the flag. */
+  flag: string;
+  /** Environment variable; lists are comma-separated there. */
+  env: string | null;
+  type: ConfigType;
+  default?: unknown;
+  defaultText?: string;
+  /** Printed as *** in the effective configuration. */
+  secret?: boolean;
+  /** Where the value goes in startServer's options; null: the CLI uses it. Default: `key`. */
+  to?: string | null;
+  /** The meaning, one line: help and README print it. */
+  help: string;
+}
+
+const MS_DAY = 24 * 60 * 60 * 1000;
+const int = (min: number, max: number): ConfigType => ({ kind: "integer", min, max });
+const ms = int(1, 7 * MS_DAY);
+const str = (maxLength = 1024): ConfigType => ({ kind: "string", maxLength });
+const list: ConfigType = { kind: "list", maxItems: 64, maxLength: 255 };
+
+export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
+  { key: "config", flag: "config", env: "PULSE_CONFIG", type: str(), to: null, defaultText: "none", help: "read settings from this JSON file: one object whose keys are the `config key` names (`port`, `intervalMs`, ...); flags and environment win over it" },
+  { key: "port", flag: "port", env: "PULSE_PORT", type: int(0, 65535), default: 8080, help: "TCP port (0: any free port)" },
+  { key: "host", flag: "host", env: "PULSE_HOST", type: str(255), default: "0.0.0.0", help: "interface to bind" },
+  { key: "store", flag: "store", env: "PULSE_STORE", type: str(), default: "./data/pulse.db", help: "SQLite file, `:memory:`, or `memory`" },
+  { key: "intervalMs", flag: "interval-ms", env: "PULSE_INTERVAL_MS", type: ms, default: 5000, to: "liveness.intervalMs", help: "clients ping after this long without sending anything; the server pings a client it has not heard from for this plus a grace (1 s at the defaults)" },
+  { key: "suspectMs", flag: "suspect-ms", env: "PULSE_SUSPECT_MS", type: ms, default: 8000, to: "liveness.suspectMs", help: "silence that makes the peer `suspect` (\"server not responding\")" },
+  { key: "timeoutMs", flag: "timeout-ms", env: "PULSE_TIMEOUT_MS", type: ms, default: 12000, to: "liveness.timeoutMs", help: "silence that makes the peer `dead`: terminate / reconnect" },
+  { key: "checkMs", flag: "check-ms", env: "PULSE_CHECK_MS", type: ms, default: 1000, help: "how often the server checks all its connections; `interval-ms + check-ms` must stay below `suspect-ms`" },
+  { key: "retainPerRoom", flag: "retain-per-room", env: "PULSE_RETAIN_PER_ROOM", type: int(1, 1e9), default: 100000, help: "messages kept per room; older ones are trimmed" },
+  { key: "allowedOrigins", flag: "allowed-origin", env: "PULSE_ALLOWED_ORIGINS", type: list, defaultText: "same origin", help: "an Origin allowed to open a WebSocket (repeatable), compared by scheme, host and port" },
+  { key: "allowedHosts", flag: "allowed-host", env: "PULSE_ALLOWED_HOSTS", type: list, defaultText: "this machine's names and addresses, `localhost`", help: "a host name the server answers to (repeatable; `*`: any). Behind a proxy or a DNS name: set it to the public name" },
+  { key: "jwtSecret", flag: "jwt-secret", env: "PULSE_JWT_SECRET", type: str(), secret: true, to: null, defaultText: "(anonymous mode)", help: "token mode with HS256: a JWT in `hello` is required (at least 32 bytes)" },
+  { key: "jwtPublicKey", flag: "jwt-public-key", env: "PULSE_JWT_PUBLIC_KEY", type: str(), to: null, defaultText: "(anonymous mode)", help: "token mode with EdDSA / ES256 / RS256: a PEM public key file" },
+  { key: "nicknameHoldMs", flag: "nickname-hold-ms", env: "PULSE_NICKNAME_HOLD_MS", type: int(0, 365 * MS_DAY), default: MS_DAY, defaultText: "86400000 (24 h)", help: "a nickname stays its owner's this long after its last connection, across restarts" },
+  { key: "statsToken", flag: "stats-token", env: "PULSE_STATS_TOKEN", type: str(), secret: true, defaultText: "none", help: "`/stats` and `/metrics` also answer `Authorization: Bearer <token>` (else loopback only)" },
+  { key: "metricsPort", flag: "metrics-port", env: "PULSE_METRICS_PORT", type: int(0, 65535), defaultText: "none", help: "also serve `/metrics`, `/healthz`, `/readyz` on this port, to anyone who reaches it" },
+  { key: "metricsHost", flag: "metrics-host", env: "PULSE_METRICS_HOST", type: str(255), default: "127.0.0.1", help: "interface for `--metrics-port`" },
+  { key: "logLevel", flag: "log-level", env: "PULSE_LOG_LEVEL", type: { kind: "choice", choices: ["debug", "info", "warn", "error"] }, default: "info", to: null, help: "least severe log event written (startup lines are always written)" },
+  { key: "logFormat", flag: "log-format", env: "PULSE_LOG_FORMAT", type: { kind: "choice", choices: ["json", "pretty"] }, default: "json", to: null, help: "`json`: one JSON object per line; `pretty`: for people (needs the `pino-pretty` package)" },
+  { key: "noRateLimits", flag: "no-rate-limits", env: "PULSE_NO_RATE_LIMITS", type: { kind: "boolean" }, default: false, to: null, help: "turn the per-connection and per-IP rate limits off (for benchmarks; see docs/security.md)" },
+  { key: "quiet", flag: "quiet", env: "PULSE_QUIET", type: { kind: "boolean" }, default: false, to: null, help: "same as `--log-level warn`" },
+];
+
+export const entryByKey = new Map(CONFIG_SCHEMA.map((e) => [e.key, e]));
+
+/** How a default shows in help and README. */
+export const shownDefault = (e: ConfigEntry): string => e.defaultText ?? (e.default === undefined ? "none" : String(e.default));
+
+/** `pulse serve --help`, made from the schema. */
+export function usage(): string {
+  const rows = CONFIG_SCHEMA.map((e) => {
+    const arg = e.type.kind === "boolean" ? "" : e.type.kind === "integer" || e.type.kind === "number" ? " N" : e.type.kind === "choice" ? ` ${e.type.choices.join("|")}` : " VALUE";
+    const env = e.env ? `env ${e.env}, ` : "";
+    return `  --${e.flag}${arg}\n      ${e.help.replaceAll("`", "")} (${env}default ${shownDefault(e).replaceAll("`", "")})`;
+  });
+  return `pulse serve [options]\nPrecedence: flags, then environment, then the --config file, then defaults.\n${rows.join("\n")}\n  --help, -h\n      this text`;
+}
+
+/** The README's configuration table, made from the schema (a test compares them). */
+export function markdownTable(): string {
+  const head = "| flag | environment | config key | default | meaning |\n|---|---|---|---|---|";
+  const code = (s: string) => (/^[`(]/.test(s) || /^[\d.]+( \(.*\))?$/.test(s) || s === "none" || s.includes(" ") ? s : `\`${s}\``);
+  const rows = CONFIG_SCHEMA.map((e) => `| \`--${e.flag}\` | ${e.env ? `\`${e.env}\`` : ""} | \`${e.key}\` | ${code(shownDefault(e))} | ${e.help} |`);
+  return [head, ...rows].join("\n");
+}

@@ -1,0 +1,137 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** What a connection is doing, as the `pulse_connections` gauge counts it. */
+export type ConnectionState = "handshake" | "alive" | "suspect" | "closing";
+export const CONNECTION_STATES: readonly ConnectionState[] = ["handshake", "alive", "suspect", "closing"];
+
+/** Live figures read at scrape time, not counted on the hot path. */
+export interface MetricsSources {
+  connectionStates(): Record<ConnectionState, number>;
+  rooms(): number;
+  /** TCP bytes of WebSocket connections so far (live ones plus ended ones), both directions. */
+  socketBytes(): { received: number; sent: number };
+}
+
+/** Bucket bounds in seconds for round trips and store calls: 0.5 ms .. 10 s. */
+const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Event-loop delay sampling interval of the default metrics; coarse, so an idle server sleeps. */
+const EVENT_LOOP_RESOLUTION_MS = 20;
+
+/**
+ * One server's Prometheus metrics, in a registry of its own: two servers in one process (tests,
+ * embedding) never mix their counts. Names and labels are listed in docs/deploy.md; changing
+ * one breaks dashboards, so treat them as part of the interface.
+ *
+ * Counters that cost a hash lookup per frame are avoided: frame counts are per message type at
+ * the edge, bytes are read from the sockets at scrape time, deliveries are added once per
+ * broadcast (not per recipient).
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private defaultsOn = false;
+
+  /** Inbound frames by message type ("invalid" for frames that did not parse). */
+  readonly framesReceived = new Counter({ name: "pulse_frames_received_total", help: "Inbound WebSocket frames by message type (invalid: did not parse)", labelNames: ["type"] as const, registers: [this.registry] });
+  /** Chat `send` requests by outcome. */
+  readonly messagesReceived = new Counter({ name: "pulse_messages_received_total", help: "Chat send requests by result: stored (new), duplicate (acked with duplicate:true, a resend), refused (invalid, not in room, store failure, id reused)", labelNames: ["result"] as const, registers: [this.registry] });
+  /** Chat messages written to clients, by path. */
+  readonly messagesSent = new Counter({ name: "pulse_messages_sent_total", help: "Chat messages written to clients: live (broadcast), join (in joined: the resume gap or the latest page), history (history requests)", labelNames: ["path"] as const, registers: [this.registry] });
+  /** Frames written by room broadcasts, one per recipient. */
+  readonly deliveries = new Counter({ name: "pulse_deliveries_total", help: "Broadcast frames written to room members, one per recipient, by kind (message, presence)", labelNames: ["kind"] as const, registers: [this.registry] });
+  readonly rtt = new Histogram({ name: "pulse_heartbeat_rtt_seconds", help: "Round trip of the server's own pings (ping sent -> pong read, both on the server's clock; includes the client's delay in answering). Clients ping and the server answers; the server pings only a client it has not heard from for intervalMs plus a grace, so samples come from quiet clients.", buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
+  readonly verdicts = new Counter({ name: "pulse_liveness_verdicts_total", help: "Liveness verdicts by side (server: our engine; client: a close code 4000/4004 received from the client) and reason", labelNames: ["side", "verdict", "reason"] as const, registers: [this.registry] });
+  readonly resumes = new Counter({ name: "pulse_resumes_total", help: "Joins that asked to resume (since given), by whether the gap was recovered", labelNames: ["recovered"] as const, registers: [this.registry] });
+  readonly joins = new Counter({ name: "pulse_joins_total", help: "Room joins served (with or without resume)", registers: [this.registry] });
+  readonly closes = new Counter({ name: "pulse_connections_closed_total", help: "Ended WebSocket connections by reason (closed, timeout, slow, handshake, shutdown, ...)", labelNames: ["reason"] as const, registers: [this.registry] });
+  readonly opened = new Counter({ name: "pulse_connections_opened_total", help: "WebSocket connections accepted", registers: [this.registry] });
+  readonly upgradesRefused = new Counter({ name: "pulse_upgrades_refused_total", help: "WebSocket upgrades refused before a connection existed, by HTTP status", labelNames: ["status"] as const, registers: [this.registry] });
+  readonly storeLatency = new Histogram({ name: "pulse_store_seconds", help: "Store call latency by operation and outcome", labelNames: ["op", "outcome"] as const, buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    new Gauge({
+      name: "pulse_connections",
+      help: "Open WebSocket connections by state (handshake: no hello yet; alive; suspect: silent past suspectMs; closing)",
+      labelNames: ["state"] as const,
+      registers,
+      collect() {
+        const counts = sources.connectionStates();
+        for (const state of CONNECTION_STATES) this.set({ state }, counts[state]);
+      },
+    });
+    new Gauge({ name: "pulse_rooms", help: "Rooms with at least one member on this node", registers, collect() { this.set(sources.rooms()); } });
+    // Counters fed from a running total: each scrape adds what grew since the last one.
+    const fromTotal = (name: string, help: string, read: () => number) => {
+      let reported = 0;
+      new Counter({
+        name, help, registers,
+        collect() {
+          const now = read();
+          if (now > reported) this.inc(now - reported);
+          reported = Math.max(reported, now);
+        },
+      });
+    };
+    fromTotal("pulse_bytes_received_total", "TCP bytes received on WebSocket connections (frames with headers, and the upgrade request)", () => sources.socketBytes().received);
+    fromTotal("pulse_bytes_sent_total", "TCP bytes sent on WebSocket connections (frames with headers, and the upgrade response)", () => sources.socketBytes().sent);
+  }
+
+  // Hot-path helpers: label children are looked up once, not per call.
+  private readonly frameChildren = new Map<string, { inc(): void }>();
+  private readonly stored = this.messagesReceived.labels("stored");
+  private readonly duplicates = this.messagesReceived.labels("duplicate");
+  private readonly liveMessages = this.messagesSent.labels("live");
+  private readonly messageDeliveries = this.deliveries.labels("message");
+  private readonly presenceDeliveries = this.deliveries.labels("presence");
+
+  frameReceived(type: string): void {
+    let child = this.frameChildren.get(type);
+    if (!child) {
+      child = this.framesReceived.labels(type);
+      this.frameChildren.set(type, child);
+    }
+    child.inc();
+  }
+
+  /** A send was acked: a new message, or a resend of one already stored. */
+  countReceived(duplicate: boolean): void {
+    (duplicate ? this.duplicates : this.stored).inc();
+  }
+
+  /** A broadcast was written to `recipients` members; seq 0 is presence, else a chat message. */
+  countDelivered(seq: number, recipients: number): void {
+    if (recipients === 0) return;
+    if (seq === 0) return this.presenceDeliveries.inc(recipients);
+    this.messageDeliveries.inc(recipients);
+    this.liveMessages.inc(recipients);
+  }
+
+  /** A join was answered with `replayed` messages; `since` given means the client resumed. */
+  countJoin(since: number | undefined, recovered: boolean, replayed: number): void {
+    this.joins.inc();
+    if (since !== undefined) this.resumes.inc({ recovered: String(recovered) });
+    if (replayed > 0) this.messagesSent.inc({ path: "join" }, replayed);
+  }
+
+  /**
+   * Process metrics (CPU, memory, GC, event-loop delay) start with the first scrape: the
+   * event-loop monitor wakes the process every EVENT_LOOP_RESOLUTION_MS, which an idle server
+   * that nobody scrapes should not pay.
+   */
+  async text(): Promise<string> {
+    if (!this.defaultsOn) {
+      this.defaultsOn = true;
+      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_RESOLUTION_MS });
+    }
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Stops what the default metrics started (the event-loop monitor). */
+  close(): void {
+    this.registry.clear();
+  }
+}
