@@ -237,7 +237,7 @@ export class Connection implements Member, LivenessHost {
     const claim = await this.hub.nicknames.claim(name.name, result.userId);
     if (!claim.ok) return this.closeWith(CloseCode.NicknameTaken, "closed", "nickname taken");
     if (!this.isOpen) return this.hub.nicknames.release(claim.key);
-    this.becomeReady(m.clientId, name.name, claim.key, result);
+    this.becomeReady(m.clientId, claim.nick, claim.key, result);
     const token = this.auth.issueResumeToken ? await this.auth.issueResumeToken(result, name.name) : undefined;
     if (!this.isOpen) return;
     const { liveness, retry, maxPayloadBytes, maxTextLength, maxRooms, maxNickLength, historyLimit } = this.options;

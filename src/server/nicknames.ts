@@ -1,7 +1,8 @@
 import type { IdentityStore } from "../store/identity-store.js";
 import { nicknameKey } from "./confusables.js";
 
-export type NicknameClaimResult = { ok: true; key: string } | { ok: false };
+/** `nick`: the display form to use; a user already online keeps the form it came with. */
+export type NicknameClaimResult = { ok: true; key: string; nick: string } | { ok: false };
 
 /**
  * Who holds which nickname. Names compare by their confusable skeleton, so "ada", "Ada",
@@ -12,7 +13,7 @@ export type NicknameClaimResult = { ok: true; key: string } | { ok: false };
  * The owner always gets its name back; another user gets 4501 until the hold ends.
  */
 export class Nicknames {
-  private readonly online = new Map<string, { userId: string; connections: number }>();
+  private readonly online = new Map<string, { userId: string; nick: string; connections: number }>();
 
   constructor(
     private readonly store: IdentityStore,
@@ -34,8 +35,9 @@ export class Nicknames {
     if (!stored.ok || this.heldByOther(key, userId)) return { ok: false };
     const holder = this.online.get(key);
     if (holder) holder.connections++;
-    else this.online.set(key, { userId, connections: 1 });
-    return { ok: true, key };
+    else this.online.set(key, { userId, nick, connections: 1 });
+    // "Ada" in one tab and "ada" in another are one person in presence, shown one way.
+    return { ok: true, key, nick: holder?.nick ?? nick };
   }
 
   /** One connection of the holder went; after the last, the hold window starts. */

@@ -232,30 +232,22 @@ export class SqliteStore implements MessageStore, IdentityStore {
     return new Uint8Array(Buffer.from(row.value, "hex"));
   }
 
+  /** Prepared on first use, then kept: a reconnect storm claims thousands of names a second. */
+  private get holds(): HoldStatements {
+    return (this.holdStatements ??= prepareHolds(this.db));
+  }
+  private holdStatements: HoldStatements | null = null;
+
   async claimNickname(claim: NicknameClaim): Promise<ClaimResult> {
-    // One transaction: the read and the write cannot interleave with another claim.
-    return this.db.transaction((): ClaimResult => {
-      const existing = this.db
-        .prepare(`SELECT user_id AS userId, last_seen_at AS lastSeenAt FROM nicknames WHERE key = ?`)
-        .get(claim.key) as HoldRow | undefined;
-      if (existing && holdsAgainst(existing, claim)) return { ok: false, ownerId: existing.userId };
-      this.db
-        .prepare(
-          `INSERT INTO nicknames (key, nick, user_id, last_seen_at) VALUES (?, ?, ?, ?)
-           ON CONFLICT (key) DO UPDATE SET nick = excluded.nick, user_id = excluded.user_id,
-           last_seen_at = excluded.last_seen_at`,
-        )
-        .run(claim.key, claim.nick, claim.userId, claim.now);
-      return { ok: true };
-    }).immediate();
+    return this.holds.claim(claim);
   }
 
   async releaseNickname(key: string, userId: string, at: number): Promise<void> {
-    this.db.prepare(`UPDATE nicknames SET last_seen_at = ? WHERE key = ? AND user_id = ?`).run(at, key, userId);
+    this.holds.release.run(at, key, userId);
   }
 
   async purgeNicknames(before: number): Promise<number> {
-    return this.db.prepare(`DELETE FROM nicknames WHERE last_seen_at < ?`).run(before).changes;
+    return this.holds.deleteBefore.run(before).changes;
   }
 
   private loadOrCreateEpoch(): string {
@@ -268,4 +260,26 @@ export class SqliteStore implements MessageStore, IdentityStore {
     if (!row) throw new Error("meta table has no epoch");
     return row.value;
   }
+}
+
+type HoldStatements = ReturnType<typeof prepareHolds>;
+
+function prepareHolds(db: Database.Database) {
+  const select = db.prepare<[string], HoldRow>(`SELECT user_id AS userId, last_seen_at AS lastSeenAt FROM nicknames WHERE key = ?`);
+  const upsert = db.prepare<[string, string, string, number]>(
+    `INSERT INTO nicknames (key, nick, user_id, last_seen_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (key) DO UPDATE SET nick = excluded.nick, user_id = excluded.user_id, last_seen_at = excluded.last_seen_at`,
+  );
+  const claim = db.transaction((c: NicknameClaim): ClaimResult => {
+    const existing = select.get(c.key);
+    if (existing && holdsAgainst(existing, c)) return { ok: false, ownerId: existing.userId };
+    upsert.run(c.key, c.nick, c.userId, c.now);
+    return { ok: true };
+  });
+  return {
+    /** One IMMEDIATE transaction: the read and the write cannot interleave with another claim. */
+    claim: (c: NicknameClaim): ClaimResult => claim.immediate(c),
+    release: db.prepare<[number, string, string]>(`UPDATE nicknames SET last_seen_at = ? WHERE key = ? AND user_id = ?`),
+    deleteBefore: db.prepare<[number]>(`DELETE FROM nicknames WHERE last_seen_at < ?`),
+  };
 }

@@ -117,6 +117,11 @@ describe("nobody can take another user's name", () => {
       const back = await RawClient.hello(server.wsUrl, "ada", token);
       assert.equal(back.welcome!.userId, owner.welcome!.userId);
       assert.equal(back.welcome!.nick, "ada");
+      assert.equal(back.welcome!.token, token, "a fresh token comes back as it was, not signed again");
+      // Another tab of the same user asking for another form of the name is shown as the first.
+      const tab = await RawClient.hello(server.wsUrl, "ADA", token);
+      assert.equal(tab.welcome!.nick, "ada");
+      tab.close();
       back.close();
     } finally {
       await server.dispose();
