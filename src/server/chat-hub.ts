@@ -49,6 +49,8 @@ export class ChatHub {
     private readonly options: ResolvedOptions,
   ) {
     this.nicknames = new Nicknames(store, options.nicknameHoldMs, options.log);
+    // Other nodes see only the store: keep online holders' holds fresh there.
+    if (broker.spansNodes) this.nicknames.keepHoldsFresh();
     const purge = () => this.nicknames.purgeExpired().catch((err: Error) => options.log(`nickname purge failed: ${err.message}`));
     void purge();
     this.purgeTimer = setInterval(purge, NICKNAME_PURGE_MS);
@@ -61,6 +63,7 @@ export class ChatHub {
 
   close(): void {
     clearInterval(this.purgeTimer);
+    this.nicknames.stop();
   }
 
   get roomCount(): number {
@@ -93,13 +96,18 @@ export class ChatHub {
     }
     member.rooms.add(room);
     const state = this.roomFor(room);
-    if (state.addPresence(member.nick)) this.presence.add(room, { event: "join", nick: member.nick });
+    if (state.addPresence(member.nick)) {
+      this.presence.add(room, { event: "join", nick: member.nick });
+      this.broker.memberJoined?.(room, member.nick);
+    }
     // Hold live frames from here on; history is read asynchronously and must come first.
     state.startSync(member);
     try {
+      await this.broker.whenSubscribed?.(room);
       const { messages, recovered, latest } = await this.readForJoin(room, since, epoch);
+      const elsewhere = (await this.broker.onlineElsewhere?.(room)) ?? [];
       if (!member.isOpen || !member.rooms.has(room)) return;
-      member.sendFrame(joinedFrame({ type: "joined", room, seq: latest, recovered, messages }, state.onlineJsonFor(member.nick)));
+      member.sendFrame(joinedFrame({ type: "joined", room, seq: latest, recovered, messages }, withNames(state.onlineJsonFor(member.nick), elsewhere)));
       const delivered = messages.length ? messages[messages.length - 1]!.seq : latest;
       for (const held of state.finishSync(member, Math.max(delivered, since ?? 0))) member.sendFrame(held.frame);
     } catch (err) {
@@ -134,7 +142,10 @@ export class ChatHub {
     const state = this.rooms.get(room);
     if (!state) return;
     state.remove(member);
-    if (state.removePresence(member.nick)) this.presence.add(room, { event: "leave", nick: member.nick, reason });
+    if (state.removePresence(member.nick)) {
+      this.presence.add(room, { event: "leave", nick: member.nick, reason });
+      this.broker.memberLeft?.(room, member.nick);
+    }
     if (state.size === 0) {
       this.rooms.delete(room);
       this.broker.unsubscribe(room);
@@ -218,6 +229,12 @@ export class ChatHub {
 function joinedFrame(joined: Omit<JoinedMessage, "online">, onlineJson: string): Buffer {
   const head = JSON.stringify(joined);
   return Buffer.from(`${head.slice(0, -1)},"online":${onlineJson}}`);
+}
+
+/** An online list (JSON) with the names online through other nodes added. */
+function withNames(onlineJson: string, elsewhere: string[]): string {
+  if (elsewhere.length === 0) return onlineJson;
+  return JSON.stringify([...new Set([...(JSON.parse(onlineJson) as string[]), ...elsewhere])]);
 }
 
 const messageFrame = (m: ChatMessage): ServerMessage => ({ type: "message", ...toWire(m) });

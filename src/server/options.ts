@@ -14,6 +14,11 @@ export interface ServerOptions {
   /** "memory", a SQLite file path, ":memory:", or a store instance. Default "./data/pulse.db". */
   store?: string | PulseStore;
   /**
+   * redis://host:port: keep messages, identities and presence in this Redis and fan out
+   * through it, so every node on it serves one chat. Replaces `store`. Default none.
+   */
+  redis?: string;
+  /**
    * Who may connect. "anonymous" (default): anyone; the server issues a signed resume token
    * that proves the same user on later visits. A JwtKey: a valid JWT in `hello` is required.
    */
@@ -72,10 +77,11 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | "authenticate" | "statsToken" | "allowedHosts">> & {
+export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | "redis" | "authenticate" | "statsToken" | "allowedHosts">> & {
   /** null: the defaults, which depend on the bound address (see request-guard.ts). */
   allowedHosts: string[] | null;
   retainPerRoom: number | undefined;
+  redis: string | null;
   authenticate: Authenticate | null;
   statsToken: string | null;
   liveness: LivenessSettings;
@@ -96,6 +102,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     allowedHosts: o.allowedHosts ?? null,
     statsToken: o.statsToken ?? null,
     retainPerRoom: o.retainPerRoom,
+    redis: o.redis ?? null,
     liveness,
     checkMs: o.checkMs ?? Math.min(DEFAULT_SERVER_CHECK_MS, liveness.intervalMs),
     maxPayloadBytes: o.maxPayloadBytes ?? 64 * 1024,

@@ -17,6 +17,7 @@ import { defaultWebRoot, staticFiles } from "./static-files.js";
 import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from "./request-guard.js";
 import { anonymousAuth } from "./identity/anonymous-auth.js";
 import { jwtAuth } from "./identity/jwt-auth.js";
+import { openRedisEngine } from "./redis-engine.js";
 import type { AuthMode } from "./identity/identity.js";
 
 export interface ServerStats {
@@ -45,10 +46,11 @@ export async function startServer(
   const options = resolveOptions(input);
   const clock = deps.clock ?? systemClock;
   const auth = options.auth === "anonymous" ? null : jwtAuth(options.auth); // a bad key fails here, before anything opens
-  const store: PulseStore = typeof options.store === "string" ? await openStore(options.store, options.retainPerRoom ? { retainPerRoom: options.retainPerRoom } : {}) : options.store;
+  const shared = options.redis ? await openRedisEngine(options.redis, options) : null;
+  const store: PulseStore = shared ? shared.store : typeof options.store === "string" ? await openStore(options.store, options.retainPerRoom ? { retainPerRoom: options.retainPerRoom } : {}) : options.store;
   const authMode: AuthMode = options.authenticate ? { authenticate: options.authenticate } : auth ?? anonymousAuth(await store.signingSecret());
   const allowedHosts = new Set(options.allowedHosts?.map((h) => h.toLowerCase()) ?? defaultAllowedHosts(options.host));
-  const broker = deps.broker ?? new LocalBroker();
+  const broker = deps.broker ?? shared?.broker ?? new LocalBroker();
   const hub = new ChatHub(store, broker, options);
   const connections = new Set<Connection>();
   const sweep = new LivenessSweep<LivenessEngine>(options.checkMs);
