@@ -7,6 +7,8 @@ const USAGE = `pulse serve [options]
   --port N            TCP port (env PULSE_PORT, default 8080; 0 = any free port)
   --host ADDR         interface to bind (env PULSE_HOST, default 0.0.0.0)
   --store SPEC        SQLite file, ":memory:" or "memory" (env PULSE_STORE, default ./data/pulse.db)
+  --redis URL         redis://host:port: share messages, presence and fan-out with every node on this
+                      Redis (env PULSE_REDIS_URL; replaces --store; default none)
   --interval-ms N     ping after this long without sending (env PULSE_INTERVAL_MS, default 5000)
   --suspect-ms N      silence that makes a peer suspect (env PULSE_SUSPECT_MS, default 8000)
   --timeout-ms N      silence that makes a peer dead (env PULSE_TIMEOUT_MS, default 12000)
@@ -29,6 +31,7 @@ export async function serve(argv: string[]): Promise<void> {
       port: { type: "string" },
       host: { type: "string" },
       store: { type: "string" },
+      redis: { type: "string" },
       "interval-ms": { type: "string" },
       "suspect-ms": { type: "string" },
       "timeout-ms": { type: "string" },
@@ -71,6 +74,7 @@ export async function serve(argv: string[]): Promise<void> {
     port: int(values.port, "PULSE_PORT") ?? 8080,
     host: values.host ?? env.PULSE_HOST ?? "0.0.0.0",
     store: values.store ?? env.PULSE_STORE,
+    redis: values.redis ?? (env.PULSE_REDIS_URL || undefined),
     liveness,
     checkMs: int(values["check-ms"], "PULSE_CHECK_MS"),
     retainPerRoom: int(values["retain-per-room"], "PULSE_RETAIN_PER_ROOM"),
@@ -85,6 +89,7 @@ export async function serve(argv: string[]): Promise<void> {
   const shownHost = server.options.host === "0.0.0.0" ? "127.0.0.1" : server.options.host;
   // Tests and scripts wait for this exact line.
   console.log(`listening on http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${server.port}`);
+  console.log(`store: ${server.options.redis ? `Redis ${redactedUrl(server.options.redis)} (shared with every node on it)` : String(server.options.store)}`);
   console.log(`identity: ${auth === "anonymous" ? "anonymous (signed resume tokens)" : "token (JWT in hello)"}`);
   console.log(`liveness: ping every ${l.intervalMs} ms idle, suspect after ${l.suspectMs} ms, dead after ${l.timeoutMs} ms (worst case ${detectionBoundMs(l, checkMs)} ms)`);
 
@@ -102,4 +107,15 @@ export async function serve(argv: string[]): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+/** The URL without its password, for logs. */
+function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparsable URL)";
+  }
 }
