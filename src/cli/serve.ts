@@ -1,7 +1,9 @@
+import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { startServer } from "../server/index.js";
 import { detectionBoundMs } from "../liveness/settings.js";
+import { parseWorkers, runPrimary, WORKERS_NEED_REDIS } from "./workers.js";
 
 const USAGE = `pulse serve [options]
   --port N            TCP port (env PULSE_PORT, default 8080; 0 = any free port)
@@ -9,6 +11,8 @@ const USAGE = `pulse serve [options]
   --store SPEC        SQLite file, ":memory:" or "memory" (env PULSE_STORE, default ./data/pulse.db)
   --redis URL         redis://host:port: share messages, presence and fan-out with every node on this
                       Redis (env PULSE_REDIS_URL; replaces --store; default none)
+  --workers N         worker processes sharing the port, "auto" = one per core (env PULSE_WORKERS,
+                      default 1; above 1 needs --redis)
   --interval-ms N     ping after this long without sending (env PULSE_INTERVAL_MS, default 5000)
   --suspect-ms N      silence that makes a peer suspect (env PULSE_SUSPECT_MS, default 8000)
   --timeout-ms N      silence that makes a peer dead (env PULSE_TIMEOUT_MS, default 12000)
@@ -32,6 +36,7 @@ export async function serve(argv: string[]): Promise<void> {
       host: { type: "string" },
       store: { type: "string" },
       redis: { type: "string" },
+      workers: { type: "string" },
       "interval-ms": { type: "string" },
       "suspect-ms": { type: "string" },
       "timeout-ms": { type: "string" },
@@ -66,6 +71,10 @@ export async function serve(argv: string[]): Promise<void> {
       timeoutMs: int(values["timeout-ms"], "PULSE_TIMEOUT_MS"),
     }).filter(([, v]) => v !== undefined),
   );
+  const redis = values.redis ?? (env.PULSE_REDIS_URL || undefined);
+  const workers = parseWorkers(values.workers ?? env.PULSE_WORKERS);
+  if (workers > 1 && !redis) throw new Error(WORKERS_NEED_REDIS);
+  if (workers > 1 && cluster.isPrimary) return runPrimary(workers);
   const jwtSecret = values["jwt-secret"] ?? env.PULSE_JWT_SECRET;
   const jwtKeyFile = values["jwt-public-key"] ?? env.PULSE_JWT_PUBLIC_KEY;
   if (jwtSecret && jwtKeyFile) throw new Error("give either --jwt-secret or --jwt-public-key, not both");
@@ -74,7 +83,7 @@ export async function serve(argv: string[]): Promise<void> {
     port: int(values.port, "PULSE_PORT") ?? 8080,
     host: values.host ?? env.PULSE_HOST ?? "0.0.0.0",
     store: values.store ?? env.PULSE_STORE,
-    redis: values.redis ?? (env.PULSE_REDIS_URL || undefined),
+    redis,
     liveness,
     checkMs: int(values["check-ms"], "PULSE_CHECK_MS"),
     retainPerRoom: int(values["retain-per-room"], "PULSE_RETAIN_PER_ROOM"),
