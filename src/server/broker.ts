@@ -22,6 +22,12 @@ export interface Broker {
   memberLeft?(room: string, nick: string): void;
   /** Nicknames online in the room through other nodes. */
   onlineElsewhere?(room: string): Promise<string[]>;
+  /**
+   * Called when the node loses (false) or regains (true) its link to the shared store for
+   * longer than the liveness bound: cut off, it can neither store nor fan out, so its clients
+   * are sent to another node.
+   */
+  onAvailability?(listener: (available: boolean) => void): void;
 }
 
 export class LocalBroker implements Broker {

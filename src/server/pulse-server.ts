@@ -50,7 +50,7 @@ export async function startServer(
   const store: PulseStore = shared ? shared.store : typeof options.store === "string" ? await openStore(options.store, options.retainPerRoom ? { retainPerRoom: options.retainPerRoom } : {}) : options.store;
   const authMode: AuthMode = options.authenticate ? { authenticate: options.authenticate } : auth ?? anonymousAuth(await store.signingSecret());
   const allowedHosts = new Set(options.allowedHosts?.map((h) => h.toLowerCase()) ?? defaultAllowedHosts(options.host));
-  const broker = deps.broker ?? shared?.broker ?? new LocalBroker();
+  const broker: Broker = deps.broker ?? shared?.broker ?? new LocalBroker();
   const hub = new ChatHub(store, broker, options);
   const connections = new Set<Connection>();
   const sweep = new LivenessSweep<LivenessEngine>(options.checkMs);
@@ -61,6 +61,8 @@ export async function startServer(
   // that read says 0, and each later one covers the time since the previous.
   let loopDelayOn = false;
   let draining = false;
+  /** Cut off from the shared store (Redis): new clients are refused, connected ones sent away. */
+  let storeReachable = true;
 
   const stats = (): ServerStats => {
     if (!loopDelayOn) loopDelay.enable();
@@ -78,8 +80,9 @@ export async function startServer(
     }
     if (serveFile(req, res)) return;
     if (req.url === "/healthz") {
-      res.writeHead(draining ? 503 : 200, { "content-type": "application/json" });
-      return res.end(JSON.stringify({ ok: !draining }));
+      const ok = !draining && storeReachable;
+      res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ ok }));
     }
     if (req.url === "/stats") {
       if (!statsAllowed(req, options.statsToken)) {
@@ -108,7 +111,7 @@ export async function startServer(
     const refuse = (status: number, text: string) => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${text}\n`);
     };
-    if (draining) return refuse(503, "Service Unavailable");
+    if (draining || !storeReachable) return refuse(503, "Service Unavailable");
     if (!hostAllowed(req, allowedHosts)) return refuse(403, "Forbidden host");
     if (!originAllowed(req, options.allowedOrigins)) return refuse(403, "Forbidden origin");
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
@@ -136,23 +139,30 @@ export async function startServer(
   const port = typeof address === "object" && address ? address.port : options.port;
   const host = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
 
+  /** Tells every client to come back after a randomized delay (elsewhere, with a URL list) and closes it. */
+  const sendAway = (reason: string): Promise<void>[] =>
+    [...connections].map((conn) => {
+      const ended = new Promise<void>((resolve) => conn.socket.once("close", () => resolve()));
+      if (conn.ready) {
+        // Spread the returning crowd so a restart does not become a reconnect storm.
+        const retryAfterMs = Math.floor(Math.random() * options.restartSpreadMs);
+        conn.send({ type: "goaway", retryAfterMs, reason });
+      }
+      conn.closeWith(CloseCode.ServerRestart, "shutdown", reason);
+      return ended;
+    });
+  broker.onAvailability?.((available) => {
+    storeReachable = available;
+    if (!available) sendAway("this node lost its link to the shared store; use another node");
+  });
+
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
       draining = true;
       http.close();
       sweep.stop();
-      const pending = [...connections].map((conn) => {
-        const ended = new Promise<void>((resolve) => conn.socket.once("close", () => resolve()));
-        if (conn.ready) {
-          // Spread the returning crowd so a restart does not become a reconnect storm.
-          const retryAfterMs = Math.floor(Math.random() * options.restartSpreadMs);
-          conn.send({ type: "goaway", retryAfterMs, reason: "server restarting" });
-        }
-        conn.closeWith(CloseCode.ServerRestart, "shutdown", "server restarting");
-        return ended;
-      });
-      await Promise.all(pending);
+      await Promise.all(sendAway("server restarting"));
       hub.close();
       loopDelay.disable();
       await broker.close();

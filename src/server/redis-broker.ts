@@ -71,6 +71,10 @@ export class RedisBroker implements Broker {
   private readonly reapTimer: NodeJS.Timeout;
   private registered = false;
   private closed = false;
+  /** When Redis last answered a heartbeat; the node counts as cut off nodeTimeoutMs after it. */
+  private lastRedisOkAt = Date.now();
+  private available = true;
+  private readonly availabilityListeners: Array<(available: boolean) => void> = [];
 
   constructor(private readonly store: RedisStore, options: RedisBrokerOptions = {}) {
     this.nodeId = options.nodeId ?? randomUUID();
@@ -78,7 +82,7 @@ export class RedisBroker implements Broker {
     this.log = options.log ?? (() => {});
     // The subscriber connection queues (re)subscriptions while Redis is away, and ioredis
     // subscribes again to every channel after a reconnect.
-    this.sub = store.redis.duplicate({ enableOfflineQueue: true, autoResubscribe: true, lazyConnect: true, commandTimeout: undefined });
+    this.sub = store.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true, lazyConnect: true, commandTimeout: undefined });
     this.sub.on("error", () => {});
     const onMessage = (channel: Buffer, payload: Buffer) => this.onPayload(channel.toString(), payload);
     this.sub.on(store.sharded ? "smessageBuffer" : "messageBuffer", onMessage);
@@ -90,7 +94,10 @@ export class RedisBroker implements Broker {
     void this.sub.connect().catch(() => {});
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(this.nodeTimeoutMs / 3)));
     this.heartbeatTimer.unref();
-    this.reapTimer = setInterval(() => void this.reapDeadNodes(), options.reapCheckMs ?? 1_000);
+    this.reapTimer = setInterval(() => {
+      this.checkAvailability();
+      void this.reapDeadNodes();
+    }, options.reapCheckMs ?? 1_000);
     this.reapTimer.unref();
     void this.heartbeat();
   }
@@ -174,6 +181,26 @@ export class RedisBroker implements Broker {
       nicks.add(field.slice(field.indexOf("|") + 1));
     }
     return [...nicks];
+  }
+
+  onAvailability(listener: (available: boolean) => void): void {
+    this.availabilityListeners.push(listener);
+  }
+
+  /**
+   * Cut off from Redis as long as the others need to declare this node dead: by then they have
+   * announced its members as gone, and it can store nothing. Say so, once per change.
+   */
+  private checkAvailability(): void {
+    if (!this.available || Date.now() - this.lastRedisOkAt <= this.nodeTimeoutMs) return;
+    this.setAvailable(false);
+  }
+
+  private setAvailable(available: boolean): void {
+    if (available === this.available) return;
+    this.available = available;
+    this.log(available ? "Redis reachable again" : `no answer from Redis for over ${this.nodeTimeoutMs} ms: sending clients to other nodes`);
+    for (const listener of this.availabilityListeners) listener(available);
   }
 
   async close(): Promise<void> {
@@ -266,6 +293,8 @@ export class RedisBroker implements Broker {
       const was = Number(await HEARTBEAT.run(this.store.redis, [this.key(`node:${this.nodeId}`), this.key("nodes"), this.nodeId, this.nodeTimeoutMs]));
       if (was === 0 && this.registered) await this.reregister();
       this.registered = true;
+      this.lastRedisOkAt = Date.now();
+      this.setAvailable(true);
     } catch (err) {
       this.log(`heartbeat to Redis failed: ${(err as Error).message}`);
     }

@@ -4,6 +4,7 @@ import type { ChatMessage } from "../../src/protocol/messages.js";
 import type { PulseServer } from "../../src/server/index.js";
 import type { PulseClient } from "../../src/client/pulse-client.js";
 import { RawClient } from "../support/raw-client.js";
+import { BlackHoleProxy } from "../support/black-hole-proxy.js";
 import { RedisServer } from "../support/redis-server.js";
 import { testClient, testServer } from "../support/test-server.js";
 import { waitFor } from "../support/wait.js";
@@ -135,6 +136,44 @@ describe("Redis fan-out is at-most-once; the broker fills gaps", () => {
       for (const c of clients) c.close();
       await silent.close();
       await Promise.all(nodes.map((n) => n.close()));
+    }
+  });
+});
+
+describe("a node cut from Redis", () => {
+  it("notices within the bound, sends its clients to another node (goaway) and refuses new ones", async (t) => {
+    const liveness = { intervalMs: 500, suspectMs: 1_000, timeoutMs: 2_000 };
+    const checkMs = 500;
+    const proxy = await new BlackHoleProxy(redis.port).start();
+    const cut = await testServer({ redis: `redis://127.0.0.1:${proxy.port}`, liveness, checkMs });
+    const other = await testServer({ redis: redis.url, liveness, checkMs });
+    const kim = testClient([cut.url, other.url], "kim", { backoff: { baseMs: 100, capMs: 500 } });
+    const observer = await RawClient.hello(cut.url, "obs");
+    try {
+      kim.join("cut");
+      await waitFor(() => kim.online("cut").includes("kim") && kim.state.kind === "open", "kim in the room on the first node", 20_000);
+      assert.equal(kim.currentUrl, cut.url);
+      const cutAt = Date.now();
+      proxy.blackHole();
+      const goaway = await observer.next("goaway", () => true, 20_000);
+      const noticedMs = Date.now() - cutAt;
+      t.diagnostic(`node cut from Redis sent goaway after ${noticedMs} ms`);
+      assert.match(goaway.reason, /lost its link to the shared store/);
+      const bound = liveness.timeoutMs + checkMs + 2_000;
+      assert.ok(noticedMs <= bound, `noticed after ${noticedMs} ms; bound ${bound} ms`);
+      assert.equal((await observer.waitClosed()).code, 4001);
+      const health = await fetch(cut.url.replace("ws:", "http:") + "/healthz");
+      assert.equal(health.status, 503);
+
+      await waitFor(() => kim.state.kind === "open" && kim.currentUrl === other.url, "kim moved to the other node", 20_000);
+      const entry = kim.send("cut", "from the other node");
+      await waitFor(() => kim.outboxEntries().every((e) => e.id !== entry.id), "acked through the other node", 20_000);
+    } finally {
+      kim.close();
+      observer.close();
+      proxy.heal();
+      await Promise.all([cut.close(), other.close()]);
+      await proxy.close();
     }
   });
 });
