@@ -1,20 +1,23 @@
 /**
  * `npm run bench:cluster`: one room of --room clients (default 1,000) with 16 senders, on
- *   - Pulse, one node (SQLite), and
- *   - Pulse, `--workers 2` on one Redis (the two cores of this machine),
+ *   - Pulse, one node (SQLite),
+ *   - Pulse, `--workers 2` on one Redis (the two cores of this machine), and
+ *   - Socket.IO 4.8 with @socket.io/redis-adapter, two nodes on one Redis (clients split
+ *     between them), the anchor,
  * reporting deliveries per second and per server CPU-second, and the time until the LAST
  * recipient has a message (p50 / p99; with two workers most recipients sit on the other node
  * from the sender, so this is the cross-node figure). Loopback only; every phase is bounded.
  *
  * Not pinned: the two workers need both cores, so the generator (this process) shares them;
  * the figures are for comparing the two setups in one run, on an otherwise idle machine.
- * The Socket.IO + @socket.io/redis-adapter anchor the issue asks for is not in this script yet.
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
+import { io } from "socket.io-client";
 import { SUBPROTOCOL } from "../src/protocol/messages.js";
 import { RedisServer } from "../test/support/redis-server.js";
 import { cpuSeconds } from "./lib/proc.js";
@@ -32,7 +35,9 @@ const PROBES = arg("probes", 30);
 const ROOM = "bench";
 
 interface Member {
-  ws: WebSocket;
+  /** Sends one chat message (an ack calls sendNext). */
+  send(id: string, text: string): void;
+  close(): void;
   received: number;
   /** Probe text -> receive time (ms, performance.now()). */
   probeSeen: Map<string, number>;
@@ -44,7 +49,13 @@ interface Member {
 function member(url: string, i: number): Promise<Member> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, [SUBPROTOCOL]);
-    const m: Member = { ws, received: 0, probeSeen: new Map(), acks: 0 };
+    const m: Member = {
+      send: (id, text) => ws.send(JSON.stringify({ type: "send", room: ROOM, id, text })),
+      close: () => ws.terminate(),
+      received: 0,
+      probeSeen: new Map(),
+      acks: 0,
+    };
     const timer = setTimeout(() => reject(new Error(`client ${i} not joined in 60 s`)), 60_000);
     ws.on("error", reject);
     ws.on("open", () => ws.send(JSON.stringify({ type: "hello", clientId: `bench-${i}`, nick: `u${i}` })));
@@ -73,19 +84,88 @@ function member(url: string, i: number): Promise<Member> {
   });
 }
 
+/** A Socket.IO client: join, count messages, ack-driven sends. */
+function ioMember(url: string, i: number): Promise<Member> {
+  return new Promise((resolve, reject) => {
+    const socket = io(url, { transports: ["websocket"], reconnection: false, forceNew: true });
+    const m: Member = {
+      send: (id, text) => socket.emit("send", { room: ROOM, id, text }, () => {
+        m.acks++;
+        m.sendNext?.();
+      }),
+      close: () => socket.disconnect(),
+      received: 0,
+      probeSeen: new Map(),
+      acks: 0,
+    };
+    const timer = setTimeout(() => reject(new Error(`client ${i} not joined in 60 s`)), 60_000);
+    socket.on("connect_error", reject);
+    socket.on("message", (msg: { text?: string }) => {
+      m.received++;
+      if (msg.text?.startsWith("probe-")) m.probeSeen.set(msg.text, performance.now());
+    });
+    socket.on("connect", () =>
+      socket.emit("join", ROOM, () => {
+        clearTimeout(timer);
+        resolve(m);
+      }),
+    );
+  });
+}
+
+interface Running {
+  urls: string[];
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
 interface Setup {
   id: string;
   label: string;
-  args(redisUrl: string, dir: string): string[];
+  connect: (url: string, i: number) => Promise<Member>;
+  start(redisUrl: string, dir: string): Promise<Running>;
 }
 
 const SETUPS: Setup[] = [
-  { id: "pulse-1", label: "Pulse, 1 node (SQLite)", args: (_r, dir) => ["--store", join(dir, "bench.db")] },
-  { id: "pulse-2w", label: "Pulse, 2 workers + Redis", args: (redisUrl) => ["--workers", "2", "--redis", redisUrl] },
+  {
+    id: "pulse-1",
+    label: "Pulse, 1 node (SQLite)",
+    connect: member,
+    start: (_r, dir) => startNodes([["dist/cli/pulse.js", "serve", "--store", join(dir, "bench.db")]]),
+  },
+  {
+    id: "pulse-2w",
+    label: "Pulse, 2 workers + Redis",
+    connect: member,
+    start: (redisUrl) => startNodes([["dist/cli/pulse.js", "serve", "--workers", "2", "--redis", redisUrl]]),
+  },
+  {
+    id: "socketio-redis",
+    label: "Socket.IO + redis-adapter, 2 nodes",
+    connect: ioMember,
+    start: (redisUrl) => {
+      const node = ["--import", "tsx", "bench/peers/socketio-redis-server.ts", "--redis", redisUrl];
+      return startNodes([node, node]);
+    },
+  },
 ];
 
-async function startPulse(extra: string[]): Promise<{ child: ChildProcess; port: number; pids: () => number[] }> {
-  const child = spawn(process.execPath, ["dist/cli/pulse.js", "serve", "--host", "127.0.0.1", "--port", "0", "--quiet", ...extra], { stdio: ["ignore", "pipe", "inherit"] });
+/** Starts each command (node arguments) on a free port and waits for its `listening on` line. */
+async function startNodes(commands: string[][]): Promise<Running> {
+  const started = await Promise.all(commands.map((args) => startNode(args)));
+  return {
+    urls: started.map((s) => `ws://127.0.0.1:${s.port}/`),
+    pids: () => started.flatMap((s) => s.pids()),
+    stop: async () => {
+      for (const s of started) s.child.kill("SIGTERM");
+      await sleep(1_000);
+      for (const s of started) s.child.kill("SIGKILL");
+    },
+  };
+}
+
+async function startNode(args: string[]): Promise<{ child: ChildProcess; port: number; pids: () => number[] }> {
+  const child = spawn(process.execPath, [...args, "--host", "127.0.0.1", "--port", "0", "--quiet"], { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<number>((resolve, reject) => {
     let seen = "";
     const timer = setTimeout(() => reject(new Error("server not listening in 60 s")), 60_000);
@@ -116,12 +196,12 @@ const serverCpu = (pids: number[]): number => pids.reduce((sum, pid) => sum + cp
 
 async function run(setup: Setup, redisUrl: string) {
   const dir = mkdtempSync(join(tmpdir(), "pulse-bench-cluster-"));
-  const server = await startPulse(setup.args(redisUrl, dir));
-  const url = `ws://127.0.0.1:${server.port}/`;
+  const server = await setup.start(redisUrl, dir);
   const members: Member[] = [];
   try {
+    // Client i goes to node i mod n: senders and recipients alternate between nodes.
     for (let i = 0; i < ROOM_SIZE; i += 50) {
-      members.push(...(await Promise.all(Array.from({ length: Math.min(50, ROOM_SIZE - i) }, (_, k) => member(url, i + k)))));
+      members.push(...(await Promise.all(Array.from({ length: Math.min(50, ROOM_SIZE - i) }, (_, k) => setup.connect(server.urls[(i + k) % server.urls.length]!, i + k)))));
     }
     await sleep(2_000); // presence of the fill drains
 
@@ -131,7 +211,7 @@ async function run(setup: Setup, redisUrl: string) {
     const senders = members.slice(0, SENDERS);
     for (const s of senders) {
       s.sendNext = () => {
-        if (running) s.ws.send(JSON.stringify({ type: "send", room: ROOM, id: `t${n++}`, text: "x".repeat(64) }));
+        if (running) s.send(`t${n++}`, "x".repeat(64));
       };
     }
     const received0 = members.reduce((sum, m) => sum + m.received, 0);
@@ -151,7 +231,7 @@ async function run(setup: Setup, redisUrl: string) {
     for (let k = 0; k < PROBES; k++) {
       const text = `probe-${k}`;
       const sentAt = performance.now();
-      members[k % SENDERS]!.ws.send(JSON.stringify({ type: "send", room: ROOM, id: `p${k}`, text }));
+      members[k % SENDERS]!.send(`p${k}`, text);
       const all = await waitUntil(() => members.every((m) => m.probeSeen.has(text)), 5_000, 2);
       if (!all) {
         timedOut++;
@@ -171,10 +251,8 @@ async function run(setup: Setup, redisUrl: string) {
       timedOut,
     };
   } finally {
-    for (const m of members) m.ws.terminate();
-    server.child.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 1_000));
-    server.child.kill("SIGKILL");
+    for (const m of members) m.close();
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -188,12 +266,20 @@ try {
     console.log(`  ${Math.round(r.deliveriesPerSecond)} deliveries/s, ${Math.round(r.deliveriesPerServerCpuSecond)} per server CPU-s (${r.serverCpuCores.toFixed(2)} cores), last recipient p50 ${r.p50Ms.toFixed(1)} ms p99 ${r.p99Ms.toFixed(1)} ms${r.timedOut ? `, ${r.timedOut} probes timed out` : ""}`);
     results.push(r);
   }
-  console.log("\n| setup | deliveries/s | per server CPU-s | server cores | last recipient p50 | p99 |\n|---|---|---|---|---|---|");
-  for (const r of results) {
-    console.log(`| ${r.label} | ${Math.round(r.deliveriesPerSecond)} | ${Math.round(r.deliveriesPerServerCpuSecond)} | ${r.serverCpuCores.toFixed(2)} | ${r.p50Ms.toFixed(1)} ms | ${r.p99Ms.toFixed(1)} ms |`);
-  }
-  const [one, two] = results;
+  const table = [
+    "| setup | deliveries/s | per server CPU-s | server cores | last recipient p50 | p99 |",
+    "|---|---|---|---|---|---|",
+    ...results.map((r) => `| ${r.label} | ${Math.round(r.deliveriesPerSecond)} | ${Math.round(r.deliveriesPerServerCpuSecond)} | ${r.serverCpuCores.toFixed(2)} | ${r.p50Ms.toFixed(1)} ms | ${r.p99Ms.toFixed(1)} ms |`),
+  ].join("\n");
+  console.log(`\n${table}`);
+  writeFileSync(
+    new URL("./results/cluster.md", import.meta.url),
+    `<!-- Written by npm run bench:cluster (bench/cluster.ts). -->\nRoom of ${ROOM_SIZE}, ${SENDERS} senders with ${WINDOW} sends in flight each, ${SECONDS} s; ${PROBES} probes for latency. ` +
+      `Load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(" ")}. Servers not pinned; the generator is this one process.\n\n${table}\n`,
+  );
+  const [one, two, anchor] = results;
   if (one && two) console.log(`\n2 workers / 1 node: ${(two.deliveriesPerSecond / one.deliveriesPerSecond).toFixed(2)}x deliveries/s; p99 ${(two.p99Ms / one.p99Ms).toFixed(2)}x`);
+  if (two && anchor) console.log(`2 workers / Socket.IO + redis-adapter: ${(two.deliveriesPerSecond / anchor.deliveriesPerSecond).toFixed(2)}x deliveries/s, ${(two.deliveriesPerServerCpuSecond / anchor.deliveriesPerServerCpuSecond).toFixed(2)}x per server CPU-s`);
 } finally {
   await redis.dispose();
 }
