@@ -64,6 +64,8 @@ export class ChatHub {
   close(): void {
     clearInterval(this.purgeTimer);
     this.nicknames.stop();
+    // The last leaves go out now, before the broker closes: other nodes' clients must see them.
+    this.presence.flush();
   }
 
   get roomCount(): number {

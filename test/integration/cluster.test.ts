@@ -106,6 +106,28 @@ describe("three nodes on one Redis", () => {
   });
 });
 
+describe("a node shut down cleanly", () => {
+  it("has its users leave the presence seen through the other nodes", async () => {
+    const [a, b] = await Promise.all([testServer({ redis: redis.url }), testServer({ redis: redis.url })]);
+    const pat = await RawClient.hello(a.url, "pat");
+    const quinn = await RawClient.hello(b.url, "quinn");
+    try {
+      for (const raw of [pat, quinn]) raw.send({ type: "join", room: "bye" });
+      await quinn.nextPresence("pat", "join", 10_000).catch(async () => {
+        const joined = await quinn.next("joined");
+        assert.ok(joined.online.includes("pat"));
+      });
+      await a.close();
+      const leave = await quinn.nextPresence("pat", "leave", 10_000);
+      assert.equal(leave.reason, "closed");
+    } finally {
+      pat.close();
+      quinn.close();
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
 describe("Redis fan-out is at-most-once; the broker fills gaps", () => {
   it("a message stored without its publish reaches every node before the next one", async () => {
     const nodes = await threeNodes();
