@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { startServer } from "../server/index.js";
 import { detectionBoundMs } from "../liveness/settings.js";
 import { parseWorkers, runPrimary, WORKERS_NEED_REDIS } from "./workers.js";
+import { redactedUrl } from "../store/redis-store.js";
 
 const USAGE = `pulse serve [options]
   --port N            TCP port (env PULSE_PORT, default 8080; 0 = any free port)
@@ -118,13 +119,3 @@ export async function serve(argv: string[]): Promise<void> {
   process.on("SIGINT", () => stop("SIGINT"));
 }
 
-/** The URL without its password, for logs. */
-function redactedUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "(unparsable URL)";
-  }
-}

@@ -26,6 +26,8 @@ export interface RedisBrokerOptions {
 const BACKFILL_PAGE = 500;
 /** A backfill that fails (Redis unreachable) is tried again after this long. */
 const BACKFILL_RETRY_MS = 500;
+/** A join waits this long for its room's subscription, then fails (the client may try again). */
+const SUBSCRIBE_DEADLINE_MS = 5_000;
 
 interface Queued {
   frame: Buffer;
@@ -127,7 +129,13 @@ export class RedisBroker implements Broker {
 
   /** Resolves once frames of `room` published from now on reach this node (history read after it misses nothing). */
   whenSubscribed(room: string): Promise<void> {
-    return this.feeds.get(room)?.subscribed ?? Promise.resolve();
+    const feed = this.feeds.get(room);
+    if (!feed) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`subscription to ${room} not confirmed by Redis within ${SUBSCRIBE_DEADLINE_MS} ms`)), SUBSCRIBE_DEADLINE_MS);
+    });
+    return Promise.race([feed.subscribed, deadline]).finally(() => clearTimeout(timer));
   }
 
   unsubscribe(room: string): void {

@@ -82,7 +82,7 @@ export class RedisStore implements MessageStore, IdentityStore {
       store.epochValue = (await redis.get(store.key("epoch")))!;
     } catch (error) {
       redis.disconnect();
-      throw error;
+      throw new Error(`could not open the Redis store at ${redactedUrl(options.url)} (is redis-server running there?): ${(error as Error).message}`);
     }
     return store;
   }
@@ -215,4 +215,15 @@ function wireFrom(room: string, entryId: string, fields: string[]): ChatMessage 
 function storedFrom(room: string, entryId: string, fields: string[]): StoredMessage {
   const f = fieldsOf(fields);
   return { room, seq: seqOf(entryId), userId: f.u!, clientId: f.c!, id: f.i!, from: f.f!, text: f.t!, ts: Number(f.ts) };
+}
+
+/** The URL without its password, for messages. */
+export function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparsable URL)";
+  }
 }
