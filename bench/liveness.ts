@@ -1,15 +1,18 @@
 /**
  * npm run bench:liveness — what idle connections cost Pulse at its default heartbeat
- * (5 s ping interval, 12 s timeout): 1k, 5k and 10k clients, each answering pings, spread over
- * several generator processes and source addresses. At each size: server CPU as % of one core
+ * (5 s ping interval, 12 s timeout): 1k, 5k and 10k clients, each pinging after 5 s idle like
+ * the reference client (the server answers), spread over several generator processes and
+ * source addresses. At each size: server CPU as % of one core
  * over three heartbeat intervals, RSS per connection, event-loop delay p99. Targets at 10k:
  * CPU <= 5 %, delay p99 <= 10 ms, <= 8 KiB per connection.
  *
- * --system ws|socketio|bun|pulse-mem measures a peer the same way (at its own defaults).
+ * Pulse and plain ws run one after the other in the same invocation, and the report gives their
+ * ratios. --system ws|socketio|bun|pulse-mem measures one system alone (at its own defaults).
  * Writes bench/results/liveness.json and liveness.md (which docs/benchmarks.md includes).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { Fleet } from "./load/fleet.js";
 import { machineInfo } from "./lib/machine.js";
 import { LOAD_CORE } from "./lib/spawn.js";
@@ -18,50 +21,72 @@ import { memoryAt, memoryBaseline, meter } from "./scenarios/load-suite.js";
 import { startSystem, systemById } from "./systems.js";
 
 const SIZES = [1_000, 5_000, 10_000];
+const PULSE_DEFAULT_INTERVAL_MS = 5_000;
 const WINDOW_MS = 15_000; // three default intervals
 const TARGET = { cpuPercent: 5, delayP99Ms: 10, bytesPerConn: 8 * 1024 };
 
 const systemArg = process.argv.includes("--system") ? process.argv[process.argv.indexOf("--system") + 1] : undefined;
-const def = systemById(systemArg ?? "pulse");
+// Pulse and plain ws in the same run (the machine is shared: only a same-run ratio means much).
+const defs = systemArg ? [systemById(systemArg)] : [systemById("pulse"), systemById("ws")];
 execFileSync("taskset", ["-pc", String(LOAD_CORE), String(process.pid)], { stdio: "ignore" });
 
-const port = 9800;
-const server = await startSystem(def, port, false);
-const fleet = await Fleet.start(4, { kind: def.kind, host: "127.0.0.1", port, reconnect: false, track: false });
-const points: { connections: number; cpuPercent: number; rssPerConnKiB: number; heapPerConnKiB: number; delayP99Ms: number | null; generatorCpuPercent: number }[] = [];
-try {
-  const base = await memoryBaseline(server);
-  for (const n of SIZES) {
-    const mem = await memoryAt(server, fleet, n, base);
-    await fleet.settle(1_000);
-    await server.stats({ reset: true });
-    const cpu = await meter(server.pid, fleet, WINDOW_MS);
-    const stats = await server.stats();
-    points.push({
-      connections: mem.connections,
-      cpuPercent: cpu.server * 100,
-      rssPerConnKiB: mem.rssPerConnBytes / 1024,
-      heapPerConnKiB: mem.heapPerConnBytes / 1024,
-      delayP99Ms: stats.eventLoopDelayP99Ms,
-      generatorCpuPercent: cpu.generator * 100,
-    });
-    console.log(`  ${def.id}: ${mem.connections} idle: ${(cpu.server * 100).toFixed(2)} % CPU, ${(mem.rssPerConnBytes / 1024).toFixed(1)} KiB/conn, loop p99 ${stats.eventLoopDelayP99Ms?.toFixed(2)} ms`);
+type Point = { connections: number; cpuPercent: number; rssPerConnKiB: number; heapPerConnKiB: number; delayP99Ms: number | null; generatorCpuPercent: number };
+const runs: { id: string; label: string; points: Point[] }[] = [];
+const loadAtStart = loadavg();
+for (const [k, def] of defs.entries()) {
+  const port = 9800 + k * 10;
+  // Plain ws at Pulse's default interval, so the CPU ratio compares like with like.
+  const server = await startSystem(def, port, false, true, def.id === "ws" ? ["--interval-ms", String(PULSE_DEFAULT_INTERVAL_MS)] : []);
+  const fleet = await Fleet.start(4, { kind: def.kind, host: "127.0.0.1", port, reconnect: false, track: false }, 2 + k * 4);
+  const points: Point[] = [];
+  try {
+    const base = await memoryBaseline(server);
+    for (const n of SIZES) {
+      const mem = await memoryAt(server, fleet, n, base);
+      await fleet.settle(1_000);
+      await server.stats({ reset: true });
+      const cpu = await meter(server.pid, fleet, WINDOW_MS);
+      const stats = await server.stats();
+      points.push({
+        connections: mem.connections,
+        cpuPercent: cpu.server * 100,
+        rssPerConnKiB: mem.rssPerConnBytes / 1024,
+        heapPerConnKiB: mem.heapPerConnBytes / 1024,
+        delayP99Ms: stats.eventLoopDelayP99Ms,
+        generatorCpuPercent: cpu.generator * 100,
+      });
+      console.log(`  ${def.id}: ${mem.connections} idle: ${(cpu.server * 100).toFixed(2)} % CPU, ${(mem.rssPerConnBytes / 1024).toFixed(1)} KiB/conn, loop p99 ${stats.eventLoopDelayP99Ms?.toFixed(2)} ms`);
+    }
+  } finally {
+    await fleet.close();
+    await server.stop("SIGTERM");
   }
-} finally {
-  await fleet.close();
-  await server.stop("SIGTERM");
+  runs.push({ id: def.id, label: def.label, points });
 }
+const loadAtEnd = loadavg();
 
-const header = ["idle connections", "server CPU (% of a core)", "RSS per connection (KiB)", "heap per connection after GC (KiB)", "event-loop delay p99 (ms)", "generator CPU (%)"];
-const rows = points.map((p) => [
-  String(p.connections),
-  p.cpuPercent.toFixed(2),
-  p.rssPerConnKiB.toFixed(1),
-  p.heapPerConnKiB.toFixed(2),
-  p.delayP99Ms === null ? "n/a" : p.delayP99Ms.toFixed(2),
-  p.generatorCpuPercent.toFixed(1),
-]);
-const last = points.at(-1);
+const header = ["system", "idle connections", "server CPU (% of a core)", "RSS per connection (KiB)", "heap per connection after GC (KiB)", "event-loop delay p99 (ms)", "generator CPU (%)"];
+const rows = runs.flatMap((r) =>
+  r.points.map((p) => [
+    r.label,
+    String(p.connections),
+    p.cpuPercent.toFixed(2),
+    p.rssPerConnKiB.toFixed(1),
+    p.heapPerConnKiB.toFixed(2),
+    p.delayP99Ms === null ? "n/a" : p.delayP99Ms.toFixed(2),
+    p.generatorCpuPercent.toFixed(1),
+  ]),
+);
+const pulse = runs.find((r) => r.id === "pulse");
+const ws = runs.find((r) => r.id === "ws");
+const ratioRows = pulse && ws
+  ? pulse.points.map((p, i) => {
+      const w = ws.points[i]!;
+      return [String(p.connections), (p.cpuPercent / w.cpuPercent).toFixed(2), (p.rssPerConnKiB / w.rssPerConnKiB).toFixed(2), (p.heapPerConnKiB / w.heapPerConnKiB).toFixed(2)];
+    })
+  : [];
+const ratioHeader = ["idle connections", "CPU, Pulse / ws", "RSS per connection, Pulse / ws", "heap per connection, Pulse / ws"];
+const last = pulse?.points.at(-1);
 const verdict = last
   ? [
       `CPU ${last.cpuPercent.toFixed(2)} % (target <= ${TARGET.cpuPercent} %): ${last.cpuPercent <= TARGET.cpuPercent ? "met" : "missed"}`,
@@ -69,16 +94,23 @@ const verdict = last
       `RSS ${last.rssPerConnKiB.toFixed(1)} KiB per connection (target <= 8 KiB): ${last.rssPerConnKiB * 1024 <= TARGET.bytesPerConn ? "met" : "missed"}`,
     ]
   : [];
-console.log(`\n${def.label}, default heartbeat, ${new Date().toISOString()}\n`);
+const load = `load average ${loadAtStart.map((l) => l.toFixed(1)).join(" / ")} at the start, ${loadAtEnd.map((l) => l.toFixed(1)).join(" / ")} at the end (1 / 5 / 15 min, 2 cores)`;
+console.log(`\nDefault heartbeats, ${new Date().toISOString()}; ${load}\n`);
 console.log(textTable(header, rows));
-console.log(`\nAt ${last?.connections ?? 0}: ${verdict.join("; ")}`);
+if (ratioRows.length) console.log(`\n${textTable(ratioHeader, ratioRows)}`);
+if (last) console.log(`\nPulse at ${last.connections}: ${verdict.join("; ")}`);
 
 const dir = new URL("./results/", import.meta.url);
 mkdirSync(dir, { recursive: true });
-const suffix = systemArg ? `-${def.id}` : "";
-writeFileSync(new URL(`liveness${suffix}.json`, dir), JSON.stringify({ system: def.id, at: new Date().toISOString(), machine: machineInfo(), windowMs: WINDOW_MS, points }, null, 2) + "\n");
+const suffix = systemArg ? `-${systemArg}` : "";
+writeFileSync(new URL(`liveness${suffix}.json`, dir), JSON.stringify({ systems: runs, at: new Date().toISOString(), machine: machineInfo(), loadAverage: { start: loadAtStart, end: loadAtEnd }, windowMs: WINDOW_MS }, null, 2) + "\n");
 if (!systemArg) {
-  const md = `${def.label} at its default heartbeat, ${WINDOW_MS / 1000} s windows, measured ${new Date().toISOString()}.\n\n${markdownTable(header, rows)}\n\nAt ${last?.connections ?? 0} idle: ${verdict.join("; ")}.`;
+  const md = [
+    `Pulse at its default heartbeat (clients ping after 5 s idle, the server answers) and plain ws with its README sweep set to the same 5 s, ${WINDOW_MS / 1000} s windows, measured ${new Date().toISOString()}; ${load}: a busy machine, so read the ratios, measured in the same run, rather than the absolute figures.`,
+    markdownTable(header, rows),
+    ratioRows.length ? markdownTable(ratioHeader, ratioRows) : "",
+    last ? `Pulse at ${last.connections} idle: ${verdict.join("; ")}.` : "",
+  ].filter(Boolean).join("\n\n");
   writeFileSync(new URL("liveness.md", dir), md + "\n");
 }
 process.exit(0);

@@ -105,14 +105,14 @@ export function systemById(id: string): SystemDef {
 }
 
 /** Starts `def` on `port` (stats on port + 1000), pinned to the server core. */
-export async function startSystem(def: SystemDef, port: number, shared: boolean, fresh = true): Promise<RunningServer> {
+export async function startSystem(def: SystemDef, port: number, shared: boolean, fresh = true, extraArgs: string[] = []): Promise<RunningServer> {
   if (def.id === "pulse" && fresh) {
     // "As shipped" is a SQLite file; start each run from an empty one.
     mkdirSync(SQLITE_DIR, { recursive: true });
     for (const suffix of ["", "-wal", "-shm"]) rmSync(`${SQLITE_DIR}/pulse-bench.db${suffix}`, { force: true });
   }
   const [cmd, base] = def.command();
-  const child: ChildProcess = spawnPinned(SERVER_CORE, cmd, [...base, "--port", String(port), "--stats-port", String(port + 1000), ...def.args(shared)]);
+  const child: ChildProcess = spawnPinned(SERVER_CORE, cmd, [...base, "--port", String(port), "--stats-port", String(port + 1000), ...def.args(shared), ...extraArgs]);
   await waitForLine(child, "ready");
   child.stdout?.resume(); // keep draining its log so it never blocks on a full pipe
   const statsUrl = `http://127.0.0.1:${port + 1000}/stats`;

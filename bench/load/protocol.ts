@@ -25,6 +25,7 @@ const tag = (s: string): number => (s.charCodeAt(0) << 8) | s.charCodeAt(1);
 export const Tag = {
   message: tag("me"),
   ping: tag("pi"),
+  pong: tag("po"),
   welcome: tag("we"),
   joined: tag("jo"),
   ack: tag("ac"),
@@ -33,6 +34,9 @@ export const Tag = {
 
 export const helloFrame = (clientId: string, nick: string, token?: string): string =>
   JSON.stringify({ type: "hello", clientId, nick, ...(token !== undefined ? { token } : {}) });
+
+/** The reference client's heartbeat ping (it pings after intervalMs without sending). */
+export const pingFrame = (id: number, sentAt: number): string => `{"type":"ping","id":${id},"sentAt":${sentAt}}`;
 
 export const joinFrame = (room: string, since?: number, epoch?: string): string =>
   JSON.stringify(since === undefined ? { type: "join", room } : { type: "join", room, since, epoch });

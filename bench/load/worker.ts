@@ -7,7 +7,7 @@
 import { io, type Socket as IoSocket } from "socket.io-client";
 import { backoffMs } from "./backoff.js";
 import type { Request, Status, WorkerConfig } from "./ipc.js";
-import { Tag, helloFrame, joinFrame, sendFrame, typeTag } from "./protocol.js";
+import { Tag, helloFrame, joinFrame, pingFrame, sendFrame, typeTag } from "./protocol.js";
 import { RawWs } from "./raw-ws.js";
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
@@ -108,13 +108,14 @@ function openRaw(c: Conn): void {
         c.lastInboundMs = nowMs();
         const tag = typeTag(payload);
         // Heartbeats never stop, so they must not count against "quiet".
-        if (tag !== Tag.ping) lastAnyMs = c.lastInboundMs;
+        if (tag !== Tag.ping && tag !== Tag.pong) lastAnyMs = c.lastInboundMs;
         if (tag === Tag.message) onMessage(c, payload);
         else if (tag === Tag.ping) {
           // A Pulse pong echoes the ping with its type changed: flip "ping" to "pong" in place.
           const pong = Buffer.from(payload);
           pong[pong.indexOf('"ping"') + 2] = 0x6f; // 'o'
           ws.sendText(pong);
+          c.lastSentMs = c.lastInboundMs;
         } else if (tag === Tag.welcome) onWelcome(c, ws, payload);
         else if (tag === Tag.joined) onJoined(c, payload);
         else if (tag === Tag.ack && config.track) onAck(c, payload);
@@ -127,14 +128,35 @@ function openRaw(c: Conn): void {
 }
 
 let liveness: { intervalMs: number; timeoutMs: number } | undefined;
+let heartbeatTimer: NodeJS.Timeout | null = null;
+/**
+ * Pulse clients heartbeat like the reference client: a ping after intervalMs without sending
+ * (the server answers, and pings only clients it has not heard from). Checked every 250 ms,
+ * so a ping leaves 0-250 ms late, well inside the server's grace.
+ */
+function startHeartbeat(): void {
+  if (heartbeatTimer || !liveness) return;
+  let nextId = 1;
+  heartbeatTimer = setInterval(() => {
+    const now = nowMs();
+    for (const c of conns) {
+      if (!c.ready || !c.ws || now - c.lastSentMs < liveness!.intervalMs) continue;
+      c.lastSentMs = now;
+      c.ws.sendText(pingFrame(nextId++, Date.now()));
+    }
+  }, 250);
+  heartbeatTimer.unref();
+}
 function onWelcome(c: Conn, ws: RawWs, payload: Buffer): void {
   const w = JSON.parse(String(payload)) as { epoch?: string; token?: string; liveness?: { intervalMs: number; timeoutMs: number } };
   liveness = w.liveness;
+  startHeartbeat();
   // The same user on every reconnect, so the nickname is still ours.
   c.token = w.token;
   // Resume only within the same store epoch; a new epoch means our sequence numbers are void.
   const resume = c.lastSeq !== undefined && w.epoch === c.epoch;
   c.epoch = w.epoch;
+  c.lastSentMs = nowMs();
   ws.sendText(resume ? joinFrame(groupRoom(c.index), c.lastSeq, c.epoch) : joinFrame(groupRoom(c.index)));
 }
 

@@ -2,7 +2,7 @@ import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { startServer } from "../server/index.js";
-import { detectionBoundMs } from "../liveness/settings.js";
+import { detectionBoundMs, responderGraceMs } from "../liveness/settings.js";
 import { parseWorkers, runPrimary, WORKERS_NEED_REDIS } from "./workers.js";
 import { redactedUrl } from "../store/redis-store.js";
 
@@ -14,11 +14,12 @@ const USAGE = `pulse serve [options]
                       Redis (env PULSE_REDIS_URL; replaces --store; default none)
   --workers N         worker processes sharing the port, "auto" = one per core (env PULSE_WORKERS,
                       default 1; above 1 needs --redis)
-  --interval-ms N     ping after this long without sending (env PULSE_INTERVAL_MS, default 5000)
+  --interval-ms N     clients ping after this long idle (env PULSE_INTERVAL_MS, default 5000)
   --suspect-ms N      silence that makes a peer suspect (env PULSE_SUSPECT_MS, default 8000)
   --timeout-ms N      silence that makes a peer dead (env PULSE_TIMEOUT_MS, default 12000)
   --retain-per-room N messages kept per room (env PULSE_RETAIN_PER_ROOM, default 100000)
-  --check-ms N        how often the server checks every connection (env PULSE_CHECK_MS, default 1000)
+  --check-ms N        how often the server checks every connection (env PULSE_CHECK_MS, default 1000;
+                      interval-ms + check-ms must stay below suspect-ms)
   --allowed-origin O  an Origin allowed to connect (repeatable; default: same origin and non-browser clients)
   --allowed-host H    a host name the server answers to (repeatable; "*" any; default: this machine's
                       names and addresses, localhost). Behind a proxy: the public name.
@@ -101,7 +102,7 @@ export async function serve(argv: string[]): Promise<void> {
   console.log(`listening on http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${server.port}`);
   console.log(`store: ${server.options.redis ? `Redis ${redactedUrl(server.options.redis)} (shared with every node on it)` : String(server.options.store)}`);
   console.log(`identity: ${auth === "anonymous" ? "anonymous (signed resume tokens)" : "token (JWT in hello)"}`);
-  console.log(`liveness: ping every ${l.intervalMs} ms idle, suspect after ${l.suspectMs} ms, dead after ${l.timeoutMs} ms (worst case ${detectionBoundMs(l, checkMs)} ms)`);
+  console.log(`liveness: clients ping every ${l.intervalMs} ms idle, the server pings a client unheard for ${l.intervalMs + responderGraceMs(l, checkMs)} ms, suspect after ${l.suspectMs} ms, dead after ${l.timeoutMs} ms (worst case ${detectionBoundMs(l, checkMs)} ms)`);
 
   let stopping = false;
   const stop = (signal: string) => {

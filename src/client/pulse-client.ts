@@ -47,6 +47,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   /** Nodes to connect to, tried in turn after each lost or failed connection. */
   private readonly urls: readonly string[];
   private urlIndex = 0;
+  /** Welcomed links in a row that did not stay up stableAfterMs (the current one included). */
+  private shortLinks = 0;
   private checkTimer: unknown = null;
   private retryTimer: unknown = null;
   private stableTimer: unknown = null;
@@ -101,8 +103,13 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   get lastDisconnect(): DisconnectInfo | null {
     return this._lastDisconnect;
   }
+  /** Nicknames known online in the room: all of them up to the server's onlineListMax, else a sample (see `who`). */
   online(room: string): string[] {
     return this.rooms.online(room);
+  }
+  /** How many are online in the room. */
+  onlineCount(room: string): number {
+    return this.rooms.onlineCount(room);
   }
   outboxEntries(): OutboxEntry[] {
     return this.outbox.all();
@@ -175,6 +182,21 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     if (this.isReady()) this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
   }
 
+  /**
+   * Asks for a page of the room's online list (code-unit order, after `after`); the names are
+   * added to `online(room)` and an `online` event follows.
+   */
+  who(room: string, after?: string, limit?: number): void {
+    if (!this.isReady()) return;
+    if (after === undefined) this.whoAfter.delete(room);
+    else this.whoAfter.set(room, after);
+    this.raw({ type: "who", room, ...(after !== undefined ? { after } : {}), ...(limit ? { limit } : {}) });
+  }
+  /** The cursor of the latest `who` per room (answers come in order). */
+  private readonly whoAfter = new Map<string, string>();
+  /** Rooms with a resync `who` of our own in flight. */
+  private readonly whoPending = new Set<string>();
+
   /** Asks for older messages than the oldest one given; answered by a `history` event. */
   loadOlder(name: string, before: number, limit?: number): void {
     if (this.isReady()) this.raw({ type: "history", room: roomName(name), before, ...(limit ? { limit } : {}) });
@@ -204,7 +226,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       sendPing: (ping) => this.raw(ping),
       bufferedAmount: () => socket.bufferedAmount,
       onHealthChange: (change) => this.onHealth(change),
-    }, this.clock, this.options.probeTimeoutMs ?? 2_000);
+    }, this.clock, { wakeProbeMs: this.options.probeTimeoutMs ?? 2_000 });
     this.scheduleCheck();
     socket.onopen = () => {
       this.helloToken().then(
@@ -253,6 +275,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   private detach(): void {
     this.socket = null;
     this.welcomed = false;
+    this.whoPending.clear();
+    this.whoAfter.clear();
     this.clearTimer("checkTimer");
     this.clearTimer("stableTimer");
   }
@@ -384,10 +408,10 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       case "welcome":
         return this.onWelcome(m);
       case "joined": {
-        const first = this.rooms.joined(m.room, m.seq, m.recovered, m.online);
+        const first = this.rooms.joined(m.room, m.seq, m.recovered, m.online, m.onlineCount);
         if (m.recovered) for (const msg of m.messages) this.deliver(msg);
-        this.emit("joined", { room: m.room, recovered: m.recovered, first, messages: m.messages, online: m.online });
-        return;
+        this.emit("joined", { room: m.room, recovered: m.recovered, first, messages: m.messages, online: m.online, onlineCount: m.onlineCount });
+        return this.emitOnline(m.room);
       }
       case "message":
         return this.deliver(m);
@@ -399,13 +423,26 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       case "history":
         return this.emit("history", { room: m.room, messages: m.messages, hasMore: m.hasMore });
       case "presence":
+        this.rooms.setOnlineCount(m.room, m.count);
         // A change the client already knows (listed in `joined`, or its own arrival) is not news.
         for (const c of m.changes) {
           if (this.rooms.presence(m.room, c.event, c.nick)) {
-            this.emit("presence", { room: m.room, event: c.event, nick: c.nick, online: this.rooms.online(m.room) });
+            this.emit("presence", { room: m.room, event: c.event, nick: c.nick, online: this.rooms.online(m.room), onlineCount: m.count });
           }
         }
-        return;
+        // Names come only while a room is small, so after a large spell the names we hold may
+        // disagree with the count: one `who` from the start brings the whole list back.
+        if (m.changes.length > 0 && this.rooms.listDrifted(m.room) && !this.whoPending.has(m.room)) {
+          this.whoPending.add(m.room);
+          this.who(m.room);
+        }
+        return this.emitOnline(m.room);
+      case "who":
+        this.whoPending.delete(m.room);
+        this.rooms.setOnlineCount(m.room, m.count);
+        this.rooms.whoPage(m.room, m.online, this.whoAfter.get(m.room) === undefined, m.more);
+        this.whoAfter.delete(m.room);
+        return this.emitOnline(m.room, m);
       case "goaway":
         this.advisedDelayMs = m.retryAfterMs;
         return;
@@ -445,15 +482,24 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     const priorEpoch = this.rooms.epoch;
     this.rooms.epoch = m.epoch;
     this.transition({ kind: "open", since: this.clock.now(), rttMs: this.engine?.rtt.smoothedMs ?? null });
-    // Only a link that stays up a while resets the backoff: a server that accepts and then
-    // drops us at once must not be hammered at attempt 0 forever.
+    // The failed connects of the outage we just came out of are forgotten: a crash right after
+    // recovering is retried as promptly as the first. What keeps growing the backoff is a run of
+    // links that each die before stableAfterMs: a server that accepts and then drops us must not
+    // be hammered at attempt 0 forever. This link counts as short until it proves stable.
+    this.attempt = this.shortLinks++;
     this.stableTimer = this.clock.setTimeout(() => {
       this.stableTimer = null;
       this.attempt = 0;
+      this.shortLinks = 0;
     }, this.options.stableAfterMs ?? 10_000);
     for (const room of this.rooms.names()) this.sendJoin(room, priorEpoch);
     for (const entry of this.outbox.pending()) this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
     this.scheduleCheck();
+  }
+
+  private emitOnline(room: string, page?: { online: string[]; more: boolean }): void {
+    if (!this.rooms.has(room)) return;
+    this.emit("online", { room, online: this.rooms.online(room), onlineCount: this.rooms.onlineCount(room), ...(page ? { page: page.online, more: page.more } : {}) });
   }
 
   private sendJoin(room: string, epoch = this.rooms.epoch): void {

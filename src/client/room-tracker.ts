@@ -3,7 +3,10 @@ import type { ChatMessage } from "../protocol/messages.js";
 interface RoomView {
   /** Highest seq delivered to the app; resume asks for everything after it. */
   lastSeq: number;
+  /** Nicknames known to be online: all of them in a small room, a sample in a large one. */
   online: Set<string>;
+  /** How many are online, by the server's latest word. */
+  onlineCount: number;
   /** Whether a `joined` was ever received (first join vs. rejoin after reconnect). */
   everJoined: boolean;
 }
@@ -16,7 +19,7 @@ export class RoomTracker {
 
   add(room: string): boolean {
     if (this.rooms.has(room)) return false;
-    this.rooms.set(room, { lastSeq: 0, online: new Set(), everJoined: false });
+    this.rooms.set(room, { lastSeq: 0, online: new Set(), onlineCount: 0, everJoined: false });
     return true;
   }
   remove(room: string): void {
@@ -36,14 +39,18 @@ export class RoomTracker {
   online(room: string): string[] {
     return [...(this.rooms.get(room)?.online ?? [])];
   }
+  onlineCount(room: string): number {
+    return this.rooms.get(room)?.onlineCount ?? 0;
+  }
 
   /** Records a `joined`; returns whether it was the first. */
-  joined(room: string, latestSeq: number, recovered: boolean, online: string[]): boolean {
+  joined(room: string, latestSeq: number, recovered: boolean, online: string[], onlineCount: number): boolean {
     const v = this.rooms.get(room);
     if (!v) return false;
     const first = !v.everJoined;
     v.everJoined = true;
     v.online = new Set(online);
+    v.onlineCount = onlineCount;
     // Not recovered: the view restarts from the page the server sent, which ends at latestSeq.
     if (!recovered) v.lastSeq = latestSeq;
     return first;
@@ -60,6 +67,26 @@ export class RoomTracker {
     if (m.seq !== v.lastSeq + 1) return "gap";
     v.lastSeq = m.seq;
     return "new";
+  }
+
+  /** The server's count (from `presence` or `who`). */
+  setOnlineCount(room: string, count: number): void {
+    const v = this.rooms.get(room);
+    if (v) v.onlineCount = count;
+  }
+
+  /** A `who` page: a first page that is also the last is the whole list; any other adds names. */
+  whoPage(room: string, names: string[], fromStart: boolean, more: boolean): void {
+    const v = this.rooms.get(room);
+    if (!v) return;
+    if (fromStart && !more) v.online = new Set(names);
+    else for (const name of names) v.online.add(name);
+  }
+
+  /** Whether the names known disagree with the count (the room was large for a while). */
+  listDrifted(room: string): boolean {
+    const v = this.rooms.get(room);
+    return v !== undefined && v.online.size !== v.onlineCount;
   }
 
   /** Applies a presence change; false when it changed nothing (already known). */

@@ -41,7 +41,9 @@ export interface RoomJoinedEvent {
   /** true on the first join of this room; false on a rejoin after reconnect. */
   first: boolean;
   messages: ChatMessage[];
+  /** All nicknames online when onlineCount is at most the server's onlineListMax, else the first page. */
   online: string[];
+  onlineCount: number;
 }
 
 export interface PresenceEvent {
@@ -49,6 +51,18 @@ export interface PresenceEvent {
   event: "join" | "leave";
   nick: string;
   online: string[];
+  onlineCount: number;
+}
+
+/** The room's online view changed (joined, presence, or a `who` page). */
+export interface OnlineEvent {
+  room: string;
+  /** Nicknames known online: complete when online.length === onlineCount. */
+  online: string[];
+  onlineCount: number;
+  /** Set when a `who` answer caused this: that page, and whether more follow it. */
+  page?: string[];
+  more?: boolean;
 }
 
 export interface HistoryEvent {
@@ -74,6 +88,8 @@ export interface PulseClientEvents {
   message: (message: ChatMessage) => void;
   joined: (event: RoomJoinedEvent) => void;
   presence: (event: PresenceEvent) => void;
+  /** After every `joined`, `presence` frame and `who` answer: the online view to show. */
+  online: (event: OnlineEvent) => void;
   history: (event: HistoryEvent) => void;
   /** An outbox entry was added or changed status. */
   outbox: (entry: OutboxEntry) => void;
@@ -138,7 +154,11 @@ export interface PulseClientOptions {
   probeTimeoutMs?: number;
   /** A send after this long without inbound traffic probes first. Default 2 x intervalMs. */
   idleProbeAfterMs?: number;
-  /** The attempt counter resets only after the link stayed open this long. Default 10000. */
+  /**
+   * A link that closes sooner than this after its welcome is short-lived. The backoff restarts
+   * at each welcome from the number of short-lived links in a row (0 after a stable one), so a
+   * server that keeps accepting and dropping gets a growing backoff. Default 10000.
+   */
   stableAfterMs?: number;
   /** Open the connection in the constructor. Default true. */
   autoConnect?: boolean;

@@ -24,6 +24,37 @@ export interface LivenessHost {
   onHealthChange(change: HealthChange): void;
 }
 
+/**
+ * Who drives the heartbeat on an idle link.
+ *
+ * - `initiator` (the client): pings when it has sent nothing for intervalMs, or heard nothing
+ *   for intervalMs and not pinged in that time.
+ * - `responder` (the server): answers pings and pings on its own only when it has heard nothing
+ *   for intervalMs + graceMs (and not pinged in that time). A healthy idle link then carries the
+ *   initiator's ping and the responder's pong once per interval, nothing else; the responder's
+ *   own pings are for a peer that stopped pinging: a background tab whose timers the browser
+ *   throttles still answers a ping at once (event handlers are not throttled), or a minimal
+ *   client that only answers.
+ */
+export type PingRole = { kind: "initiator" } | { kind: "responder"; graceMs: number };
+
+export const INITIATOR: PingRole = { kind: "initiator" };
+
+export interface LivenessEngineOptions {
+  /** Deadline of the probe sent when a check finds that our own timers slept; capped at timeoutMs. Default 2000. */
+  wakeProbeMs?: number;
+  /** Default INITIATOR. */
+  role?: PingRole;
+}
+
+/**
+ * Why a probe is out. A `host` probe (network back, send after idle) may bring the verdict
+ * earlier than the silence rules, never later: timeoutMs of silence still means dead. A `slept`
+ * probe holds the verdict until its deadline, because the silence we measured includes time our
+ * own timers did not run.
+ */
+type ProbeCause = "host" | "slept";
+
 export interface Rtt {
   lastMs: number | null;
   smoothedMs: number | null;
@@ -32,12 +63,10 @@ export interface Rtt {
 /**
  * The heartbeat, shared by server and client.
  *
- * - A ping goes out only when the send buffer is empty (a heartbeat never queues behind chat)
- *   and either nothing has been sent for intervalMs, or nothing has been heard for intervalMs
- *   and no ping asked since. The second rule matters when we talk and the peer only listens:
- *   a background tab with throttled timers receiving a busy room sends nothing of its own, so
- *   without a ping from us its silence would look like death.
- * - Traffic both ways suppresses heartbeats entirely.
+ * - A ping goes out only when the send buffer is empty (a heartbeat never queues behind chat),
+ *   when the role's rule says so (see PingRole). The "heard nothing" rule matters when we talk
+ *   and the peer only listens: a background tab with throttled timers receiving a busy room
+ *   sends nothing of its own, so without a ping from us its silence would look like death.
  * - Every inbound frame is proof of life.
  * - Decisions compare wall-clock timestamps (now - lastInboundAt) at each check. A timer that
  *   fires late (background tab, laptop sleep) only delays a decision; it cannot produce a
@@ -53,22 +82,24 @@ export class LivenessEngine {
   private nextPingId = 1;
   private probeDeadline: number | null = null;
   private probeSentAt = 0;
+  private probeCause: ProbeCause = "host";
   private lastCheckAt: number;
   private _health: PeerHealth = "alive";
   private rttLastMs: number | null = null;
   private rttSmoothedMs: number | null = null;
 
-  /**
-   * @param wakeProbeMs deadline of the probe sent when a check finds that our own timers
-   *   slept; capped at timeoutMs. Default 2000.
-   */
+  private readonly wakeProbeMs: number;
+  private readonly role: PingRole;
+
   constructor(
     settings: LivenessSettings,
     private readonly host: LivenessHost,
     private readonly clock: Clock,
-    private readonly wakeProbeMs = 2_000,
+    options: LivenessEngineOptions = {},
   ) {
-    // Shared, not copied: a server holds one settings object for all its connections.
+    this.wakeProbeMs = options.wakeProbeMs ?? 2_000;
+    // Settings and role are shared, not copied: a server holds one of each for all its connections.
+    this.role = options.role ?? INITIATOR;
     this.settings = validateLiveness(settings);
     const now = clock.now();
     this.lastInboundAt = now;
@@ -130,12 +161,18 @@ export class LivenessEngine {
   /**
    * Ping now and expect inbound within deadlineMs, else the peer is `dead` (probe-timeout).
    * Used when the host suspects its view is stale: network back, tab visible, send after idle.
+   * The probe can only bring the verdict forward: timeoutMs of silence is still dead.
    */
   probe(deadlineMs: number): void {
+    this.startProbe(deadlineMs, "host");
+  }
+
+  private startProbe(deadlineMs: number, cause: ProbeCause): void {
     if (this._health === "dead") return;
     const now = this.clock.now();
     this.probeSentAt = now;
     this.probeDeadline = now + deadlineMs;
+    this.probeCause = cause;
     this.ping(now);
   }
 
@@ -153,31 +190,48 @@ export class LivenessEngine {
     const silent = now - this.lastInboundAt;
     const slept = now - this.lastCheckAt > this.settings.suspectMs;
     this.lastCheckAt = now;
-    if (this.probeDeadline !== null) {
-      if (now < this.probeDeadline) return this._health;
+    if (this.probeDeadline !== null && now >= this.probeDeadline) {
       this.probeDeadline = null;
       this.transition("dead", "probe-timeout", silent);
-    } else if (slept && silent >= this.settings.suspectMs) {
-      this.probe(Math.min(this.wakeProbeMs, this.settings.timeoutMs));
-    } else if (silent >= this.settings.timeoutMs) {
-      this.transition("dead", "timeout", silent);
-    } else {
-      if (silent >= this.settings.suspectMs && this._health === "alive") {
-        this.transition("suspect", "silence", silent);
-      }
-      const { intervalMs } = this.settings;
-      const idle = now - this.lastSentAt >= intervalMs;
-      const unheard = silent >= intervalMs && now - this.lastPingAt >= intervalMs;
-      if ((idle || unheard) && this.host.bufferedAmount() === 0) this.ping(now);
+      return "dead";
     }
+    if (slept && silent >= this.settings.suspectMs) {
+      // A probe already out (the host's) now also stands for the sleep: keep its deadline.
+      if (this.probeDeadline === null) this.startProbe(Math.min(this.wakeProbeMs, this.settings.timeoutMs), "slept");
+      else this.probeCause = "slept";
+      return this._health;
+    }
+    if (this.probeDeadline !== null && this.probeCause === "slept") return this._health;
+    if (silent >= this.settings.timeoutMs) {
+      this.probeDeadline = null;
+      this.transition("dead", "timeout", silent);
+      return "dead";
+    }
+    if (silent >= this.settings.suspectMs && this._health === "alive") {
+      this.transition("suspect", "silence", silent);
+    }
+    if (this.probeDeadline === null && this.pingDue(now, silent) && this.host.bufferedAmount() === 0) this.ping(now);
     return this._health;
+  }
+
+  /** The role's rule: whether an idle or unheard link needs a ping now. */
+  private pingDue(now: number, silent: number): boolean {
+    const { intervalMs } = this.settings;
+    if (this.role.kind === "responder") {
+      const unheardMs = intervalMs + this.role.graceMs;
+      return silent >= unheardMs && now - this.lastPingAt >= unheardMs;
+    }
+    const idle = now - this.lastSentAt >= intervalMs;
+    const unheard = silent >= intervalMs && now - this.lastPingAt >= intervalMs;
+    return idle || unheard;
   }
 
   /** When the next decision could change something: schedule the next check for then. */
   nextCheckAt(): number {
     const { intervalMs, suspectMs, timeoutMs } = this.settings;
-    const unheardAt = Math.max(this.lastInboundAt, this.lastPingAt) + intervalMs;
-    let at = Math.min(this.lastSentAt + intervalMs, unheardAt, this.lastInboundAt + timeoutMs);
+    const unheardMs = this.role.kind === "responder" ? intervalMs + this.role.graceMs : intervalMs;
+    let at = Math.min(Math.max(this.lastInboundAt, this.lastPingAt) + unheardMs, this.lastInboundAt + timeoutMs);
+    if (this.role.kind === "initiator") at = Math.min(at, this.lastSentAt + intervalMs);
     if (this._health === "alive") at = Math.min(at, this.lastInboundAt + suspectMs);
     if (this.probeDeadline !== null) at = Math.min(at, this.probeDeadline);
     return at;

@@ -39,3 +39,29 @@ export function validateLiveness(s: LivenessSettings): LivenessSettings {
 
 /** Worst-case time from a peer's last frame to the dead verdict on a side that checks every checkMs. */
 export const detectionBoundMs = (s: LivenessSettings, checkMs: number): number => s.timeoutMs + checkMs;
+
+/**
+ * The server's default check period: 1 s, but never so long that intervalMs + checkMs reaches
+ * suspectMs (see responderGraceMs), and never below MIN_INTERVAL_MS / 2.
+ */
+export const defaultServerCheckMs = (s: LivenessSettings): number =>
+  Math.max(MIN_INTERVAL_MS / 2, Math.min(DEFAULT_SERVER_CHECK_MS, s.intervalMs, Math.floor((s.suspectMs - s.intervalMs) / 2)));
+
+/**
+ * How long past intervalMs the server (the responder) waits for a client's ping before it pings
+ * the client itself: half the slack between intervalMs + checkMs and suspectMs (1 s at the
+ * defaults). A client pings at intervalMs of its own idleness, so the grace absorbs its timer's
+ * lateness and the network delay. The other half of the slack is for the answer: the server's
+ * pings are at most intervalMs + grace + checkMs apart (7 s at the defaults), so a client that
+ * only answers still hears something well within suspectMs.
+ */
+export function responderGraceMs(s: LivenessSettings, checkMs: number): number {
+  if (!Number.isSafeInteger(checkMs) || checkMs <= 0) throw new RangeError("liveness: checkMs must be a positive integer (ms)");
+  if (s.intervalMs + checkMs >= s.suspectMs) {
+    throw new RangeError("liveness: intervalMs + checkMs must be less than suspectMs (a client that only answers would turn suspect between server pings)");
+  }
+  return Math.floor((s.suspectMs - s.intervalMs - checkMs) / 2);
+}
+
+/** Longest time between two pings of the server to a client that never pings: intervalMs + grace + checkMs. */
+export const serverPingGapMs = (s: LivenessSettings, checkMs: number): number => s.intervalMs + responderGraceMs(s, checkMs) + checkMs;

@@ -14,7 +14,10 @@ export const CloseCode = {
   Abnormal: 1006,
   InternalError: 1011,
 
-  /** No inbound traffic for timeoutMs; the link is presumed dead. */
+  /**
+   * Local to the client: it heard nothing for timeoutMs and declared the server dead. Never
+   * sent by a server; a client the server declares dead sees 1006 (terminate, no close frame).
+   */
   HeartbeatTimeout: 4000,
   /** The server is restarting; a goaway with retry advice came first. */
   ServerRestart: 4001,
@@ -22,7 +25,7 @@ export const CloseCode = {
   HandshakeTimeout: 4002,
   /** The client read too slowly: its send buffer passed the server's cap. It may resume. */
   SlowConsumer: 4003,
-  /** A probe (ping with a short deadline) was not answered. */
+  /** Local to the client: its probe (a ping with a short deadline) was not answered. */
   ProbeTimeout: 4004,
 
   /** Generic policy violation: do not reconnect. */
@@ -31,7 +34,10 @@ export const CloseCode = {
   NicknameTaken: 4501,
   /** The nickname is empty, too long or has forbidden characters. */
   InvalidNickname: 4502,
-  /** The client does not speak a protocol version this server supports. */
+  /**
+   * Reserved, not sent by v1 servers: the version is negotiated by the subprotocol (`pulse.v1`),
+   * and the upgrade without it is refused with HTTP 426.
+   */
   UnsupportedProtocol: 4503,
   /** The token in `hello` is missing, malformed, expired or not signed by a key the server trusts. */
   Unauthorized: 4504,

@@ -87,6 +87,15 @@ export interface HistoryRequest {
   before: number;
   limit?: number;
 }
+/** Who is online in a room, a page at a time, in UTF-16 code-unit order of the nicknames. */
+export interface WhoRequest {
+  type: "who";
+  room: string;
+  /** Start after this nickname (the last one of the previous page). Default: from the start. */
+  after?: string;
+  /** Names per page, 1..onlineListMax. Default onlineListMax. */
+  limit?: number;
+}
 export interface PingMessage {
   type: "ping";
   id: number;
@@ -105,6 +114,7 @@ export type ClientMessage =
   | LeaveMessage
   | SendMessage
   | HistoryRequest
+  | WhoRequest
   | PingMessage
   | PongMessage;
 
@@ -143,8 +153,14 @@ export interface JoinedMessage {
    */
   recovered: boolean;
   messages: ChatMessage[];
-  /** Nicknames online in the room, the joiner included. */
+  /**
+   * Nicknames online in the room. Complete (the joiner included) when onlineCount is at most
+   * the server's onlineListMax; otherwise the first onlineListMax names in code-unit order, as of
+   * the last presence batch (ask `who` for the next pages).
+   */
   online: string[];
+  /** How many nicknames are online in the room, the joiner included. */
+  onlineCount: number;
 }
 export interface LeftMessage {
   type: "left";
@@ -183,7 +199,24 @@ export interface PresenceChange {
 export interface PresenceMessage {
   type: "presence";
   room: string;
+  /**
+   * The changes in order; empty in a room with more than onlineListMax online, where only the
+   * count is sent (at most every largeRoomPresenceMs).
+   */
   changes: PresenceChange[];
+  /** Nicknames online in the room after these changes. */
+  count: number;
+}
+/** A page of the room's online list, answering a `who` request. */
+export interface WhoMessage {
+  type: "who";
+  room: string;
+  /** Nicknames online in the room now. */
+  count: number;
+  /** Up to `limit` nicknames after `after`, in code-unit order. */
+  online: string[];
+  /** true when names follow the last one given: ask again with `after` set to it. */
+  more: boolean;
 }
 export interface GoAwayMessage {
   type: "goaway";
@@ -207,6 +240,7 @@ export type ServerMessage =
   | AckMessage
   | HistoryMessage
   | PresenceMessage
+  | WhoMessage
   | GoAwayMessage
   | ErrorMessage
   | PingMessage

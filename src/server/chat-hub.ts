@@ -26,6 +26,8 @@ export interface Member extends FanoutTarget {
 }
 
 const MAX_ROOM_NAME = 64;
+/** A `who` cursor is a nickname; anything much longer than one is not. */
+const MAX_WHO_AFTER = 256;
 /** Client ids and message ids: visible ASCII, so they log and compare without surprises. */
 const ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
 export const validId = (id: string): boolean => ID_PATTERN.test(id);
@@ -55,9 +57,12 @@ export class ChatHub {
     void purge();
     this.purgeTimer = setInterval(purge, NICKNAME_PURGE_MS);
     this.purgeTimer.unref();
-    this.presence = new PresenceBatcher(options.presenceBatchMs, (room, changes) => {
-      this.rooms.get(room)?.presenceFlushed();
-      broker.publish(room, frameOf({ type: "presence", room, changes }), 0);
+    this.presence = new PresenceBatcher((room, changes) => {
+      const state = this.rooms.get(room);
+      state?.presenceFlushed();
+      const count = state?.onlineCount ?? 0;
+      // A large room hears only its count: names for every arrival would cost O(n^2) to fill it.
+      broker.publish(room, frameOf({ type: "presence", room, changes: count > options.onlineListMax ? [] : changes, count }), 0);
     });
   }
 
@@ -92,14 +97,16 @@ export class ChatHub {
   async join(member: Member, requested: string, since?: number, epoch?: string): Promise<void> {
     const room = this.roomName(member, requested);
     if (room === null) return;
-    if (member.rooms.has(room)) return; // idempotent; a rejoin after reconnect is a new connection
-    if (member.rooms.size >= this.options.maxRooms) {
+    // A join of a room the connection is already in is served like the first (the client may
+    // have lost track of it); presence does not change.
+    const again = member.rooms.has(room);
+    if (!again && member.rooms.size >= this.options.maxRooms) {
       return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: `at most ${this.options.maxRooms} rooms per connection`, ref: room });
     }
     member.rooms.add(room);
     const state = this.roomFor(room);
-    if (state.addPresence(member.nick)) {
-      this.presence.add(room, { event: "join", nick: member.nick });
+    if (!again && state.addPresence(member.nick)) {
+      this.presence.add(room, { event: "join", nick: member.nick }, this.presenceWindowMs(state));
       this.broker.memberJoined?.(room, member.nick);
     }
     // Hold live frames from here on; history is read asynchronously and must come first.
@@ -109,7 +116,8 @@ export class ChatHub {
       const { messages, recovered, latest } = await this.readForJoin(room, since, epoch);
       const elsewhere = (await this.broker.onlineElsewhere?.(room)) ?? [];
       if (!member.isOpen || !member.rooms.has(room)) return;
-      member.sendFrame(joinedFrame({ type: "joined", room, seq: latest, recovered, messages }, withNames(state.onlineJsonFor(member.nick), elsewhere)));
+      const online = withNames(state.onlineJsonFor(member.nick, this.options.onlineListMax), state, elsewhere, this.options.onlineListMax);
+      member.sendFrame(joinedFrame({ type: "joined", room, seq: latest, recovered, messages }, online.json, online.count));
       const delivered = messages.length ? messages[messages.length - 1]!.seq : latest;
       for (const held of state.finishSync(member, Math.max(delivered, since ?? 0))) member.sendFrame(held.frame);
     } catch (err) {
@@ -145,7 +153,7 @@ export class ChatHub {
     if (!state) return;
     state.remove(member);
     if (state.removePresence(member.nick)) {
-      this.presence.add(room, { event: "leave", nick: member.nick, reason });
+      this.presence.add(room, { event: "leave", nick: member.nick, reason }, this.presenceWindowMs(state));
       this.broker.memberLeft?.(room, member.nick);
     }
     if (state.size === 0) {
@@ -215,6 +223,27 @@ export class ChatHub {
     }
   }
 
+  /** A page of the room's online list. */
+  who(member: Member, requested: string, after?: string, limit?: number): void {
+    // Rooms a member is in are held under their normalised (NFKC) names.
+    const room = member.rooms.has(requested) ? requested : requested.normalize("NFKC");
+    const state = member.rooms.has(room) ? this.rooms.get(room) : undefined;
+    if (!state) {
+      return member.send({ type: "error", code: ErrorCode.NotInRoom, message: `join '${room.slice(0, MAX_ROOM_NAME)}' before listing who is in it`, ref: room.slice(0, MAX_ROOM_NAME) });
+    }
+    if (after !== undefined && after.length > MAX_WHO_AFTER) {
+      return member.send({ type: "error", code: ErrorCode.BadMessage, message: `'who': field 'after' is at most ${MAX_WHO_AFTER} characters`, ref: room });
+    }
+    const max = this.options.onlineListMax;
+    const page = state.onlinePage(after, Math.max(1, Math.min(limit ?? max, max)));
+    member.send({ type: "who", room, count: state.onlineCount, online: page.online, more: page.more });
+  }
+
+  /** Small rooms batch presence briefly (names matter); large ones send their count rarely. */
+  private presenceWindowMs(state: Room): number {
+    return state.onlineCount > this.options.onlineListMax ? this.options.largeRoomPresenceMs : this.options.presenceBatchMs;
+  }
+
   private roomFor(name: string): Room {
     let room = this.rooms.get(name);
     if (!room) {
@@ -228,15 +257,22 @@ export class ChatHub {
 }
 
 /** A `joined` frame with an online list that is already JSON (spliced in, not re-encoded). */
-function joinedFrame(joined: Omit<JoinedMessage, "online">, onlineJson: string): Buffer {
+function joinedFrame(joined: Omit<JoinedMessage, "online" | "onlineCount">, onlineJson: string, onlineCount: number): Buffer {
   const head = JSON.stringify(joined);
-  return Buffer.from(`${head.slice(0, -1)},"online":${onlineJson}}`);
+  return Buffer.from(`${head.slice(0, -1)},"online":${onlineJson},"onlineCount":${onlineCount}}`);
 }
 
-/** An online list (JSON) with the names online through other nodes added. */
-function withNames(onlineJson: string, elsewhere: string[]): string {
-  if (elsewhere.length === 0) return onlineJson;
-  return JSON.stringify([...new Set([...(JSON.parse(onlineJson) as string[]), ...elsewhere])]);
+/**
+ * A joined frame's online list and count with the names online through other nodes added
+ * (several nodes on one Redis); above `max` names, the first `max` in code-unit order.
+ */
+function withNames(onlineJson: string, state: Room, elsewhere: string[], max: number): { json: string; count: number } {
+  if (elsewhere.length === 0) return { json: onlineJson, count: state.onlineCount };
+  const local = new Set(state.online());
+  const remoteOnly = elsewhere.filter((nick) => !local.has(nick));
+  const count = state.onlineCount + remoteOnly.length;
+  const names = [...(JSON.parse(onlineJson) as string[]), ...remoteOnly];
+  return { json: JSON.stringify(count > max ? names.sort().slice(0, max) : names), count };
 }
 
 const messageFrame = (m: ChatMessage): ServerMessage => ({ type: "message", ...toWire(m) });

@@ -4,11 +4,12 @@ import WebSocket from "ws";
 import type { ClientMessage, HelloMessage, PingMessage, ServerMessage } from "../protocol/messages.js";
 import { ErrorCode, PROTOCOL_VERSION } from "../protocol/messages.js";
 import { CloseCode } from "../protocol/close-codes.js";
-import { isProtocolError, parseClientMessage } from "../protocol/parse.js";
+import { isCanonicalPing, isProtocolError, parseClientMessage, pongOf } from "../protocol/parse.js";
 import { LivenessEngine, type HealthChange, type LivenessHost } from "../liveness/liveness-engine.js";
 import type { Clock } from "../liveness/clock.js";
 import { validId, type ChatHub, type Member } from "./chat-hub.js";
 import type { ResolvedOptions } from "./options.js";
+import { fanout } from "./fanout.js";
 import { normalizeName } from "../protocol/names.js";
 import { isRefusal, type AuthMode, type Identity } from "./identity/identity.js";
 
@@ -40,14 +41,15 @@ export class Connection implements Member, LivenessHost {
 
   constructor(
     readonly socket: WebSocket,
-    private readonly request: IncomingMessage,
+    /** The upgrade request, for the authentication of the hello; dropped once used. */
+    private request: IncomingMessage | null,
     private readonly auth: AuthMode,
     private readonly hub: ChatHub,
     private readonly options: ResolvedOptions,
     clock: Clock,
     private readonly onEnd: (conn: Connection, reason: EndReason) => void,
   ) {
-    this.engine = new LivenessEngine(options.liveness, this, clock);
+    this.engine = new LivenessEngine(options.liveness, this, clock, { role: options.pingRole });
     this.handshakeTimer = setTimeout(() => this.closeWith(CloseCode.HandshakeTimeout, "handshake"), options.handshakeTimeoutMs);
     socket.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     // 'error' must always have a listener: ws emits it for bad frames (1007, 1009) and an
@@ -115,6 +117,9 @@ export class Connection implements Member, LivenessHost {
     if (isBinary) {
       return this.send({ type: "error", code: ErrorCode.BinaryNotSupported, message: "Pulse speaks JSON text frames only" });
     }
+    // The reference client's heartbeat, answered without decoding it (see isCanonicalPing),
+    // framed once and written with this turn's other writes (see fanout).
+    if (isCanonicalPing(data)) return this.isOpen ? fanout([this], pongOf(data)) : undefined;
     const message = parseClientMessage(data.toString());
     if (isProtocolError(message)) return this.send({ type: "error", code: message.code, message: message.message });
     this.dispatch(message);
@@ -148,6 +153,8 @@ export class Connection implements Member, LivenessHost {
       case "history":
         void this.hub.history(this, m.room, m.before, m.limit);
         return;
+      case "who":
+        return this.hub.who(this, m.room, m.after, m.limit);
     }
   }
 
@@ -165,7 +172,10 @@ export class Connection implements Member, LivenessHost {
       return this.closeWith(CloseCode.Unauthorized, "closed", "token too long");
     }
     this.helloPending = true;
-    const result = await this.auth.authenticate(this.request, { nick: m.nick, ...(m.token !== undefined ? { token: m.token } : {}) });
+    // Needed once, here: let it go (headers and parser state, about 2 KiB per connection).
+    const request = this.request!;
+    this.request = null;
+    const result = await this.auth.authenticate(request, { nick: m.nick, ...(m.token !== undefined ? { token: m.token } : {}) });
     if (!this.isOpen) return;
     if (isRefusal(result)) return this.closeWith(result.refuse.code, "closed", result.refuse.reason.slice(0, 120));
     const name = normalizeName(result.name ?? m.nick, this.options.maxNickLength);

@@ -1,5 +1,6 @@
 import type { LivenessSettings } from "../protocol/messages.js";
-import { DEFAULT_LIVENESS, DEFAULT_SERVER_CHECK_MS, validateLiveness } from "../liveness/settings.js";
+import { DEFAULT_LIVENESS, defaultServerCheckMs, responderGraceMs, validateLiveness } from "../liveness/settings.js";
+import type { PingRole } from "../liveness/liveness-engine.js";
 import type { PulseStore } from "../store/identity-store.js";
 import type { Authenticate } from "./identity/identity.js";
 import type { JwtKey } from "./identity/jwt-auth.js";
@@ -33,7 +34,10 @@ export interface ServerOptions {
   retainPerRoom?: number;
   /** Heartbeat settings, advertised to clients in `welcome`. Default 5000 / 8000 / 12000 ms. */
   liveness?: Partial<LivenessSettings>;
-  /** How often all connections' liveness is evaluated. Default 1000 ms. */
+  /**
+   * How often all connections' liveness is evaluated. Default 1000 ms (less when the liveness
+   * settings are tight). intervalMs + checkMs must stay below suspectMs.
+   */
   checkMs?: number;
   /** Largest inbound frame; bigger ones close the connection with 1009. Default 64 KiB. */
   maxPayloadBytes?: number;
@@ -55,6 +59,13 @@ export interface ServerOptions {
   retry?: { baseMs: number; capMs: number };
   /** Presence changes in a room are gathered this long and sent as one frame. Default 50 ms. */
   presenceBatchMs?: number;
+  /**
+   * Names a `joined` lists at most, and the largest `who` page. A room with more online gets
+   * count-only presence frames. Default 100.
+   */
+  onlineListMax?: number;
+  /** A room with more than onlineListMax online sends its count at most this often. Default 1000 ms. */
+  largeRoomPresenceMs?: number;
   /** On shutdown, clients are told to come back after a random delay in [0, this]. Default 3000 ms. */
   restartSpreadMs?: number;
   /**
@@ -87,10 +98,13 @@ export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowed
   liveness: LivenessSettings;
   allowedOrigins: string[] | null;
   webRoot: string | null;
+  /** Derived, not an option: the server answers pings and pings only a client it has not heard from. */
+  pingRole: PingRole;
 };
 
 export function resolveOptions(o: ServerOptions): ResolvedOptions {
   const liveness = validateLiveness({ ...DEFAULT_LIVENESS, ...o.liveness });
+  const checkMs = o.checkMs ?? defaultServerCheckMs(liveness);
   return {
     port: o.port ?? 8080,
     host: o.host ?? "0.0.0.0",
@@ -104,7 +118,8 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     retainPerRoom: o.retainPerRoom,
     redis: o.redis ?? null,
     liveness,
-    checkMs: o.checkMs ?? Math.min(DEFAULT_SERVER_CHECK_MS, liveness.intervalMs),
+    checkMs,
+    pingRole: { kind: "responder", graceMs: responderGraceMs(liveness, checkMs) },
     maxPayloadBytes: o.maxPayloadBytes ?? 64 * 1024,
     maxTextLength: o.maxTextLength ?? 4_000,
     maxRooms: o.maxRooms ?? 32,
@@ -116,6 +131,8 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     retry: o.retry ?? { baseMs: 500, capMs: 30_000 },
     restartSpreadMs: o.restartSpreadMs ?? 3_000,
     presenceBatchMs: o.presenceBatchMs ?? 50,
+    onlineListMax: o.onlineListMax ?? 100,
+    largeRoomPresenceMs: o.largeRoomPresenceMs ?? 1_000,
     allowedOrigins: o.allowedOrigins ?? null,
     webRoot: o.webRoot ?? null,
     log: o.log ?? ((line) => console.log(`${new Date().toISOString()} ${line}`)),

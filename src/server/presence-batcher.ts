@@ -1,33 +1,64 @@
 import type { PresenceChange } from "../protocol/messages.js";
 
+interface PendingRoom {
+  changes: PresenceChange[];
+  /** When the room's batch goes out (ms, Date.now() time). */
+  dueAt: number;
+}
+
 /**
- * Gathers presence changes per room for `windowMs` and hands each room's list over at once.
- * A room of n members that n clients join in a burst costs n frames per window instead of n^2
- * in all.
+ * Gathers presence changes per room and hands each room's list over at once when its window
+ * closes. A room of n members that n clients join in a burst costs n frames per window instead
+ * of n^2 in all. The window is chosen per room when its batch opens: short for small rooms
+ * (names matter there), long for large ones, where only the count goes out, so filling a large
+ * room costs a few count frames per member instead of one per window.
  */
 export class PresenceBatcher {
-  private readonly pending = new Map<string, PresenceChange[]>();
+  private readonly pending = new Map<string, PendingRoom>();
   private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
 
-  constructor(
-    private readonly windowMs: number,
-    private readonly publish: (room: string, changes: PresenceChange[]) => void,
-  ) {}
+  constructor(private readonly publish: (room: string, changes: PresenceChange[]) => void) {}
 
-  add(room: string, change: PresenceChange): void {
-    let list = this.pending.get(room);
-    if (!list) this.pending.set(room, (list = []));
-    list.push(change);
-    if (this.timer) return;
-    this.timer = setTimeout(() => this.flush(), this.windowMs);
+  add(room: string, change: PresenceChange, windowMs: number): void {
+    let entry = this.pending.get(room);
+    if (!entry) this.pending.set(room, (entry = { changes: [], dueAt: Date.now() + windowMs }));
+    entry.changes.push(change);
+    if (entry.dueAt < this.timerAt) this.arm(entry.dueAt);
+  }
+
+  /** Publishes every pending room now. */
+  flush(): void {
+    this.disarm();
+    const rooms = [...this.pending];
+    this.pending.clear();
+    for (const [room, entry] of rooms) this.publish(room, entry.changes);
+  }
+
+  private flushDue(): void {
+    this.disarm();
+    const now = Date.now();
+    const due: Array<[string, PresenceChange[]]> = [];
+    let next = Infinity;
+    for (const [room, entry] of this.pending) {
+      if (entry.dueAt <= now) due.push([room, entry.changes]);
+      else next = Math.min(next, entry.dueAt);
+    }
+    for (const [room] of due) this.pending.delete(room);
+    if (next < Infinity) this.arm(next);
+    for (const [room, changes] of due) this.publish(room, changes);
+  }
+
+  private arm(at: number): void {
+    this.disarm();
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.flushDue(), Math.max(0, at - Date.now()));
     this.timer.unref();
   }
 
-  flush(): void {
+  private disarm(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const rooms = [...this.pending];
-    this.pending.clear();
-    for (const [room, changes] of rooms) this.publish(room, changes);
+    this.timerAt = Infinity;
   }
 }

@@ -107,7 +107,9 @@ export async function startServer(
   wss.on("error", (err) => options.log(`websocket server: ${err.message}`));
 
   http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on("error", () => socket.destroy());
+    // A shared function, not a closure: a closure here would keep this scope (the upgrade
+    // request included) alive for as long as the socket lives.
+    socket.on("error", destroyOnError);
     const refuse = (status: number, text: string) => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${text}\n`);
     };
@@ -171,4 +173,8 @@ export async function startServer(
     })());
 
   return { port, url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`, options, stats, close };
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }

@@ -4,10 +4,13 @@ import type { ChatMessage } from "../protocol/messages.js";
 import { redisConnectionOptions, type RedisStore } from "../store/redis-store.js";
 import type { Broker } from "./broker.js";
 import { Script } from "../store/redis-script.js";
-import { HEARTBEAT_LUA, REAP_NODE_LUA } from "./redis-presence-scripts.js";
+import { HEARTBEAT_LUA, PRESENCE_PUBLISH_LUA, REAP_NODE_LUA } from "./redis-presence-scripts.js";
 
 const HEARTBEAT = new Script(HEARTBEAT_LUA, 2);
 const REAP_NODE = new Script(REAP_NODE_LUA, 3);
+const PRESENCE_PUBLISH = new Script(PRESENCE_PUBLISH_LUA, 1);
+/** The end of a presence frame as the hub serializes it: its count, which Redis recomputes. */
+const COUNT_AT_END = /,"count":\d+\}$/;
 
 export interface RedisBrokerOptions {
   /** This node's id in Redis. Default: a random UUID. */
@@ -148,11 +151,19 @@ export class RedisBroker implements Broker {
     void (this.store.sharded ? this.sub.sunsubscribe(channel) : this.sub.unsubscribe(channel)).catch(() => {});
   }
 
-  /** Chat messages (seq > 0) were published by the store's append script; presence goes out here. */
+  /**
+   * Chat messages (seq > 0) were published by the store's append script; presence goes out
+   * here, with its `count` replaced by the room's count on all nodes.
+   */
   publish(room: string, frame: Buffer, seq: number): void {
     if (seq > 0) return;
-    const payload = Buffer.concat([Buffer.from("0 "), frame]);
-    const send = this.store.sharded ? this.store.redis.spublish(this.store.channelFor(room), payload) : this.store.redis.publish(this.store.channelFor(room), payload);
+    const text = frame.toString();
+    const count = COUNT_AT_END.exec(text);
+    const channel = this.store.channelFor(room);
+    const command = this.store.sharded ? "SPUBLISH" : "PUBLISH";
+    const send = count
+      ? PRESENCE_PUBLISH.run(this.store.redis, [this.key(`online:${room}`), channel, `${text.slice(0, count.index)},"count":`, "}", command])
+      : this.store.redis.call(command, channel, Buffer.concat([Buffer.from("0 "), frame]));
     send.catch((err: Error) => this.log(`presence publish to ${room} failed: ${err.message}`));
   }
 
@@ -319,7 +330,7 @@ export class RedisBroker implements Broker {
       for (const nick of nicks) tx.hset(this.key(`online:${room}`), `${this.nodeId}|${nick}`, "1");
       await tx.exec();
       const changes = [...nicks].map((nick) => ({ event: "join" as const, nick }));
-      this.publish(room, Buffer.from(JSON.stringify({ type: "presence", room, changes })), 0);
+      this.publish(room, Buffer.from(JSON.stringify({ type: "presence", room, changes, count: 0 })), 0);
     }
   }
 

@@ -42,16 +42,35 @@ for _, room in ipairs(redis.call('SMEMBERS', KEYS[2])) do
       still[nick] = true
     end
   end
-  local changes = {}
+  local changes, count = {}, 0
+  for _ in pairs(still) do count = count + 1 end
   for _, nick in ipairs(gone) do
     -- A nickname still online through another node has not left the room.
     if not still[nick] then table.insert(changes, { event = 'leave', nick = nick, reason = 'timeout' }) end
   end
   if #changes > 0 then
-    redis.call(ARGV[3], ARGV[2] .. 'room:' .. room, '0 ' .. cjson.encode({ type = 'presence', room = room, changes = changes }))
+    redis.call(ARGV[3], ARGV[2] .. 'room:' .. room, '0 ' .. cjson.encode({ type = 'presence', room = room, changes = changes, count = count }))
     announced = announced + #changes
   end
 end
 redis.call('DEL', KEYS[2])
 return announced
+`;
+
+/**
+ * Publishes a presence frame with the room's count of distinct nicknames online on all nodes
+ * (the node's own count knows only its members). KEYS: the room's online hash.
+ * ARGV: channel, frame head (up to `"count":`), frame tail, publish command.
+ */
+export const PRESENCE_PUBLISH_LUA = `
+local seen, count = {}, 0
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local nick = string.sub(field, string.find(field, '|', 1, true) + 1)
+  if not seen[nick] then
+    seen[nick] = true
+    count = count + 1
+  end
+end
+redis.call(ARGV[4], ARGV[1], '0 ' .. ARGV[2] .. count .. ARGV[3])
+return count
 `;

@@ -28,24 +28,62 @@ export class Room {
     return [...this.presence.keys()];
   }
 
+  /** Nicknames online in the room now. */
+  get onlineCount(): number {
+    return this.presence.size;
+  }
+
   /**
-   * The online list as JSON, made at most once per presence batch. Filling a room of n would
-   * otherwise serialize n lists of up to n names. A list made before the latest changes is
-   * still right for a joiner: those changes are pending in the presence batch, which reaches
-   * the joiner (a member by then) and is applied as set operations.
+   * The `online` list of a `joined` frame, as JSON, made at most once per presence batch.
+   * Filling a room of n would otherwise serialize n lists of up to n names.
+   *
+   * Up to `max` online: the whole list. A list made before the latest changes is still right
+   * for a joiner: those changes are pending in the presence batch, which reaches the joiner (a
+   * member by then) and is applied as set operations. The joiner is always listed: its own
+   * arrival may still be pending in the batch.
+   *
+   * Above `max`: the first `max` names in code-unit order, the page a `who` request starts
+   * with, so a joined frame costs O(max) however large the room.
    */
-  onlineJsonFor(joiner: string): string {
+  onlineJsonFor(joiner: string, max: number): string {
+    if (this.presence.size > max) return (this.pageCache ??= JSON.stringify(this.sortedOnline().slice(0, max)));
     const cache = (this.onlineCache ??= { names: new Set(this.presence.keys()), json: JSON.stringify(this.online()) });
-    // The joiner is always listed: its own arrival may still be pending in the batch.
     if (cache.names.has(joiner)) return cache.json;
     return cache.json === "[]" ? `[${JSON.stringify(joiner)}]` : `${cache.json.slice(0, -1)},${JSON.stringify(joiner)}]`;
+  }
+
+  /**
+   * A page of the online list in code-unit order, after `after` (exclusive). The sorted list is
+   * made at most once per presence batch; a page may lag the latest changes by one batch.
+   */
+  onlinePage(after: string | undefined, limit: number): { online: string[]; more: boolean } {
+    const sorted = this.sortedOnline();
+    let lo = 0;
+    if (after !== undefined) {
+      // First index whose name sorts after `after`.
+      let hi = sorted.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (sorted[mid]! <= after) lo = mid + 1;
+        else hi = mid;
+      }
+    }
+    return { online: sorted.slice(lo, lo + limit), more: lo + limit < sorted.length };
   }
 
   /** The presence batch went out: the next joiner needs a fresh list. */
   presenceFlushed(): void {
     this.onlineCache = null;
+    this.sortedCache = null;
+    this.pageCache = null;
   }
   private onlineCache: { names: Set<string>; json: string } | null = null;
+  private sortedCache: string[] | null = null;
+  private pageCache: string | null = null;
+
+  private sortedOnline(): string[] {
+    return (this.sortedCache ??= this.online().sort());
+  }
 
   /** Counts a connection of `nick`; true when the nickname just came online in this room. */
   addPresence(nick: string): boolean {
@@ -67,7 +105,10 @@ export class Room {
 
   /** A joining member: frames published from now on are held until `finishSync`. */
   startSync(member: FanoutTarget): void {
-    this.syncing.set(member, []);
+    // A member joining again stops receiving live frames until its new `joined` went out; a
+    // join already in flight keeps the frames it holds.
+    this.members.delete(member);
+    if (!this.syncing.has(member)) this.syncing.set(member, []);
   }
 
   /**

@@ -67,13 +67,12 @@ export class ChatSession {
         if (event.room !== room) return;
         if (event.first || !event.recovered) this.messages.reset(event.messages);
         else this.messages.add(event.messages);
-        this.online.show(event.online);
       }),
       client.on("message", (message) => {
         if (message.room === room) this.messages.add([message]);
       }),
-      client.on("presence", (event) => {
-        if (event.room === room) this.online.show(event.online);
+      client.on("online", (event) => {
+        if (event.room === room) this.online.show(event.online, event.onlineCount);
       }),
       client.on("history", (event) => {
         if (event.room === room) this.messages.prependOlder(event.messages, event.hasMore);

@@ -1,6 +1,8 @@
 /**
- * The "online now" list of the room. Rebuilt whole on each change: it is short, and the
- * client hands us the full list with every presence event, so there is no diff to get wrong.
+ * The "online now" list of the room. Rebuilt whole on each change: it is at most a page long
+ * (the server lists names only up to its onlineListMax), and the client hands us the names it
+ * knows with every change, so there is no diff to get wrong. In a larger room the count is the
+ * truth and the names are a sample: "and N more" says so.
  */
 export class OnlineList {
   constructor(
@@ -9,7 +11,7 @@ export class OnlineList {
     private readonly me: string,
   ) {}
 
-  show(nicks: readonly string[]): void {
+  show(nicks: readonly string[], onlineCount = nicks.length): void {
     const sorted = [...new Set(nicks)].sort((a, b) => a.localeCompare(b));
     const items = sorted.map((nick) => {
       const li = document.createElement("li");
@@ -23,7 +25,14 @@ export class OnlineList {
       }
       return li;
     });
+    const total = Math.max(onlineCount, sorted.length);
+    if (total > sorted.length) {
+      const more = document.createElement("li");
+      more.className = "more";
+      more.textContent = `and ${total - sorted.length} more`;
+      items.push(more);
+    }
     this.list.replaceChildren(...items);
-    this.count.textContent = String(sorted.length);
+    this.count.textContent = String(total);
   }
 }

@@ -9,7 +9,7 @@ import { testClient } from "../support/test-server.js";
 import { sleep, waitFor } from "../support/wait.js";
 
 /** Nodes as child processes (so one can be SIGKILLed), all on one real redis-server. */
-const LIVENESS = { intervalMs: 500, suspectMs: 1_000, timeoutMs: 2_000 };
+const LIVENESS = { intervalMs: 500, suspectMs: 1_200, timeoutMs: 2_000 };
 const CHECK_MS = 500;
 /** The margin the README states for a dead node's members to leave: Redis round trips, the presence batch. */
 const LEAVE_MARGIN_MS = 2_000;

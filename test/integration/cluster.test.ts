@@ -164,7 +164,7 @@ describe("Redis fan-out is at-most-once; the broker fills gaps", () => {
 
 describe("a node cut from Redis", () => {
   it("notices within the bound, sends its clients to another node (goaway) and refuses new ones", async (t) => {
-    const liveness = { intervalMs: 500, suspectMs: 1_000, timeoutMs: 2_000 };
+    const liveness = { intervalMs: 500, suspectMs: 1_200, timeoutMs: 2_000 };
     const checkMs = 500;
     const proxy = await new BlackHoleProxy(redis.port).start();
     const cut = await testServer({ redis: `redis://127.0.0.1:${proxy.port}`, liveness, checkMs });

@@ -40,7 +40,8 @@ describe("presence", () => {
   });
 
   it("a burst of joins reaches members as a few batched frames, every change in order", async () => {
-    const server = await testServer();
+    // Names are sent while the room has at most onlineListMax online: keep all 200 named.
+    const server = await testServer({ onlineListMax: 500 });
     const watcher = await RawClient.hello(server.url, "watcher");
     const crowd: RawClient[] = [];
     try {

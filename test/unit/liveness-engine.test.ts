@@ -193,6 +193,33 @@ describe("LivenessEngine", () => {
     assert.equal(engine.check(), "alive");
   });
 
+  it("a probe brings a verdict earlier, never later than timeoutMs of silence", () => {
+    const { clock, engine, changes } = setup();
+    for (let t = 0; t < 3_500; t += 500) {
+      clock.advance(500);
+      engine.check();
+    }
+    assert.equal(engine.health, "suspect");
+    // The user types while "not responding": the host probes with a 2 s deadline (until 5.5 s).
+    engine.probe(2_000);
+    clock.advance(499);
+    assert.equal(engine.check(), "suspect");
+    assert.ok(engine.nextCheckAt() <= clock.now() + 1, "the next check is due at timeoutMs, not at the probe's deadline");
+    clock.advance(1);
+    assert.equal(engine.check(), "dead", "dead at 4 s of silence, as without the probe");
+    assert.deepEqual(changes.at(-1), { next: "dead", prev: "suspect", reason: "timeout", silentForMs: 4_000 });
+  });
+
+  it("a probe whose deadline comes first still decides first", () => {
+    const { clock, engine, changes } = setup();
+    clock.advance(1_000);
+    engine.check();
+    engine.probe(300);
+    clock.advance(300);
+    assert.equal(engine.check(), "dead");
+    assert.equal(changes.at(-1)!.reason, "probe-timeout");
+  });
+
   it("nextCheckAt points at the earliest decision", () => {
     const { clock, engine } = setup();
     const t0 = clock.now();

@@ -54,3 +54,27 @@ describe("close codes", () => {
     assert.equal(isRetryable(CloseCode.PolicyViolation), false);
   });
 });
+
+describe("canonical ping fast path", () => {
+  it("accepts exactly the reference client's ping and answers with the same bytes as a pong", async () => {
+    const { isCanonicalPing, pongOf, parseClientMessage } = await import("../../src/protocol/parse.js");
+    const ping = Buffer.from('{"type":"ping","id":42,"sentAt":1764091200500}');
+    assert.equal(isCanonicalPing(ping), true);
+    assert.deepEqual(JSON.parse(pongOf(ping).toString()), { type: "pong", id: 42, sentAt: 1764091200500 });
+    assert.deepEqual(parseClientMessage(ping.toString()), { type: "ping", id: 42, sentAt: 1764091200500 }, "the general parser agrees");
+    for (const other of [
+      '{"type":"ping","id":42,"sentAt":1764091200500,"x":1}',
+      '{"type":"ping","id":-1,"sentAt":1}',
+      '{"type":"ping","id":1.5,"sentAt":1}',
+      '{"type":"ping","id":1234567890123456,"sentAt":1}',
+      '{"type":"ping","id":1,"sentAt":1.5}',
+      '{"type":"ping","id":1,"sentAt":}',
+      '{"type":"ping","id":,"sentAt":1}',
+      '{"type":"ping","id":1,"sentAt":1} ',
+      '{"type":"ping", "id":1,"sentAt":1}',
+      '{"type":"pong","id":1,"sentAt":1}',
+    ]) {
+      assert.equal(isCanonicalPing(Buffer.from(other)), false, other);
+    }
+  });
+});
