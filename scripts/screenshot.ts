@@ -26,14 +26,22 @@ try {
   };
   const ana = await open();
   const ben = await open();
-  await ana.join("ana", ROOM);
+  await ana.join("ana", "lobby");
+  await ana.openRoom(ROOM);
   await ben.join("ben", ROOM);
+  await ben.openRoom("lobby");
   await ana.waitForOnline(["ana", "ben"], 10_000);
   const pages = { ana, ben };
+  await ben.openRoom(ROOM);
   for (const [who, text] of conversation) {
     await pages[who].send(text);
     await ana.waitForTexts([text], 10_000);
   }
+  // Something unread in another room, for the sidebar's badge.
+  await ben.openRoom("lobby");
+  await ben.send("Standup in 5 minutes");
+  await ben.send("Bring the release notes");
+  await waitUntil(async () => (await ana.rooms()).some((room) => room.unread === 2), 10_000, "the lobby's unread badge");
   // Wait for an RTT sample so the badge shows a real number.
   await ana.waitForIndicator(/^Connection OK$/, 10_000);
   await waitUntil(async () => /^Round trip \d+ ms$/.test((await ana.indicator()).detail), 20_000, "an RTT sample");

@@ -27,6 +27,9 @@ const server = await startServer({
   host: "127.0.0.1",
   log: () => {}, // per-connection log lines would cost CPU in the measurements
   store: argString("store", "memory"),
+  rateLimits: false, // the benchmarks measure throughput; limits would measure themselves
+  maxConnections: 100_000, // the load runs open thousands of connections from a few addresses
+  maxConnectionsPerIp: 100_000,
   ...(Object.keys(liveness).length ? { liveness } : {}),
 });
 startStatsEndpoint(argNumber("stats-port", port + 1000), () => server.stats().connections);

@@ -28,6 +28,7 @@ const USAGE = `pulse serve [options]
   --nickname-hold-ms N  a nickname stays its owner's this long after it left (env PULSE_NICKNAME_HOLD_MS,
                       default 86400000 = 24 h)
   --stats-token T     /stats also answers "Authorization: Bearer T" (env PULSE_STATS_TOKEN; default loopback only)
+  --no-rate-limits    turn the per-connection and per-IP rate limits off (env PULSE_RATE_LIMITS=off; for benchmarks)
   --quiet             no per-connection log lines`;
 
 export async function serve(argv: string[]): Promise<void> {
@@ -51,6 +52,7 @@ export async function serve(argv: string[]): Promise<void> {
       "nickname-hold-ms": { type: "string" },
       "stats-token": { type: "string" },
       quiet: { type: "boolean" },
+      "no-rate-limits": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -94,6 +96,7 @@ export async function serve(argv: string[]): Promise<void> {
     auth,
     nicknameHoldMs: int(values["nickname-hold-ms"], "PULSE_NICKNAME_HOLD_MS"),
     statsToken: values["stats-token"] ?? env.PULSE_STATS_TOKEN,
+    ...(values["no-rate-limits"] || env.PULSE_RATE_LIMITS === "off" ? { rateLimits: false as const } : {}),
     log: values.quiet ? () => {} : undefined,
   });
   const { liveness: l, checkMs } = server.options;

@@ -70,6 +70,15 @@ export class Outbox {
     return { ...e };
   }
 
+  /** The user discarded an unsent entry: it leaves the outbox without being sent. */
+  remove(id: string): OutboxEntry | null {
+    const e = this.entries.get(id);
+    if (!e) return null;
+    this.entries.delete(id);
+    this.save();
+    return { ...e };
+  }
+
   pending(): OutboxEntry[] {
     return [...this.entries.values()].filter((e) => e.status === "pending");
   }

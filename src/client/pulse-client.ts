@@ -9,6 +9,10 @@ import { systemClock, type Clock } from "../liveness/clock.js";
 import { Emitter } from "./emitter.js";
 import { Outbox } from "./outbox.js";
 import { RoomTracker } from "./room-tracker.js";
+import { Backfill } from "./backfill.js";
+import { Throttle } from "./throttle.js";
+import { SendWindow } from "./send-window.js";
+import { ErrorCode } from "../protocol/messages.js";
 import { randomId } from "./ids.js";
 import { watchHost } from "./host-signals.js";
 import type {
@@ -37,6 +41,13 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   private readonly clock: Clock;
   private readonly outbox: Outbox;
   private readonly rooms = new RoomTracker();
+  private readonly backfill = new Backfill();
+  /** Per room, the seq a rejoin resumed from in the current epoch (a gap starts there). */
+  private readonly resumedFrom = new Map<string, number>();
+  /** Rooms whose `joined` has not come yet (a refused join is asked again). */
+  private readonly awaitingJoined = new Set<string>();
+  private readonly throttle: Throttle;
+  private readonly window: SendWindow;
 
   private _state: ConnectionState = { kind: "idle" };
   private socket: WebSocketLike | null = null;
@@ -68,6 +79,16 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     this.resumeToken = this.identityStorage?.getItem(RESUME_TOKEN_KEY) ?? null;
     this.clientId = options.clientId ?? storage?.getItem("pulse.clientId") ?? randomId();
     storage?.setItem("pulse.clientId", this.clientId);
+    this.window = new SendWindow(options.maxInFlight ?? 10);
+    this.throttle = new Throttle(this.clock, {
+      resume: () => this.pump(),
+      retryRooms: (rooms) => {
+        for (const room of rooms) {
+          if (this.awaitingJoined.has(room) && this.rooms.has(room)) this.sendJoin(room);
+          else this.requestBackfill(room);
+        }
+      },
+    });
     this.outbox = new Outbox(options.outboxLimit ?? 1000, storage, `pulse.outbox.${this.clientId}`);
     const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
     if (!WS) throw new Error("no WebSocket implementation: pass options.WebSocket (in Node: the 'ws' package)");
@@ -147,17 +168,25 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   join(name: string): void {
     const room = roomName(name);
     if (!this.rooms.add(room)) return;
-    if (this.isReady()) this.sendJoin(room);
+    if (!this.isReady()) return;
+    this.sendJoin(room);
+    // Messages held for this room (sent before a leave) go out now, after the join.
+    this.pump();
   }
 
   leave(name: string): void {
     const room = roomName(name);
     if (!this.rooms.has(room)) return;
     this.rooms.remove(room);
+    this.backfill.forget(room);
+    this.awaitingJoined.delete(room);
     if (this.isReady()) this.raw({ type: "leave", room });
   }
 
-  /** Queues a message; it is sent now if connected, else after the next connect, until acked. */
+  /**
+   * Queues a message; it is sent now if connected and in the room, else after the next
+   * connect or join of its room, until acked. A message never goes to a room the client left.
+   */
   send(name: string, text: string): OutboxEntry {
     const room = roomName(name);
     // Random, not a counter: an id that others could predict is an id they could pre-empt.
@@ -165,11 +194,11 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     const evicted = this.outbox.add(entry);
     if (evicted) this.emit("outbox", evicted);
     this.emit("outbox", { ...entry });
-    if (this.isReady()) {
+    if (this.isReady() && this.rooms.has(room)) {
       // After a long idle the link may be dead without anyone knowing yet: probe first.
       const idleMs = this.options.idleProbeAfterMs ?? this.liveness.intervalMs * 2;
       if (this.engine && this.engine.silentForMs() > idleMs) this.probe();
-      this.raw({ type: "send", room, id: entry.id, text });
+      this.pump();
     }
     return { ...entry };
   }
@@ -179,7 +208,12 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     const entry = this.outbox.retry(id);
     if (!entry) return;
     this.emit("outbox", entry);
-    if (this.isReady()) this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
+    this.pump();
+  }
+
+  /** Drops an unsent message (the user gave up on it); returns it, or null if it was not held. */
+  discard(id: string): OutboxEntry | null {
+    return this.outbox.remove(id);
   }
 
   /**
@@ -408,7 +442,14 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       case "welcome":
         return this.onWelcome(m);
       case "joined": {
+        this.awaitingJoined.delete(m.room);
+        const resumedFrom = this.resumedFrom.get(m.room);
+        this.resumedFrom.delete(m.room);
         const first = this.rooms.joined(m.room, m.seq, m.recovered, m.online, m.onlineCount);
+        // Not replayed: page back through history to what we had, so nothing is lost.
+        if (!m.recovered && resumedFrom !== undefined && this.backfill.open(m.room, resumedFrom, m.messages[0]?.seq ?? m.seq + 1)) {
+          this.requestBackfill(m.room);
+        }
         if (m.recovered) for (const msg of m.messages) this.deliver(msg);
         this.emit("joined", { room: m.room, recovered: m.recovered, first, messages: m.messages, online: m.online, onlineCount: m.onlineCount });
         return this.emitOnline(m.room);
@@ -417,11 +458,18 @@ export class PulseClient extends Emitter<PulseClientEvents> {
         return this.deliver(m);
       case "ack": {
         const entry = this.outbox.ack(m.id, m.seq);
+        this.window.settled(m.id, true);
         if (entry) this.emit("outbox", entry);
+        this.pump();
         return;
       }
-      case "history":
-        return this.emit("history", { room: m.room, messages: m.messages, hasMore: m.hasMore });
+      case "history": {
+        const filling = this.backfill.request(m.room) !== null;
+        const messages = filling ? this.backfill.page(m.room, m.messages, m.hasMore) : m.messages;
+        this.emit("history", { room: m.room, messages, hasMore: m.hasMore });
+        if (filling) this.requestBackfill(m.room);
+        return;
+      }
       case "presence":
         this.rooms.setOnlineCount(m.room, m.count);
         // A change the client already knows (listed in `joined`, or its own arrival) is not news.
@@ -447,8 +495,13 @@ export class PulseClient extends Emitter<PulseClientEvents> {
         this.advisedDelayMs = m.retryAfterMs;
         return;
       case "error": {
+        if (m.code === ErrorCode.RateLimited && m.ref !== undefined && this.onRateLimited(m.ref, m.retryAfterMs ?? 1_000)) return;
         const failed = m.ref ? this.outbox.fail(m.ref, m.message) : null;
-        if (failed) this.emit("outbox", failed);
+        if (failed) {
+          this.window.settled(failed.id, false);
+          this.emit("outbox", failed);
+          this.pump();
+        }
         this.emit("error", { code: m.code, message: m.message, ...(m.ref ? { ref: m.ref } : {}) });
         return;
       }
@@ -466,6 +519,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
 
   private onWelcome(m: Extract<ServerMessage, { type: "welcome" }>): void {
     this.welcomed = true;
+    this.throttle.reset();
+    this.awaitingJoined.clear();
     this._nick = m.nick;
     this._userId = m.userId;
     if (m.token) {
@@ -493,7 +548,10 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       this.shortLinks = 0;
     }, this.options.stableAfterMs ?? 10_000);
     for (const room of this.rooms.names()) this.sendJoin(room, priorEpoch);
-    for (const entry of this.outbox.pending()) this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
+    if (priorEpoch !== m.epoch) for (const room of this.backfill.rooms()) this.backfill.forget(room);
+    for (const room of this.backfill.rooms()) this.requestBackfill(room);
+    this.window.reset();
+    this.pump();
     this.scheduleCheck();
   }
 
@@ -504,7 +562,39 @@ export class PulseClient extends Emitter<PulseClientEvents> {
 
   private sendJoin(room: string, epoch = this.rooms.epoch): void {
     const since = this.rooms.since(room);
+    this.awaitingJoined.add(room);
+    if (since !== undefined && epoch === this.rooms.epoch) this.resumedFrom.set(room, since);
+    else this.resumedFrom.delete(room);
     this.raw({ type: "join", room, ...(since !== undefined ? { since, ...(epoch ? { epoch } : {}) } : {}) });
+  }
+
+  /**
+   * A request was refused for its rate: a pending message, a join or a backfill page waits
+   * `retryAfterMs` and goes again. False when `ref` names nothing we are waiting for.
+   */
+  private onRateLimited(ref: string, retryAfterMs: number): boolean {
+    if (this.outbox.get(ref)?.status === "pending") {
+      this.window.refused(ref);
+      this.throttle.pause(retryAfterMs);
+      return true;
+    }
+    if ((this.awaitingJoined.has(ref) && this.rooms.has(ref)) || this.backfill.request(ref)) {
+      this.throttle.holdRoom(ref, retryAfterMs);
+      return true;
+    }
+    return false;
+  }
+
+  /** Sends pending outbox entries, in order, as far as the send window and any throttle allow. */
+  private pump(): void {
+    if (!this.isReady() || this.throttle.active) return;
+    // Entries of rooms we are not in wait (they go when the room is joined again).
+    for (const entry of this.window.take(this.outbox.pending().filter((e) => this.rooms.has(e.room)))) this.sendEntry(entry);
+  }
+
+  private requestBackfill(room: string): void {
+    const next = this.backfill.request(room);
+    if (next && this.isReady()) this.raw({ type: "history", room, before: next.before });
   }
 
   private deliver(m: ChatMessage): void {
@@ -517,6 +607,11 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   }
 
   // ------------------------------------------------------------------ outbound
+
+  /** Sends a queued entry if it can go now: connected, and in its room (else the server refuses it). */
+  private sendEntry(entry: OutboxEntry): void {
+    if (this.isReady() && this.rooms.has(entry.room)) this.raw({ type: "send", room: entry.room, id: entry.id, text: entry.text });
+  }
 
   private raw(message: object): void {
     const socket = this.socket;

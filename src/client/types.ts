@@ -144,6 +144,11 @@ export interface PulseClientOptions {
   WebSocket?: WebSocketFactory;
   /** Where the outbox survives a reload. Default: none (memory only). */
   storage?: OutboxStorage;
+  /**
+   * Messages on the wire unacknowledged at most; the rest of the outbox waits its turn (a
+   * whole outbox at once would run into the server's rate limits). Default 10.
+   */
+  maxInFlight?: number;
   /** Max unacked messages; send() beyond it throws OutboxFullError. Default 1000. */
   outboxLimit?: number;
   /** Reconnect backoff: full jitter in [0, min(capMs, baseMs * 2^attempt)]. Defaults 500 / 30000; server advice wins. */

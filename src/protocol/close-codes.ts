@@ -27,6 +27,10 @@ export const CloseCode = {
   SlowConsumer: 4003,
   /** Local to the client: its probe (a ping with a short deadline) was not answered. */
   ProbeTimeout: 4004,
+  /** The client kept sending over its rate limits despite `rate_limited` errors. It may reconnect after a backoff. */
+  RateLimited: 4005,
+  /** An inbound message came in too many fragments, or stayed incomplete too long. */
+  FragmentLimit: 4006,
 
   /** Generic policy violation: do not reconnect. */
   PolicyViolation: 4500,
@@ -59,6 +63,8 @@ const descriptions: Record<number, string> = {
   [CloseCode.HandshakeTimeout]: "handshake timeout",
   [CloseCode.SlowConsumer]: "reading too slowly",
   [CloseCode.ProbeTimeout]: "probe not answered",
+  [CloseCode.RateLimited]: "too many requests",
+  [CloseCode.FragmentLimit]: "message fragmented beyond the limits",
   [CloseCode.PolicyViolation]: "policy violation",
   [CloseCode.NicknameTaken]: "this nickname is taken",
   [CloseCode.InvalidNickname]: "this nickname is not allowed",

@@ -230,6 +230,8 @@ export interface ErrorMessage {
   message: string;
   /** The client message id or room the error refers to, when there is one. */
   ref?: string;
+  /** With `rate_limited`: send the refused request again after this long. */
+  retryAfterMs?: number;
 }
 
 export type ServerMessage =
@@ -265,5 +267,7 @@ export const ErrorCode = {
   Forbidden: "forbidden",
   /** This message id was already used by this client in another room. */
   IdReused: "id_reused",
+  /** Over a rate limit or a queue bound: retry the same request after `retryAfterMs`. */
+  RateLimited: "rate_limited",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

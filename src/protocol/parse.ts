@@ -39,7 +39,7 @@ const serverShapes: Record<ServerMessage["type"], Shape> = {
   presence: { room: "string", changes: "array", count: "int" },
   who: { room: "string", count: "int", online: "array", more: "boolean" },
   goaway: { retryAfterMs: "number", reason: "string" },
-  error: { code: "string", message: "string", "ref?": "string" },
+  error: { code: "string", message: "string", "ref?": "string", "retryAfterMs?": "number" },
   ping: { id: "int", sentAt: "number" },
   pong: { id: "int", sentAt: "number" },
 };
@@ -105,34 +105,3 @@ export const parseClientMessage = (raw: string): ClientMessage | ProtocolError =
 /** Validates one inbound text frame on the client. */
 export const parseServerMessage = (raw: string): ServerMessage | ProtocolError =>
   parseWith<ServerMessage>(raw, serverShapes);
-
-const PING_HEAD = Buffer.from('{"type":"ping","id":');
-const SENT_AT = Buffer.from(',"sentAt":');
-
-/**
- * Whether a frame is a ping in exactly the form the reference client sends,
- * `{"type":"ping","id":<digits>,"sentAt":<digits>}`, checked on the bytes without decoding or
- * JSON.parse. Such a ping is valid by construction, and its pong is the same bytes with "ping"
- * turned into "pong" (see pongOf). Heartbeats are most of an idle server's inbound traffic, so
- * they skip the general parser; any other form takes the general path.
- */
-export function isCanonicalPing(frame: Uint8Array): boolean {
-  const n = frame.length;
-  if (n < PING_HEAD.length + SENT_AT.length + 3 || n > 64 || frame[n - 1] !== 0x7d) return false;
-  for (let i = 0; i < PING_HEAD.length; i++) if (frame[i] !== PING_HEAD[i]) return false;
-  let i = PING_HEAD.length;
-  const idStart = i;
-  while (i < n && frame[i]! >= 0x30 && frame[i]! <= 0x39) i++;
-  if (i === idStart || i - idStart > 15) return false; // an integer, within the safe range
-  for (let k = 0; k < SENT_AT.length; k++, i++) if (frame[i] !== SENT_AT[k]) return false;
-  const sentStart = i;
-  while (i < n - 1 && frame[i]! >= 0x30 && frame[i]! <= 0x39) i++;
-  return i > sentStart && i === n - 1;
-}
-
-/** The pong for a canonical ping: a copy with "ping" turned into "pong". */
-export function pongOf(canonicalPing: Uint8Array): Buffer {
-  const pong = Buffer.from(canonicalPing);
-  pong[10] = 0x6f; // {"type":"p[i]ng" -> "o"
-  return pong;
-}

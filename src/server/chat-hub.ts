@@ -1,4 +1,4 @@
-import type { ChatMessage, JoinedMessage, ServerMessage } from "../protocol/messages.js";
+import type { ChatMessage, ServerMessage } from "../protocol/messages.js";
 import { ErrorCode } from "../protocol/messages.js";
 import { checkText, normalizeName } from "../protocol/names.js";
 import { toWire } from "../store/message-store.js";
@@ -10,6 +10,9 @@ import { roomAllowed } from "./identity/identity.js";
 import { Room } from "./room.js";
 import { PresenceBatcher } from "./presence-batcher.js";
 import type { FanoutTarget } from "./fanout.js";
+import type { ReplyPager } from "./reply-pager.js";
+import { ReplayGate } from "./replay-gate.js";
+import { HistoryPage, RoomCatchUp, type CatchUpSettings } from "./room-catch-up.js";
 
 /** What the hub needs of a connection. */
 export interface Member extends FanoutTarget {
@@ -23,6 +26,8 @@ export interface Member extends FanoutTarget {
   send(message: ServerMessage): void;
   sendFrame(frame: Buffer): void;
   readonly isOpen: boolean;
+  /** Where paged replies (join catch-ups, history pages) wait for the socket to drain. */
+  readonly replies: ReplyPager;
 }
 
 const MAX_ROOM_NAME = 64;
@@ -44,6 +49,7 @@ export class ChatHub {
   private readonly rooms = new Map<string, Room>();
   private readonly presence: PresenceBatcher;
   private readonly purgeTimer: NodeJS.Timeout;
+  private readonly catchUp: CatchUpSettings;
 
   constructor(
     private readonly store: PulseStore,
@@ -57,6 +63,8 @@ export class ChatHub {
     void purge();
     this.purgeTimer = setInterval(purge, NICKNAME_PURGE_MS);
     this.purgeTimer.unref();
+    const { historyLimit, maxReplay, maxReplayBytes, maxConcurrentReplays } = options;
+    this.catchUp = { store, gate: new ReplayGate(maxConcurrentReplays), historyLimit, maxReplay, maxReplayBytes, messageFrame: (m) => frameOf(messageFrame(m)) };
     this.presence = new PresenceBatcher((room, changes) => {
       const state = this.rooms.get(room);
       state?.presenceFlushed();
@@ -94,7 +102,7 @@ export class ChatHub {
     return checked.name;
   }
 
-  async join(member: Member, requested: string, since?: number, epoch?: string): Promise<void> {
+  join(member: Member, requested: string, since?: number, epoch?: string): void {
     const room = this.roomName(member, requested);
     if (room === null) return;
     // A join of a room the connection is already in is served like the first (the client may
@@ -103,6 +111,9 @@ export class ChatHub {
     if (!again && member.rooms.size >= this.options.maxRooms) {
       return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: `at most ${this.options.maxRooms} rooms per connection`, ref: room });
     }
+    if (!this.rooms.has(room) && this.rooms.size >= this.options.maxRoomsAlive) {
+      return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: "this server has as many rooms open as it may; try again later", ref: room });
+    }
     member.rooms.add(room);
     const state = this.roomFor(room);
     if (!again && state.addPresence(member.nick)) {
@@ -110,41 +121,34 @@ export class ChatHub {
       this.broker.memberJoined?.(room, member.nick);
     }
     // Hold live frames from here on; history is read asynchronously and must come first.
-    state.startSync(member);
-    try {
-      await this.broker.whenSubscribed?.(room);
-      const { messages, recovered, latest } = await this.readForJoin(room, since, epoch);
-      const elsewhere = (await this.broker.onlineElsewhere?.(room)) ?? [];
-      if (!member.isOpen || !member.rooms.has(room)) return;
-      const online = withNames(state.onlineJsonFor(member.nick, this.options.onlineListMax), state, elsewhere, this.options.onlineListMax);
-      member.sendFrame(joinedFrame({ type: "joined", room, seq: latest, recovered, messages }, online.json, online.count));
-      const delivered = messages.length ? messages[messages.length - 1]!.seq : latest;
-      for (const held of state.finishSync(member, Math.max(delivered, since ?? 0))) member.sendFrame(held.frame);
-    } catch (err) {
-      this.options.log(`join ${room} failed: ${(err as Error).message}`);
+    const held = state.startSync(member);
+    // Several nodes (Redis): the history is read once this node receives the room's frames,
+    // and the online list includes the names online through the other nodes.
+    let elsewhere: string[] = [];
+    const reply = new RoomCatchUp(this.catchUp, { room, ...(since !== undefined ? { since } : {}), ...(epoch !== undefined ? { epoch } : {}) }, {
+      prepare: async () => {
+        await this.broker.whenSubscribed?.(room);
+        elsewhere = (await this.broker.onlineElsewhere?.(room)) ?? [];
+      },
+      onlineFields: () => {
+        this.presence.snapshot(room);
+        const online = withNames(state.onlineJsonFor(member.nick, this.options.onlineListMax), state, elsewhere, this.options.onlineListMax);
+        return `"online":${online.json},"onlineCount":${online.count}`;
+      },
+      stillWanted: () => member.isOpen && state.holds(member, held),
+      release: (deliveredSeq) => {
+        for (const frame of state.finishSync(member, deliveredSeq)) member.sendFrame(frame.frame);
+      },
+      failed: (err) => {
+        this.options.log(`join ${room} failed: ${err.message}`);
+        this.leave(member, room, "error");
+        member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read the room's history; try again", ref: room });
+      },
+    });
+    if (!member.replies.enqueue(reply)) {
       this.leave(member, room, "error");
-      member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read the room's history; try again", ref: room });
+      member.send(tooManyReplies(room));
     }
-  }
-
-  /** What a joining client gets: the gap since `since`, or the latest page when it can't be served. */
-  private async readForJoin(room: string, since: number | undefined, epoch: string | undefined) {
-    const { historyLimit, maxReplay } = this.options;
-    const [latest, first] = await Promise.all([this.store.latestSeq(room), this.store.firstSeq(room)]);
-    const resumable =
-      since !== undefined &&
-      epoch === this.store.epoch &&
-      since >= 0 &&
-      since <= latest &&
-      latest - since <= maxReplay &&
-      // Everything after `since` must still be held: nothing trimmed between.
-      (latest === since || first <= since + 1);
-    if (resumable) {
-      const messages = latest > since ? await this.store.readAfter(room, since, latest - since) : [];
-      return { messages, recovered: true, latest };
-    }
-    const messages = await this.store.readBefore(room, latest + 1, historyLimit);
-    return { messages, recovered: false, latest };
   }
 
   leave(member: Member, room: string, reason: "left" | "closed" | "timeout" | "error"): void {
@@ -205,22 +209,18 @@ export class ChatHub {
     if (!result.duplicate) this.broker.publish(room, frameOf(messageFrame(m)), m.seq);
   }
 
-  async history(member: Member, requested: string, before: number, limit?: number): Promise<void> {
+  history(member: Member, requested: string, before: number, limit?: number): void {
     const room = this.roomName(member, requested);
     if (room === null) return;
     if (!member.rooms.has(room)) {
       return member.send({ type: "error", code: ErrorCode.NotInRoom, message: `join '${room.slice(0, MAX_ROOM_NAME)}' before reading its history`, ref: room });
     }
     const n = Math.max(1, Math.min(limit ?? this.options.historyLimit, this.options.historyLimit));
-    try {
-      // One extra row tells whether older messages exist.
-      const rows = await this.store.readBefore(room, before, n + 1);
-      const hasMore = rows.length > n;
-      member.send({ type: "history", room, messages: hasMore ? rows.slice(1) : rows, hasMore });
-    } catch (err) {
-      this.options.log(`history of ${room} failed: ${(err as Error).message}`);
+    const reply = new HistoryPage(this.store, { room, before, limit: n }, (err) => {
+      this.options.log(`history of ${room} failed: ${err.message}`);
       member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read history; try again", ref: room });
-    }
+    });
+    if (!member.replies.enqueue(reply)) member.send(tooManyReplies(room));
   }
 
   /** A page of the room's online list. */
@@ -256,11 +256,14 @@ export class ChatHub {
   }
 }
 
-/** A `joined` frame with an online list that is already JSON (spliced in, not re-encoded). */
-function joinedFrame(joined: Omit<JoinedMessage, "online" | "onlineCount">, onlineJson: string, onlineCount: number): Buffer {
-  const head = JSON.stringify(joined);
-  return Buffer.from(`${head.slice(0, -1)},"online":${onlineJson},"onlineCount":${onlineCount}}`);
-}
+/** A member has as many paged replies queued as it may: the request is refused, it may retry. */
+const tooManyReplies = (room: string): ServerMessage => ({
+  type: "error",
+  code: ErrorCode.RateLimited,
+  message: "too many joins and history requests waiting for this connection; try again shortly",
+  ref: room,
+  retryAfterMs: 1_000,
+});
 
 /**
  * A joined frame's online list and count with the names online through other nodes added

@@ -4,11 +4,16 @@ import WebSocket from "ws";
 import type { ClientMessage, HelloMessage, PingMessage, ServerMessage } from "../protocol/messages.js";
 import { ErrorCode, PROTOCOL_VERSION } from "../protocol/messages.js";
 import { CloseCode } from "../protocol/close-codes.js";
-import { isCanonicalPing, isProtocolError, parseClientMessage, pongOf } from "../protocol/parse.js";
+import { isProtocolError, parseClientMessage } from "../protocol/parse.js";
+import { isCanonicalPing, pongOf } from "./canonical-ping.js";
 import { LivenessEngine, type HealthChange, type LivenessHost } from "../liveness/liveness-engine.js";
 import type { Clock } from "../liveness/clock.js";
 import { validId, type ChatHub, type Member } from "./chat-hub.js";
 import type { ResolvedOptions } from "./options.js";
+import { ReplyPager } from "./reply-pager.js";
+import { RateLimiter, type ConnectionRateLimiter } from "./rate-limits.js";
+import { rateKindOf, refusalOf } from "./admission.js";
+import { guardFragments } from "./fragment-guard.js";
 import { fanout } from "./fanout.js";
 import { normalizeName } from "../protocol/names.js";
 import { isRefusal, type AuthMode, type Identity } from "./identity/identity.js";
@@ -28,6 +33,7 @@ export class Connection implements Member, LivenessHost {
   readonly sessionId = randomUUID();
   readonly rooms = new Set<string>();
   readonly engine: LivenessEngine;
+  readonly replies: ReplyPager;
   nick = "";
   clientId = "";
   userId = "";
@@ -48,14 +54,21 @@ export class Connection implements Member, LivenessHost {
     private readonly options: ResolvedOptions,
     clock: Clock,
     private readonly onEnd: (conn: Connection, reason: EndReason) => void,
+    private readonly rate: ConnectionRateLimiter = new RateLimiter(false).forConnection(""),
   ) {
     this.engine = new LivenessEngine(options.liveness, this, clock, { role: options.pingRole });
+    this.replies = new ReplyPager(this, { stallMs: options.replayStallMs, maxQueued: options.maxRooms + 8 });
     this.handshakeTimer = setTimeout(() => this.closeWith(CloseCode.HandshakeTimeout, "handshake"), options.handshakeTimeoutMs);
     socket.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     // 'error' must always have a listener: ws emits it for bad frames (1007, 1009) and an
     // unhandled one would crash the whole server.
     socket.on("error", (err) => this.options.log(`connection ${this.sessionId}: ${err.message}`));
     socket.on("close", () => this.end());
+    const unguard = guardFragments(socket, { maxFragments: options.maxFragmentsPerMessage, maxIncompleteMs: options.maxFragmentedMessageMs }, (why) => {
+      this.options.log(`connection ${this.sessionId} (${this.nick || "no hello"}) sent ${why}: closed 4006`);
+      this.closeWith(CloseCode.FragmentLimit, "closed", "fragment limits");
+    });
+    socket.once("close", unguard);
   }
 
   get isOpen(): boolean {
@@ -77,20 +90,41 @@ export class Connection implements Member, LivenessHost {
 
   afterSend(): void {
     this.engine.noteSent();
-    if (this.socket.bufferedAmount > this.options.maxBufferedBytes) {
-      // A reader this slow would grow our memory without bound; drop it, it can resume by seq.
-      this.options.log(`connection ${this.sessionId} (${this.nick}) exceeded ${this.options.maxBufferedBytes} buffered bytes`);
-      this.endReason = "slow";
-      this.socket.terminate();
+    // The server's own reply pages may sit on top of the budget: they are paced, not piled up.
+    if (this.socket.bufferedAmount > this.options.maxBufferedBytes + ReplyPager.allowanceBytes) {
+      this.cutSlow(`exceeded ${this.options.maxBufferedBytes} buffered bytes`);
     }
   }
 
+  /** The server-wide queued-bytes budget is exceeded and this reader holds the most. */
+  cutForBudget(): void {
+    this.cutSlow(`held ${this.socket.bufferedAmount} queued bytes when the server's budget of ${this.options.maxQueuedBytesTotal} was exceeded`);
+  }
+
+  /** A reply page waited too long for the reader to make room. */
+  onReplyStall(): void {
+    this.cutSlow(`read nothing for ${this.options.replayStallMs} ms while a reply waited`);
+  }
+
+  /**
+   * A reader this slow would grow our memory without bound: a 4003 close frame (behind what is
+   * already buffered, so a reader that wakes up learns why), then terminate after the grace.
+   * It may reconnect and resume by seq.
+   */
+  private cutSlow(why: string): void {
+    if (this.endReason === "slow") return;
+    this.options.log(`connection ${this.sessionId} (${this.nick}) ${why}: closed 4003`);
+    this.closeWith(CloseCode.SlowConsumer, "slow", "reading too slowly", this.options.slowConsumerGraceMs);
+  }
+
   /** Ends the connection with a close code (a close frame, then terminate if the peer stalls). */
-  closeWith(code: number, reason: EndReason, text = ""): void {
+  closeWith(code: number, reason: EndReason, text = "", graceMs = 2_000): void {
+    // Already closing: the first close frame and its deadline stand.
+    if (this.socket.readyState !== WebSocket.OPEN) return;
     this.endReason = reason;
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.close(code, text);
+    this.socket.close(code, text);
     // A dead peer never answers the close handshake; don't wait ws's 30 s for it.
-    const hard = setTimeout(() => this.socket.terminate(), 2_000);
+    const hard = setTimeout(() => this.socket.terminate(), graceMs);
     hard.unref();
     this.socket.once("close", () => clearTimeout(hard));
   }
@@ -114,15 +148,25 @@ export class Connection implements Member, LivenessHost {
 
   private onFrame(data: Buffer, isBinary: boolean): void {
     this.engine.noteInbound();
+    // Closing (cut, rate limits ignored): what still arrives is not served.
+    if (!this.isOpen) return;
+    // The reference client's heartbeat is answered without decoding it (see isCanonicalPing),
+    // framed once and written with this turn's other writes (see fanout); it is still counted.
+    const canonicalPing = !isBinary && isCanonicalPing(data);
+    const message = isBinary || canonicalPing ? null : parseClientMessage(data.toString());
+    const request = message && !isProtocolError(message) ? message : null;
+    const verdict = this.rate.admit(rateKindOf(request), request?.type === "send" ? Buffer.byteLength(request.text) : 0);
+    if (!verdict.ok) {
+      if (verdict.abusive) return this.closeWith(CloseCode.RateLimited, "closed", "rate limits ignored");
+      const refusal = refusalOf(request, verdict.retryAfterMs);
+      return refusal ? this.send(refusal) : undefined;
+    }
     if (isBinary) {
       return this.send({ type: "error", code: ErrorCode.BinaryNotSupported, message: "Pulse speaks JSON text frames only" });
     }
-    // The reference client's heartbeat, answered without decoding it (see isCanonicalPing),
-    // framed once and written with this turn's other writes (see fanout).
-    if (isCanonicalPing(data)) return this.isOpen ? fanout([this], pongOf(data)) : undefined;
-    const message = parseClientMessage(data.toString());
-    if (isProtocolError(message)) return this.send({ type: "error", code: message.code, message: message.message });
-    this.dispatch(message);
+    if (canonicalPing) return fanout([this], pongOf(data));
+    if (isProtocolError(message)) return this.send({ type: "error", code: message!.code, message: message!.message });
+    this.dispatch(request!);
   }
 
   private dispatch(m: ClientMessage): void {
@@ -217,6 +261,8 @@ export class Connection implements Member, LivenessHost {
   private end(): void {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
+    this.replies.close();
+    this.rate.release();
     this.hub.disconnect(this, this.endReason === "timeout" ? "timeout" : "closed");
     if (this.nickKey !== null) this.hub.nicknames.release(this.nickKey);
     this.nickKey = null;

@@ -5,9 +5,10 @@ import type { PulseStore } from "../store/identity-store.js";
 import type { Authenticate } from "./identity/identity.js";
 import type { JwtKey } from "./identity/jwt-auth.js";
 import { DEFAULT_STORE_PATH } from "../store/index.js";
+import { resolveResourceOptions, type ResolvedResourceOptions, type ResourceOptions } from "./resource-options.js";
 
 /** Everything a Pulse server can be told. Every option has a default; units are in the names. */
-export interface ServerOptions {
+export interface ServerOptions extends ResourceOptions {
   /** TCP port; 0 picks a free one. Default 8080. */
   port?: number;
   /** Interface to bind. Default "0.0.0.0". */
@@ -88,7 +89,7 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | "redis" | "authenticate" | "statsToken" | "allowedHosts">> & {
+export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | "redis" | "authenticate" | "statsToken" | "allowedHosts" | keyof ResourceOptions>> & ResolvedResourceOptions & {
   /** null: the defaults, which depend on the bound address (see request-guard.ts). */
   allowedHosts: string[] | null;
   retainPerRoom: number | undefined;
@@ -106,6 +107,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
   const liveness = validateLiveness({ ...DEFAULT_LIVENESS, ...o.liveness });
   const checkMs = o.checkMs ?? defaultServerCheckMs(liveness);
   return {
+    ...resolveResourceOptions(o),
     port: o.port ?? 8080,
     host: o.host ?? "0.0.0.0",
     store: o.store ?? DEFAULT_STORE_PATH,

@@ -12,6 +12,9 @@ import { ChatHub } from "./chat-hub.js";
 import { LivenessSweep } from "./liveness-sweep.js";
 import type { LivenessEngine } from "../liveness/liveness-engine.js";
 import { Connection } from "./connection.js";
+import { RateLimiter } from "./rate-limits.js";
+import { ConnectionCaps } from "./connection-caps.js";
+import { QueuedBytesBudget } from "./queued-bytes-budget.js";
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from "./options.js";
 import { defaultWebRoot, staticFiles } from "./static-files.js";
 import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from "./request-guard.js";
@@ -53,6 +56,9 @@ export async function startServer(
   const broker: Broker = deps.broker ?? shared?.broker ?? new LocalBroker();
   const hub = new ChatHub(store, broker, options);
   const connections = new Set<Connection>();
+  const rateLimiter = new RateLimiter(options.rateLimits);
+  const caps = new ConnectionCaps(options.maxConnections, options.maxConnectionsPerIp);
+  const queuedBudget = new QueuedBytesBudget(options.maxQueuedBytesTotal, options.queuedBytesCheckMs, () => connections);
   const sweep = new LivenessSweep<LivenessEngine>(options.checkMs);
   const serveFile = staticFiles(options.webRoot ?? defaultWebRoot());
   const LOOP_SAMPLE_MS = 20;
@@ -118,12 +124,18 @@ export async function startServer(
     if (!originAllowed(req, options.allowedOrigins)) return refuse(403, "Forbidden origin");
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
     if (!offered.includes(SUBPROTOCOL)) return refuse(426, `Upgrade Required: subprotocol ${SUBPROTOCOL}`);
+    const ip = req.socket.remoteAddress ?? "unknown";
+    const full = caps.acquire(ip);
+    if (full) return refuse(full.status, full.text);
+    socket.once("close", () => caps.release(ip));
     wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new Connection(ws, req, authMode, hub, options, clock, (ended) => {
         connections.delete(ended);
         sweep.delete(ended.engine);
-      });
+        queuedBudget.connectionsChanged(connections.size);
+      }, rateLimiter.forConnection(ip));
       connections.add(conn);
+      queuedBudget.connectionsChanged(connections.size);
       sweep.add(conn.engine);
     });
   });
@@ -164,6 +176,7 @@ export async function startServer(
       draining = true;
       http.close();
       sweep.stop();
+      queuedBudget.stop();
       await Promise.all(sendAway("server restarting"));
       hub.close();
       loopDelay.disable();

@@ -104,11 +104,18 @@ export class Room {
   }
 
   /** A joining member: frames published from now on are held until `finishSync`. */
-  startSync(member: FanoutTarget): void {
+  startSync(member: FanoutTarget): PendingFrame[] {
     // A member joining again stops receiving live frames until its new `joined` went out; a
     // join already in flight keeps the frames it holds.
     this.members.delete(member);
-    if (!this.syncing.has(member)) this.syncing.set(member, []);
+    let held = this.syncing.get(member);
+    if (!held) this.syncing.set(member, (held = []));
+    return held;
+  }
+
+  /** Whether `member` is still syncing with the `held` list that startSync gave (not left meanwhile). */
+  holds(member: FanoutTarget, held: PendingFrame[]): boolean {
+    return this.syncing.get(member) === held;
   }
 
   /**

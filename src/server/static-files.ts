@@ -12,7 +12,7 @@ const TYPES: Record<string, string> = {
   ".svg": "image/svg+xml",
 };
 
-const FILES = ["index.html", "app.js", "app.js.map", "style.css"];
+const FILES = ["index.html", "app.js", "app.js.map", "style.css", "sw.js", "sw.js.map"];
 
 /**
  * The built chat page: dist/web, which is ../web from dist/server and ../../dist/web from

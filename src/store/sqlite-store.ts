@@ -7,6 +7,7 @@ import type { AppendInput, AppendResult, MessageStore, StoredMessage } from "./m
 import { holdsAgainst, type ClaimResult, type IdentityStore, type NicknameClaim } from "./identity-store.js";
 import { resolveRetainPerRoom, type RetentionOptions } from "./retention.js";
 import { applyMigrations } from "./sqlite-migrations.js";
+import { LruMap } from "./lru-map.js";
 
 export interface SqliteStoreOptions extends RetentionOptions {
   /**
@@ -15,6 +16,12 @@ export interface SqliteStoreOptions extends RetentionOptions {
    * are assigned from an in-process cache, so a second writer would collide.
    */
   path: string;
+  /**
+   * Rooms whose seq range is kept in memory (least recently used are dropped and re-read from
+   * the index when needed). Room names come from clients: unbounded, churning names grew the
+   * heap without end. Default 1024.
+   */
+  roomCacheSize?: number;
 }
 
 interface PendingAppend {
@@ -46,8 +53,11 @@ export class SqliteStore implements MessageStore, IdentityStore {
   readonly epoch: string;
   private readonly db: Database.Database;
   private readonly retainPerRoom: number;
-  /** Committed seq ranges, loaded lazily per room so joins never scan the table. */
-  private readonly rooms = new Map<string, RoomRange>();
+  /**
+   * Committed seq ranges, loaded lazily per room so joins never scan the table. Dropping one
+   * is always safe: between batches the table is the truth, and a batch works on copies.
+   */
+  private readonly rooms: LruMap<string, RoomRange>;
   private pending: PendingAppend[] = [];
   private flushHandle: NodeJS.Immediate | undefined;
   private closed = false;
@@ -68,6 +78,7 @@ export class SqliteStore implements MessageStore, IdentityStore {
 
   constructor(options: SqliteStoreOptions) {
     this.retainPerRoom = resolveRetainPerRoom(options);
+    this.rooms = new LruMap(options.roomCacheSize ?? 1024);
     const inMemory = options.path === ":memory:";
     if (!inMemory) mkdirSync(dirname(options.path), { recursive: true });
     this.db = new Database(options.path);

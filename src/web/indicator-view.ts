@@ -13,7 +13,7 @@ export interface IndicatorElements {
   text: HTMLElement;
   detail: HTMLElement;
   retry: HTMLButtonElement;
-  /** A visually hidden aria-live region: spoken once per change, not once per tick. */
+  /** A visually hidden aria-live region: spoken once per phase, not per retry cycle or tick. */
   announcer: HTMLElement;
 }
 
@@ -27,13 +27,19 @@ const TICK_MS = 250;
 export class IndicatorView {
   private source: IndicatorSource | null = null;
   private ticker: ReturnType<typeof setInterval> | null = null;
-  private lastAnnounced = "";
+  /** The phase last spoken: the live region speaks on a change of phase, never within one. */
+  private lastPhase: string | null = null;
 
   constructor(
     private readonly el: IndicatorElements,
     onRetry: () => void,
   ) {
-    el.retry.addEventListener("click", onRetry);
+    el.retry.addEventListener("click", () => {
+      onRetry();
+      // The button hides as the attempt starts; without this, focus would fall to the page
+      // body. The indicator box is focusable and its next words say how the attempt goes.
+      el.root.focus();
+    });
   }
 
   /** Follow a new source (a new client), or none (back to "Not connected"). */
@@ -47,6 +53,7 @@ export class IndicatorView {
     const view = describeConnection(state, Date.now(), this.source?.inputs ?? {});
     const { root, icon, text, detail, retry, announcer } = this.el;
     root.dataset.state = view.kind;
+    root.dataset.phase = view.phase;
     root.dataset.tone = view.tone;
     // Only touch the DOM when a value changes, so ticking does not churn layout.
     if (icon.textContent !== view.icon) icon.textContent = view.icon;
@@ -54,8 +61,8 @@ export class IndicatorView {
     if (detail.textContent !== view.detail) detail.textContent = view.detail;
     detail.hidden = view.detail === "";
     retry.hidden = !view.retry;
-    if (view.announce !== this.lastAnnounced) {
-      this.lastAnnounced = view.announce;
+    if (view.phase !== this.lastPhase) {
+      this.lastPhase = view.phase;
       announcer.textContent = view.announce;
     }
     this.setTicking(view.ticking);

@@ -1,20 +1,17 @@
 import type { OutboxEntry } from "../client/types.js";
 import type { ChatMessage } from "../protocol/messages.js";
-import { timeElement } from "./format-time.js";
-
-export interface MessageListElements {
-  /** The scrolling box around the list. */
-  scroller: HTMLElement;
-  list: HTMLOListElement;
-  olderButton: HTMLButtonElement;
-}
+import { dayKey, dayLabel, timeElement } from "./format-time.js";
+import { renderMessageText } from "./message-text.js";
 
 export interface MessageListOptions {
   /** Our nickname, as the server normalised it (messages from it are ours). */
   nick: () => string;
+  /** The scrolling box the list lives in (shared by the rooms; only the shown room scrolls it). */
+  scroller: HTMLElement;
+  /** Whether this list is the one on screen. */
+  isShown: () => boolean;
   onRetry: (id: string) => void;
-  /** Ask for messages with seq below `before`; the answer comes back through prependOlder. */
-  onLoadOlder: (before: number) => void;
+  onDiscard: (id: string) => void;
 }
 
 /** One message on screen: confirmed (has a seq) or one of ours still in the outbox. */
@@ -22,41 +19,36 @@ interface Row {
   el: HTMLLIElement;
   /** null while the server has not stored it yet: such rows stay at the bottom. */
   seq: number | null;
+  from: string;
+  ts: number;
   status: HTMLElement;
   retry: HTMLButtonElement;
+  discard: HTMLButtonElement;
 }
 
 /** If the reader is this close to the bottom, new messages keep the view pinned there. */
 const STICKY_BOTTOM_PX = 48;
-/** Give up waiting for an older page after this long, so the button never stays stuck. */
-const OLDER_WAIT_MS = 10_000;
+/** Messages by one author closer together than this share one header. */
+const GROUP_GAP_MS = 5 * 60 * 1000;
 
 /**
- * The message list of one room. A stored message's row is keyed by its seq; our own message
- * is keyed by its outbox id until the ack gives it a seq, then by that seq: so our entry, its
- * ack and its echo land on one row, and a message replayed after a reconnect never shows
- * twice. Every piece of chat text goes in through textContent.
+ * The message list of one room, in its own <ol>. A stored message's row is keyed by its seq;
+ * our own message is keyed by its outbox id until the ack gives it a seq, then by that seq: so
+ * our entry, its ack and its echo land on one row, and a message replayed after a reconnect
+ * never shows twice. Every piece of chat text goes in through textContent (links through
+ * message-text).
  */
 export class MessageList {
+  readonly list: HTMLOListElement;
   private readonly rows = new Map<string, Row>();
-  private hasOlder = false;
-  private olderTimer: ReturnType<typeof setTimeout> | null = null;
+  private connected = false;
+  private unreadLine: HTMLElement | null = null;
 
-  constructor(
-    private readonly el: MessageListElements,
-    private readonly opts: MessageListOptions,
-  ) {
-    // One list per session: a previous room's rows must not linger.
-    el.list.replaceChildren();
-    this.updateOlderButton();
-  }
-
-  /** The "Load older messages" button was pressed (the page binds the button once). */
-  requestOlder(): void {
-    const lowest = this.lowestSeq();
-    if (lowest === null || lowest <= 1) return;
-    this.setOlderLoading(true);
-    this.opts.onLoadOlder(lowest);
+  constructor(private readonly opts: MessageListOptions) {
+    this.list = document.createElement("ol");
+    this.list.className = "messages";
+    this.list.setAttribute("role", "log");
+    this.list.setAttribute("aria-relevant", "additions");
   }
 
   /** Rebuild from a fresh page (first join, or a gap the server could not fill). */
@@ -68,25 +60,22 @@ export class MessageList {
       }
     }
     this.add(messages, { forceScroll: true });
-    this.hasOlder = (this.lowestSeq() ?? 1) > 1;
-    this.updateOlderButton();
   }
 
-  /** Live or replayed messages, in any order; duplicates are ignored. */
-  add(messages: readonly ChatMessage[], { forceScroll = false } = {}): void {
+  /** Live or replayed messages, in any order; duplicates are ignored. Returns the new ones from others. */
+  add(messages: readonly ChatMessage[], { forceScroll = false } = {}): ChatMessage[] {
     const stick = forceScroll || this.nearBottom();
-    for (const message of messages) this.place(message);
+    const added = messages.filter((message) => this.place(message));
     if (stick) this.scrollToBottom();
+    return added;
   }
 
-  /** An older page from loadOlder(): insert above, keeping what the reader looks at in place. */
-  prependOlder(messages: readonly ChatMessage[], hasMore: boolean): void {
-    const { scroller } = this.el;
+  /** An older page: insert above, keeping what the reader looks at in place. */
+  prependOlder(messages: readonly ChatMessage[]): void {
+    const { scroller } = this.opts;
     const fromBottom = scroller.scrollHeight - scroller.scrollTop;
     for (const message of messages) this.place(message);
-    scroller.scrollTop = scroller.scrollHeight - fromBottom;
-    this.hasOlder = hasMore;
-    this.setOlderLoading(false);
+    if (this.opts.isShown()) scroller.scrollTop = scroller.scrollHeight - fromBottom;
   }
 
   /** An outbox entry was queued or changed status. */
@@ -97,8 +86,7 @@ export class MessageList {
       const stored = this.rows.get(seqKey(entry.seq));
       if (stored !== undefined && stored !== row) {
         // The message reached us (a replay after a reconnect) before its ack: one row.
-        row?.el.remove();
-        this.rows.delete(key);
+        if (row !== undefined) this.removeRow(key, row);
         stored.el.classList.add("mine");
         return this.setStatus(stored, "sent");
       }
@@ -106,12 +94,15 @@ export class MessageList {
     if (row === undefined) {
       row = this.createRow(key, entry.id, this.opts.nick(), entry.createdAt, entry.text, true);
       this.rows.set(key, row);
-      this.el.list.append(row.el);
+      this.list.append(row.el);
+      this.decorateAround(row.el);
       this.scrollToBottom();
     }
     if (entry.seq !== undefined && row.seq === null) {
       this.rows.delete(key);
-      this.rows.set(seqKey(entry.seq), row);
+      const stored = seqKey(entry.seq);
+      row.el.dataset.key = stored;
+      this.rows.set(stored, row);
       this.confirm(row, entry.seq);
     }
     // The echo may have confirmed the row already; a late "pending" must not undo that.
@@ -119,37 +110,132 @@ export class MessageList {
     this.setStatus(row, status, entry.error);
   }
 
-  dispose(): void {
-    if (this.olderTimer !== null) clearTimeout(this.olderTimer);
+  /** A discarded message leaves the list. */
+  removeOutbox(id: string): void {
+    const key = outboxKey(id);
+    const row = this.rows.get(key);
+    if (row !== undefined && row.seq === null) this.removeRow(key, row);
   }
 
-  private place(message: ChatMessage): void {
+  private removeRow(key: string, row: Row): void {
+    const next = row.el.nextElementSibling;
+    row.el.remove();
+    this.rows.delete(key);
+    if (next instanceof HTMLLIElement) this.decorate(next);
+  }
+
+  /** Queued messages say "Waiting for connection" while there is none, "Sending…" while there is. */
+  setConnected(connected: boolean): void {
+    if (this.connected === connected) return;
+    this.connected = connected;
+    for (const row of this.rows.values()) if (row.el.dataset.status === "pending") this.setStatus(row, "pending");
+  }
+
+  /** The lowest confirmed seq on screen (for "load older"). */
+  lowestSeq(): number | null {
+    let lowest: number | null = null;
+    for (const row of this.rows.values()) {
+      if (row.seq !== null && (lowest === null || row.seq < lowest)) lowest = row.seq;
+    }
+    return lowest;
+  }
+
+  /** Draw the "New messages" line above the message with this seq (where the reader left off). */
+  markUnreadFrom(seq: number): void {
+    const row = [...this.rows.values()].find((r) => r.seq === seq);
+    if (row === undefined) return;
+    this.clearUnreadLine();
+    const line = document.createElement("div");
+    line.className = "unread-line";
+    line.setAttribute("role", "separator");
+    line.textContent = "New messages";
+    row.el.prepend(line);
+    this.unreadLine = line;
+  }
+
+  clearUnreadLine(): void {
+    this.unreadLine?.remove();
+    this.unreadLine = null;
+  }
+
+  /** Bring the unread line into view, or else the newest message. */
+  scrollToUnreadOrBottom(): void {
+    if (this.unreadLine !== null) this.unreadLine.scrollIntoView({ block: "start" });
+    else this.scrollToBottom();
+  }
+
+  nearBottom(): boolean {
+    const { scroller } = this.opts;
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < STICKY_BOTTOM_PX;
+  }
+
+  scrollToBottom(): void {
+    if (this.opts.isShown()) this.opts.scroller.scrollTop = this.opts.scroller.scrollHeight;
+  }
+
+  /** Returns whether the message was new to this list. */
+  private place(message: ChatMessage): boolean {
     const key = seqKey(message.seq);
     // Already shown: a replay, or our own row that the ack confirmed.
-    if (this.rows.has(key)) return;
+    if (this.rows.has(key)) return false;
     const mine = message.from === this.opts.nick();
     const row = this.createRow(key, null, message.from, message.ts, message.text, mine);
     this.rows.set(key, row);
     this.confirm(row, message.seq);
     if (mine) this.setStatus(row, "sent");
+    return !mine;
   }
 
   /** Give a row its sequence number and move it to the right place among confirmed rows. */
   private confirm(row: Row, seq: number): void {
     row.seq = seq;
     row.el.dataset.seq = String(seq);
+    const oldNext = row.el.nextElementSibling;
     // Walk up from the bottom past pending rows and newer messages: new ones usually go last.
-    let after: Element | null = this.el.list.lastElementChild;
+    let after: Element | null = this.list.lastElementChild;
     while (after !== null) {
       const otherSeq = (after as HTMLElement).dataset.seq;
       if (after !== row.el && otherSeq !== undefined && Number(otherSeq) < seq) break;
       after = after.previousElementSibling;
     }
-    if (after === null) this.el.list.prepend(row.el);
+    if (after === null) this.list.prepend(row.el);
     else after.after(row.el);
+    if (oldNext instanceof HTMLLIElement && oldNext !== row.el.nextElementSibling) this.decorate(oldNext);
+    this.decorateAround(row.el);
   }
 
-  /** `outboxId`: our own message's id, for Retry; null for a stored message. */
+  /** Recompute the row's grouping and day header, and its successor's (which depend on it). */
+  private decorateAround(el: HTMLLIElement): void {
+    this.decorate(el);
+    const next = el.nextElementSibling;
+    if (next instanceof HTMLLIElement) this.decorate(next);
+  }
+
+  /**
+   * A day separator above the first message of each day; a continued message (same author,
+   * same day, a few minutes apart) hides its repeated name and time visually. Both stay in the
+   * DOM for screen readers and copy-paste.
+   */
+  private decorate(el: HTMLLIElement): void {
+    const row = this.rows.get(el.dataset.key ?? "");
+    if (row === undefined) return;
+    const prevEl = el.previousElementSibling as HTMLLIElement | null;
+    const prev = prevEl ? this.rows.get(prevEl.dataset.key ?? "") : undefined;
+    const newDay = prev === undefined || dayKey(prev.ts) !== dayKey(row.ts);
+    let separator = el.querySelector(":scope > .day");
+    if (newDay && separator === null) {
+      separator = document.createElement("div");
+      separator.className = "day";
+      separator.setAttribute("role", "separator");
+      el.prepend(separator);
+    }
+    if (newDay && separator !== null) separator.textContent = dayLabel(row.ts);
+    if (!newDay) separator?.remove();
+    const continued = !newDay && prev !== undefined && prev.from === row.from && Math.abs(row.ts - prev.ts) < GROUP_GAP_MS;
+    el.classList.toggle("cont", continued);
+  }
+
+  /** `outboxId`: our own message's id, for Retry and Discard; null for a stored message. */
   private createRow(key: string, outboxId: string | null, from: string, ts: number, text: string, mine: boolean): Row {
     const el = document.createElement("li");
     el.className = mine ? "msg mine" : "msg";
@@ -161,57 +247,42 @@ export class MessageList {
     author.textContent = from;
     const status = document.createElement("span");
     status.className = "msg-status";
-    const retry = document.createElement("button");
-    retry.type = "button";
-    retry.className = "msg-retry";
-    retry.textContent = "Retry";
-    retry.hidden = true;
-    meta.append(author, " ", timeElement(ts), " ", status, retry);
+    const retry = button("msg-retry", "Retry", () => outboxId !== null && this.opts.onRetry(outboxId));
+    const discard = button("msg-discard", "Discard", () => outboxId !== null && this.opts.onDiscard(outboxId));
+    meta.append(author, " ", timeElement(ts), " ", status, retry, discard);
     const body = document.createElement("p");
     body.className = "text";
-    body.textContent = text;
+    renderMessageText(body, text);
     el.append(meta, body);
-    const row: Row = { el, seq: null, status, retry };
-    if (outboxId !== null) retry.addEventListener("click", () => this.opts.onRetry(outboxId));
-    return row;
+    return { el, seq: null, from, ts, status, retry, discard };
   }
 
+  /** State is shown only where it matters: nothing on a sent message, words on the others. */
   private setStatus(row: Row, status: OutboxEntry["status"], error?: string): void {
     row.el.dataset.status = status;
     const label =
-      status === "pending" ? "Sending…" : status === "sent" ? "✓ Sent" : `Failed${error ? `: ${error}` : ""}`;
-    row.status.textContent = label;
+      status === "pending"
+        ? this.connected
+          ? "Sending…"
+          : "Waiting for connection"
+        : status === "sent"
+          ? ""
+          : `Not sent${error ? `: ${error}` : ""}`;
+    if (row.status.textContent !== label) row.status.textContent = label;
     row.retry.hidden = status !== "failed";
+    // A queued or failed message can be given up; one the server has is in the room for good.
+    row.discard.hidden = status === "sent";
   }
+}
 
-  private lowestSeq(): number | null {
-    let lowest: number | null = null;
-    for (const row of this.rows.values()) {
-      if (row.seq !== null && (lowest === null || row.seq < lowest)) lowest = row.seq;
-    }
-    return lowest;
-  }
-
-  private setOlderLoading(loading: boolean): void {
-    if (this.olderTimer !== null) clearTimeout(this.olderTimer);
-    this.olderTimer = loading ? setTimeout(() => this.setOlderLoading(false), OLDER_WAIT_MS) : null;
-    this.el.olderButton.disabled = loading;
-    this.el.olderButton.textContent = loading ? "Loading older messages…" : "Load older messages";
-    this.updateOlderButton();
-  }
-
-  private updateOlderButton(): void {
-    this.el.olderButton.hidden = !this.hasOlder;
-  }
-
-  private nearBottom(): boolean {
-    const { scroller } = this.el;
-    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < STICKY_BOTTOM_PX;
-  }
-
-  private scrollToBottom(): void {
-    this.el.scroller.scrollTop = this.el.scroller.scrollHeight;
-  }
+function button(className: string, label: string, onClick: () => void): HTMLButtonElement {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.className = className;
+  el.textContent = label;
+  el.hidden = true;
+  el.addEventListener("click", onClick);
+  return el;
 }
 
 const seqKey = (seq: number): string => `seq:${seq}`;

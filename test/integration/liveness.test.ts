@@ -47,7 +47,8 @@ describe("liveness on a real server", () => {
   });
 
   it("a client that only listens to a busy room (a throttled background tab) is pinged and kept", async () => {
-    const server = await testServer({ liveness: FAST_LIVENESS, checkMs: 100 });
+    // The raw talker sends 20 messages/s and does not honour rate_limited: limits off.
+    const server = await testServer({ liveness: FAST_LIVENESS, checkMs: 100, rateLimits: false });
     // It answers pings but never starts anything, like a tab whose timers are throttled.
     const listener = await RawClient.hello(server.url, "listener");
     const talker = await RawClient.hello(server.url, "talker");
@@ -106,7 +107,7 @@ describe("liveness on a real server", () => {
 
   it("heartbeats never disturb chat: 10,000 messages at full speed, none lost or reordered, no ping, no suspect", async () => {
     const liveness = { intervalMs: 300, suspectMs: 1_500, timeoutMs: 5_000 };
-    const server = await testServer({ liveness, checkMs: 100 });
+    const server = await testServer({ liveness, checkMs: 100, rateLimits: false }); // full speed on purpose
     const pings = { sent: 0, received: 0 };
     // An observing wrapper around the real `ws` class: counts heartbeat frames both ways.
     const { default: WebSocket } = await import("ws");

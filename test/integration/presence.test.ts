@@ -41,7 +41,8 @@ describe("presence", () => {
 
   it("a burst of joins reaches members as a few batched frames, every change in order", async () => {
     // Names are sent while the room has at most onlineListMax online: keep all 200 named.
-    const server = await testServer({ onlineListMax: 500 });
+    // 201 connections from one address: above the default per-IP cap, which is not under test here.
+    const server = await testServer({ onlineListMax: 500, maxConnectionsPerIp: 1_000 });
     const watcher = await RawClient.hello(server.url, "watcher");
     const crowd: RawClient[] = [];
     try {

@@ -7,6 +7,9 @@ import { waitFor } from "../support/wait.js";
 import type { RoomJoinedEvent } from "../../src/client/types.js";
 import type { ChatMessage } from "../../src/protocol/messages.js";
 
+/** The writers send as fast as they can and ignore rate_limited: their servers run without limits. */
+const NO_LIMITS = { rateLimits: false } as const;
+
 async function fill(url: string, nick: string, room: string, n: number) {
   const w = await RawClient.hello(url, nick);
   w.send({ type: "join", room });
@@ -18,7 +21,7 @@ async function fill(url: string, nick: string, room: string, n: number) {
 
 describe("resume", () => {
   it("a short absence is replayed in order with recovered: true", async () => {
-    const server = await testServer({ liveness: FAST_LIVENESS, checkMs: 100 });
+    const server = await testServer({ liveness: FAST_LIVENESS, checkMs: 100, ...NO_LIMITS });
     const proxy = await new BlackHoleProxy(server.port).start();
     const c = testClient(`ws://127.0.0.1:${proxy.port}`, "ada", { backoff: { baseMs: 50, capMs: 200 } });
     const joins: RoomJoinedEvent[] = [];
@@ -44,7 +47,7 @@ describe("resume", () => {
   });
 
   it("a gap the store no longer holds yields recovered: false with the latest page, and the client resyncs", async () => {
-    const server = await testServer({ liveness: FAST_LIVENESS, checkMs: 100, retainPerRoom: 10, historyLimit: 5 });
+    const server = await testServer({ liveness: FAST_LIVENESS, checkMs: 100, retainPerRoom: 10, historyLimit: 5, ...NO_LIMITS });
     const proxy = await new BlackHoleProxy(server.port).start();
     const c = testClient(`ws://127.0.0.1:${proxy.port}`, "ada", { backoff: { baseMs: 50, capMs: 200 } });
     const joins: RoomJoinedEvent[] = [];
@@ -74,7 +77,7 @@ describe("resume", () => {
   });
 
   it("a resume from another store epoch, or past maxReplay, is not recovered", async () => {
-    const server = await testServer({ maxReplay: 5 });
+    const server = await testServer({ maxReplay: 5, ...NO_LIMITS });
     try {
       await fill(server.url, "w", "r", 10);
       const c = await RawClient.hello(server.url, "ada");

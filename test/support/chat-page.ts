@@ -6,8 +6,10 @@ export interface SeenMessage {
   text: string;
   /** "pending" | "sent" | "failed" for our own messages, "" for others'. */
   status: string;
-  /** Has a visible time of day. */
+  /** Has a time of day (shown, or only on hover for a continued message). */
   timed: boolean;
+  /** Continues the previous message's group (same author, minutes apart): no repeated header. */
+  grouped: boolean;
 }
 
 /** A change of the indicator's state, as recorded inside the page. */
@@ -33,6 +35,18 @@ const RECORD_INDICATOR = `
     };
     new MutationObserver(record).observe(root, { attributes: true, attributeFilter: ["data-state"] });
     record();
+    // What a screen reader hears: every change of the live region's text.
+    window.__announcements = [];
+    const live = document.getElementById("status-announce");
+    if (live) {
+      new MutationObserver(() => window.__announcements.push(live.textContent)).observe(live, { childList: true, characterData: true, subtree: true });
+    }
+    // Every colour the indicator box took, in order.
+    window.__tones = [root.dataset.tone];
+    new MutationObserver(() => {
+      const tones = window.__tones;
+      if (tones[tones.length - 1] !== root.dataset.tone) tones.push(root.dataset.tone);
+    }).observe(root, { attributes: true, attributeFilter: ["data-tone"] });
   });
 `;
 
@@ -139,10 +153,53 @@ export class ChatPage {
     });
   }
 
+  /** Live-region texts since the page loaded (or since the last clear). */
+  async announcements(): Promise<string[]> {
+    return this.page.evaluate(() => (window as unknown as { __announcements: string[] }).__announcements);
+  }
+
+  /** Indicator colours since the page loaded (or since the last clear), without repeats. */
+  async tones(): Promise<string[]> {
+    return this.page.evaluate(() => (window as unknown as { __tones: string[] }).__tones);
+  }
+
+  async clearAnnouncementsAndTones(): Promise<void> {
+    await this.page.evaluate(() => {
+      const w = window as unknown as { __announcements: string[]; __tones: string[] };
+      w.__announcements = [];
+      w.__tones = w.__tones.slice(-1);
+    });
+  }
+
+  /** The rooms in the sidebar, in order, with their unread badges. */
+  async rooms(): Promise<Array<{ name: string; unread: number; current: boolean; held: boolean }>> {
+    return this.page.$$eval("#rooms > li", (items) =>
+      items.map((li) => ({
+        name: (li as HTMLElement).dataset.room ?? "",
+        unread: Number(li.querySelector(".badge")?.textContent ?? "0"),
+        current: li.querySelector(".room-link")?.getAttribute("aria-current") === "true",
+        /** Not joined; listed because messages of ours wait for it. */
+        held: li.classList.contains("held"),
+      })),
+    );
+  }
+
+  /** Switch to a room in the sidebar (or join it there when it is not listed). */
+  async openRoom(room: string): Promise<void> {
+    const listed = this.page.locator(`#rooms > li[data-room="${room}"] .room-link`);
+    if ((await listed.count()) > 0) await listed.click();
+    else {
+      await this.page.fill("#new-room", room);
+      await this.page.press("#new-room", "Enter");
+    }
+    await waitUntil(async () => (await this.page.textContent("#room-title")) === `# ${room}`, 10_000, `room ${room} on screen`);
+  }
+
   async messages(): Promise<SeenMessage[]> {
     return this.page.$$eval("#messages > li", (rows) =>
       rows.map((row) => ({
         from: row.querySelector(".from")?.textContent ?? "",
+        grouped: row.classList.contains("cont"),
         text: row.querySelector(".text")?.textContent ?? "",
         status: (row as HTMLElement).dataset.status ?? "",
         timed: (row.querySelector("time")?.textContent ?? "") !== "",

@@ -57,7 +57,8 @@ describe("close codes", () => {
 
 describe("canonical ping fast path", () => {
   it("accepts exactly the reference client's ping and answers with the same bytes as a pong", async () => {
-    const { isCanonicalPing, pongOf, parseClientMessage } = await import("../../src/protocol/parse.js");
+    const { parseClientMessage } = await import("../../src/protocol/parse.js");
+    const { isCanonicalPing, pongOf } = await import("../../src/server/canonical-ping.js");
     const ping = Buffer.from('{"type":"ping","id":42,"sentAt":1764091200500}');
     assert.equal(isCanonicalPing(ping), true);
     assert.deepEqual(JSON.parse(pongOf(ping).toString()), { type: "pong", id: 42, sentAt: 1764091200500 });

@@ -15,13 +15,23 @@ describe("describeConnection", () => {
     assert.equal(view.ticking, false);
   });
 
-  it("connecting: first attempt has no detail, later ones count attempts", () => {
+  it("connecting: the first attempt says Connecting; a later one is part of the outage, with the count only in the detail", () => {
     const first = describeConnection({ kind: "connecting", attempt: 0 }, NOW);
     assert.equal(first.text, "Connecting…");
     assert.equal(first.detail, "");
-    const third = describeConnection({ kind: "connecting", attempt: 2 }, NOW);
-    assert.equal(third.text, "Connecting…");
-    assert.equal(third.detail, "Attempt 3");
+    assert.equal(first.phase, "connecting");
+    const third = describeConnection({ kind: "connecting", attempt: 2 }, NOW, { rttMs: 21 });
+    assert.equal(third.text, "Reconnecting…");
+    assert.doesNotMatch(third.text, /Attempt/);
+    assert.equal(third.detail, "Attempt 3 · Last round trip 21 ms");
+  });
+
+  it("one outage has one phase, one colour and one announcement across its retry cycles", () => {
+    const waiting = describeConnection({ kind: "reconnecting", attempt: 3, retryAt: NOW + 4_000, reason: "connection lost" }, NOW);
+    const trying = describeConnection({ kind: "connecting", attempt: 3 }, NOW);
+    assert.equal(waiting.phase, trying.phase);
+    assert.equal(waiting.tone, trying.tone);
+    assert.equal(waiting.announce, trying.announce);
   });
 
   it("open: green Connection OK with the round-trip time", () => {
@@ -58,7 +68,8 @@ describe("describeConnection", () => {
     assert.equal(view.text, "Reconnecting in 3 s");
     assert.equal(view.retry, true);
     assert.equal(view.tone, "warn");
-    assert.equal(view.detail, "Reason: heartbeat timeout");
+    assert.equal(view.detail, "Reason: heartbeat timeout · Attempt 1");
+    assert.doesNotMatch(view.text, /heartbeat|Reason|Attempt/, "the technical reason is not in the headline");
     assert.equal(describeConnection(state, NOW + 1_200).text, "Reconnecting in 1 s");
     assert.equal(describeConnection(state, NOW + 2_100).text, "Reconnecting…");
     assert.equal(describeConnection(state, NOW + 9_000).text, "Reconnecting…");
@@ -70,19 +81,22 @@ describe("describeConnection", () => {
     const late = describeConnection(state, NOW + 3_000);
     assert.notEqual(early.text, late.text);
     assert.equal(early.announce, late.announce);
-    assert.equal(early.detail, "");
+    assert.equal(early.detail, "Attempt 1");
   });
 
-  it("offline: says Offline and that it will reconnect", () => {
+  it("offline: says Offline and that messages will go out later", () => {
     const view = describeConnection({ kind: "offline", since: NOW - 3_000 }, NOW);
-    assert.equal(view.text, "Offline");
+    assert.equal(view.text, "Offline, messages will be sent when you are back");
     assert.match(view.detail, /3 s/);
     assert.equal(view.retry, false);
   });
 
   it("closed: a plain sentence for a terminal close", () => {
     const taken = describeConnection({ kind: "closed", code: CloseCode.NicknameTaken, reason: "nick in use" }, NOW);
-    assert.equal(taken.text, "Disconnected: this nickname is taken");
+    // Names are server-wide: the sentence says to change the nickname, not the room.
+    assert.equal(taken.text, "This nickname is in use by someone else. Choose another nickname");
+    assert.doesNotMatch(taken.text, /room/i);
+    assert.equal(taken.detail, "Close code 4501: nick in use");
     assert.equal(taken.announce, taken.text);
     assert.equal(taken.tone, "bad");
     assert.equal(taken.retry, false);

@@ -1,0 +1,191 @@
+/**
+ * `npm run bench:abuse`: one attacker per kind (message flood, ping flood, join/leave churn,
+ * replay bomb, non-reader) against 200 honest clients chatting in one room, each run against a
+ * fresh server with the default limits; plus the same run without an attacker. Per run: the
+ * server's CPU and RSS growth, honest clients' delivery latency p50/p99, honest deliveries
+ * lost. The server is pinned to core 0; the honest clients (this process) and the attacker (a
+ * child process at nice 19, so it takes only the CPU they leave idle) share core 1.
+ *
+ * Options: --seconds N (measured window per run, default 15), --clients N (default 200),
+ * --only KIND (the no-attack run and that attack only).
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import WebSocket from "ws";
+import { PulseClient } from "../src/client/pulse-client.js";
+import type { WebSocketFactory } from "../src/client/types.js";
+import { SqliteStore } from "../src/store/index.js";
+import { cpuSeconds, rssBytes } from "./lib/proc.js";
+import { LOAD_CORE, SERVER_CORE, spawnPinned, stopProcess } from "./lib/spawn.js";
+import { percentile, sleep, waitUntil } from "./lib/stats.js";
+import { markdownTable, textTable } from "./lib/table.js";
+import { ATTACK_KINDS, BOMB_ROOM, HONEST_ROOM, type AttackKind } from "./abuse/shared.js";
+
+const { values } = parseArgs({ options: { seconds: { type: "string" }, clients: { type: "string" }, only: { type: "string" } } });
+const WINDOW_S = Number(values.seconds ?? 15);
+const CLIENTS = Number(values.clients ?? 200);
+/** Each honest client says something every this often (200 clients: 20 messages/s in the room, 4,000 deliveries/s). */
+const SAY_EVERY_MS = 10_000;
+const log = (s: string) => console.log(s);
+
+interface RunResult {
+  attack: AttackKind | "none";
+  serverCpuPercent: number;
+  rssGrowthMiB: number;
+  p50Ms: number;
+  p99Ms: number;
+  sent: number;
+  lostDeliveries: number;
+  attacker: string;
+}
+
+/** A database with the bomb room filled through the store API (text `send` would refuse). */
+async function bombStore(dir: string): Promise<string> {
+  const path = join(dir, "abuse.db");
+  const store = new SqliteStore({ path });
+  const text = "\u0001".repeat(4_000);
+  for (let start = 0; start < 10_000; start += 2_000) {
+    await Promise.all(Array.from({ length: 2_000 }, (_, i) => store.append({ room: BOMB_ROOM, userId: "filler", clientId: "filler", id: `b${start + i}`, from: "filler", text, ts: Date.now() })));
+  }
+  await store.close();
+  return path;
+}
+
+async function startPulse(storePath: string): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
+  const child = spawnPinned(SERVER_CORE, process.execPath, ["dist/cli/pulse.js", "serve", "--port", "0", "--host", "127.0.0.1", "--store", storePath, "--quiet"]);
+  const port = await new Promise<number>((resolve, reject) => {
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error("server did not start")), 20_000);
+    child.stdout!.on("data", (chunk: Buffer) => {
+      seen += String(chunk);
+      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  return { pid: child.pid!, port, stop: () => stopProcess(child, "SIGTERM", 5_000) };
+}
+
+/** WebSocket bound to a source address: the per-IP caps see 50 honest clients per address. */
+const wsFrom = (localAddress: string): WebSocketFactory =>
+  class extends WebSocket {
+    constructor(url: string, protocols: string | string[]) {
+      super(url, protocols, { localAddress });
+    }
+  } as unknown as WebSocketFactory;
+
+async function run(attack: AttackKind | "none", storePath: string): Promise<RunResult> {
+  const server = await startPulse(storePath);
+  const url = `ws://127.0.0.1:${server.port}`;
+  const clients: PulseClient[] = [];
+  const latencies: number[] = [];
+  const received = new Map<string, number>(); // honest message -> receivers
+  let measuring = false;
+  let sent = 0;
+  const sentIds: string[] = [];
+  try {
+    for (let i = 0; i < CLIENTS; i++) {
+      const c = new PulseClient({ url, nick: `h${i}`, WebSocket: wsFrom(`127.0.0.${10 + Math.floor(i / 50)}`) });
+      c.on("message", (m) => {
+        const [tag, id, at] = m.text.split(" ");
+        if (tag !== "h") return;
+        received.set(id!, (received.get(id!) ?? 0) + 1);
+        if (measuring) latencies.push(Date.now() - Number(at));
+      });
+      c.join(HONEST_ROOM);
+      clients.push(c);
+    }
+    const tJoin = performance.now();
+    const allIn = await waitUntil(() => clients.every((c) => c.online(HONEST_ROOM).length >= CLIENTS), 60_000, 200);
+    log(`  ${attack}: ${CLIENTS} honest clients in the room after ${Math.round(performance.now() - tJoin)} ms${allIn ? "" : " (not all saw the full room)"}`);
+    const sayers = clients.map((c, i) =>
+      setTimeout(() => {
+        const say = () => {
+          if (!measuring) return; // only messages sent in the window are followed
+          const id = `${i}-${sent++}`;
+          sentIds.push(id);
+          c.send(HONEST_ROOM, `h ${id} ${Date.now()}`);
+        };
+        say();
+        (sayers as unknown as NodeJS.Timeout[])[i] = setInterval(say, SAY_EVERY_MS);
+      }, (SAY_EVERY_MS * i) / CLIENTS),
+    );
+    const attacker =
+      attack === "none"
+        ? null
+        : // At the lowest priority: it shares the load core with the honest clients and must not
+          // starve them of CPU (that would measure this machine, not the server); it still gets
+          // every cycle they leave idle.
+          spawn("nice", ["-n", "19", "taskset", "-c", String(LOAD_CORE), process.execPath, "--import", "tsx", "bench/abuse/attacker.ts", attack, String(server.port), "127.0.0.100", String(WINDOW_S + 4)], { stdio: ["ignore", "pipe", "inherit"] });
+    let attackerOut = "";
+    attacker?.stdout!.on("data", (d: Buffer) => (attackerOut += String(d)));
+    await sleep(2_000); // the attack gets going
+    const rss0 = rssBytes(server.pid);
+    let rssPeak = rss0;
+    const cpu0 = cpuSeconds(server.pid);
+    const t0 = performance.now();
+    measuring = true;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssBytes(server.pid))), 200);
+    await sleep(WINDOW_S * 1000);
+    measuring = false;
+    const cpu = cpuSeconds(server.pid) - cpu0;
+    const wall = (performance.now() - t0) / 1000;
+    clearInterval(sampler);
+    for (const t of sayers as unknown as NodeJS.Timeout[]) clearInterval(t);
+    if (attacker) await new Promise((r) => attacker.once("exit", r));
+    // Deliveries still in flight when the window closed are waited for, not counted as lost.
+    await waitUntil(() => clients.every((c) => c.outboxEntries().length === 0), 20_000, 200);
+    await sleep(2_000);
+    // Each message reaches every honest client, its sender included.
+    const lost = sentIds.reduce((n, id) => n + Math.max(0, CLIENTS - (received.get(id) ?? 0)), 0);
+    return {
+      attack,
+      serverCpuPercent: (cpu / wall) * 100,
+      rssGrowthMiB: (rssPeak - rss0) / 2 ** 20,
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      sent: sentIds.length,
+      lostDeliveries: lost,
+      attacker: attackerOut.trim(),
+    };
+  } finally {
+    for (const c of clients) c.close();
+    await server.stop();
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), "pulse-abuse-"));
+try {
+  log(`filling the bomb room (10,000 x 4,000 control characters)...`);
+  const storePath = await bombStore(dir);
+  const results: RunResult[] = [];
+  for (const attack of ["none", ...ATTACK_KINDS].filter((k) => !values.only || k === "none" || k === values.only) as Array<AttackKind | "none">) {
+    const r = await run(attack, storePath);
+    results.push(r);
+    log(`${attack}: server CPU ${r.serverCpuPercent.toFixed(0)} %, RSS +${r.rssGrowthMiB.toFixed(1)} MiB, honest p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, ${r.sent} sent, ${r.lostDeliveries} deliveries lost${r.attacker ? `; attacker ${r.attacker}` : ""}`);
+  }
+  const base = results[0]!;
+  const header = ["attack", "server CPU", "server RSS growth", "honest p50", "honest p99", "p99 vs none", "honest msgs", "deliveries lost"];
+  const rows = results.map((r) => [
+    r.attack,
+    `${r.serverCpuPercent.toFixed(0)} %`,
+    `${r.rssGrowthMiB.toFixed(1)} MiB`,
+    `${r.p50Ms} ms`,
+    `${r.p99Ms} ms`,
+    `${(r.p99Ms / base.p99Ms).toFixed(2)}x`,
+    String(r.sent),
+    String(r.lostDeliveries),
+  ]);
+  log(`\n${textTable(header, rows)}`);
+  writeFileSync(new URL("./results/abuse.json", import.meta.url), JSON.stringify({ windowS: WINDOW_S, clients: CLIENTS, results }, null, 2) + "\n");
+  writeFileSync(new URL("./results/abuse.md", import.meta.url), markdownTable(header, rows) + "\n");
+  log(`\nresults in bench/results/abuse.json and bench/results/abuse.md`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,37 @@
+/** Why an upgrade is refused, as the HTTP status and text to answer with. */
+export type CapRefusal = { status: 503 | 429; text: string };
+
+/**
+ * Counts connections, in all and per client IP, from the upgrade request on (a socket still
+ * in its handshake holds a file descriptor too). Over a cap the upgrade is answered 503
+ * (server full) or 429 (this address has enough); a client that is refused may retry later
+ * and gets in once others leave.
+ */
+export class ConnectionCaps {
+  private total = 0;
+  private readonly perIp = new Map<string, number>();
+
+  constructor(private readonly maxConnections: number, private readonly maxPerIp: number) {}
+
+  get count(): number {
+    return this.total;
+  }
+
+  /** Takes a slot for `ip`, or says why not. Call `release(ip)` when the socket closes. */
+  acquire(ip: string): CapRefusal | null {
+    if (this.total >= this.maxConnections) return { status: 503, text: "Service Unavailable: too many connections" };
+    const n = this.perIp.get(ip) ?? 0;
+    if (n >= this.maxPerIp) return { status: 429, text: "Too Many Requests: too many connections from this address" };
+    this.total++;
+    this.perIp.set(ip, n + 1);
+    return null;
+  }
+
+  release(ip: string): void {
+    const n = this.perIp.get(ip) ?? 0;
+    if (n <= 0) return;
+    this.total--;
+    if (n === 1) this.perIp.delete(ip);
+    else this.perIp.set(ip, n - 1);
+  }
+}

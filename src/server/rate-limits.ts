@@ -1,0 +1,172 @@
+import { TokenBucket, type TimeSource } from "./token-bucket.js";
+
+/** A sustained rate and the burst allowed on top of it. */
+export interface Rate {
+  perSecond: number;
+  burst: number;
+}
+
+/** One kind of request, limited per connection and per client IP address. */
+export interface RatePair {
+  perConnection: Rate;
+  perIp: Rate;
+}
+
+/**
+ * Rate limits, as token buckets. Over a limit a request is refused with an `error` of code
+ * `rate_limited` and `retryAfterMs` (a refused `send` is not stored: the client resends it
+ * with the same id). Pings over the limit are dropped without an answer: an error frame would
+ * cost as much as the pong.
+ */
+export interface RateLimitSettings {
+  /** `send` messages. Default 10/s, burst 20 per connection; 20/s, burst 60 per IP. */
+  messages: RatePair;
+  /**
+   * `send` text bytes (UTF-8). Every byte is multiplied by the room's size on the way out: a
+   * flood of 4 KB messages at 50/s into a room of 200 pushed others' p99 to seconds. Default
+   * 16 KiB/s, burst 64 KiB per connection; 64 KiB/s, burst 256 KiB per IP.
+   */
+  messageBytes: RatePair;
+  /** `ping`, `pong` and frames that are not requests (bad JSON, unknown types). Default 5/s, burst 20 per connection; 100/s, burst 400 per IP. */
+  pings: RatePair;
+  /** `join` and `leave`. Default 5/s, burst 40 per connection (a reconnect rejoins up to maxRooms at once); 50/s, burst 400 per IP. */
+  membership: RatePair;
+  /** `history`. Default 20/s, burst 40 per connection; 100/s, burst 200 per IP. */
+  history: RatePair;
+  /**
+   * Sustained abuse: refusals are themselves counted in a bucket of this rate and burst; a
+   * connection that empties it is closed with 4005 (retryable). Default 10/s, burst 100.
+   */
+  refusals: Rate;
+}
+
+export type RateKind = Exclude<keyof RateLimitSettings, "refusals">;
+
+export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
+  messages: { perConnection: { perSecond: 10, burst: 20 }, perIp: { perSecond: 20, burst: 60 } },
+  messageBytes: { perConnection: { perSecond: 16 * 1024, burst: 64 * 1024 }, perIp: { perSecond: 64 * 1024, burst: 256 * 1024 } },
+  pings: { perConnection: { perSecond: 5, burst: 20 }, perIp: { perSecond: 100, burst: 400 } },
+  membership: { perConnection: { perSecond: 5, burst: 40 }, perIp: { perSecond: 50, burst: 400 } },
+  history: { perConnection: { perSecond: 20, burst: 40 }, perIp: { perSecond: 100, burst: 200 } },
+  refusals: { perSecond: 10, burst: 100 },
+};
+
+const KINDS: RateKind[] = ["messages", "messageBytes", "pings", "membership", "history"];
+
+/** What `admit` decides. */
+export type Admission =
+  | { ok: true }
+  /** Refused: retry after this long. `abusive` when the connection keeps ignoring refusals. */
+  | { ok: false; retryAfterMs: number; abusive: boolean };
+
+const GRANTED: Admission = { ok: true };
+
+/** Partial settings merged over the defaults, kind by kind. */
+export type RateLimitOptions = { [K in keyof RateLimitSettings]?: K extends "refusals" ? Partial<Rate> : { perConnection?: Partial<Rate>; perIp?: Partial<Rate> } };
+
+export function resolveRateLimits(o: RateLimitOptions | false | undefined): RateLimitSettings | false {
+  if (o === false) return false;
+  const d = DEFAULT_RATE_LIMITS;
+  const pair = (k: RateKind): RatePair => ({
+    perConnection: { ...d[k].perConnection, ...o?.[k]?.perConnection },
+    perIp: { ...d[k].perIp, ...o?.[k]?.perIp },
+  });
+  const resolved: RateLimitSettings = {
+    messages: pair("messages"),
+    messageBytes: pair("messageBytes"),
+    pings: pair("pings"),
+    membership: pair("membership"),
+    history: pair("history"),
+    refusals: { ...d.refusals, ...o?.refusals },
+  };
+  for (const k of KINDS) for (const r of [resolved[k].perConnection, resolved[k].perIp]) checkRate(k, r);
+  checkRate("refusals", resolved.refusals);
+  return resolved;
+}
+
+function checkRate(name: string, r: Rate): void {
+  if (!(r.perSecond > 0) || !(r.burst > 0)) throw new RangeError(`rateLimits.${name}: perSecond and burst must be positive, got ${r.perSecond} / ${r.burst}`);
+}
+
+type Buckets = Record<RateKind, TokenBucket>;
+
+const bucketsOf = (settings: RateLimitSettings, side: "perConnection" | "perIp", clock: TimeSource): Buckets => {
+  const out = {} as Buckets;
+  for (const k of KINDS) out[k] = new TokenBucket(settings[k][side].perSecond, settings[k][side].burst, clock);
+  return out;
+};
+
+/**
+ * The server's rate limits: per-IP buckets shared by that address's connections (dropped with
+ * its last connection, so their number is bounded by the connections), and a limiter per
+ * connection.
+ */
+export class RateLimiter {
+  private readonly ips = new Map<string, { buckets: Buckets; connections: number }>();
+
+  constructor(private readonly settings: RateLimitSettings | false, private readonly clock: TimeSource = { now: () => Date.now() }) {}
+
+  get trackedIps(): number {
+    return this.ips.size;
+  }
+
+  /** A limiter for a new connection from `ip`; call its `release` when the connection ends. */
+  forConnection(ip: string): ConnectionRateLimiter {
+    if (this.settings === false) return UNLIMITED;
+    let shared = this.ips.get(ip);
+    if (!shared) this.ips.set(ip, (shared = { buckets: bucketsOf(this.settings, "perIp", this.clock), connections: 0 }));
+    shared.connections++;
+    const entry = shared;
+    return new ConnectionRateLimiter(bucketsOf(this.settings, "perConnection", this.clock), entry.buckets, new TokenBucket(this.settings.refusals.perSecond, this.settings.refusals.burst, this.clock), () => {
+      if (--entry.connections === 0) this.ips.delete(ip);
+    });
+  }
+}
+
+export class ConnectionRateLimiter {
+  private released = false;
+
+  constructor(
+    private readonly own: Buckets | null,
+    private readonly ip: Buckets | null,
+    private readonly refusals: TokenBucket | null,
+    private readonly onRelease: () => void,
+  ) {}
+
+  /** Charges a request of `kind` (and, for sends, its text bytes) to this connection and its IP. */
+  admit(kind: RateKind, bytes = 0): Admission {
+    if (!this.own || !this.ip) return GRANTED;
+    let wait = this.charge(kind, 1);
+    if (wait === 0 && kind === "messages" && bytes > 0) {
+      wait = this.charge("messageBytes", bytes);
+      // The message token is given back: the request as a whole was refused.
+      if (wait > 0) this.refund(kind);
+    }
+    if (wait === 0) return GRANTED;
+    return { ok: false, retryAfterMs: wait, abusive: this.refusals!.take() > 0 };
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.onRelease();
+  }
+
+  /** Takes from the connection's bucket and then the IP's; on refusal nothing is taken. */
+  private charge(kind: RateKind, cost: number): number {
+    const own = this.own![kind];
+    const ip = this.ip![kind];
+    const ownWait = own.take(cost);
+    if (ownWait > 0) return ownWait;
+    const ipWait = ip.take(cost);
+    if (ipWait > 0) own.refund(cost);
+    return ipWait;
+  }
+
+  private refund(kind: RateKind): void {
+    this.own![kind].refund(1);
+    this.ip![kind].refund(1);
+  }
+}
+
+const UNLIMITED = new ConnectionRateLimiter(null, null, null, () => {});

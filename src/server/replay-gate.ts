@@ -1,0 +1,40 @@
+/**
+ * Caps how many large replays run at once on this server. A replay holds up to
+ * `maxReplayBytes` of encoded pages while it is paced out to its reader, so the cap bounds
+ * that memory; the rest wait their turn in arrival order.
+ */
+export class ReplayGate {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly maxConcurrent: number) {
+    if (!Number.isSafeInteger(maxConcurrent) || maxConcurrent < 1) {
+      throw new RangeError(`maxConcurrentReplays must be a positive integer, got ${maxConcurrent}`);
+    }
+  }
+
+  get active(): number {
+    return this.running;
+  }
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /** Resolves with a release function once a slot is free. Call the release exactly once. */
+  acquire(): Promise<() => void> {
+    return new Promise((resolve) => {
+      const grant = () => {
+        this.running++;
+        let released = false;
+        resolve(() => {
+          if (released) return;
+          released = true;
+          this.running--;
+          this.waiting.shift()?.();
+        });
+      };
+      if (this.running < this.maxConcurrent) grant();
+      else this.waiting.push(grant);
+    });
+  }
+}

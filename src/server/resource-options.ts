@@ -1,0 +1,58 @@
+import { resolveRateLimits, type RateLimitOptions, type RateLimitSettings } from "./rate-limits.js";
+
+/**
+ * The server's resource limits: what one client, one address or everyone together may take.
+ * Every limit has a default; units are in the names. README "Configuration" and
+ * docs/security.md "Limits" list them.
+ */
+export interface ResourceOptions {
+  /** A catch-up whose replayed frames exceed this gets `recovered: false` and the latest page. Default 8 MiB. */
+  maxReplayBytes?: number;
+  /** Catch-ups of more than one page running at once, server-wide; the rest wait. Default 4. */
+  maxConcurrentReplays?: number;
+  /** A reader whose send buffer does not shrink for this long while a reply page waits is cut (4003). Default 10000 ms. */
+  replayStallMs?: number;
+  /** After a 4003 close frame, the socket is terminated if the peer has not closed within this. Default 2000 ms. */
+  slowConsumerGraceMs?: number;
+  /** Connections at once, handshakes included; more are answered HTTP 503. Keep it below the process's file limit. Default 10000. */
+  maxConnections?: number;
+  /** Connections at once from one IP address; more are answered HTTP 429. Default 100. */
+  maxConnectionsPerIp?: number;
+  /** Rooms with members on this server at once; a join that would open another gets `too_many_rooms`. Default 10000. */
+  maxRoomsAlive?: number;
+  /** Bytes queued to all clients together; over it the slowest readers are cut (4003) first. Default 256 MiB. */
+  maxQueuedBytesTotal?: number;
+  /** How often the queued-bytes total is checked while there are connections. Default 250 ms. */
+  queuedBytesCheckMs?: number;
+  /** Frames one inbound message may be split into; more close the connection with 4006. Default 128. */
+  maxFragmentsPerMessage?: number;
+  /** How long a fragmented inbound message may stay incomplete before 4006. Default 10000 ms. */
+  maxFragmentedMessageMs?: number;
+  /**
+   * Token-bucket rate limits per connection and per IP (src/server/rate-limits.ts has every
+   * default); `false` turns them off (benchmarks that measure raw throughput).
+   */
+  rateLimits?: RateLimitOptions | false;
+}
+
+export type ResolvedResourceOptions = Required<Omit<ResourceOptions, "rateLimits">> & { rateLimits: RateLimitSettings | false };
+
+export function resolveResourceOptions(o: ResourceOptions): ResolvedResourceOptions {
+  const resolved = {
+    maxReplayBytes: o.maxReplayBytes ?? 8 * 1024 * 1024,
+    maxConcurrentReplays: o.maxConcurrentReplays ?? 4,
+    replayStallMs: o.replayStallMs ?? 10_000,
+    slowConsumerGraceMs: o.slowConsumerGraceMs ?? 2_000,
+    maxConnections: o.maxConnections ?? 10_000,
+    maxConnectionsPerIp: o.maxConnectionsPerIp ?? 100,
+    maxRoomsAlive: o.maxRoomsAlive ?? 10_000,
+    maxQueuedBytesTotal: o.maxQueuedBytesTotal ?? 256 * 1024 * 1024,
+    queuedBytesCheckMs: o.queuedBytesCheckMs ?? 250,
+    maxFragmentsPerMessage: o.maxFragmentsPerMessage ?? 128,
+    maxFragmentedMessageMs: o.maxFragmentedMessageMs ?? 10_000,
+  };
+  for (const [name, value] of Object.entries(resolved)) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  }
+  return { ...resolved, rateLimits: resolveRateLimits(o.rateLimits) };
+}

@@ -1,0 +1,55 @@
+/**
+ * Chat text as DOM nodes: plain text, with web addresses made into links. Built with
+ * createElement and textContent only, so no chat text is ever parsed as HTML; only http and
+ * https addresses become links, and a link never gets a handle on this page (rel).
+ */
+
+/** A run of non-space characters that starts like a web address. */
+const CANDIDATE = /\bhttps?:\/\/[^\s<>"']+/gi;
+/** Punctuation that usually ends the sentence rather than the address: "see https://x.org/." */
+const TRAILING = /[.,;:!?)\]}]+$/;
+
+/** The link's target when `raw` is a well-formed http(s) URL, else null. */
+export function safeHref(raw: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return null;
+  }
+  return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+}
+
+/** Split text into plain strings and link targets, in order. Pure, for unit tests. */
+export function splitLinks(text: string): Array<{ text: string; href?: string }> {
+  const parts: Array<{ text: string; href?: string }> = [];
+  let at = 0;
+  for (const match of text.matchAll(CANDIDATE)) {
+    const start = match.index ?? 0;
+    let candidate = match[0];
+    // Keep a closing bracket that belongs to the address: https://en.wikipedia.org/wiki/X_(Y)
+    const trailing = TRAILING.exec(candidate)?.[0] ?? "";
+    if (trailing !== "") candidate = candidate.slice(0, candidate.length - trailing.length);
+    const href = safeHref(candidate);
+    if (href === null) continue;
+    if (start > at) parts.push({ text: text.slice(at, start) });
+    parts.push({ text: candidate, href });
+    at = start + candidate.length;
+  }
+  if (at < text.length) parts.push({ text: text.slice(at) });
+  return parts;
+}
+
+/** Fill `into` with the message text: text nodes and safe links. */
+export function renderMessageText(into: HTMLElement, text: string): void {
+  const nodes = splitLinks(text).map((part) => {
+    if (part.href === undefined) return document.createTextNode(part.text);
+    const link = document.createElement("a");
+    link.href = part.href;
+    link.rel = "noopener noreferrer";
+    link.target = "_blank";
+    link.textContent = part.text;
+    return link;
+  });
+  into.replaceChildren(...nodes);
+}

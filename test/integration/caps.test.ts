@@ -1,0 +1,104 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { Socket } from "node:net";
+import WebSocket from "ws";
+import { SUBPROTOCOL } from "../../src/protocol/messages.js";
+import { testServer } from "../support/test-server.js";
+import { RawClient } from "../support/raw-client.js";
+import { waitFor } from "../support/wait.js";
+
+/** Opens a WebSocket; resolves with it, or with the HTTP status the upgrade was refused with. */
+function tryConnect(url: string, localAddress?: string): Promise<WebSocket | number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, [SUBPROTOCOL], localAddress ? { localAddress } : {});
+    ws.once("open", () => resolve(ws));
+    ws.once("unexpected-response", (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+      ws.terminate();
+    });
+    ws.once("error", reject);
+  });
+}
+
+describe("caps", () => {
+  it("over maxConnections the upgrade is answered 503; a client gets in once another leaves", async () => {
+    const server = await testServer({ maxConnections: 3 });
+    try {
+      const open = await Promise.all([1, 2, 3].map(() => tryConnect(server.url)));
+      assert.ok(open.every((w) => w instanceof WebSocket));
+      assert.equal(await tryConnect(server.url), 503);
+      (open[0] as WebSocket).close();
+      const again = await waitFor(async () => {
+        const r = await tryConnect(server.url);
+        return r instanceof WebSocket ? r : null;
+      }, "a slot after one left");
+      for (const w of [...open, again]) (w as WebSocket).terminate();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("over maxConnectionsPerIp the upgrade is answered 429; other addresses still get in", async () => {
+    const server = await testServer({ maxConnectionsPerIp: 2 });
+    try {
+      const mine = await Promise.all([1, 2].map(() => tryConnect(server.url, "127.0.0.1")));
+      assert.equal(await tryConnect(server.url, "127.0.0.1"), 429);
+      const other = await tryConnect(server.url, "127.0.0.2");
+      assert.ok(other instanceof WebSocket, "another address is not limited by this one");
+      for (const w of [...mine, other]) (w as WebSocket).terminate();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("over maxRoomsAlive a join that would open a new room is refused until one closes", async () => {
+    const server = await testServer({ maxRoomsAlive: 2 });
+    try {
+      const c = await RawClient.hello(server.url, "ada");
+      for (const room of ["a", "b"]) {
+        c.send({ type: "join", room });
+        await c.next("joined", (j) => j.room === room);
+      }
+      c.send({ type: "join", room: "c" });
+      const refused = await c.next("error", (e) => e.ref === "c");
+      assert.equal(refused.code, "too_many_rooms");
+      const other = await RawClient.hello(server.url, "bob");
+      other.send({ type: "join", room: "a" }); // an open room still takes members
+      await other.next("joined");
+      c.send({ type: "leave", room: "b" });
+      await c.next("left");
+      c.send({ type: "join", room: "c" });
+      await c.next("joined", (j) => j.room === "c");
+      for (const x of [c, other]) x.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("over maxQueuedBytesTotal the reader holding the most is cut with 4003, readers are not", async () => {
+    const lines: string[] = [];
+    const server = await testServer({ maxQueuedBytesTotal: 1024 * 1024, maxBufferedBytes: 512 * 1024 * 1024, queuedBytesCheckMs: 50, slowConsumerGraceMs: 20_000, rateLimits: false, log: (l) => lines.push(l) });
+    try {
+      const sleeper = await RawClient.hello(server.url, "sleeper");
+      const reader = await RawClient.hello(server.url, "reader");
+      for (const x of [sleeper, reader]) {
+        x.send({ type: "join", room: "r" });
+        await x.next("joined");
+      }
+      (sleeper.ws as unknown as { _socket: Socket })._socket.pause();
+      const text = "b".repeat(4_000);
+      for (let i = 0; i < 5_000 && !lines.some((l) => l.includes("budget")); i++) {
+        reader.send({ type: "send", room: "r", id: `m${i}`, text });
+        if (i % 100 === 99) await reader.next("ack", (a) => a.id === `m${i}`);
+      }
+      await waitFor(() => lines.some((l) => l.includes("sleeper") && l.includes("budget")), "the budget to cut the sleeper");
+      (sleeper.ws as unknown as { _socket: Socket })._socket.resume();
+      assert.equal((await sleeper.waitClosed(20_000)).code, 4003);
+      assert.equal(reader.closed, null);
+      reader.close();
+    } finally {
+      await server.close();
+    }
+  });
+});

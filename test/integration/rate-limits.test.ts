@@ -1,0 +1,171 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { testServer, testClient } from "../support/test-server.js";
+import { RawClient } from "../support/raw-client.js";
+import { waitFor, sleep } from "../support/wait.js";
+import type { OutboxEntry } from "../../src/client/types.js";
+
+const count = (c: RawClient, pred: (m: (typeof c.received)[number]) => boolean) => c.received.filter(pred).length;
+const refusals = (c: RawClient) => count(c, (m) => m.type === "error" && m.code === "rate_limited");
+
+describe("rate limits", () => {
+  it("a send flood is refused over the limit with rate_limited and retryAfterMs; refused messages are not stored", async () => {
+    const server = await testServer({ rateLimits: { messages: { perConnection: { perSecond: 5, burst: 10 } } } });
+    try {
+      const c = await RawClient.hello(server.url, "flood");
+      c.send({ type: "join", room: "r" });
+      await c.next("joined");
+      for (let i = 0; i < 50; i++) c.send({ type: "send", room: "r", id: `m${i}`, text: "spam" });
+      await waitFor(() => count(c, (m) => m.type === "ack" || (m.type === "error" && m.code === "rate_limited")) === 50, "an answer to every send");
+      const acks = c.received.filter((m) => m.type === "ack");
+      assert.ok(acks.length >= 10 && acks.length < 20, `${acks.length} accepted`);
+      const refused = c.received.find((m) => m.type === "error" && m.code === "rate_limited");
+      assert.ok(refused && refused.type === "error" && refused.retryAfterMs! > 0 && refused.ref?.startsWith("m"));
+      // What was refused was not stored: the room holds exactly the acked messages.
+      const reader = await RawClient.hello(server.url, "reader");
+      reader.send({ type: "join", room: "r" });
+      assert.equal((await reader.next("joined")).seq, acks.length);
+      for (const x of [c, reader]) x.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("the client library waits out retryAfterMs and resends: nothing fails, nothing is lost", async () => {
+    const server = await testServer({ rateLimits: { messages: { perConnection: { perSecond: 40, burst: 5 } } } });
+    const c = testClient(server.url, "eager");
+    const reader = testClient(server.url, "reader");
+    const failed: OutboxEntry[] = [];
+    const got: string[] = [];
+    c.on("outbox", (e) => e.status === "failed" && failed.push(e));
+    reader.on("message", (m) => got.push(m.text));
+    try {
+      c.join("r");
+      reader.join("r");
+      await waitFor(() => c.online("r").length === 2 && reader.online("r").length === 2, "both in the room");
+      for (let i = 0; i < 60; i++) c.send("r", `n${i}`);
+      await waitFor(() => got.length >= 60, "every message delivered", 20_000);
+      assert.deepEqual(failed, []);
+      assert.deepEqual([...got].sort(), Array.from({ length: 60 }, (_, i) => `n${i}`).sort());
+      assert.equal(new Set(got).size, 60, "no duplicates");
+      assert.equal(c.outboxEntries().length, 0);
+    } finally {
+      c.close();
+      reader.close();
+      await server.close();
+    }
+  });
+
+  it("connections from one IP share its buckets", async () => {
+    const server = await testServer({ rateLimits: { messages: { perConnection: { perSecond: 1, burst: 100 }, perIp: { perSecond: 1, burst: 10 } } } });
+    try {
+      const a = await RawClient.hello(server.url, "a");
+      const b = await RawClient.hello(server.url, "b");
+      for (const x of [a, b]) {
+        x.send({ type: "join", room: "r" });
+        await x.next("joined");
+      }
+      for (let i = 0; i < 8; i++) for (const x of [a, b]) x.send({ type: "send", room: "r", id: `${i}`, text: "hi" });
+      await waitFor(() => [a, b].every((x) => count(x, (m) => m.type === "ack" || m.type === "error") === 8), "answers");
+      const accepted = [a, b].reduce((n, x) => n + count(x, (m) => m.type === "ack"), 0);
+      assert.equal(accepted, 10, "the IP's burst, shared");
+      for (const x of [a, b]) x.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("sustained abuse closes with 4005; a ping flood is dropped unanswered", async () => {
+    const server = await testServer({ rateLimits: { pings: { perConnection: { perSecond: 5, burst: 10 } }, refusals: { perSecond: 1, burst: 20 } } });
+    try {
+      const c = await RawClient.hello(server.url, "pinger");
+      for (let i = 0; i < 500; i++) c.send({ type: "ping", id: i, sentAt: i });
+      const closed = await c.waitClosed();
+      assert.equal(closed.code, 4005);
+      const pongs = count(c, (m) => m.type === "pong");
+      assert.ok(pongs <= 12, `${pongs} pongs for 500 pings`);
+      assert.equal(refusals(c), 0, "pings over the limit get no answer at all");
+      // Others are unaffected.
+      const d = await RawClient.hello(server.url, "calm");
+      d.send({ type: "ping", id: 1, sentAt: 1 });
+      await d.next("pong");
+      d.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("join/leave churn is limited", async () => {
+    const server = await testServer({ rateLimits: { membership: { perConnection: { perSecond: 5, burst: 10 } } } });
+    try {
+      const c = await RawClient.hello(server.url, "churn");
+      for (let i = 0; i < 30; i++) {
+        c.send({ type: "join", room: "r" });
+        c.send({ type: "leave", room: "r" });
+      }
+      await waitFor(() => count(c, (m) => m.type === "left" || (m.type === "error" && m.code === "rate_limited")) >= 30, "answers to the leaves");
+      assert.ok(refusals(c) >= 40, `${refusals(c)} of 60 refused`);
+      c.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("rateLimits: false turns every limit off", async () => {
+    const server = await testServer({ rateLimits: false });
+    try {
+      const c = await RawClient.hello(server.url, "fast");
+      c.send({ type: "join", room: "r" });
+      await c.next("joined");
+      for (let i = 0; i < 300; i++) c.send({ type: "send", room: "r", id: `m${i}`, text: "x" });
+      await c.next("ack", (a) => a.id === "m299");
+      assert.equal(refusals(c), 0);
+      c.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("presence batching under churn", () => {
+  it("a join and a leave of the same nick in one batch cancel out", async () => {
+    const server = await testServer({ presenceBatchMs: 300, rateLimits: false });
+    try {
+      const watcher = await RawClient.hello(server.url, "watcher");
+      watcher.send({ type: "join", room: "r" });
+      await watcher.next("joined");
+      const churner = await RawClient.hello(server.url, "churner");
+      for (let i = 0; i < 20; i++) {
+        churner.send({ type: "join", room: "r" });
+        churner.send({ type: "leave", room: "r" });
+      }
+      await churner.next("left", () => count(churner, (m) => m.type === "left") === 20);
+      await sleep(600); // two batch windows
+      const changes = watcher.presenceChanges().filter((c) => c.nick === "churner");
+      assert.deepEqual(changes, []);
+      for (const x of [watcher, churner]) x.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("but not when someone was sent the online list in between", async () => {
+    const server = await testServer({ presenceBatchMs: 300, rateLimits: false });
+    try {
+      const a = await RawClient.hello(server.url, "ann");
+      a.send({ type: "join", room: "r" });
+      await a.next("joined");
+      const b = await RawClient.hello(server.url, "bob");
+      b.send({ type: "join", room: "r" });
+      const joined = await b.next("joined");
+      assert.ok(joined.online.includes("ann"));
+      a.send({ type: "leave", room: "r" });
+      await a.next("left");
+      // bob saw ann online in his joined: he must hear that she left.
+      await b.nextPresence("ann", "leave", 3_000);
+      for (const x of [a, b]) x.close();
+    } finally {
+      await server.close();
+    }
+  });
+});

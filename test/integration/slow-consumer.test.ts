@@ -1,0 +1,84 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { Socket } from "node:net";
+import { MemoryStore } from "../../src/store/index.js";
+import { testServer } from "../support/test-server.js";
+import { RawClient } from "../support/raw-client.js";
+import { fillRoom } from "../support/fill-room.js";
+import { waitFor } from "../support/wait.js";
+import type { ChatMessage } from "../../src/protocol/messages.js";
+
+const tcpOf = (c: RawClient): Socket => (c.ws as unknown as { _socket: Socket })._socket;
+
+describe("slow consumers", () => {
+  it("a client that stops reading is cut, and its socket gets the 4003 close frame", async () => {
+    const lines: string[] = [];
+    const server = await testServer({ maxBufferedBytes: 64 * 1024, slowConsumerGraceMs: 20_000, rateLimits: false, log: (l) => lines.push(l) }); // the writer floods on purpose
+    try {
+      const sleeper = await RawClient.hello(server.url, "sleeper");
+      sleeper.send({ type: "join", room: "r" });
+      await sleeper.next("joined");
+      tcpOf(sleeper).pause(); // reads nothing from here on
+      const writer = await RawClient.hello(server.url, "writer");
+      writer.send({ type: "join", room: "r" });
+      await writer.next("joined");
+      const text = "z".repeat(4_000);
+      // Kernel buffers absorb a few MB first; 4,000 x 4 KB is far more than they hold.
+      for (let i = 0; i < 4_000 && !lines.some((l) => l.includes("closed 4003")); i++) {
+        writer.send({ type: "send", room: "r", id: `w${i}`, text });
+        if (i % 100 === 99) await writer.next("ack", (a) => a.id === `w${i}`);
+      }
+      await waitFor(() => lines.some((l) => l.includes("sleeper") && l.includes("closed 4003")), "the server to cut the sleeper");
+      tcpOf(sleeper).resume(); // wakes up within the grace: reads the backlog, then the close frame
+      const closed = await sleeper.waitClosed(20_000);
+      assert.equal(closed.code, 4003);
+      // The writer, reading normally, was not touched.
+      writer.send({ type: "ping", id: 7, sentAt: 1 });
+      await writer.next("pong");
+      assert.equal(writer.closed, null);
+      writer.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a multi-page replay to a fast reader does not count toward the cut", async () => {
+    const store = new MemoryStore();
+    // A budget far smaller than the replay: the replay's own pages must not trip it.
+    const server = await testServer({ store, maxBufferedBytes: 16 * 1024 });
+    try {
+      await fillRoom(store, "r", 1_000, (i) => `${i} `.padEnd(4_000, "q")); // ~4 MB
+      const reader = await RawClient.hello(server.url, "reader");
+      reader.send({ type: "join", room: "r", since: 0, epoch: store.epoch });
+      const joined = await reader.next("joined");
+      assert.equal(joined.recovered, true);
+      const seqs = () => [
+        ...joined.messages.map((m: ChatMessage) => m.seq),
+        ...reader.received.flatMap((m) => (m.type === "message" ? [m.seq] : [])),
+      ];
+      await waitFor(() => seqs().length === 1_000 || reader.closed, "the whole replay", 30_000);
+      assert.equal(reader.closed, null, "the reader was not cut");
+      assert.deepEqual(seqs(), Array.from({ length: 1_000 }, (_, i) => i + 1));
+      reader.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a client that asks for a replay and stops reading is cut after replayStallMs", async () => {
+    const store = new MemoryStore();
+    const server = await testServer({ store, replayStallMs: 500, slowConsumerGraceMs: 20_000, maxReplayBytes: 64 * 1024 * 1024 });
+    try {
+      await fillRoom(store, "r", 4_000, (i) => `${i} `.padEnd(4_000, "s")); // ~16 MB: more than kernel buffers take
+      const hoarder = await RawClient.hello(server.url, "hoarder");
+      tcpOf(hoarder).pause();
+      hoarder.send({ type: "join", room: "r", since: 0, epoch: store.epoch });
+      await new Promise((r) => setTimeout(r, 1_500));
+      tcpOf(hoarder).resume();
+      const closed = await hoarder.waitClosed(20_000);
+      assert.equal(closed.code, 4003);
+    } finally {
+      await server.close();
+    }
+  });
+});
