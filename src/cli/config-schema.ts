@@ -47,6 +47,8 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
   { key: "port", flag: "port", env: "PULSE_PORT", type: int(0, 65535), default: 8080, help: "TCP port (0: any free port)" },
   { key: "host", flag: "host", env: "PULSE_HOST", type: str(255), default: "0.0.0.0", help: "interface to bind" },
   { key: "store", flag: "store", env: "PULSE_STORE", type: str(), default: "./data/pulse.db", help: "SQLite file, `:memory:`, or `memory`" },
+  { key: "redis", flag: "redis", env: "PULSE_REDIS_URL", type: str(), secret: true, defaultText: "none", help: "`redis://host:port`: keep messages, presence and nickname holds in this Redis and fan out through it, shared with every node on it (replaces `--store`)" },
+  { key: "workers", flag: "workers", env: "PULSE_WORKERS", type: str(16), to: null, defaultText: "1", help: "worker processes sharing the port, `auto` = one per core; above 1 needs `--redis`" },
   { key: "intervalMs", flag: "interval-ms", env: "PULSE_INTERVAL_MS", type: ms, default: 5000, to: "liveness.intervalMs", help: "clients ping after this long without sending anything; the server pings a client it has not heard from for this plus a grace (1 s at the defaults)" },
   { key: "suspectMs", flag: "suspect-ms", env: "PULSE_SUSPECT_MS", type: ms, default: 8000, to: "liveness.suspectMs", help: "silence that makes the peer `suspect` (\"server not responding\")" },
   { key: "timeoutMs", flag: "timeout-ms", env: "PULSE_TIMEOUT_MS", type: ms, default: 12000, to: "liveness.timeoutMs", help: "silence that makes the peer `dead`: terminate / reconnect" },

@@ -1,9 +1,12 @@
+import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import { startServer, type ServerOptions } from "../server/index.js";
 import { detectionBoundMs, responderGraceMs } from "../liveness/settings.js";
 import { usage } from "./config-schema.js";
 import { ConfigError, effectiveConfig, loadConfig, toServerOptions } from "./config.js";
 import { createLogOutput } from "./log-output.js";
+import { parseWorkers, runPrimary, WORKERS_NEED_REDIS } from "./workers.js";
+import { redactedUrl } from "../store/redis-store.js";
 
 export async function serve(argv: string[]): Promise<void> {
   const config = loadConfig(argv, process.env);
@@ -12,6 +15,9 @@ export async function serve(argv: string[]): Promise<void> {
     return;
   }
   const v = config.values;
+  const workers = parseWorkers(v.workers as string | undefined);
+  if (workers > 1 && v.redis === undefined) throw new ConfigError(WORKERS_NEED_REDIS);
+  if (workers > 1 && cluster.isPrimary) return runPrimary(workers);
   const level = v.quiet === true ? "warn" : ((v.logLevel as string | undefined) ?? "info");
   const logger = await createLogOutput(level, (v.logFormat as "json" | "pretty" | undefined) ?? "json");
   // Start-up lines are written whatever the level: scripts wait for "listening on".
@@ -33,6 +39,8 @@ export async function serve(argv: string[]): Promise<void> {
   const url = `http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${server.port}`;
   // Tests and scripts wait for "listening on <url>".
   startup.info({ event: "server_listening", url, metricsPort: server.metricsPort }, `listening on ${url}`);
+  const storeText = server.options.redis ? `Redis ${redactedUrl(server.options.redis)} (shared with every node on it)` : String(server.options.store);
+  startup.info({ event: "server_store", store: storeText }, `store: ${storeText}`);
   startup.info({ event: "server_identity", identity: auth === "anonymous" ? "anonymous" : "token" }, `identity: ${auth === "anonymous" ? "anonymous (signed resume tokens)" : "token (JWT in hello)"}`);
   startup.info({ event: "server_liveness", liveness: l, checkMs }, `liveness: clients ping every ${l.intervalMs} ms idle, the server pings a client unheard for ${l.intervalMs + responderGraceMs(l, checkMs)} ms, suspect after ${l.suspectMs} ms, dead after ${l.timeoutMs} ms (worst case ${detectionBoundMs(l, checkMs)} ms)`);
 
@@ -57,3 +65,4 @@ export async function serve(argv: string[]): Promise<void> {
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
 }
+

@@ -55,6 +55,9 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   private liveness: LivenessSettings;
   private backoff: { baseMs: number; capMs: number };
   private attempt = 0;
+  /** Nodes to connect to, tried in turn after each lost or failed connection. */
+  private readonly urls: readonly string[];
+  private urlIndex = 0;
   /** Welcomed links in a row that did not stay up stableAfterMs (the current one included). */
   private shortLinks = 0;
   private checkTimer: unknown = null;
@@ -68,6 +71,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   constructor(private readonly options: PulseClientOptions, deps: { clock?: Clock } = {}) {
     super();
     this.clock = deps.clock ?? systemClock;
+    this.urls = typeof options.url === "string" ? [options.url] : [...options.url];
+    if (this.urls.length === 0) throw new Error("options.url: give at least one URL");
     this._nick = options.nick;
     const storage = options.storage;
     this.identityStorage = options.identityStorage ?? storage;
@@ -111,6 +116,10 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   }
   get rtt(): RttInfo {
     return { ...(this.engine?.rtt ?? { lastMs: null, smoothedMs: null }) };
+  }
+  /** The node this client is connected (or connecting) to. */
+  get currentUrl(): string {
+    return this.urls[this.urlIndex]!;
   }
   get lastDisconnect(): DisconnectInfo | null {
     return this._lastDisconnect;
@@ -240,7 +249,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   private openSocket(): void {
     let socket: WebSocketLike;
     try {
-      socket = new this.WS(this.options.url, [SUBPROTOCOL]);
+      socket = new this.WS(this.currentUrl, [SUBPROTOCOL]);
     } catch (err) {
       return this.scheduleReconnect(CloseCode.Abnormal, `cannot connect: ${(err as Error).message}`);
     }
@@ -322,6 +331,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     const delay = this.advisedDelayMs ?? backoffMs(this.attempt, this.backoff.baseMs, this.backoff.capMs);
     this.advisedDelayMs = null;
     this.attempt++;
+    // The node may be gone: the next attempt goes to the next one (a no-op with one URL).
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
     this.clearTimer("retryTimer");
     this.transition({ kind: "reconnecting", attempt: this.attempt, retryAt: this.clock.now() + delay, reason: reason || describeClose(code) });
     this.retryTimer = this.clock.setTimeout(() => {

@@ -119,8 +119,12 @@ export interface OutboxStorage {
 }
 
 export interface PulseClientOptions {
-  /** ws:// or wss:// URL of the server's WebSocket endpoint. */
-  url: string;
+  /**
+   * ws:// or wss:// URL of the server's WebSocket endpoint, or several nodes' URLs serving
+   * one chat (on one Redis): after a lost or failed connection the client tries the next one,
+   * with the same backoff. Default: none (required).
+   */
+  url: string | readonly string[];
   nick: string;
   /**
    * For servers in token mode: the JWT your login issued, or a function that returns a fresh

@@ -10,6 +10,24 @@ export interface Broker {
   /** `seq` is the chat message's sequence number, 0 for other frames (presence). */
   publish(room: string, frame: Buffer, seq: number): void;
   close(): Promise<void>;
+
+  // Brokers that span nodes (Redis) also carry presence and nickname holds across them.
+  /** true when other nodes serve the same rooms. Default false. */
+  readonly spansNodes?: boolean;
+  /** Resolves once frames published from now on reach this node, so a history read after it misses nothing. */
+  whenSubscribed?(room: string): Promise<void>;
+  /** A nickname came online in a room on this node. */
+  memberJoined?(room: string, nick: string): void;
+  /** A nickname's last connection in a room on this node went. */
+  memberLeft?(room: string, nick: string): void;
+  /** Nicknames online in the room through other nodes. */
+  onlineElsewhere?(room: string): Promise<string[]>;
+  /**
+   * Called when the node loses (false) or regains (true) its link to the shared store for
+   * longer than the liveness bound: cut off, it can neither store nor fan out, so its clients
+   * are sent to another node.
+   */
+  onAvailability?(listener: (available: boolean) => void): void;
 }
 
 export class LocalBroker implements Broker {

@@ -59,6 +59,8 @@ export class ChatHub {
     readonly metrics: Metrics,
   ) {
     this.nicknames = new Nicknames(store, options.nicknameHoldMs, options.log);
+    // Other nodes see only the store: keep online holders' holds fresh there.
+    if (broker.spansNodes) this.nicknames.keepHoldsFresh();
     const purge = () => this.nicknames.purgeExpired().catch((err: Error) => options.log(`nickname purge failed: ${err.message}`, { event: "nickname_store_failed", err: err.message }));
     void purge();
     this.purgeTimer = setInterval(purge, NICKNAME_PURGE_MS);
@@ -76,6 +78,9 @@ export class ChatHub {
 
   close(): void {
     clearInterval(this.purgeTimer);
+    this.nicknames.stop();
+    // The last leaves go out now, before the broker closes: other nodes' clients must see them.
+    this.presence.flush();
   }
 
   get roomCount(): number {
@@ -113,13 +118,24 @@ export class ChatHub {
     }
     member.rooms.add(room);
     const state = this.roomFor(room);
-    if (!again && state.addPresence(member.nick)) this.presence.add(room, { event: "join", nick: member.nick }, this.presenceWindowMs(state));
+    if (!again && state.addPresence(member.nick)) {
+      this.presence.add(room, { event: "join", nick: member.nick }, this.presenceWindowMs(state));
+      this.broker.memberJoined?.(room, member.nick);
+    }
     // Hold live frames from here on; history is read asynchronously and must come first.
     const held = state.startSync(member);
+    // Several nodes (Redis): the history is read once this node receives the room's frames,
+    // and the online list includes the names online through the other nodes.
+    let elsewhere: string[] = [];
     const reply = new RoomCatchUp(this.catchUp, { room, ...(since !== undefined ? { since } : {}), ...(epoch !== undefined ? { epoch } : {}) }, {
+      prepare: async () => {
+        await this.broker.whenSubscribed?.(room);
+        elsewhere = (await this.broker.onlineElsewhere?.(room)) ?? [];
+      },
       onlineFields: () => {
         this.presence.snapshot(room);
-        return `"online":${state.onlineJsonFor(member.nick, this.options.onlineListMax)},"onlineCount":${state.onlineCount}`;
+        const online = withNames(state.onlineJsonFor(member.nick, this.options.onlineListMax), state, elsewhere, this.options.onlineListMax);
+        return `"online":${online.json},"onlineCount":${online.count}`;
       },
       stillWanted: () => member.isOpen && state.holds(member, held),
       answered: (recovered, replayed) => this.metrics.countJoin(since, recovered, replayed),
@@ -146,7 +162,10 @@ export class ChatHub {
     const state = this.rooms.get(room);
     if (!state) return;
     state.remove(member);
-    if (state.removePresence(member.nick)) this.presence.add(room, { event: "leave", nick: member.nick, reason }, this.presenceWindowMs(state));
+    if (state.removePresence(member.nick)) {
+      this.presence.add(room, { event: "leave", nick: member.nick, reason }, this.presenceWindowMs(state));
+      this.broker.memberLeft?.(room, member.nick);
+    }
     if (state.size === 0) {
       this.rooms.delete(room);
       this.broker.unsubscribe(room);
@@ -252,5 +271,18 @@ const tooManyReplies = (room: string): ServerMessage => ({
   ref: room,
   retryAfterMs: 1_000,
 });
+
+/**
+ * A joined frame's online list and count with the names online through other nodes added
+ * (several nodes on one Redis); above `max` names, the first `max` in code-unit order.
+ */
+function withNames(onlineJson: string, state: Room, elsewhere: string[], max: number): { json: string; count: number } {
+  if (elsewhere.length === 0) return { json: onlineJson, count: state.onlineCount };
+  const local = new Set(state.online());
+  const remoteOnly = elsewhere.filter((nick) => !local.has(nick));
+  const count = state.onlineCount + remoteOnly.length;
+  const names = [...(JSON.parse(onlineJson) as string[]), ...remoteOnly];
+  return { json: JSON.stringify(count > max ? names.sort().slice(0, max) : names), count };
+}
 
 const messageFrame = (m: ChatMessage): ServerMessage => ({ type: "message", ...toWire(m) });

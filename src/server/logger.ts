@@ -19,6 +19,7 @@ export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"
 export const EVENT_LEVELS = {
   server_listening: "info",
   server_identity: "info",
+  server_store: "info",
   server_liveness: "info",
   server_draining: "info",
   server_closed: "info",

@@ -14,6 +14,7 @@ export type NicknameClaimResult = { ok: true; key: string; nick: string } | { ok
  */
 export class Nicknames {
   private readonly online = new Map<string, { userId: string; nick: string; connections: number }>();
+  private freshTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly store: IdentityStore,
@@ -46,6 +47,28 @@ export class Nicknames {
     if (!holder || --holder.connections > 0) return;
     this.online.delete(key);
     this.store.releaseNickname(key, holder.userId, this.now()).catch((err: Error) => this.log(`nickname release failed: ${err.message}`));
+  }
+
+  /**
+   * With several nodes on one store, a node sees other nodes' online holders only through
+   * the store: refresh their last-seen time often enough that a hold never lapses while its
+   * owner is online (every third of the hold, at most once a minute, at least once a second).
+   */
+  keepHoldsFresh(): void {
+    const everyMs = Math.max(1_000, Math.min(60_000, Math.floor(this.holdMs / 3)));
+    this.freshTimer = setInterval(() => {
+      const now = this.now();
+      for (const [key, holder] of this.online) {
+        // "Released at now" while still online: the store's last-seen time moves to now.
+        this.store.releaseNickname(key, holder.userId, now).catch((err: Error) => this.log(`nickname refresh failed: ${err.message}`));
+      }
+    }, everyMs);
+    this.freshTimer.unref();
+  }
+
+  stop(): void {
+    if (this.freshTimer) clearInterval(this.freshTimer);
+    this.freshTimer = null;
   }
 
   /** Forgets holds that ended; returns how many. */

@@ -18,6 +18,11 @@ export interface ServerOptions extends ResourceOptions {
   /** "memory", a SQLite file path, ":memory:", or a store instance. Default "./data/pulse.db". */
   store?: string | PulseStore;
   /**
+   * redis://host:port: keep messages, identities and presence in this Redis and fan out
+   * through it, so every node on it serves one chat. Replaces `store`. Default none.
+   */
+  redis?: string;
+  /**
    * Who may connect. "anonymous" (default): anyone; the server issues a signed resume token
    * that proves the same user on later visits. A JwtKey: a valid JWT in `hello` is required.
    */
@@ -99,13 +104,14 @@ export interface ServerOptions extends ResourceOptions {
   log?: (line: string) => void;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | "authenticate" | "statsToken" | "allowedHosts" | "log" | "logger" | "metricsPort" | keyof ResourceOptions>> & ResolvedResourceOptions & {
+export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | "redis" | "authenticate" | "statsToken" | "allowedHosts" | "log" | "logger" | "metricsPort" | keyof ResourceOptions>> & ResolvedResourceOptions & {
   /** Every server log call goes through this (see logger.ts). */
   log: LogFn;
   metricsPort: number | null;
   /** null: the defaults, which depend on the bound address (see request-guard.ts). */
   allowedHosts: string[] | null;
   retainPerRoom: number | undefined;
+  redis: string | null;
   authenticate: Authenticate | null;
   statsToken: string | null;
   liveness: LivenessSettings;
@@ -130,6 +136,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     allowedHosts: o.allowedHosts ?? null,
     statsToken: o.statsToken ?? null,
     retainPerRoom: o.retainPerRoom,
+    redis: o.redis ?? null,
     liveness,
     checkMs,
     pingRole: { kind: "responder", graceMs: responderGraceMs(liveness, checkMs) },

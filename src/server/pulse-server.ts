@@ -20,6 +20,7 @@ import { defaultWebRoot, staticFiles } from "./static-files.js";
 import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from "./request-guard.js";
 import { anonymousAuth } from "./identity/anonymous-auth.js";
 import { jwtAuth } from "./identity/jwt-auth.js";
+import { openRedisEngine } from "./redis-engine.js";
 import type { AuthMode } from "./identity/identity.js";
 import type { Socket } from "node:net";
 import { Metrics } from "./metrics.js";
@@ -57,11 +58,12 @@ export async function startServer(
   const auth = options.auth === "anonymous" ? null : jwtAuth(options.auth); // a bad key fails here, before anything opens
   const figures = new ConnectionFigures((): number => hub.roomCount);
   const metrics = new Metrics(figures.sources());
-  const rawStore: PulseStore = typeof options.store === "string" ? await openStore(options.store, options.retainPerRoom ? { retainPerRoom: options.retainPerRoom } : {}) : options.store;
+  const shared = options.redis ? await openRedisEngine(options.redis, options) : null;
+  const rawStore: PulseStore = shared ? shared.store : typeof options.store === "string" ? await openStore(options.store, options.retainPerRoom ? { retainPerRoom: options.retainPerRoom } : {}) : options.store;
   const store = timedStore(rawStore, metrics);
   const authMode: AuthMode = options.authenticate ? { authenticate: options.authenticate } : auth ?? anonymousAuth(await store.signingSecret());
   const allowedHosts = new Set(options.allowedHosts?.map((h) => h.toLowerCase()) ?? defaultAllowedHosts(options.host));
-  const broker = deps.broker ?? new LocalBroker();
+  const broker: Broker = deps.broker ?? shared?.broker ?? new LocalBroker();
   const hub = new ChatHub(store, broker, options, metrics);
   const connections = new Set<Connection>();
   const rateLimiter = new RateLimiter(options.rateLimits);
@@ -75,8 +77,10 @@ export async function startServer(
   // that read says 0, and each later one covers the time since the previous.
   let loopDelayOn = false;
   let draining = false;
+  /** Cut off from the shared store (Redis): new clients are refused, connected ones sent away. */
+  let storeReachable = true;
   // Ready: accepting and the store answers a read ("" is no room, so this reads nothing).
-  const ops = opsRoutes(metrics, async () => (draining ? "draining" : store.latestSeq("").then(() => null)), options.statsToken);
+  const ops = opsRoutes(metrics, async () => (draining ? "draining" : !storeReachable ? "cut off from the shared store" : store.latestSeq("").then(() => null)), options.statsToken);
 
   const stats = (): ServerStats => {
     if (!loopDelayOn) loopDelay.enable();
@@ -124,7 +128,7 @@ export async function startServer(
       metrics.upgradesRefused.inc({ status });
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${text}\n`);
     };
-    if (draining) return refuse(503, "Service Unavailable");
+    if (draining || !storeReachable) return refuse(503, "Service Unavailable");
     if (!hostAllowed(req, allowedHosts)) return refuse(403, "Forbidden host");
     if (!originAllowed(req, options.allowedOrigins)) return refuse(403, "Forbidden origin");
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
@@ -165,6 +169,23 @@ export async function startServer(
   const opsListener = options.metricsPort === null ? null : await listenForOps(ops, options.metricsPort, options.metricsHost);
   const host = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
 
+  /** Tells every client to come back after a randomized delay (elsewhere, with a URL list) and closes it. */
+  const sendAway = (reason: string): Promise<void>[] =>
+    [...connections].map((conn) => {
+      const ended = new Promise<void>((resolve) => conn.socket.once("close", () => resolve()));
+      if (conn.ready) {
+        // Spread the returning crowd so a restart does not become a reconnect storm.
+        const retryAfterMs = Math.floor(Math.random() * options.restartSpreadMs);
+        conn.send({ type: "goaway", retryAfterMs, reason });
+      }
+      conn.closeWith(CloseCode.ServerRestart, "shutdown", reason);
+      return ended;
+    });
+  broker.onAvailability?.((available) => {
+    storeReachable = available;
+    if (!available) sendAway("this node lost its link to the shared store; use another node");
+  });
+
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
@@ -173,17 +194,7 @@ export async function startServer(
       http.close();
       sweep.stop();
       queuedBudget.stop();
-      const pending = [...connections].map((conn) => {
-        const ended = new Promise<void>((resolve) => conn.socket.once("close", () => resolve()));
-        if (conn.ready) {
-          // Spread the returning crowd so a restart does not become a reconnect storm.
-          const retryAfterMs = Math.floor(Math.random() * options.restartSpreadMs);
-          conn.send({ type: "goaway", retryAfterMs, reason: "server restarting" });
-        }
-        conn.closeWith(CloseCode.ServerRestart, "shutdown", "server restarting");
-        return ended;
-      });
-      await Promise.all(pending);
+      await Promise.all(sendAway("server restarting"));
       hub.close();
       loopDelay.disable();
       await broker.close();

@@ -20,6 +20,8 @@ export interface CatchUpSettings {
 
 /** What one catch-up needs of its member and room. */
 export interface CatchUpMember {
+  /** Runs before the store is read (a broker spanning nodes confirms its subscription here). */
+  prepare?(): Promise<void>;
   /** The `joined` frame's presence fields as JSON (`"online":[...],...`), read when it is built. */
   onlineFields(): string;
   /** Whether this join is still wanted (the member may have left or gone meanwhile). */
@@ -86,6 +88,7 @@ export class RoomCatchUp implements PagedReply {
   private async answer(): Promise<Buffer | null> {
     const { store, maxReplay } = this.settings;
     const { room, since, epoch } = this.request;
+    await this.member.prepare?.();
     const [latest, first] = await Promise.all([store.latestSeq(room), store.firstSeq(room)]);
     const resumable =
       since !== undefined &&

@@ -8,6 +8,7 @@ export { toWire } from "./message-store.js";
 export type { IdentityStore, NicknameClaim, ClaimResult, PulseStore } from "./identity-store.js";
 export { MemoryStore, type MemoryStoreOptions } from "./memory-store.js";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
+export { RedisStore, type RedisStoreOptions } from "./redis-store.js";
 export { DEFAULT_RETAIN_PER_ROOM, type RetentionOptions } from "./retention.js";
 
 /** Where `pulse serve` keeps its history unless told otherwise. */

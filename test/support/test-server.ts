@@ -13,7 +13,7 @@ export async function testServer(options: ServerOptions = {}): Promise<PulseServ
 }
 
 /** A client library instance using `ws`, created without connecting unless told to. */
-export function testClient(url: string, nick: string, options: Partial<PulseClientOptions> = {}): PulseClient {
+export function testClient(url: string | readonly string[], nick: string, options: Partial<PulseClientOptions> = {}): PulseClient {
   return new PulseClient({ url, nick, WebSocket: WebSocket as unknown as WebSocketFactory, ...options });
 }
 

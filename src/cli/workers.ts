@@ -1,0 +1,51 @@
+import cluster, { type Worker } from "node:cluster";
+import { availableParallelism } from "node:os";
+
+/** Parses `--workers`: a whole number >= 1, or "auto" (one per core). Default 1. */
+export function parseWorkers(raw: string | undefined): number {
+  if (raw === undefined || raw === "") return 1;
+  if (raw === "auto") return availableParallelism();
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--workers: '${raw}' is not a whole number >= 1 or "auto"`);
+  return n;
+}
+
+export const WORKERS_NEED_REDIS =
+  "--workers above 1 needs --redis: each worker is its own process with its own memory, so without a shared Redis " +
+  "the workers behind one port would keep different messages, sequence numbers and presence: several chats that look like one";
+
+/** A worker that dies sooner than this after its start is not replaced (it would only crash again). */
+const MIN_LIFETIME_MS = 5_000;
+
+/**
+ * The primary of `pulse serve --workers N`: forks N workers (each runs `pulse serve` with the
+ * same arguments and shares the listening port through node:cluster), replaces a worker that
+ * crashes, and passes SIGTERM / SIGINT on so every worker drains its clients.
+ */
+export function runPrimary(count: number): void {
+  let stopping = false;
+  const startedAt = new Map<Worker, number>();
+  const fork = () => startedAt.set(cluster.fork(), Date.now());
+  for (let i = 0; i < count; i++) fork();
+  cluster.on("exit", (worker, code, signal) => {
+    const lived = Date.now() - (startedAt.get(worker) ?? 0);
+    startedAt.delete(worker);
+    if (stopping) {
+      if (startedAt.size === 0) process.exit(0);
+      return;
+    }
+    console.log(`worker ${worker.process.pid} exited (${signal ?? code}) after ${lived} ms`);
+    if (lived >= MIN_LIFETIME_MS) fork();
+    else if (startedAt.size === 0) process.exit(1);
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: stopping ${startedAt.size} worker(s)`);
+    for (const worker of startedAt.keys()) worker.process.kill(signal);
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}

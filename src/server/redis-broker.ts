@@ -1,0 +1,359 @@
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { ChatMessage } from "../protocol/messages.js";
+import { redisConnectionOptions, type RedisStore } from "../store/redis-store.js";
+import type { Broker } from "./broker.js";
+import { Script } from "../store/redis-script.js";
+import { HEARTBEAT_LUA, PRESENCE_PUBLISH_LUA, REAP_NODE_LUA } from "./redis-presence-scripts.js";
+
+const HEARTBEAT = new Script(HEARTBEAT_LUA, 2);
+const REAP_NODE = new Script(REAP_NODE_LUA, 3);
+const PRESENCE_PUBLISH = new Script(PRESENCE_PUBLISH_LUA, 1);
+/** The end of a presence frame as the hub serializes it: its count, which Redis recomputes. */
+const COUNT_AT_END = /,"count":\d+\}$/;
+
+export interface RedisBrokerOptions {
+  /** This node's id in Redis. Default: a random UUID. */
+  nodeId?: string;
+  /**
+   * A node whose heartbeat key is this old is dead: its members are announced as `leave`.
+   * The key's TTL; the node refreshes it every third of it. Default 12000 ms.
+   */
+  nodeTimeoutMs?: number;
+  /** How often this node looks for dead nodes. Default 1000 ms. */
+  reapCheckMs?: number;
+  log?: (line: string) => void;
+}
+
+/** Backfill reads at most this many messages per store call. */
+const BACKFILL_PAGE = 500;
+/** A backfill that fails (Redis unreachable) is tried again after this long. */
+const BACKFILL_RETRY_MS = 500;
+/** A join waits this long for its room's subscription, then fails (the client may try again). */
+const SUBSCRIBE_DEADLINE_MS = 5_000;
+
+interface Queued {
+  frame: Buffer;
+  seq: number;
+}
+
+/** One subscribed room on this node. */
+interface RoomFeed {
+  room: string;
+  deliver: (frame: Buffer, seq: number) => void;
+  /** Highest seq delivered to the room; null until the subscription is confirmed. */
+  lastSeq: number | null;
+  /** A backfill (or the initial subscription) is running: frames wait in `queued`. */
+  busy: boolean;
+  queued: Queued[];
+  subscribed: Promise<void>;
+  closed: boolean;
+}
+
+/**
+ * Fan-out and presence across nodes through Redis. Chat messages are published by the store's
+ * append script (atomically with the write, so a room's channel carries them in seq order);
+ * this broker publishes only presence frames. Pub/sub is at-most-once, so each room's feed
+ * checks seq: a gap (a message lost while the link to Redis blinked) is filled from the stream
+ * before anything newer is delivered, and on every reconnect each room catches up to the
+ * stream's end. Members see gap-free, duplicate-free seq whatever node they are on.
+ *
+ * Presence: each node keeps its members per room in Redis and refreshes a heartbeat key with a
+ * TTL. Every node checks the others' keys every `reapCheckMs`; the first to find one expired
+ * announces that node's members as `leave` (reason `timeout`) in one script.
+ */
+export class RedisBroker implements Broker {
+  readonly spansNodes = true;
+  readonly nodeId: string;
+  private readonly sub: Redis;
+  private readonly feeds = new Map<string, RoomFeed>();
+  private readonly roomOfChannel = new Map<string, string>();
+  /** This node's members: room -> nicks, what the node re-registers after being reaped. */
+  private readonly members = new Map<string, Set<string>>();
+  private readonly nodeTimeoutMs: number;
+  private readonly log: (line: string) => void;
+  private readonly heartbeatTimer: NodeJS.Timeout;
+  private readonly reapTimer: NodeJS.Timeout;
+  private registered = false;
+  private closed = false;
+  /** When Redis last answered a heartbeat; the node counts as cut off nodeTimeoutMs after it. */
+  private lastRedisOkAt = Date.now();
+  private available = true;
+  private readonly availabilityListeners: Array<(available: boolean) => void> = [];
+
+  constructor(private readonly store: RedisStore, options: RedisBrokerOptions = {}) {
+    this.nodeId = options.nodeId ?? randomUUID();
+    this.nodeTimeoutMs = options.nodeTimeoutMs ?? 12_000;
+    this.log = options.log ?? (() => {});
+    // The subscriber connection queues (re)subscriptions while Redis is away, and ioredis
+    // subscribes again to every channel after a reconnect.
+    this.sub = store.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true, lazyConnect: true, commandTimeout: undefined });
+    this.sub.on("error", () => {});
+    const onMessage = (channel: Buffer, payload: Buffer) => this.onPayload(channel.toString(), payload);
+    this.sub.on(store.sharded ? "smessageBuffer" : "messageBuffer", onMessage);
+    let wasReady = false;
+    this.sub.on("ready", () => {
+      if (wasReady) this.catchUpAll("reconnected to Redis");
+      wasReady = true;
+    });
+    void this.sub.connect().catch(() => {});
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(this.nodeTimeoutMs / 3)));
+    this.heartbeatTimer.unref();
+    this.reapTimer = setInterval(() => {
+      this.checkAvailability();
+      void this.reapDeadNodes();
+    }, options.reapCheckMs ?? 1_000);
+    this.reapTimer.unref();
+    void this.heartbeat();
+  }
+
+  subscribe(room: string, deliver: (frame: Buffer, seq: number) => void): void {
+    const channel = this.store.channelFor(room);
+    const feed: RoomFeed = { room, deliver, lastSeq: null, busy: true, queued: [], subscribed: Promise.resolve(), closed: false };
+    this.feeds.set(room, feed);
+    this.roomOfChannel.set(channel, room);
+    feed.subscribed = (async () => {
+      await (this.store.sharded ? this.sub.ssubscribe(channel) : this.sub.subscribe(channel));
+      // Everything up to here is in the store; everything after arrives on the channel.
+      for (;;) {
+        if (feed.closed) return;
+        try {
+          feed.lastSeq = await this.store.latestSeq(room);
+          break;
+        } catch (err) {
+          this.log(`reading ${room}'s latest seq failed: ${(err as Error).message}; retrying`);
+          await new Promise((r) => setTimeout(r, BACKFILL_RETRY_MS));
+        }
+      }
+      this.drain(feed);
+    })();
+    feed.subscribed.catch((err: Error) => this.log(`subscribe to ${room} failed: ${err.message}`));
+  }
+
+  /** Resolves once frames of `room` published from now on reach this node (history read after it misses nothing). */
+  whenSubscribed(room: string): Promise<void> {
+    const feed = this.feeds.get(room);
+    if (!feed) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`subscription to ${room} not confirmed by Redis within ${SUBSCRIBE_DEADLINE_MS} ms`)), SUBSCRIBE_DEADLINE_MS);
+    });
+    return Promise.race([feed.subscribed, deadline]).finally(() => clearTimeout(timer));
+  }
+
+  unsubscribe(room: string): void {
+    const feed = this.feeds.get(room);
+    if (!feed) return;
+    feed.closed = true;
+    this.feeds.delete(room);
+    const channel = this.store.channelFor(room);
+    this.roomOfChannel.delete(channel);
+    void (this.store.sharded ? this.sub.sunsubscribe(channel) : this.sub.unsubscribe(channel)).catch(() => {});
+  }
+
+  /**
+   * Chat messages (seq > 0) were published by the store's append script; presence goes out
+   * here, with its `count` replaced by the room's count on all nodes.
+   */
+  publish(room: string, frame: Buffer, seq: number): void {
+    if (seq > 0) return;
+    const text = frame.toString();
+    const count = COUNT_AT_END.exec(text);
+    const channel = this.store.channelFor(room);
+    const command = this.store.sharded ? "SPUBLISH" : "PUBLISH";
+    const send = count
+      ? PRESENCE_PUBLISH.run(this.store.redis, [this.key(`online:${room}`), channel, `${text.slice(0, count.index)},"count":`, "}", command])
+      : this.store.redis.call(command, channel, Buffer.concat([Buffer.from("0 "), frame]));
+    send.catch((err: Error) => this.log(`presence publish to ${room} failed: ${err.message}`));
+  }
+
+  /** A nickname came online in a room on this node. */
+  memberJoined(room: string, nick: string): void {
+    let nicks = this.members.get(room);
+    if (!nicks) this.members.set(room, (nicks = new Set()));
+    nicks.add(nick);
+    this.store.redis
+      .multi()
+      .hset(this.key(`online:${room}`), `${this.nodeId}|${nick}`, "1")
+      .sadd(this.key(`node-rooms:${this.nodeId}`), room)
+      .exec()
+      .catch((err: Error) => this.log(`presence join in Redis failed: ${err.message}`));
+  }
+
+  /** A nickname's last connection in a room on this node went. */
+  memberLeft(room: string, nick: string): void {
+    const nicks = this.members.get(room);
+    nicks?.delete(nick);
+    if (nicks?.size === 0) this.members.delete(room);
+    const removal = this.store.redis.multi().hdel(this.key(`online:${room}`), `${this.nodeId}|${nick}`);
+    if (!this.members.has(room)) removal.srem(this.key(`node-rooms:${this.nodeId}`), room);
+    removal.exec().catch((err: Error) => this.log(`presence leave in Redis failed: ${err.message}`));
+  }
+
+  /** Nicknames online in `room` through other nodes. */
+  async onlineElsewhere(room: string): Promise<string[]> {
+    const fields = await this.store.redis.hkeys(this.key(`online:${room}`));
+    const mine = `${this.nodeId}|`;
+    const nicks = new Set<string>();
+    for (const field of fields) {
+      if (field.startsWith(mine)) continue;
+      nicks.add(field.slice(field.indexOf("|") + 1));
+    }
+    return [...nicks];
+  }
+
+  onAvailability(listener: (available: boolean) => void): void {
+    this.availabilityListeners.push(listener);
+  }
+
+  /**
+   * Cut off from Redis as long as the others need to declare this node dead: by then they have
+   * announced its members as gone, and it can store nothing. Say so, once per change.
+   */
+  private checkAvailability(): void {
+    if (!this.available || Date.now() - this.lastRedisOkAt <= this.nodeTimeoutMs) return;
+    this.setAvailable(false);
+  }
+
+  private setAvailable(available: boolean): void {
+    if (available === this.available) return;
+    this.available = available;
+    this.log(available ? "Redis reachable again" : `no answer from Redis for over ${this.nodeTimeoutMs} ms: sending clients to other nodes`);
+    for (const listener of this.availabilityListeners) listener(available);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeatTimer);
+    clearInterval(this.reapTimer);
+    for (const feed of this.feeds.values()) feed.closed = true;
+    this.feeds.clear();
+    // A node that leaves cleanly takes its heartbeat and registrations with it; its
+    // connections already left their rooms (and announced it) before close.
+    await this.store.redis
+      .multi()
+      .del(this.key(`node:${this.nodeId}`), this.key(`node-rooms:${this.nodeId}`))
+      .srem(this.key("nodes"), this.nodeId)
+      .exec()
+      .catch(() => {});
+    await this.sub.quit().catch(() => this.sub.disconnect());
+  }
+
+  private onPayload(channel: string, payload: Buffer): void {
+    const room = this.roomOfChannel.get(channel);
+    const feed = room === undefined ? undefined : this.feeds.get(room);
+    if (!feed) return;
+    const space = payload.indexOf(0x20);
+    const seq = Number(payload.subarray(0, space).toString());
+    const frame = payload.subarray(space + 1);
+    if (feed.busy) feed.queued.push({ frame, seq });
+    else this.handle(feed, { frame, seq });
+  }
+
+  /** Delivers in seq order; a gap starts a backfill and holds what follows. */
+  private handle(feed: RoomFeed, item: Queued): void {
+    if (item.seq === 0) return feed.deliver(item.frame, 0);
+    const last = feed.lastSeq!;
+    if (item.seq <= last) return; // already delivered (by a backfill)
+    if (item.seq === last + 1) {
+      feed.lastSeq = item.seq;
+      return feed.deliver(item.frame, item.seq);
+    }
+    feed.queued.unshift(item);
+    void this.backfill(feed, item.seq - 1, `gap in ${feed.room}: have ${last}, got ${item.seq}`);
+  }
+
+  private drain(feed: RoomFeed): void {
+    feed.busy = false;
+    while (!feed.busy && feed.queued.length > 0 && !feed.closed) this.handle(feed, feed.queued.shift()!);
+  }
+
+  /** Reads the room's stream from lastSeq up to `target` (or its end, when null) and delivers it. */
+  private async backfill(feed: RoomFeed, target: number | null, why: string): Promise<void> {
+    feed.busy = true;
+    this.log(`${why}: backfilling from the store`);
+    for (;;) {
+      if (feed.closed || this.closed) return;
+      try {
+        const end = target ?? (await this.store.latestSeq(feed.room));
+        while (feed.lastSeq! < end && !feed.closed) {
+          const page = await this.store.readAfter(feed.room, feed.lastSeq!, Math.min(BACKFILL_PAGE, end - feed.lastSeq!));
+          // Empty: trimmed away meanwhile; members will see the jump and resync by history.
+          if (page.length === 0) {
+            feed.lastSeq = end;
+            break;
+          }
+          for (const message of page) {
+            feed.lastSeq = message.seq;
+            feed.deliver(messageFrame(message), message.seq);
+          }
+        }
+        break;
+      } catch (err) {
+        this.log(`backfill of ${feed.room} failed: ${(err as Error).message}; retrying`);
+        await new Promise((r) => setTimeout(r, BACKFILL_RETRY_MS));
+      }
+    }
+    this.drain(feed);
+  }
+
+  /** After a reconnect: messages published while away are lost to pub/sub; read them. */
+  private catchUpAll(why: string): void {
+    for (const feed of this.feeds.values()) {
+      if (feed.busy || feed.lastSeq === null) continue;
+      void this.backfill(feed, null, `${why} (${feed.room})`);
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const was = Number(await HEARTBEAT.run(this.store.redis, [this.key(`node:${this.nodeId}`), this.key("nodes"), this.nodeId, this.nodeTimeoutMs]));
+      if (was === 0 && this.registered) await this.reregister();
+      this.registered = true;
+      this.lastRedisOkAt = Date.now();
+      this.setAvailable(true);
+    } catch (err) {
+      this.log(`heartbeat to Redis failed: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Another node took this one for dead (Redis was frozen or unreachable longer than the
+   * timeout) and announced its members as gone: put them back and say they are here.
+   */
+  private async reregister(): Promise<void> {
+    this.log("this node had been declared dead; announcing its members again");
+    for (const [room, nicks] of this.members) {
+      const tx = this.store.redis.multi().sadd(this.key(`node-rooms:${this.nodeId}`), room);
+      for (const nick of nicks) tx.hset(this.key(`online:${room}`), `${this.nodeId}|${nick}`, "1");
+      await tx.exec();
+      const changes = [...nicks].map((nick) => ({ event: "join" as const, nick }));
+      this.publish(room, Buffer.from(JSON.stringify({ type: "presence", room, changes, count: 0 })), 0);
+    }
+  }
+
+  private async reapDeadNodes(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const nodes = await this.store.redis.smembers(this.key("nodes"));
+      for (const node of nodes) {
+        if (node === this.nodeId || (await this.store.redis.exists(this.key(`node:${node}`))) === 1) continue;
+        const announced = await REAP_NODE.run(this.store.redis, [
+          this.key("nodes"), this.key(`node-rooms:${node}`), this.key(`node:${node}`),
+          node, this.store.keyPrefix, this.store.sharded ? "SPUBLISH" : "PUBLISH",
+        ]);
+        this.log(`node ${node} stopped its heartbeat: announced ${announced} leave(s)`);
+      }
+    } catch (err) {
+      this.log(`dead-node check failed: ${(err as Error).message}`);
+    }
+  }
+
+  private key(suffix: string): string {
+    return this.store.keyPrefix + suffix;
+  }
+}
+
+const messageFrame = (m: ChatMessage): Buffer => Buffer.from(JSON.stringify({ type: "message", ...m }));

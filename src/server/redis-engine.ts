@@ -1,0 +1,17 @@
+import { RedisStore } from "../store/redis-store.js";
+import { RedisBroker } from "./redis-broker.js";
+import type { ResolvedOptions } from "./options.js";
+
+/**
+ * Store and broker of a node that shares one Redis with other nodes: same rooms, seq,
+ * history, dedupe, presence and nickname holds whichever node a client is on.
+ *
+ * A node is declared dead when its heartbeat key is `liveness.timeoutMs` old; the others look
+ * every `checkMs`. So a SIGKILLed node's members leave everyone's presence within
+ * timeoutMs + checkMs + a margin for the round trips and the presence batch (see README).
+ */
+export async function openRedisEngine(url: string, options: ResolvedOptions): Promise<{ store: RedisStore; broker: RedisBroker }> {
+  const store = await RedisStore.open({ url, ...(options.retainPerRoom ? { retainPerRoom: options.retainPerRoom } : {}) });
+  const broker = new RedisBroker(store, { nodeTimeoutMs: options.liveness.timeoutMs, reapCheckMs: options.checkMs, log: options.log });
+  return { store, broker };
+}

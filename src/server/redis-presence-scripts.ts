@@ -1,0 +1,76 @@
+/**
+ * Lua for cross-node presence on Redis. Under the key prefix P:
+ *   P nodes                 set of live node ids
+ *   P node:{id}             "1" with a TTL, refreshed by the node's heartbeat
+ *   P node-rooms:{id}       set of rooms where node {id} has members
+ *   P online:{room}         hash  "{nodeId}|{nick}" -> "1"
+ * Frames on a room channel are "<seq> <frame>"; presence frames have seq 0.
+ */
+
+/**
+ * KEYS: this node's key, the nodes set. ARGV: node id, ttl ms.
+ * Returns 1 if the node was still registered, 0 if it had been reaped (or is new).
+ */
+export const HEARTBEAT_LUA = `
+local was = redis.call('SISMEMBER', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[1], '1', 'PX', tonumber(ARGV[2]))
+redis.call('SADD', KEYS[2], ARGV[1])
+return was
+`;
+
+/**
+ * Announces a dead node's members as `leave` (reason timeout) and forgets them. Runs once per
+ * dead node: the SREM decides which of the surviving nodes does it.
+ * KEYS: the nodes set, the dead node's rooms set, the dead node's key.
+ * ARGV: dead node id, key prefix, publish command.
+ * Returns how many leaves were announced.
+ */
+export const REAP_NODE_LUA = `
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+local announced = 0
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local online = ARGV[2] .. 'online:' .. room
+  local gone, still = {}, {}
+  for _, field in ipairs(redis.call('HKEYS', online)) do
+    local sep = string.find(field, '|', 1, true)
+    local node, nick = string.sub(field, 1, sep - 1), string.sub(field, sep + 1)
+    if node == ARGV[1] then
+      redis.call('HDEL', online, field)
+      table.insert(gone, nick)
+    else
+      still[nick] = true
+    end
+  end
+  local changes, count = {}, 0
+  for _ in pairs(still) do count = count + 1 end
+  for _, nick in ipairs(gone) do
+    -- A nickname still online through another node has not left the room.
+    if not still[nick] then table.insert(changes, { event = 'leave', nick = nick, reason = 'timeout' }) end
+  end
+  if #changes > 0 then
+    redis.call(ARGV[3], ARGV[2] .. 'room:' .. room, '0 ' .. cjson.encode({ type = 'presence', room = room, changes = changes, count = count }))
+    announced = announced + #changes
+  end
+end
+redis.call('DEL', KEYS[2])
+return announced
+`;
+
+/**
+ * Publishes a presence frame with the room's count of distinct nicknames online on all nodes
+ * (the node's own count knows only its members). KEYS: the room's online hash.
+ * ARGV: channel, frame head (up to `"count":`), frame tail, publish command.
+ */
+export const PRESENCE_PUBLISH_LUA = `
+local seen, count = {}, 0
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local nick = string.sub(field, string.find(field, '|', 1, true) + 1)
+  if not seen[nick] then
+    seen[nick] = true
+    count = count + 1
+  end
+end
+redis.call(ARGV[4], ARGV[1], '0 ' .. ARGV[2] .. count .. ARGV[3])
+return count
+`;

@@ -1,0 +1,88 @@
+/**
+ * The Lua scripts RedisStore runs. Each runs atomically in Redis: no other command of any
+ * node interleaves with it, which is what makes one room's seq a single order across nodes.
+ *
+ * Key layout under a prefix P (single Redis instance, not Redis Cluster: the scripts touch a
+ * global dedupe hash and rooms together):
+ *   P epoch, P secret                 strings, SET NX once
+ *   P dedupe                          hash  idempotency key -> "seq:room"
+ *   P seq:{room}                      string, the room's last assigned seq (INCR)
+ *   P log:{room}                      stream, entry id "seq-0", fields u c i f t ts
+ *   P nick:{key}                      hash  user nick seen
+ *   P nicks                           sorted set  key scored by last seen (for purge)
+ */
+
+/** Same construction as the other engines: length-prefixed, so no two triples share a key. */
+const IDEMPOTENCY_KEY_LUA = `
+local function idem(u, c, i) return string.len(u) .. ':' .. u .. string.len(c) .. ':' .. c .. i end
+`;
+
+/**
+ * KEYS: dedupe hash, room seq counter, room stream.
+ * ARGV: userId, clientId, id, from, text, ts, retainPerRoom, channel ("" = none),
+ *       frame head, frame tail, room, key prefix, publish command.
+ * Returns {0, seq} for a new message, {1, room, seq, fields} for a duplicate.
+ */
+export const APPEND_LUA = `${IDEMPOTENCY_KEY_LUA}
+local key = idem(ARGV[1], ARGV[2], ARGV[3])
+local hit = redis.call('HGET', KEYS[1], key)
+if hit then
+  local sep = string.find(hit, ':', 1, true)
+  local seq = string.sub(hit, 1, sep - 1)
+  local room = string.sub(hit, sep + 1)
+  local found = redis.call('XRANGE', ARGV[12] .. 'log:' .. room, seq .. '-0', seq .. '-0')
+  if #found == 0 then return redis.error_reply('dedupe key points at a missing message') end
+  return {1, room, seq, found[1][2]}
+end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[3], seq .. '-0', 'u', ARGV[1], 'c', ARGV[2], 'i', ARGV[3], 'f', ARGV[4], 't', ARGV[5], 'ts', ARGV[6])
+redis.call('HSET', KEYS[1], key, seq .. ':' .. ARGV[11])
+local excess = redis.call('XLEN', KEYS[3]) - tonumber(ARGV[7])
+if excess > 0 then
+  -- Trimmed messages forget their keys, as in the other engines.
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', excess)) do
+    local f = {}
+    for n = 1, #entry[2], 2 do f[entry[2][n]] = entry[2][n + 1] end
+    redis.call('HDEL', KEYS[1], idem(f.u, f.c, f.i))
+  end
+  redis.call('XTRIM', KEYS[3], 'MAXLEN', ARGV[7])
+end
+if ARGV[8] ~= '' then
+  redis.call(ARGV[13], ARGV[8], seq .. ' ' .. ARGV[9] .. seq .. ARGV[10])
+end
+return {0, seq}
+`;
+
+/**
+ * KEYS: the nickname's hash, the purge index. ARGV: userId, nick, now, holdMs, key.
+ * Returns nil when granted, the owner's userId when refused.
+ */
+export const CLAIM_NICKNAME_LUA = `
+local owner = redis.call('HGET', KEYS[1], 'user')
+if owner and owner ~= ARGV[1] then
+  local seen = tonumber(redis.call('HGET', KEYS[1], 'seen'))
+  if tonumber(ARGV[3]) - seen < tonumber(ARGV[4]) then return owner end
+end
+redis.call('HSET', KEYS[1], 'user', ARGV[1], 'nick', ARGV[2], 'seen', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
+return false
+`;
+
+/** KEYS: the nickname's hash, the purge index. ARGV: userId, at, key. */
+export const RELEASE_NICKNAME_LUA = `
+if redis.call('HGET', KEYS[1], 'user') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'seen', ARGV[2])
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+end
+return 0
+`;
+
+/** KEYS: the purge index. ARGV: before, key prefix, batch size. Returns how many were dropped. */
+export const PURGE_NICKNAMES_LUA = `
+local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, key in ipairs(keys) do
+  redis.call('DEL', ARGV[2] .. 'nick:' .. key)
+  redis.call('ZREM', KEYS[1], key)
+end
+return #keys
+`;

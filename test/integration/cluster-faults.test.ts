@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { ChatMessage } from "../../src/protocol/messages.js";
+import type { PulseClient } from "../../src/client/pulse-client.js";
+import { RawClient } from "../support/raw-client.js";
+import { RedisServer } from "../support/redis-server.js";
+import { ServerProcess } from "../support/server-process.js";
+import { testClient } from "../support/test-server.js";
+import { sleep, waitFor } from "../support/wait.js";
+
+/** Nodes as child processes (so one can be SIGKILLed), all on one real redis-server. */
+const LIVENESS = { intervalMs: 500, suspectMs: 1_200, timeoutMs: 2_000 };
+const CHECK_MS = 500;
+/** The margin the README states for a dead node's members to leave: Redis round trips, the presence batch. */
+const LEAVE_MARGIN_MS = 2_000;
+
+let redis: RedisServer;
+const nodes: ServerProcess[] = [];
+const clients: PulseClient[] = [];
+before(async () => {
+  redis = await RedisServer.start();
+});
+after(async () => {
+  for (const c of clients) c.close();
+  await Promise.all(nodes.map((n) => n.dispose()));
+  await redis?.dispose();
+});
+
+async function startNodes(n: number): Promise<ServerProcess[]> {
+  const started = await Promise.all(
+    Array.from({ length: n }, () => ServerProcess.start({ liveness: LIVENESS, checkMs: CHECK_MS, args: ["--redis", redis.url, "--quiet"], readyTimeoutMs: 60_000 })),
+  );
+  nodes.push(...started);
+  return started;
+}
+
+function client(url: string | string[], nick: string): { c: PulseClient; got: ChatMessage[] } {
+  const c = testClient(url, nick, { backoff: { baseMs: 200, capMs: 1_000 } });
+  const got: ChatMessage[] = [];
+  c.on("message", (m) => got.push(m));
+  clients.push(c);
+  return { c, got };
+}
+
+const seqsOf = (list: ChatMessage[]) => list.map((m) => m.seq);
+const oneToN = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+const acked = (c: PulseClient) => c.outboxEntries().length === 0;
+
+describe("nodes on one Redis, under faults", () => {
+  it("SIGKILL a node: its users leave within the bound; its clients move on, resume, lose nothing; dedupe holds through another node", async (t) => {
+    const [a, b, c] = await startNodes(3);
+    const ada = client([a!.wsUrl, b!.wsUrl], "ada");
+    const bob = client(b!.wsUrl, "bob");
+    const watcher = await RawClient.hello(c!.wsUrl, "cy");
+    const dee = await RawClient.hello(a!.wsUrl, "dee"); // dies with node a and never comes back
+    const eve = await RawClient.hello(a!.wsUrl, "eve");
+    for (const raw of [watcher, dee, eve]) raw.send({ type: "join", room: "ops" });
+    ada.c.join("ops");
+    bob.c.join("ops");
+    await waitFor(() => ["ada", "bob", "cy", "dee", "eve"].every((n) => ada.c.online("ops").includes(n) && bob.c.online("ops").includes(n)), "everyone online", 30_000);
+
+    for (let i = 0; i < 5; i++) ada.c.send("ops", `ada ${i}`);
+    eve.send({ type: "send", room: "ops", id: "eve-1", text: "eve once" });
+    const eveAck = await eve.next("ack", () => true, 10_000);
+    await waitFor(() => acked(ada.c) && bob.got.length === 6, "6 acked and delivered", 20_000);
+
+    const killedAt = Date.now();
+    await a!.kill();
+    // While ada is away: bob talks, ada writes (kept in the outbox).
+    for (let i = 0; i < 5; i++) bob.c.send("ops", `bob ${i}`);
+    for (let i = 5; i < 8; i++) ada.c.send("ops", `ada ${i}`);
+
+    const leave = await watcher.nextPresence("dee", "leave", 30_000);
+    const leftAfterMs = Date.now() - killedAt;
+    t.diagnostic(`dead node's user left others' presence ${leftAfterMs} ms after SIGKILL`);
+    assert.equal(leave.reason, "timeout");
+    const bound = LIVENESS.timeoutMs + CHECK_MS + LEAVE_MARGIN_MS;
+    assert.ok(leftAfterMs <= bound, `dee left others' presence ${leftAfterMs} ms after the kill; bound ${bound} ms`);
+
+    await waitFor(() => ada.c.state.kind === "open" && acked(ada.c), "ada moved to node b and her outbox drained", 30_000);
+    assert.equal(ada.c.currentUrl, b!.wsUrl);
+    const total = 6 + 5 + 3;
+    await waitFor(() => ada.got.length >= total && bob.got.length >= total, `${total} messages at ada and bob`, 20_000);
+    assert.deepEqual(seqsOf(ada.got), oneToN(total), "ada: gap-free, no duplicates, nothing lost");
+    assert.deepEqual(seqsOf(bob.got), oneToN(total), "bob: gap-free, no duplicates, nothing lost");
+    assert.deepEqual(ada.got.filter((m) => m.from === "ada").map((m) => m.text), Array.from({ length: 8 }, (_, i) => `ada ${i}`));
+
+    // eve resends her acked message through node c: it is the same message, not a new one.
+    const eveAgain = await RawClient.hello(c!.wsUrl, "eve", eve.welcome!.token);
+    eveAgain.send({ type: "join", room: "ops", since: eveAck.seq, epoch: eve.welcome!.epoch });
+    await eveAgain.next("joined", () => true, 10_000);
+    eveAgain.send({ type: "send", room: "ops", id: "eve-1", text: "eve once" });
+    const dup = await eveAgain.next("ack", () => true, 10_000);
+    assert.deepEqual([dup.seq, dup.duplicate], [eveAck.seq, true]);
+    for (const raw of [watcher, dee, eve, eveAgain]) raw.close();
+  });
+
+  it("Redis restarted: nodes reconnect by themselves, sends in between are refused (never acked), 0 acked lost", async () => {
+    const [a, b] = await startNodes(2);
+    const fay = client(a!.wsUrl, "fay");
+    const gil = client(b!.wsUrl, "gil");
+    fay.c.join("restart");
+    gil.c.join("restart");
+    await waitFor(() => fay.c.online("restart").includes("gil") && gil.c.online("restart").includes("fay"), "both online", 30_000);
+    for (let i = 0; i < 10; i++) fay.c.send("restart", `before ${i}`);
+    await waitFor(() => acked(fay.c) && gil.got.length === 10, "10 acked and delivered", 20_000);
+
+    await redis.stop();
+    const during = fay.c.send("restart", "while Redis is down");
+    await waitFor(() => fay.c.outboxEntries().find((e) => e.id === during.id)?.status === "failed", "the send refused", 20_000);
+    assert.equal(gil.got.length, 10);
+    await redis.restart();
+
+    // Retried until it is stored: the client kept it.
+    await waitFor(() => {
+      const entry = fay.c.outboxEntries().find((e) => e.id === during.id);
+      if (entry?.status === "failed") fay.c.retry(during.id);
+      return entry === undefined;
+    }, "the refused send acked after Redis came back", 30_000, 250);
+    gil.c.send("restart", "after");
+    await waitFor(() => fay.got.length === 12 && gil.got.length === 12, "12 at both", 30_000);
+    for (const list of [fay.got, gil.got]) {
+      assert.deepEqual(seqsOf(list), oneToN(12));
+      assert.deepEqual(list.slice(0, 10).map((m) => m.text), Array.from({ length: 10 }, (_, i) => `before ${i}`));
+    }
+  });
+
+  it("Redis frozen 5 s (SIGSTOP): nothing is acked that was not stored; chat resumes after SIGCONT", async () => {
+    const [a, b] = await startNodes(2);
+    const hal = client(a!.wsUrl, "hal");
+    const ivy = client(b!.wsUrl, "ivy");
+    hal.c.join("freeze");
+    ivy.c.join("freeze");
+    await waitFor(() => hal.c.online("freeze").includes("ivy") && ivy.c.online("freeze").includes("hal"), "both online", 30_000);
+    hal.c.send("freeze", "before");
+    await waitFor(() => acked(hal.c) && ivy.got.length === 1, "first delivered", 20_000);
+
+    const acks: string[] = [];
+    hal.c.on("outbox", (e) => e.status === "sent" && acks.push(e.id));
+    redis.pause();
+    const frozenUntil = Date.now() + 5_000;
+    const during = [hal.c.send("freeze", "frozen 1"), hal.c.send("freeze", "frozen 2")];
+    while (Date.now() < frozenUntil) {
+      assert.deepEqual(acks, [], "no ack while Redis cannot store anything");
+      await sleep(100);
+    }
+    // Refused (store_failed after the 2 s command timeout) or, once the node gave up on Redis
+    // and sent its clients away, waiting to be resent: either way still the client's.
+    for (const d of during) assert.ok(hal.c.outboxEntries().some((e) => e.id === d.id), `${d.text} kept in the outbox`);
+    redis.resume();
+    await waitFor(() => {
+      for (const e of hal.c.outboxEntries()) if (e.status === "failed") hal.c.retry(e.id);
+      return acked(hal.c);
+    }, "the frozen sends acked after SIGCONT", 30_000, 250);
+    hal.c.send("freeze", "after");
+    await waitFor(() => ivy.got.length >= 4 && hal.got.length >= 4, "4 at both", 30_000);
+    await sleep(500);
+    for (const list of [hal.got, ivy.got]) {
+      assert.deepEqual(seqsOf(list), oneToN(4), "each message once, gap-free");
+      assert.deepEqual(new Set(list.map((m) => m.text)), new Set(["before", ...during.map((e) => e.text), "after"]));
+    }
+  });
+});

@@ -1,0 +1,201 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { ChatMessage } from "../../src/protocol/messages.js";
+import type { PulseServer } from "../../src/server/index.js";
+import type { PulseClient } from "../../src/client/pulse-client.js";
+import { RawClient } from "../support/raw-client.js";
+import { BlackHoleProxy } from "../support/black-hole-proxy.js";
+import { RedisServer } from "../support/redis-server.js";
+import { testClient, testServer } from "../support/test-server.js";
+import { waitFor } from "../support/wait.js";
+
+/** Three nodes in this process, one Redis: one chat whichever node a client is on. */
+let redis: RedisServer;
+before(async () => {
+  redis = await RedisServer.start();
+});
+after(async () => {
+  await redis?.dispose();
+});
+
+async function threeNodes(options: Parameters<typeof testServer>[0] = {}): Promise<PulseServer[]> {
+  return Promise.all([0, 1, 2].map(() => testServer({ redis: redis.url, ...options })));
+}
+
+describe("three nodes on one Redis", () => {
+  it("clients on different nodes chat: every message once, same order, gap-free seq; history and presence agree", async () => {
+    const nodes = await threeNodes({ historyLimit: 100 });
+    const clients: PulseClient[] = [];
+    try {
+      const nicks = ["ada", "bob", "cy", "dee", "eve", "fay"];
+      const got = new Map<string, ChatMessage[]>();
+      for (const [i, nick] of nicks.entries()) {
+        const client = testClient(nodes[i % 3]!.url, nick);
+        got.set(nick, []);
+        client.on("message", (m) => got.get(nick)!.push(m));
+        client.join("lobby");
+        clients.push(client);
+      }
+      await waitFor(() => clients.every((c) => nicks.every((n) => c.online("lobby").includes(n))), "everyone sees everyone online", 20_000);
+
+      const perSender = 20;
+      for (let round = 0; round < perSender; round++) {
+        for (const [i, client] of clients.entries()) client.send("lobby", `${nicks[i]} ${round}`);
+      }
+      const total = perSender * clients.length;
+      await waitFor(() => [...got.values()].every((list) => list.length >= total), `${total} messages at every client`, 30_000);
+      const reference = got.get("ada")!;
+      assert.deepEqual(reference.map((m) => m.seq), Array.from({ length: total }, (_, i) => i + 1));
+      for (const [nick, list] of got) {
+        assert.equal(list.length, total, `${nick} got each message once`);
+        assert.deepEqual(list.map((m) => `${m.seq} ${m.text}`), reference.map((m) => `${m.seq} ${m.text}`), `${nick} saw the same order`);
+      }
+      // Each sender's own messages keep their send order.
+      for (const nick of nicks) {
+        const mine = reference.filter((m) => m.from === nick).map((m) => m.text);
+        assert.deepEqual(mine, Array.from({ length: perSender }, (_, r) => `${nick} ${r}`));
+      }
+
+      // A newcomer on any node sees the same history and the same online list.
+      for (const node of nodes) {
+        const raw = await RawClient.hello(node.url, `late${nodes.indexOf(node)}`);
+        raw.send({ type: "join", room: "lobby" });
+        const joined = await raw.next("joined");
+        assert.equal(joined.seq, total);
+        assert.deepEqual(joined.messages.map((m) => m.seq), reference.slice(-100).map((m) => m.seq));
+        for (const nick of nicks) assert.ok(joined.online.includes(nick), `${nick} online through node ${nodes.indexOf(node)}`);
+        raw.close();
+      }
+    } finally {
+      for (const c of clients) c.close();
+      await Promise.all(nodes.map((n) => n.close()));
+    }
+  });
+
+  it("dedupes a resend through another node, and refuses a held nickname to another user on another node", async () => {
+    const nodes = await threeNodes({ nicknameHoldMs: 3_000 });
+    try {
+      const a = await RawClient.hello(nodes[0]!.url, "gus");
+      const welcome = a.welcome!;
+      a.send({ type: "join", room: "r" });
+      await a.next("joined");
+      a.send({ type: "send", room: "r", id: "m1", text: "once" });
+      const ack = await a.next("ack");
+      assert.deepEqual([ack.seq, ack.duplicate], [1, false]);
+      a.close();
+
+      // The same user (resume token) and client id, through node 2: the resend is a duplicate.
+      const b = await RawClient.hello(nodes[2]!.url, "gus", welcome.token);
+      assert.equal(b.welcome!.userId, welcome.userId);
+      b.send({ type: "join", room: "r" });
+      await b.next("joined");
+      b.send({ type: "send", room: "r", id: "m1", text: "once" });
+      const again = await b.next("ack");
+      assert.deepEqual([again.seq, again.duplicate], [1, true]);
+
+      // gus stays online on node 2 longer than the hold: node 1 still refuses the name to others,
+      // because node 2 keeps the hold fresh in Redis.
+      await new Promise((r) => setTimeout(r, 4_500));
+      const thief = await RawClient.connect(nodes[1]!.url);
+      thief.send({ type: "hello", clientId: "thief", nick: "gus" });
+      assert.equal((await thief.waitClosed()).code, 4501);
+      b.close();
+    } finally {
+      await Promise.all(nodes.map((n) => n.close()));
+    }
+  });
+});
+
+describe("a node shut down cleanly", () => {
+  it("has its users leave the presence seen through the other nodes", async () => {
+    const [a, b] = await Promise.all([testServer({ redis: redis.url }), testServer({ redis: redis.url })]);
+    const pat = await RawClient.hello(a.url, "pat");
+    const quinn = await RawClient.hello(b.url, "quinn");
+    try {
+      for (const raw of [pat, quinn]) raw.send({ type: "join", room: "bye" });
+      await quinn.nextPresence("pat", "join", 10_000).catch(async () => {
+        const joined = await quinn.next("joined");
+        assert.ok(joined.online.includes("pat"));
+      });
+      await a.close();
+      const leave = await quinn.nextPresence("pat", "leave", 10_000);
+      assert.equal(leave.reason, "closed");
+    } finally {
+      pat.close();
+      quinn.close();
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+describe("Redis fan-out is at-most-once; the broker fills gaps", () => {
+  it("a message stored without its publish reaches every node before the next one", async () => {
+    const nodes = await threeNodes();
+    // A writer that stores without publishing: exactly what a lost pub/sub message looks like.
+    const { RedisStore } = await import("../../src/store/redis-store.js");
+    const silent = await RedisStore.open({ url: redis.url, publish: false });
+    const clients = ["hal", "ivy", "jo"].map((nick, i) => testClient(nodes[i]!.url, nick));
+    try {
+      const got = clients.map(() => [] as ChatMessage[]);
+      clients.forEach((c, i) => {
+        c.on("message", (m) => got[i]!.push(m));
+        c.join("gaps");
+      });
+      await waitFor(() => clients.every((c) => c.online("gaps").length === 3), "all three online", 20_000);
+      clients[0]!.send("gaps", "first");
+      await waitFor(() => got.every((list) => list.length === 1), "first everywhere");
+      const base = { room: "gaps", userId: "u-silent", clientId: "c", from: "ghost", ts: Date.now() };
+      await silent.append({ ...base, id: "lost-1", text: "lost on the wire 1" });
+      await silent.append({ ...base, id: "lost-2", text: "lost on the wire 2" });
+      clients[1]!.send("gaps", "after the loss");
+      await waitFor(() => got.every((list) => list.length === 4), "4 messages everywhere", 10_000);
+      for (const list of got) {
+        assert.deepEqual(list.map((m) => [m.seq, m.text]), [[1, "first"], [2, "lost on the wire 1"], [3, "lost on the wire 2"], [4, "after the loss"]]);
+      }
+      // Filled by the nodes: no client had to drop its socket and resync over the gap.
+      for (const c of clients) assert.equal(c.lastDisconnect, null);
+    } finally {
+      for (const c of clients) c.close();
+      await silent.close();
+      await Promise.all(nodes.map((n) => n.close()));
+    }
+  });
+});
+
+describe("a node cut from Redis", () => {
+  it("notices within the bound, sends its clients to another node (goaway) and refuses new ones", async (t) => {
+    const liveness = { intervalMs: 500, suspectMs: 1_200, timeoutMs: 2_000 };
+    const checkMs = 500;
+    const proxy = await new BlackHoleProxy(redis.port).start();
+    const cut = await testServer({ redis: `redis://127.0.0.1:${proxy.port}`, liveness, checkMs });
+    const other = await testServer({ redis: redis.url, liveness, checkMs });
+    const kim = testClient([cut.url, other.url], "kim", { backoff: { baseMs: 100, capMs: 500 } });
+    const observer = await RawClient.hello(cut.url, "obs");
+    try {
+      kim.join("cut");
+      await waitFor(() => kim.online("cut").includes("kim") && kim.state.kind === "open", "kim in the room on the first node", 20_000);
+      assert.equal(kim.currentUrl, cut.url);
+      const cutAt = Date.now();
+      proxy.blackHole();
+      const goaway = await observer.next("goaway", () => true, 20_000);
+      const noticedMs = Date.now() - cutAt;
+      t.diagnostic(`node cut from Redis sent goaway after ${noticedMs} ms`);
+      assert.match(goaway.reason, /lost its link to the shared store/);
+      const bound = liveness.timeoutMs + checkMs + 2_000;
+      assert.ok(noticedMs <= bound, `noticed after ${noticedMs} ms; bound ${bound} ms`);
+      assert.equal((await observer.waitClosed()).code, 4001);
+      const ready = await fetch(cut.url.replace("ws:", "http:") + "/readyz");
+      assert.equal(ready.status, 503);
+
+      await waitFor(() => kim.state.kind === "open" && kim.currentUrl === other.url, "kim moved to the other node", 20_000);
+      const entry = kim.send("cut", "from the other node");
+      await waitFor(() => kim.outboxEntries().every((e) => e.id !== entry.id), "acked through the other node", 20_000);
+    } finally {
+      kim.close();
+      observer.close();
+      proxy.heal();
+      await Promise.all([cut.close(), other.close()]);
+      await proxy.close();
+    }
+  });
+});

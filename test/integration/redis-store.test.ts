@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import { RedisStore } from "../../src/store/redis-store.js";
+import type { RetentionOptions } from "../../src/store/retention.js";
+import { storeContract, type StoreFixture } from "../support/store-contract.js";
+import { RedisServer } from "../support/redis-server.js";
+
+/** One redis-server for the file; each fixture gets its own key prefix, so each is a fresh store. */
+let redis: RedisServer;
+before(async () => {
+  redis = await RedisServer.start();
+});
+after(async () => {
+  await redis?.dispose();
+});
+
+async function redisFixture(options: RetentionOptions = {}): Promise<StoreFixture> {
+  const keyPrefix = `t-${randomUUID()}:`;
+  const opened: RedisStore[] = [];
+  const open = async () => {
+    const store = await RedisStore.open({ ...options, url: redis.url, keyPrefix });
+    opened.push(store);
+    return store;
+  };
+  return {
+    store: await open(),
+    reopen: open,
+    cleanup: async () => {
+      for (const store of opened) await store.close();
+    },
+  };
+}
+
+storeContract("RedisStore", redisFixture, { persistent: true });
+
+describe("RedisStore on a real redis-server", () => {
+  it("keeps acked appends across a Redis restart (AOF), and refuses appends while Redis is down", async () => {
+    const fixture = await redisFixture();
+    const store = fixture.store as RedisStore;
+    try {
+      const base = { room: "a", userId: "u", clientId: "c", from: "ada", text: "kept", ts: 1 };
+      const acked = await Promise.all(["1", "2", "3"].map((id) => store.append({ ...base, id })));
+      assert.deepEqual(acked.map((r) => r.message.seq), [1, 2, 3]);
+      await redis.stop();
+      await assert.rejects(store.append({ ...base, id: "4" }));
+      await redis.restart();
+      const deadline = Date.now() + 20_000;
+      let next;
+      for (;;) {
+        try {
+          next = await store.append({ ...base, id: "4" });
+          break;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      assert.deepEqual([next.message.seq, next.duplicate], [4, false]);
+      assert.deepEqual((await store.readAfter("a", 0, 10)).map((m) => m.seq), [1, 2, 3, 4]);
+      const again = await store.append({ ...base, id: "2" });
+      assert.deepEqual([again.duplicate, again.message.seq], [true, 2]);
+    } finally {
+      await fixture.cleanup();
+    }
+  });
+
+  it("fails an append within the command timeout while Redis is frozen", async () => {
+    const keyPrefix = `t-${randomUUID()}:`;
+    const store = await RedisStore.open({ url: redis.url, keyPrefix, commandTimeoutMs: 300 });
+    try {
+      redis.pause();
+      const started = Date.now();
+      await assert.rejects(store.append({ room: "a", userId: "u", clientId: "c", id: "1", from: "ada", text: "x", ts: 1 }), /timed out/i);
+      assert.ok(Date.now() - started < 5_000);
+    } finally {
+      redis.resume();
+      await store.close();
+    }
+  });
+});

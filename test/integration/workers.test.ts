@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, it } from "node:test";
+import { Redis } from "ioredis";
+import type { ChatMessage } from "../../src/protocol/messages.js";
+import type { PulseClient } from "../../src/client/pulse-client.js";
+import { RedisServer } from "../support/redis-server.js";
+import { ServerProcess } from "../support/server-process.js";
+import { testClient } from "../support/test-server.js";
+import { waitFor } from "../support/wait.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+let redis: RedisServer;
+before(async () => {
+  redis = await RedisServer.start();
+});
+after(async () => {
+  await redis?.dispose();
+});
+
+describe("pulse serve --workers", () => {
+  it("refuses more than one worker without --redis, saying why", () => {
+    const run = spawnSync(process.execPath, ["dist/cli/pulse.js", "serve", "--workers", "2", "--port", "0"], { cwd: ROOT, encoding: "utf8", timeout: 30_000, env: { ...process.env, PULSE_REDIS_URL: "" } });
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /--workers above 1 needs --redis: each worker is its own process/);
+  });
+
+  it("runs N workers on one port that serve one chat through Redis", async () => {
+    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--quiet"], readyTimeoutMs: 60_000 });
+    const probe = new Redis(redis.url);
+    const clients: PulseClient[] = [];
+    try {
+      // Both workers registered as nodes in Redis.
+      await waitFor(async () => (await probe.smembers("pulse:nodes")).length === 2, "two worker nodes in Redis", 30_000, 100);
+      const got = new Map<string, ChatMessage[]>();
+      for (const nick of ["kim", "lou", "max", "ned"]) {
+        const c = testClient(server.wsUrl, nick);
+        got.set(nick, []);
+        c.on("message", (m) => got.get(nick)!.push(m));
+        c.join("w");
+        clients.push(c);
+      }
+      await waitFor(() => clients.every((c) => c.online("w").length === 4), "all four online everywhere", 30_000);
+      for (const c of clients) for (let i = 0; i < 5; i++) c.send("w", `${c.nick} ${i}`);
+      await waitFor(() => [...got.values()].every((l) => l.length === 20), "20 messages at each client", 30_000);
+      const reference = got.get("kim")!.map((m) => `${m.seq} ${m.text}`);
+      for (const list of got.values()) assert.deepEqual(list.map((m) => `${m.seq} ${m.text}`), reference);
+      assert.deepEqual(got.get("kim")!.map((m) => m.seq), Array.from({ length: 20 }, (_, i) => i + 1));
+    } finally {
+      for (const c of clients) c.close();
+      probe.disconnect();
+      await server.stop();
+      await server.dispose();
+    }
+  });
+});
