@@ -7,7 +7,7 @@ import type { Broker } from "./broker.js";
 import type { ResolvedOptions } from "./options.js";
 import { Nicknames } from "./nicknames.js";
 import { roomAllowed } from "./identity/identity.js";
-import { Room } from "./room.js";
+import { pageOf, Room } from "./room.js";
 import { PresenceBatcher } from "./presence-batcher.js";
 import type { FanoutTarget } from "./fanout.js";
 import type { ReplyPager } from "./reply-pager.js";
@@ -242,8 +242,22 @@ export class ChatHub {
       return member.send({ type: "error", code: ErrorCode.BadMessage, message: `'who': field 'after' is at most ${MAX_WHO_AFTER} characters`, ref: room });
     }
     const max = this.options.onlineListMax;
-    const page = state.onlinePage(after, Math.max(1, Math.min(limit ?? max, max)));
-    member.send({ type: "who", room, count: state.onlineCount, online: page.online, more: page.more });
+    const pageSize = Math.max(1, Math.min(limit ?? max, max));
+    if (!this.broker.onlineElsewhere) {
+      const page = state.onlinePage(after, pageSize);
+      return member.send({ type: "who", room, count: state.onlineCount, online: page.online, more: page.more });
+    }
+    // Several nodes: the list is everyone online through any node, or a client that resyncs
+    // with `who` would drop the names it learnt from the others.
+    void this.broker.onlineElsewhere(room).then(
+      (elsewhere) => {
+        if (!member.isOpen) return;
+        const all = [...new Set([...state.online(), ...elsewhere])].sort();
+        const page = pageOf(all, after, pageSize);
+        member.send({ type: "who", room, count: all.length, online: page.online, more: page.more });
+      },
+      (err: Error) => member.send({ type: "error", code: ErrorCode.StoreFailed, message: `could not list who is in '${room}': ${err.message}`, ref: room }),
+    );
   }
 
   /** Small rooms batch presence briefly (names matter); large ones send their count rarely. */

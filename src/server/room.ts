@@ -57,18 +57,7 @@ export class Room {
    * made at most once per presence batch; a page may lag the latest changes by one batch.
    */
   onlinePage(after: string | undefined, limit: number): { online: string[]; more: boolean } {
-    const sorted = this.sortedOnline();
-    let lo = 0;
-    if (after !== undefined) {
-      // First index whose name sorts after `after`.
-      let hi = sorted.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (sorted[mid]! <= after) lo = mid + 1;
-        else hi = mid;
-      }
-    }
-    return { online: sorted.slice(lo, lo + limit), more: lo + limit < sorted.length };
+    return pageOf(this.sortedOnline(), after, limit);
   }
 
   /** The presence batch went out: the next joiner needs a fresh list. */
@@ -140,4 +129,19 @@ export class Room {
     for (const held of this.syncing.values()) held.push({ frame, seq });
     return written;
   }
+}
+
+/** A page of a sorted list of names: those after `after` (exclusive), at most `limit`. */
+export function pageOf(sorted: readonly string[], after: string | undefined, limit: number): { online: string[]; more: boolean } {
+  let lo = 0;
+  if (after !== undefined) {
+    // First index whose name sorts after `after`.
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sorted[mid]! <= after) lo = mid + 1;
+      else hi = mid;
+    }
+  }
+  return { online: sorted.slice(lo, lo + limit), more: lo + limit < sorted.length };
 }

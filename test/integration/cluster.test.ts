@@ -23,6 +23,34 @@ async function threeNodes(options: Parameters<typeof testServer>[0] = {}): Promi
 }
 
 describe("three nodes on one Redis", () => {
+  it("`who` lists everyone online through any node (a client resyncing with it keeps the others' names)", async () => {
+    const nodes = await threeNodes();
+    const raws: RawClient[] = [];
+    try {
+      for (const [i, nick] of ["kai", "lu", "mo"].entries()) {
+        const raw = await RawClient.hello(nodes[i]!.url, nick);
+        raw.send({ type: "join", room: "census" });
+        await raw.next("joined");
+        raws.push(raw);
+      }
+      const asker = raws[0]!;
+      await waitFor(async () => {
+        asker.received.length = 0;
+        asker.send({ type: "who", room: "census" });
+        const who = await asker.next("who");
+        return who.count === 3 && who.online.join() === "kai,lu,mo";
+      }, "who to list all three nodes' members", 10_000);
+      // Paging runs over the union too.
+      asker.received.length = 0;
+      asker.send({ type: "who", room: "census", after: "kai", limit: 1 });
+      const page = await asker.next("who");
+      assert.deepEqual([page.online, page.more, page.count], [["lu"], true, 3]);
+    } finally {
+      for (const raw of raws) raw.close();
+      await Promise.all(nodes.map((n) => n.close()));
+    }
+  });
+
   it("clients on different nodes chat: every message once, same order, gap-free seq; history and presence agree", async () => {
     const nodes = await threeNodes({ historyLimit: 100 });
     const clients: PulseClient[] = [];
