@@ -11,6 +11,8 @@ export function rateKindOf(m: ClientMessage | null): RateKind {
     case "leave":
       return "membership";
     case "history":
+    case "who":
+      // Reads of the room's state (with Redis, a round trip each): limited like history.
       return "history";
     default:
       // ping, pong, hello, and frames that did not parse: cheap each, costly in a flood.

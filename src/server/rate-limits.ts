@@ -31,7 +31,7 @@ export interface RateLimitSettings {
   pings: RatePair;
   /** `join` and `leave`. Default 5/s, burst 40 per connection (a reconnect rejoins up to maxRooms at once); 50/s, burst 400 per IP. */
   membership: RatePair;
-  /** `history`. Default 20/s, burst 40 per connection; 100/s, burst 200 per IP. */
+  /** `history` and `who`. Default 20/s, burst 40 per connection; 100/s, burst 200 per IP. */
   history: RatePair;
   /**
    * Sustained abuse: refusals are themselves counted in a bucket of this rate and burst; a
