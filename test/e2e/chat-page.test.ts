@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { launchBrowser } from "../support/browser.js";
 import { waitUntil } from "../support/chat-page.js";
-import { LIVENESS, RECOVERY_BOUND_MS, ROOT, SHORT_MS, browserSuite, sleep } from "../support/chat-fixture.js";
+import { LIVENESS, RECOVERY_BOUND_MS, ROOT, SHORT_MS, browserSuite, expectQueuedDeliveredOnce, sleep } from "../support/chat-fixture.js";
 import { THROTTLE_TIMERS, setThrottled, setVisibility } from "../support/page-timers.js";
 
 /** Suspect is due suspectMs after the last frame; allow for a slow machine on top. */
@@ -130,7 +130,8 @@ describe("chat page in headless Chromium against a real server process", { timeo
     // checks would block its WebSocket to 127.0.0.1; this browser runs without them.
     const lenient = await launchBrowser(["--disable-features=LocalNetworkAccessChecks"]);
     try {
-      await withServer(async ({ server, enter }) => {
+      await withServer(async (fixture) => {
+        const { server, enter } = fixture;
         const alice = await enter("alice", "lobby", undefined, lenient);
         // The server also serves the page; while it is down, the browser gets the page from here
         // (as it would from a cache). The WebSocket is not routed: it still needs the real server.
@@ -146,14 +147,7 @@ describe("chat page in headless Chromium against a real server process", { timeo
         await alice.page.waitForSelector("#chat", { state: "visible" });
         await waitUntil(async () => (await alice.messages())[0]?.status === "pending", SHORT_MS, "the queued message after the reload");
 
-        await server.restart();
-        await alice.waitForIndicator(/^Connection OK$/, RECOVERY_BOUND_MS);
-        await waitUntil(async () => (await alice.messages())[0]?.status === "sent", SHORT_MS, "the queued message sent");
-        const bob = await enter("bob", "lobby");
-        await bob.waitForTexts(["queued before a reload"], SHORT_MS);
-        await sleep(1000);
-        assert.deepEqual(await bob.texts(), ["queued before a reload"]);
-        assert.deepEqual(await alice.texts(), ["queued before a reload"]);
+        await expectQueuedDeliveredOnce(fixture, alice, "queued before a reload");
       });
     } finally {
       await lenient.close();

@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { waitUntil } from "../support/chat-page.js";
-import { RECOVERY_BOUND_MS, SHORT_MS, browserSuite, sleep } from "../support/chat-fixture.js";
+import { SHORT_MS, browserSuite, expectQueuedDeliveredOnce } from "../support/chat-fixture.js";
 
 const withServer = browserSuite();
 
 // http://127.0.0.1 is a secure context, so the page registers its service worker there.
 describe("offline shell: the service worker serves the page while the server is down", { timeout: 180_000 }, () => {
   it("a reload with the server down shows the page, the queued message and the honest indicator; it is delivered once when the server returns", async () => {
-    await withServer(async ({ server, enter }) => {
+    await withServer(async (fixture) => {
+      const { server, enter } = fixture;
       const alice = await enter("alice", "lobby");
       await waitUntil(
         async () => alice.page.evaluate(() => navigator.serviceWorker.controller !== null),
@@ -30,14 +31,7 @@ describe("offline shell: the service worker serves the page while the server is 
       assert.notEqual(shown.text, "Connection OK", "the indicator does not claim a connection");
       assert.match(shown.text, /^(Connecting…|Reconnecting)/);
 
-      await server.restart();
-      await alice.waitForIndicator(/^Connection OK$/, RECOVERY_BOUND_MS);
-      await waitUntil(async () => (await alice.messages())[0]?.status === "sent", SHORT_MS, "the queued message sent");
-      const bob = await enter("bob", "lobby");
-      await bob.waitForTexts(["queued before a reload"], SHORT_MS);
-      await sleep(1000);
-      assert.deepEqual(await bob.texts(), ["queued before a reload"]);
-      assert.deepEqual(await alice.texts(), ["queued before a reload"]);
+      await expectQueuedDeliveredOnce(fixture, alice, "queued before a reload");
     });
   });
 });

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { after, before } from "node:test";
 import type { Browser } from "playwright-core";
 import { launchBrowser } from "./browser.js";
-import { ChatPage } from "./chat-page.js";
+import { ChatPage, waitUntil } from "./chat-page.js";
 import { ServerProcess, type ServerProcessOptions } from "./server-process.js";
 
 /** Short liveness so faults show within seconds; the bounds tests use are generous on purpose. */
@@ -73,4 +73,20 @@ export function browserSuite(): (body: (fixture: Fixture) => Promise<void>, serv
       await server.dispose();
     }
   };
+}
+
+/**
+ * The server comes back: `sender`'s queued `text` goes out (its row turns "sent"), and a
+ * newcomer and the sender each see it exactly once.
+ */
+export async function expectQueuedDeliveredOnce({ server, enter }: Fixture, sender: ChatPage, text: string): Promise<void> {
+  await server.restart();
+  await sender.waitForIndicator(/^Connection OK$/, RECOVERY_BOUND_MS);
+  await waitUntil(async () => (await sender.messages())[0]?.status === "sent", SHORT_MS, "the queued message sent");
+  const newcomer = await enter("bob", "lobby");
+  await newcomer.waitForTexts([text], SHORT_MS);
+  // A second copy would arrive after the first: give it time to show.
+  await sleep(1000);
+  assert.deepEqual(await newcomer.texts(), [text]);
+  assert.deepEqual(await sender.texts(), [text]);
 }
