@@ -1,16 +1,22 @@
 /**
  * `npm run bench:abuse`: one attacker per kind (message flood, ping flood, join/leave churn,
  * replay bomb, non-reader) against 200 honest clients chatting in one room, each run against a
- * fresh server with the default limits; plus the same run without an attacker. Per run: the
- * server's CPU and RSS growth, honest clients' delivery latency p50/p99, honest deliveries
- * lost. The server is pinned to core 0; the honest clients (this process) and the attacker (a
- * child process at nice 19, so it takes only the CPU they leave idle) share core 1.
+ * fresh server (and a fresh copy of the store) with the default limits. Per run: the server's
+ * CPU and RSS growth, honest clients' delivery latency p50/p99, honest deliveries lost. The
+ * server is pinned to core 0; the honest clients (this process) and the attacker (a child
+ * process at nice 19, so it takes only the CPU they leave idle) share core 1.
+ *
+ * Each attack is measured beside its own no-attack run, one right after the other, in each of
+ * several rounds: on a shared machine the load drifts over minutes, and a baseline measured
+ * once at the start compared a later attack with another machine. The table shows medians over
+ * the rounds, and the p99 ratio is the median of the per-round (attack / its baseline) ratios.
  *
  * Options: --seconds N (measured window per run, default 15), --clients N (default 200),
- * --only KIND (the no-attack run and that attack only).
+ * --rounds N (default 3), --only KIND (that attack only), --server PATH (the pulse.js to run,
+ * default dist/cli/pulse.js: an older build can be measured with the same bench).
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -20,13 +26,15 @@ import type { WebSocketFactory } from "../src/client/types.js";
 import { SqliteStore } from "../src/store/index.js";
 import { cpuSeconds, rssBytes } from "./lib/proc.js";
 import { LOAD_CORE, SERVER_CORE, spawnPinned, stopProcess } from "./lib/spawn.js";
-import { percentile, sleep, waitUntil } from "./lib/stats.js";
+import { median, percentile, sleep, waitUntil } from "./lib/stats.js";
 import { markdownTable, textTable } from "./lib/table.js";
 import { ATTACK_KINDS, BOMB_ROOM, HONEST_ROOM, type AttackKind } from "./abuse/shared.js";
 
-const { values } = parseArgs({ options: { seconds: { type: "string" }, clients: { type: "string" }, only: { type: "string" } } });
+const { values } = parseArgs({ options: { seconds: { type: "string" }, clients: { type: "string" }, rounds: { type: "string" }, only: { type: "string" }, server: { type: "string" } } });
 const WINDOW_S = Number(values.seconds ?? 15);
 const CLIENTS = Number(values.clients ?? 200);
+const ROUNDS = Number(values.rounds ?? 3);
+const SERVER_SCRIPT = values.server ?? "dist/cli/pulse.js";
 /** Each honest client says something every this often (200 clients: 20 messages/s in the room, 4,000 deliveries/s). */
 const SAY_EVERY_MS = 10_000;
 const log = (s: string) => console.log(s);
@@ -55,7 +63,7 @@ async function bombStore(dir: string): Promise<string> {
 }
 
 async function startPulse(storePath: string): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
-  const child = spawnPinned(SERVER_CORE, process.execPath, ["dist/cli/pulse.js", "serve", "--port", "0", "--host", "127.0.0.1", "--store", storePath, "--quiet"]);
+  const child = spawnPinned(SERVER_CORE, process.execPath, [SERVER_SCRIPT, "serve", "--port", "0", "--host", "127.0.0.1", "--store", storePath, "--quiet"]);
   const port = await new Promise<number>((resolve, reject) => {
     let seen = "";
     const timer = setTimeout(() => reject(new Error("server did not start")), 20_000);
@@ -102,7 +110,8 @@ async function run(attack: AttackKind | "none", storePath: string): Promise<RunR
       clients.push(c);
     }
     const tJoin = performance.now();
-    const allIn = await waitUntil(() => clients.every((c) => c.online(HONEST_ROOM).length >= CLIENTS), 60_000, 200);
+    // The count, not the names: a room above onlineListMax (100) sends its count only.
+    const allIn = await waitUntil(() => clients.every((c) => c.onlineCount(HONEST_ROOM) >= CLIENTS), 60_000, 200);
     log(`  ${attack}: ${CLIENTS} honest clients in the room after ${Math.round(performance.now() - tJoin)} ms${allIn ? "" : " (not all saw the full room)"}`);
     const sayers = clients.map((c, i) =>
       setTimeout(() => {
@@ -125,13 +134,14 @@ async function run(attack: AttackKind | "none", storePath: string): Promise<RunR
           spawn("nice", ["-n", "19", "taskset", "-c", String(LOAD_CORE), process.execPath, "--import", "tsx", "bench/abuse/attacker.ts", attack, String(server.port), "127.0.0.100", String(WINDOW_S + 4)], { stdio: ["ignore", "pipe", "inherit"] });
     let attackerOut = "";
     attacker?.stdout!.on("data", (d: Buffer) => (attackerOut += String(d)));
-    await sleep(2_000); // the attack gets going
+    // Growth is counted from before the attack: its first seconds are part of what it costs.
     const rss0 = rssBytes(server.pid);
     let rssPeak = rss0;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssBytes(server.pid))), 200);
+    await sleep(2_000); // the attack gets going
     const cpu0 = cpuSeconds(server.pid);
     const t0 = performance.now();
     measuring = true;
-    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssBytes(server.pid))), 200);
     await sleep(WINDOW_S * 1000);
     measuring = false;
     const cpu = cpuSeconds(server.pid) - cpu0;
@@ -160,31 +170,64 @@ async function run(attack: AttackKind | "none", storePath: string): Promise<RunR
   }
 }
 
+/** The figures of one attack kind over the rounds: medians, and the median of per-round p99 ratios. */
+interface Summary {
+  attack: AttackKind | "none";
+  rounds: RunResult[];
+  /** Each round's baseline (the no-attack run just before this attack); empty for "none". */
+  baselines: RunResult[];
+}
+
+const med = (runs: RunResult[], pick: (r: RunResult) => number): number => median(runs.map(pick));
+
+function summaryRow(s: Summary): string[] {
+  const ratios = s.baselines.map((b, i) => s.rounds[i]!.p99Ms / b.p99Ms);
+  return [
+    s.attack,
+    `${med(s.rounds, (r) => r.serverCpuPercent).toFixed(0)} %`,
+    `${med(s.rounds, (r) => r.rssGrowthMiB).toFixed(1)} MiB`,
+    `${med(s.rounds, (r) => r.p50Ms)} ms`,
+    `${med(s.rounds, (r) => r.p99Ms)} ms`,
+    s.attack === "none" ? "1.00x" : `${median(ratios).toFixed(2)}x (${ratios.map((x) => x.toFixed(2)).join(", ")})`,
+    String(med(s.rounds, (r) => r.sent)),
+    String(Math.max(...s.rounds.map((r) => r.lostDeliveries))),
+  ];
+}
+
 const dir = mkdtempSync(join(tmpdir(), "pulse-abuse-"));
 try {
   log(`filling the bomb room (10,000 x 4,000 control characters)...`);
-  const storePath = await bombStore(dir);
-  const results: RunResult[] = [];
-  for (const attack of ["none", ...ATTACK_KINDS].filter((k) => !values.only || k === "none" || k === values.only) as Array<AttackKind | "none">) {
-    const r = await run(attack, storePath);
-    results.push(r);
-    log(`${attack}: server CPU ${r.serverCpuPercent.toFixed(0)} %, RSS +${r.rssGrowthMiB.toFixed(1)} MiB, honest p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, ${r.sent} sent, ${r.lostDeliveries} deliveries lost${r.attacker ? `; attacker ${r.attacker}` : ""}`);
+  const template = await bombStore(dir);
+  let runs = 0;
+  /** Every run gets its own copy of the store: nickname holds and the lobby's history stay behind. */
+  const freshStore = (): string => {
+    const path = join(dir, `run-${runs++}.db`);
+    copyFileSync(template, path);
+    return path;
+  };
+  const kinds = ATTACK_KINDS.filter((k) => !values.only || k === values.only);
+  const none: Summary = { attack: "none", rounds: [], baselines: [] };
+  const attacks = new Map<AttackKind, Summary>(kinds.map((k) => [k, { attack: k, rounds: [], baselines: [] }]));
+  const report = (r: RunResult) =>
+    log(`${r.attack}: server CPU ${r.serverCpuPercent.toFixed(0)} %, RSS +${r.rssGrowthMiB.toFixed(1)} MiB, honest p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, ${r.sent} sent, ${r.lostDeliveries} deliveries lost${r.attacker ? `; attacker ${r.attacker}` : ""}`);
+  for (let round = 1; round <= ROUNDS; round++) {
+    log(`round ${round} of ${ROUNDS}`);
+    for (const kind of kinds) {
+      const baseline = await run("none", freshStore());
+      report(baseline);
+      const attacked = await run(kind, freshStore());
+      report(attacked);
+      none.rounds.push(baseline);
+      attacks.get(kind)!.rounds.push(attacked);
+      attacks.get(kind)!.baselines.push(baseline);
+    }
   }
-  const base = results[0]!;
-  const header = ["attack", "server CPU", "server RSS growth", "honest p50", "honest p99", "p99 vs none", "honest msgs", "deliveries lost"];
-  const rows = results.map((r) => [
-    r.attack,
-    `${r.serverCpuPercent.toFixed(0)} %`,
-    `${r.rssGrowthMiB.toFixed(1)} MiB`,
-    `${r.p50Ms} ms`,
-    `${r.p99Ms} ms`,
-    `${(r.p99Ms / base.p99Ms).toFixed(2)}x`,
-    String(r.sent),
-    String(r.lostDeliveries),
-  ]);
-  log(`\n${textTable(header, rows)}`);
-  writeFileSync(new URL("./results/abuse.json", import.meta.url), JSON.stringify({ windowS: WINDOW_S, clients: CLIENTS, results }, null, 2) + "\n");
-  writeFileSync(new URL("./results/abuse.md", import.meta.url), markdownTable(header, rows) + "\n");
+  const header = ["attack", "server CPU", "server RSS growth", "honest p50", "honest p99", "p99 vs none (rounds)", "honest msgs", "deliveries lost (worst)"];
+  const rows = [none, ...attacks.values()].map(summaryRow);
+  log(`\nmedians of ${ROUNDS} rounds\n${textTable(header, rows)}`);
+  const results = [none, ...attacks.values()];
+  writeFileSync(new URL("./results/abuse.json", import.meta.url), JSON.stringify({ windowS: WINDOW_S, clients: CLIENTS, rounds: ROUNDS, server: SERVER_SCRIPT, results }, null, 2) + "\n");
+  writeFileSync(new URL("./results/abuse.md", import.meta.url), `Medians of ${ROUNDS} rounds; the p99 ratio is the median of each round's (attack / the no-attack run just before it).\n\n${markdownTable(header, rows)}\n`);
   log(`\nresults in bench/results/abuse.json and bench/results/abuse.md`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

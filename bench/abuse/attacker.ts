@@ -13,7 +13,8 @@ const kind = kindArg as AttackKind;
 if (!ATTACK_KINDS.includes(kind)) throw new Error(`unknown attack '${kindArg}'`);
 const url = `ws://127.0.0.1:${portArg}`;
 const endAt = Date.now() + Number(secondsArg) * 1000;
-const tally = { kind, connections: 0, refused: 0, closes: {} as Record<string, number>, framesSent: 0 };
+/** `acked`: sends the server stored; `rateLimited`: refusals answered with an error frame. */
+const tally = { kind, connections: 0, refused: 0, closes: {} as Record<string, number>, framesSent: 0, acked: 0, rateLimited: 0 };
 let n = 0;
 
 /** Opens a connection and says hello; resolves with the socket and the welcome's epoch. */
@@ -34,6 +35,8 @@ function open(): Promise<{ ws: WebSocket; epoch: string } | null> {
     });
     ws.on("message", (data) => {
       const text = data.toString();
+      if (text.startsWith('{"type":"ack"')) tally.acked++;
+      else if (text.includes('"rate_limited"')) tally.rateLimited++;
       if (text.includes('"type":"welcome"')) resolve({ ws, epoch: (JSON.parse(text) as { epoch: string }).epoch });
     });
   });
