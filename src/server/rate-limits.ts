@@ -96,30 +96,88 @@ const bucketsOf = (settings: RateLimitSettings, side: "perConnection" | "perIp",
   return out;
 };
 
+/** The buckets an IP address shares across its connections. */
+interface IpEntry {
+  buckets: Buckets;
+  connections: number;
+  /** With no connection left: when every bucket is full again and the entry can go. */
+  refilledAt: number;
+}
+
 /**
- * The server's rate limits: per-IP buckets shared by that address's connections (dropped with
- * its last connection, so their number is bounded by the connections), and a limiter per
- * connection.
+ * Addresses kept after their last connection, waiting for their buckets to refill, at most.
+ * Past it the oldest are forgotten early (they get a fresh burst back, as before these were
+ * kept at all): memory stays bounded whatever the number of addresses.
+ */
+const MAX_IDLE_IPS = 10_000;
+
+/**
+ * The server's rate limits: per-IP buckets shared by that address's connections, and a
+ * limiter per connection.
+ *
+ * An address's buckets outlive its last connection until they would be full again (a few
+ * seconds at the defaults). Dropped at once, they gave a client that reconnects whenever it
+ * is cut (4005) a fresh per-IP burst each time: a message flood got about seven times its
+ * per-IP rate into a room that way (bench:abuse). Their number is bounded by the connections
+ * plus MAX_IDLE_IPS.
  */
 export class RateLimiter {
-  private readonly ips = new Map<string, { buckets: Buckets; connections: number }>();
+  private readonly ips = new Map<string, IpEntry>();
+  /** Addresses with no connection, oldest first: ip -> refilledAt. */
+  private readonly idle = new Map<string, number>();
 
   constructor(private readonly settings: RateLimitSettings | false, private readonly clock: TimeSource = { now: () => Date.now() }) {}
 
+  /** Addresses whose buckets are held (with connections, or refilling after their last). */
   get trackedIps(): number {
+    this.forgetRefilled();
     return this.ips.size;
   }
 
   /** A limiter for a new connection from `ip`; call its `release` when the connection ends. */
   forConnection(ip: string): ConnectionRateLimiter {
     if (this.settings === false) return UNLIMITED;
+    this.forgetRefilled();
     let shared = this.ips.get(ip);
-    if (!shared) this.ips.set(ip, (shared = { buckets: bucketsOf(this.settings, "perIp", this.clock), connections: 0 }));
+    if (!shared) this.ips.set(ip, (shared = { buckets: bucketsOf(this.settings, "perIp", this.clock), connections: 0, refilledAt: 0 }));
+    this.idle.delete(ip);
     shared.connections++;
     const entry = shared;
     return new ConnectionRateLimiter(bucketsOf(this.settings, "perConnection", this.clock), entry.buckets, new TokenBucket(this.settings.refusals.perSecond, this.settings.refusals.burst, this.clock), () => {
-      if (--entry.connections === 0) this.ips.delete(ip);
+      if (--entry.connections === 0) this.keepUntilRefilled(ip, entry);
     });
+  }
+
+  private keepUntilRefilled(ip: string, entry: IpEntry): void {
+    const now = this.clock.now();
+    let refillMs = 0;
+    for (const k of KINDS) refillMs = Math.max(refillMs, entry.buckets[k].msUntilFull());
+    if (refillMs === 0) {
+      this.ips.delete(ip);
+      return;
+    }
+    entry.refilledAt = now + refillMs;
+    this.idle.set(ip, entry.refilledAt);
+    if (this.idle.size > MAX_IDLE_IPS) {
+      const [oldest] = this.idle.keys();
+      this.idle.delete(oldest!);
+      this.ips.delete(oldest!);
+    }
+    this.forgetRefilled();
+  }
+
+  /**
+   * Drops idle addresses whose buckets are full again, oldest first. Refill times are all of
+   * a few seconds, so stopping at the first one still refilling leaves few behind (and those
+   * go on a later call).
+   */
+  private forgetRefilled(): void {
+    const now = this.clock.now();
+    for (const [ip, refilledAt] of this.idle) {
+      if (refilledAt > now) break;
+      this.idle.delete(ip);
+      this.ips.delete(ip);
+    }
   }
 }
 

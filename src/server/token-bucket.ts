@@ -48,6 +48,12 @@ export class TokenBucket {
     return this.tokens;
   }
 
+  /** Milliseconds until the bucket is full again (0 when it is). */
+  msUntilFull(): number {
+    this.refill();
+    return Math.ceil(((this.burst - this.tokens) / this.perSecond) * 1000);
+  }
+
   private refill(): void {
     const now = this.clock.now();
     if (now > this.at) {

@@ -1,0 +1,61 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { RateLimiter, resolveRateLimits, type RateLimitSettings } from "../../src/server/rate-limits.js";
+import { FakeClock } from "../support/fake-clock.js";
+
+/** The defaults: per connection 20 sends or 64 KiB at once; per IP 60 sends or 256 KiB at once. */
+const settings = resolveRateLimits({}) as RateLimitSettings;
+
+/** How many 4 KB sends a fresh connection from `ip` gets through before the first refusal. */
+function burstOfNewConnection(limiter: RateLimiter, ip: string): number {
+  const conn = limiter.forConnection(ip);
+  let granted = 0;
+  while (conn.admit("messages", 4_000).ok) granted++;
+  conn.release();
+  return granted;
+}
+
+describe("RateLimiter", () => {
+  it("an address's buckets outlive its last connection: reconnecting does not refill them", () => {
+    const clock = new FakeClock();
+    const limiter = new RateLimiter(settings, clock);
+    // The per-connection byte burst (64 KiB) allows 16 sends of 4 KB; the address's message
+    // burst 60, so four connections one after the other drain the address.
+    const perConnection = burstOfNewConnection(limiter, "10.0.0.1");
+    assert.equal(perConnection, 16);
+    let total = perConnection;
+    for (let i = 0; i < 10; i++) total += burstOfNewConnection(limiter, "10.0.0.1");
+    assert.equal(total, 60, "eleven connections in a row share the address's burst of 60 messages");
+    assert.equal(burstOfNewConnection(limiter, "10.0.0.2"), 16, "another address has its own");
+  });
+
+  it("forgets an idle address once its buckets are full again, and then grants a full burst", () => {
+    const clock = new FakeClock();
+    const limiter = new RateLimiter(settings, clock);
+    for (let i = 0; i < 4; i++) burstOfNewConnection(limiter, "10.0.0.1");
+    assert.equal(limiter.trackedIps, 1, "held while it refills");
+    // 256 KiB at 64 KiB/s: full after 4 s.
+    clock.advance(3_000);
+    assert.equal(limiter.trackedIps, 1);
+    clock.advance(1_100);
+    assert.equal(limiter.trackedIps, 0, "full again: nothing of it is kept");
+    assert.equal(burstOfNewConnection(limiter, "10.0.0.1"), 16);
+  });
+
+  it("an address whose buckets were never touched is dropped with its last connection", () => {
+    const limiter = new RateLimiter(settings, new FakeClock());
+    limiter.forConnection("10.0.0.1").release();
+    assert.equal(limiter.trackedIps, 0);
+  });
+
+  it("keeps the addresses of open connections whatever the time", () => {
+    const clock = new FakeClock();
+    const limiter = new RateLimiter(settings, clock);
+    const conn = limiter.forConnection("10.0.0.1");
+    conn.admit("messages", 4_000);
+    clock.advance(60_000);
+    assert.equal(limiter.trackedIps, 1);
+    conn.release();
+    assert.equal(limiter.trackedIps, 0, "already full when the last connection went");
+  });
+});
