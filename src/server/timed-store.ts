@@ -2,7 +2,7 @@ import type { PulseStore } from "../store/identity-store.js";
 import type { Metrics } from "./metrics.js";
 
 /** The store calls that are timed; others (close, epoch) pass through untouched. */
-const TIMED = ["append", "readAfter", "readBefore", "latestSeq", "firstSeq", "signingSecret", "claimNickname", "releaseNickname", "purgeNicknames"] as const;
+const TIMED = ["append", "readAfter", "readBefore", "textBytesBetween", "latestSeq", "firstSeq", "signingSecret", "claimNickname", "releaseNickname", "purgeNicknames"] as const;
 
 /**
  * The same store, with each call's latency observed in `pulse_store_seconds{op, outcome}`.

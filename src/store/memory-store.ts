@@ -59,6 +59,16 @@ export class MemoryStore implements MessageStore, IdentityStore {
     return copies(log.messages.slice(Math.max(0, end - limit), end));
   }
 
+  async textBytesBetween(room: string, afterSeq: number, throughSeq: number): Promise<number> {
+    const log = this.rooms.get(room);
+    if (!log) return 0;
+    const start = Math.max(0, Math.floor(afterSeq) + 1 - log.first);
+    const end = Math.min(log.messages.length, Math.floor(throughSeq) + 1 - log.first);
+    let bytes = 0;
+    for (let i = start; i < end; i++) bytes += Buffer.byteLength(log.messages[i]!.text);
+    return bytes;
+  }
+
   async latestSeq(room: string): Promise<number> {
     const log = this.rooms.get(room);
     return log && log.messages.length > 0 ? log.first + log.messages.length - 1 : 0;

@@ -46,6 +46,12 @@ export interface MessageStore {
   readAfter(room: string, afterSeq: number, limit: number): Promise<ChatMessage[]>;
   /** The newest up to `limit` messages with seq < beforeSeq, oldest first. */
   readBefore(room: string, beforeSeq: number, limit: number): Promise<ChatMessage[]>;
+  /**
+   * UTF-8 bytes of the texts of the messages with afterSeq < seq <= throughSeq, counted
+   * without decoding them: a catch-up learns that a gap is too large to replay before it
+   * reads a row. Optional: without it, the catch-up encodes the gap to find out.
+   */
+  textBytesBetween?(room: string, afterSeq: number, throughSeq: number): Promise<number>;
   /** Highest seq in the room, 0 when empty. */
   latestSeq(room: string): Promise<number>;
   /** Lowest seq still held for the room, 0 when empty. */

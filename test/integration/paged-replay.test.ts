@@ -83,6 +83,48 @@ describe("paged catch-up", () => {
     }
   });
 
+  it("a gap whose texts alone exceed maxReplayBytes is refused without reading a row of it", async () => {
+    /** Counts the rows the server reads forward (a replay's reads). */
+    class CountingStore extends MemoryStore {
+      rowsReadAfter = 0;
+      override async readAfter(room: string, afterSeq: number, limit: number) {
+        const rows = await super.readAfter(room, afterSeq, limit);
+        this.rowsReadAfter += rows.length;
+        return rows;
+      }
+    }
+    const store = new CountingStore();
+    const server = await testServer({ store, maxReplayBytes: 1024 * 1024 });
+    try {
+      await fillRoom(store, "r", 600, (i) => `${i} `.padEnd(4_000, "z")); // 2.4 MB of text
+      const c = await RawClient.hello(server.url, "cyd");
+      c.send({ type: "join", room: "r", since: 0, epoch: store.epoch });
+      const joined = await c.next("joined");
+      assert.equal(joined.recovered, false);
+      assert.equal(store.rowsReadAfter, 0, "the store's byte count settled it");
+      c.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a gap whose texts fit but whose escaped frames do not is still refused", async () => {
+    const store = new MemoryStore();
+    const server = await testServer({ store, maxReplayBytes: 1024 * 1024 });
+    try {
+      // 300 x 3,000 control characters: 0.9 MB of text, 5.4 MB once escaped.
+      await fillRoom(store, "r", 300, () => "\u0002".repeat(3_000));
+      const c = await RawClient.hello(server.url, "dee");
+      c.send({ type: "join", room: "r", since: 0, epoch: store.epoch });
+      const joined = await c.next("joined");
+      assert.equal(joined.recovered, false);
+      assert.equal(joined.messages.at(-1)!.seq, 300);
+      c.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it("join since:0 on 10,000 x 4,000 control characters: no event-loop stall over 50 ms, bounded memory", async () => {
     const store = new MemoryStore();
     const server = await testServer({ store });

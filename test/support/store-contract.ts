@@ -222,6 +222,22 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(16, 25));
       }));
 
+    it("counts the UTF-8 bytes of the texts in a seq range, trimmed messages excluded (engines that count)", (t) =>
+      withStore({ retainPerRoom: 10 }, async ({ store }) => {
+        if (!store.textBytesBetween) return t.skip("this engine does not count text bytes: the catch-up encodes to find out");
+        const texts = ["abc", "\u0001\u0001", "é", "日本語", "🙂"]; // 3, 2, 2, 9 and 4 bytes
+        await appendAll(store, texts.map((text, i) => input("a", i + 1, { text })));
+        await appendAll(store, [input("b", 1, { text: "other room" })]);
+        assert.equal(await store.textBytesBetween("a", 0, 5), 20);
+        assert.equal(await store.textBytesBetween("a", 1, 3), 4, "seq 2 and 3");
+        assert.equal(await store.textBytesBetween("a", 3, 3), 0);
+        assert.equal(await store.textBytesBetween("a", 5, 99), 0);
+        assert.equal(await store.textBytesBetween("nowhere", 0, 99), 0);
+        await appendAll(store, span(6, 13).map((n) => input("a", n, { text: "x" })));
+        // Seqs 1-3 are trimmed (10 kept: 4-13): 9 + 4 + 8 x 1.
+        assert.equal(await store.textBytesBetween("a", 0, 13), 21);
+      }));
+
     it("gives each new store its own epoch", async () => {
       const one = await makeStore();
       const two = await makeStore();
