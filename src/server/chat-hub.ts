@@ -66,7 +66,7 @@ export class ChatHub {
     this.purgeTimer = setInterval(purge, NICKNAME_PURGE_MS);
     this.purgeTimer.unref();
     const { historyLimit, maxReplay, maxReplayBytes, maxConcurrentReplays } = options;
-    this.catchUp = { store, gate: new ReplayGate(maxConcurrentReplays), historyLimit, maxReplay, maxReplayBytes, messageFrame: (m) => frameOf(messageFrame(m)) };
+    this.catchUp = { store, gate: new ReplayGate(maxConcurrentReplays), historyLimit, maxReplay, maxReplayBytes, messageFrame: (m) => frameOf(messageFrame(m)), messageFrameBytes: (m) => Buffer.byteLength(JSON.stringify(messageFrame(m))) };
     this.presence = new PresenceBatcher((room, changes) => {
       const state = this.rooms.get(room);
       state?.presenceFlushed();

@@ -16,6 +16,8 @@ export interface CatchUpSettings {
   maxReplayBytes: number;
   /** The live `message` frame of a stored message: replayed messages look exactly like live ones. */
   messageFrame(m: ChatMessage): Buffer;
+  /** The byte length of that frame, without building the Buffer (a gap is sized before it is sent). */
+  messageFrameBytes(m: ChatMessage): number;
 }
 
 /** What one catch-up needs of its member and room. */
@@ -41,19 +43,31 @@ const ROWS_PER_SIZE_CHECK = 512;
 /** Room left in the first page for the `joined` envelope and the online list. */
 const JOINED_HEADROOM_BYTES = 16 * 1024;
 
+/** The part of the gap still to send after `joined`: (cursor, latest]. */
+interface ReplayCursor {
+  cursor: number;
+  latest: number;
+}
+
 /**
  * A join's answer: `joined` with the first page of what the member missed, then the rest as
  * `message` frames in pages, then the live frames held meanwhile. A gap larger than
  * `maxReplay` messages or `maxReplayBytes` gets `recovered: false` with the latest page, and
  * the client pages back through `history`.
  *
- * Replies that need more than one page take a slot of the server-wide ReplayGate for as long
- * as they hold pages; the store is read a step at a time, yielding to the event loop between
- * steps, so a bomb of 10,000 x 4,000 control characters costs no stall.
+ * A gap is sized before it is promised: from the store's text byte count when the engine has
+ * one (a gap far over the limit is refused without reading a row), then exactly, encoding
+ * each message and dropping it. Only then is `joined` sent with `recovered: true`, and the
+ * rest is read and encoded a page at a time, when the pager asks for it: a replay holds one
+ * page, not all of them (before: up to `maxReplayBytes` per replay, built before the first
+ * was written). The store is read a step at a time with a turn of the event loop between
+ * steps, so a bomb of 10,000 x 4,000 control characters costs no stall; replays of more than
+ * one page take a slot of the server-wide ReplayGate while they run.
  */
 export class RoomCatchUp implements PagedReply {
   private started = false;
-  private rest: Buffer[][] = [];
+  /** What is left to replay after `joined`; null when nothing is. */
+  private remaining: ReplayCursor | null = null;
   private delivered = 0;
   private releaseSlot: (() => void) | null = null;
   private abandoned = false;
@@ -65,13 +79,14 @@ export class RoomCatchUp implements PagedReply {
   ) {}
 
   async next(): Promise<Buffer[] | null> {
-    if (this.started) return this.rest.shift() ?? null;
-    this.started = true;
     try {
+      if (this.started) return await this.nextPage();
+      this.started = true;
       const joined = await this.answer();
       return joined ? [joined] : null;
     } catch (error) {
       this.abandoned = true;
+      this.remaining = null;
       this.member.failed(error as Error);
       return null;
     }
@@ -80,13 +95,13 @@ export class RoomCatchUp implements PagedReply {
   finish(completed: boolean): void {
     this.releaseSlot?.();
     this.releaseSlot = null;
-    this.rest = [];
+    this.remaining = null;
     if (completed && !this.abandoned && this.started && this.member.stillWanted()) {
       this.member.release(Math.max(this.delivered, this.request.since ?? 0));
     }
   }
 
-  /** The `joined` frame (pages after it wait in `rest`), or null when the join is no longer wanted. */
+  /** The `joined` frame, or null when the join is no longer wanted. */
   private async answer(): Promise<Buffer | null> {
     const { store, maxReplay } = this.settings;
     const { room, since, epoch } = this.request;
@@ -107,71 +122,86 @@ export class RoomCatchUp implements PagedReply {
     }
     const page = newestThatFit(await store.readBefore(room, latest + 1, this.settings.historyLimit), PAGE_BYTES - JOINED_HEADROOM_BYTES);
     this.delivered = latest;
-    return this.joined(latest, false, page.parts);
+    return this.joined(latest, false, page.parts, page.parts.length);
   }
 
   /**
-   * Reads the gap (since, latest] step by step into pages: the first for `joined`, the rest as
-   * `message` frames. Null when the gap is over `maxReplayBytes` or no longer contiguous.
+   * `joined` with the first page of the gap (since, latest], the rest left for `nextPage`;
+   * null when the gap is over `maxReplayBytes` or no longer contiguous.
    */
   private async replay(since: number, latest: number): Promise<Buffer | null> {
-    const { store, maxReplayBytes, messageFrame } = this.settings;
-    if (!(await this.mayFit(since, latest))) return this.giveUp();
-    const firstParts: string[] = [];
-    let firstBytes = 0;
-    let page: Buffer[] = [];
-    let pageBytes = 0;
-    let total = 0;
+    const { store } = this.settings;
+    if (!(await this.mayFit(since, latest))) return null;
+    const parts: string[] = [];
+    let bytes = 0;
     let cursor = since;
-    let sinceYield = 0;
+    // The first page: messages as `joined` carries them.
     while (cursor < latest) {
-      const rows = await store.readAfter(this.request.room, cursor, Math.min(ROWS_PER_READ, latest - cursor));
-      if (rows.length === 0 || rows[0]!.seq !== cursor + 1) return this.giveUp(); // trimmed meanwhile
+      const rows = await this.readGap(cursor, latest);
+      if (!rows) return null;
+      let full = false;
       for (const m of rows) {
+        const json = JSON.stringify(m);
+        const size = Buffer.byteLength(json) + 1;
+        if (parts.length > 0 && bytes + size > PAGE_BYTES - JOINED_HEADROOM_BYTES) {
+          full = true;
+          break;
+        }
+        parts.push(json);
+        bytes += size;
         cursor = m.seq;
-        if (this.rest.length === 0 && page.length === 0) {
-          const json = JSON.stringify(m);
-          const size = Buffer.byteLength(json) + 1;
-          if (firstParts.length === 0 || firstBytes + size <= PAGE_BYTES - JOINED_HEADROOM_BYTES) {
-            firstParts.push(json);
-            firstBytes += size;
-            total += size;
-            continue;
-          }
-        }
-        const frame = messageFrame(m);
-        if (pageBytes + frame.length > PAGE_BYTES && page.length > 0) {
-          this.rest.push(page);
-          page = [];
-          pageBytes = 0;
-        }
+      }
+      if (full) break;
+    }
+    if (cursor < latest) {
+      // More than a page: it takes a server-wide slot, and its exact size is learnt first.
+      this.releaseSlot ??= await this.settings.gate.acquire();
+      if (!this.member.stillWanted()) return null;
+      const restBytes = await this.frameBytes(cursor, latest, this.settings.maxReplayBytes - bytes);
+      if (restBytes === null) return this.giveUp();
+      this.remaining = { cursor, latest };
+    }
+    this.delivered = latest;
+    return this.joined(latest, true, parts, latest - since);
+  }
+
+  /**
+   * The next page of `message` frames after `joined`, read and encoded now (about PAGE_BYTES),
+   * or null when the replay is complete.
+   */
+  private async nextPage(): Promise<Buffer[] | null> {
+    const left = this.remaining;
+    // A member that left (or went) meanwhile needs no more of it.
+    if (!left || left.cursor >= left.latest || !this.member.stillWanted()) return null;
+    const page: Buffer[] = [];
+    let pageBytes = 0;
+    while (left.cursor < left.latest && pageBytes < PAGE_BYTES) {
+      const rows = await this.readGap(left.cursor, left.latest);
+      // Trimmed since it was sized (it would take retainPerRoom new messages meanwhile): the
+      // promise of `joined` cannot be kept, so the join fails and the client joins again.
+      if (!rows) throw new Error(`messages after seq ${left.cursor} were trimmed while they were replayed`);
+      for (const m of rows) {
+        const frame = this.settings.messageFrame(m);
+        if (page.length > 0 && pageBytes + frame.length > PAGE_BYTES) return page;
         page.push(frame);
         pageBytes += frame.length;
-        total += frame.length;
-      }
-      if (total > maxReplayBytes) return this.giveUp();
-      // A step encodes about one page, then yields: 10,000 x 4,000 control characters (24 KB
-      // each once escaped) cost a few milliseconds per step, not seconds in one go.
-      if (cursor < latest && total - sinceYield >= PAGE_BYTES) {
-        sinceYield = total;
-        // More than one page: hold a server-wide slot while these pages exist.
-        if (!this.releaseSlot && (page.length > 0 || this.rest.length > 0)) {
-          this.releaseSlot = await this.settings.gate.acquire();
-        }
-        if (!this.member.stillWanted()) return this.giveUp();
-        await nextTurn();
+        left.cursor = m.seq;
       }
     }
-    if (page.length > 0) this.rest.push(page);
-    this.delivered = latest;
-    return this.joined(latest, true, firstParts);
+    return page;
+  }
+
+  /** The next rows of the gap after `cursor`, or null when they are no longer contiguous. */
+  private async readGap(cursor: number, latest: number): Promise<ChatMessage[] | null> {
+    const rows = await this.settings.store.readAfter(this.request.room, cursor, Math.min(ROWS_PER_READ, latest - cursor));
+    return rows.length > 0 && rows[0]!.seq === cursor + 1 ? rows : null;
   }
 
   /**
    * False when the gap's frames certainly exceed `maxReplayBytes`, learnt from the store's
-   * count of text bytes without reading a row; true when they may fit (the replay then counts
-   * exact bytes as it encodes) or the engine cannot count. Before, the gap was encoded up to
-   * the limit to find out: a `join` with `since: 0` on a room of 10,000 x 4,000 control
+   * count of text bytes without reading a row; true when they may fit (`frameBytes` then
+   * counts exact bytes) or the engine cannot count. Before, the gap was encoded up to the
+   * limit to find out: a `join` with `since: 0` on a room of 10,000 x 4,000 control
    * characters built and dropped 8 MiB of frames at every try, and a client repeating it grew
    * the server's RSS by 66 MiB (bench:abuse).
    */
@@ -192,15 +222,40 @@ export class RoomCatchUp implements PagedReply {
     return true;
   }
 
+  /**
+   * The exact bytes of the `message` frames of (cursor, latest], each encoded and dropped at
+   * once; null past `budgetBytes`, when no longer contiguous, or when the join is no longer
+   * wanted. Yields to the event loop after about a page of encoding.
+   */
+  private async frameBytes(cursor: number, latest: number, budgetBytes: number): Promise<number | null> {
+    let total = 0;
+    let sinceYield = 0;
+    while (cursor < latest) {
+      const rows = await this.readGap(cursor, latest);
+      if (!rows) return null;
+      for (const m of rows) {
+        total += this.settings.messageFrameBytes(m);
+        cursor = m.seq;
+      }
+      if (total > budgetBytes) return null;
+      if (total - sinceYield >= PAGE_BYTES && cursor < latest) {
+        sinceYield = total;
+        await nextTurn();
+        if (!this.member.stillWanted()) return null;
+      }
+    }
+    return total;
+  }
+
   private giveUp(): null {
-    this.rest = [];
+    this.remaining = null;
     this.releaseSlot?.();
     this.releaseSlot = null;
     return null;
   }
 
-  private joined(seq: number, recovered: boolean, parts: string[]): Buffer {
-    this.member.answered?.(recovered, parts.length + this.rest.reduce((n, page) => n + page.length, 0));
+  private joined(seq: number, recovered: boolean, parts: string[], replayed: number): Buffer {
+    this.member.answered?.(recovered, replayed);
     const head = JSON.stringify({ type: "joined", room: this.request.room, seq, recovered });
     return Buffer.from(`${head.slice(0, -1)},"messages":${jsonArray(parts)},${this.member.onlineFields()}}`);
   }

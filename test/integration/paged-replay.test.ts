@@ -1,6 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import type { Socket } from "node:net";
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { MemoryStore } from "../../src/store/index.js";
 import { testServer } from "../support/test-server.js";
 import { RawClient } from "../support/raw-client.js";
@@ -8,7 +11,30 @@ import { fillRoom } from "../support/fill-room.js";
 import { waitFor } from "../support/wait.js";
 import type { ChatMessage } from "../../src/protocol/messages.js";
 
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
+
+/** Heap and Buffers (external memory) after forced collections: what the server holds. */
+async function heldAfterGc(): Promise<number> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+  }
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+}
+
 const PAGE_BYTES = 256 * 1024;
+
+/** Counts the rows the server reads forward (a replay's reads). */
+class CountingStore extends MemoryStore {
+  rowsReadAfter = 0;
+  override async readAfter(room: string, afterSeq: number, limit: number) {
+    const rows = await super.readAfter(room, afterSeq, limit);
+    this.rowsReadAfter += rows.length;
+    return rows;
+  }
+}
 /** A page holds whole messages; one of them may end just past the mark. */
 const FRAME_SLACK_BYTES = 32 * 1024;
 
@@ -84,15 +110,6 @@ describe("paged catch-up", () => {
   });
 
   it("a gap whose texts alone exceed maxReplayBytes is refused without reading a row of it", async () => {
-    /** Counts the rows the server reads forward (a replay's reads). */
-    class CountingStore extends MemoryStore {
-      rowsReadAfter = 0;
-      override async readAfter(room: string, afterSeq: number, limit: number) {
-        const rows = await super.readAfter(room, afterSeq, limit);
-        this.rowsReadAfter += rows.length;
-        return rows;
-      }
-    }
     const store = new CountingStore();
     const server = await testServer({ store, maxReplayBytes: 1024 * 1024 });
     try {
@@ -121,6 +138,37 @@ describe("paged catch-up", () => {
       assert.equal(joined.messages.at(-1)!.seq, 300);
       c.close();
     } finally {
+      await server.close();
+    }
+  });
+
+  it("replays waiting for readers that stopped hold about a page each, not the whole gap", async (t) => {
+    const store = new CountingStore();
+    // Gaps of 30 MB are allowed here, so that holding them would show.
+    const server = await testServer({ store, maxReplayBytes: 64 * 1024 * 1024 });
+    const readers: RawClient[] = [];
+    try {
+      await fillRoom(store, "r", 7_500, (i) => `${i} `.padEnd(4_000, "w")); // 30 MB
+      // V8 flattens a concatenated string in place the first time it is serialized: done now,
+      // or the store's own texts would count as held by the replays.
+      JSON.stringify(await store.readAfter("r", 0, 7_500));
+      store.rowsReadAfter = 0;
+      for (let i = 0; i < 4; i++) readers.push(await RawClient.hello(server.url, `slow${i}`));
+      const before = await heldAfterGc();
+      for (const c of readers) {
+        c.send({ type: "join", room: "r", since: 0, epoch: store.epoch });
+        // Reads nothing more: the replay waits for it, as much as the kernel's buffers allow.
+        (c.ws as unknown as { _socket: Socket })._socket.pause();
+      }
+      // Every gap read through (sized, or built ahead): the four replays are under way.
+      await waitFor(() => store.rowsReadAfter >= 4 * 7_500, "the four gaps read", 30_000);
+      await new Promise((r) => setTimeout(r, 500));
+      const heldMiB = ((await heldAfterGc()) - before) / 2 ** 20;
+      t.diagnostic(`four waiting replays of 30 MB hold ${heldMiB.toFixed(1)} MiB`);
+      // Built ahead, four replays of 30 MB held over 100 MiB; paged lazily, a few pages each.
+      assert.ok(heldMiB < 16, `the waiting replays hold ${heldMiB.toFixed(1)} MiB`);
+    } finally {
+      for (const c of readers) c.close();
       await server.close();
     }
   });
