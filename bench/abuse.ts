@@ -19,6 +19,7 @@ import { spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { PulseClient } from "../src/client/pulse-client.js";
@@ -47,6 +48,12 @@ interface RunResult {
   p99Ms: number;
   sent: number;
   lostDeliveries: number;
+  /**
+   * This process (all honest clients) over the window: its CPU and its event-loop delay p99.
+   * Latency is read here, so a busy client process shows up in it as much as a busy server.
+   */
+  honestCpuPercent: number;
+  honestLoopDelayP99Ms: number;
   attacker: string;
 }
 
@@ -140,12 +147,17 @@ async function run(attack: AttackKind | "none", storePath: string): Promise<RunR
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssBytes(server.pid))), 200);
     await sleep(2_000); // the attack gets going
     const cpu0 = cpuSeconds(server.pid);
+    const honestCpu0 = process.cpuUsage();
+    const honestLoop = monitorEventLoopDelay({ resolution: 10 });
+    honestLoop.enable();
     const t0 = performance.now();
     measuring = true;
     await sleep(WINDOW_S * 1000);
     measuring = false;
     const cpu = cpuSeconds(server.pid) - cpu0;
     const wall = (performance.now() - t0) / 1000;
+    honestLoop.disable();
+    const honestCpu = process.cpuUsage(honestCpu0);
     clearInterval(sampler);
     for (const t of sayers as unknown as NodeJS.Timeout[]) clearInterval(t);
     if (attacker) await new Promise((r) => attacker.once("exit", r));
@@ -162,6 +174,9 @@ async function run(attack: AttackKind | "none", storePath: string): Promise<RunR
       p99Ms: percentile(latencies, 99),
       sent: sentIds.length,
       lostDeliveries: lost,
+      honestCpuPercent: ((honestCpu.user + honestCpu.system) / 1e6 / wall) * 100,
+      // The monitor's resolution is part of every sample: subtracted, as in the other benches.
+      honestLoopDelayP99Ms: Math.max(0, honestLoop.percentile(99) / 1e6 - 10),
       attacker: attackerOut.trim(),
     };
   } finally {
@@ -191,6 +206,8 @@ function summaryRow(s: Summary): string[] {
     s.attack === "none" ? "1.00x" : `${median(ratios).toFixed(2)}x (${ratios.map((x) => x.toFixed(2)).join(", ")})`,
     String(med(s.rounds, (r) => r.sent)),
     String(Math.max(...s.rounds.map((r) => r.lostDeliveries))),
+    `${med(s.rounds, (r) => r.honestCpuPercent).toFixed(0)} %`,
+    `${med(s.rounds, (r) => r.honestLoopDelayP99Ms).toFixed(0)} ms`,
   ];
 }
 
@@ -209,7 +226,7 @@ try {
   const none: Summary = { attack: "none", rounds: [], baselines: [] };
   const attacks = new Map<AttackKind, Summary>(kinds.map((k) => [k, { attack: k, rounds: [], baselines: [] }]));
   const report = (r: RunResult) =>
-    log(`${r.attack}: server CPU ${r.serverCpuPercent.toFixed(0)} %, RSS +${r.rssGrowthMiB.toFixed(1)} MiB, honest p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, ${r.sent} sent, ${r.lostDeliveries} deliveries lost${r.attacker ? `; attacker ${r.attacker}` : ""}`);
+    log(`${r.attack}: server CPU ${r.serverCpuPercent.toFixed(0)} %, RSS +${r.rssGrowthMiB.toFixed(1)} MiB, honest p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, ${r.sent} sent, ${r.lostDeliveries} deliveries lost; honest process CPU ${r.honestCpuPercent.toFixed(0)} %, its loop delay p99 ${r.honestLoopDelayP99Ms.toFixed(0)} ms${r.attacker ? `; attacker ${r.attacker}` : ""}`);
   for (let round = 1; round <= ROUNDS; round++) {
     log(`round ${round} of ${ROUNDS}`);
     for (const kind of kinds) {
@@ -222,7 +239,7 @@ try {
       attacks.get(kind)!.baselines.push(baseline);
     }
   }
-  const header = ["attack", "server CPU", "server RSS growth", "honest p50", "honest p99", "p99 vs none (rounds)", "honest msgs", "deliveries lost (worst)"];
+  const header = ["attack", "server CPU", "server RSS growth", "honest p50", "honest p99", "p99 vs none (rounds)", "honest msgs", "deliveries lost (worst)", "honest clients' CPU", "their loop delay p99"];
   const rows = [none, ...attacks.values()].map(summaryRow);
   log(`\nmedians of ${ROUNDS} rounds\n${textTable(header, rows)}`);
   const results = [none, ...attacks.values()];
