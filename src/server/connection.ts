@@ -14,12 +14,19 @@ import { ReplyPager } from "./reply-pager.js";
 import { RateLimiter, type ConnectionRateLimiter } from "./rate-limits.js";
 import { rateKindOf, refusalOf } from "./admission.js";
 import { guardFragments } from "./fragment-guard.js";
+import { ReadPause } from "./read-pause.js";
 import { fanout } from "./fanout.js";
 import { normalizeName } from "../protocol/names.js";
 import { isRefusal, type AuthMode, type Identity } from "./identity/identity.js";
 
 /** A token longer than this is refused unread (a JWT with a few claims is well under 2 KB). */
 const MAX_TOKEN_LENGTH = 8 * 1024;
+/**
+ * A refused client is not read from for its `retryAfterMs`, at most this long (see
+ * ReadPause): short enough that an honest client's ping behind it is answered well within
+ * any liveness deadline.
+ */
+const MAX_READ_PAUSE_MS = 1_000;
 
 /** Why a connection ended, for logs and presence. */
 export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown";
@@ -44,6 +51,7 @@ export class Connection implements Member, LivenessHost {
   private helloPending = false;
   private handshakeTimer: NodeJS.Timeout | null;
   private endReason: EndReason = "closed";
+  private readonly reads: ReadPause;
 
   constructor(
     readonly socket: WebSocket,
@@ -58,6 +66,7 @@ export class Connection implements Member, LivenessHost {
   ) {
     this.engine = new LivenessEngine(options.liveness, this, clock, { role: options.pingRole });
     this.replies = new ReplyPager(this, { stallMs: options.replayStallMs, maxQueued: options.maxRooms + 8 });
+    this.reads = new ReadPause(socket, MAX_READ_PAUSE_MS);
     this.handshakeTimer = setTimeout(() => this.closeWith(CloseCode.HandshakeTimeout, "handshake"), options.handshakeTimeoutMs);
     socket.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     // 'error' must always have a listener: ws emits it for bad frames (1007, 1009) and an
@@ -162,6 +171,8 @@ export class Connection implements Member, LivenessHost {
     const verdict = this.rate.admit(rateKindOf(request), request?.type === "send" ? Buffer.byteLength(request.text) : 0);
     if (!verdict.ok) {
       if (verdict.abusive) return this.closeWith(CloseCode.RateLimited, "closed", "rate limits ignored");
+      // What it sends meanwhile waits in its own socket (frames already read are still served).
+      this.reads.pauseFor(verdict.retryAfterMs);
       const refusal = refusalOf(request, verdict.retryAfterMs);
       return refusal ? this.send(refusal) : undefined;
     }
@@ -277,6 +288,7 @@ export class Connection implements Member, LivenessHost {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
     this.replies.close();
+    this.reads.stop();
     this.rate.release();
     this.hub.disconnect(this, this.endReason === "timeout" ? "timeout" : "closed");
     if (this.nickKey !== null) this.hub.nicknames.release(this.nickKey);

@@ -95,6 +95,33 @@ describe("rate limits", () => {
     }
   });
 
+  it("a client that ignores retryAfterMs is not read from meanwhile: its flood waits in its own socket", async () => {
+    // 4 KB sends refused after the first two, each refusal asking for a wait of seconds; the
+    // refusal budget is large so that the connection is not closed instead.
+    const server = await testServer({ rateLimits: { messageBytes: { perConnection: { perSecond: 1_000, burst: 8_000 } }, refusals: { perSecond: 1_000, burst: 100_000 } } });
+    try {
+      const c = await RawClient.hello(server.url, "flood");
+      c.send({ type: "join", room: "r" });
+      await c.next("joined");
+      c.received.length = 0;
+      const text = "f".repeat(4_000);
+      for (let i = 0; i < 2_000; i++) c.send({ type: "send", room: "r", id: `m${i}`, text });
+      await sleep(1_500);
+      const answered = count(c, (m) => m.type === "ack" || m.type === "error");
+      // Read as it comes, all 2,000 are answered well within this time (8 MB on loopback);
+      // paused for 1 s after each refusal, the server has read a few TCP reads' worth.
+      assert.ok(answered >= 2 && answered < 400, `${answered} of 2,000 answered in 1.5 s`);
+      assert.ok(count(c, (m) => m.type === "ack") <= 3, "the byte limit holds");
+      // Others are served meanwhile.
+      const d = await RawClient.hello(server.url, "calm");
+      d.send({ type: "ping", id: 1, sentAt: 1 });
+      await d.next("pong");
+      for (const x of [c, d]) x.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it("join/leave churn is limited", async () => {
     const server = await testServer({ rateLimits: { membership: { perConnection: { perSecond: 5, burst: 10 } } } });
     try {
