@@ -13,7 +13,8 @@
  *
  * Options: --seconds N (measured window per run, default 15), --clients N (default 200),
  * --rounds N (default 3), --only KIND (that attack only), --server PATH (the pulse.js to run,
- * default dist/cli/pulse.js: an older build can be measured with the same bench).
+ * default dist/cli/pulse.js: an older build can be measured with the same bench);
+ * BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=bench/results/raw" profiles the server.
  */
 import { spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -36,6 +37,8 @@ const WINDOW_S = Number(values.seconds ?? 15);
 const CLIENTS = Number(values.clients ?? 200);
 const ROUNDS = Number(values.rounds ?? 3);
 const SERVER_SCRIPT = values.server ?? "dist/cli/pulse.js";
+/** BENCH_NODE_FLAGS adds flags to the server, e.g. "--cpu-prof --cpu-prof-dir=bench/results/raw". */
+const EXTRA_FLAGS = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
 /** Each honest client says something every this often (200 clients: 20 messages/s in the room, 4,000 deliveries/s). */
 const SAY_EVERY_MS = 10_000;
 const log = (s: string) => console.log(s);
@@ -70,7 +73,7 @@ async function bombStore(dir: string): Promise<string> {
 }
 
 async function startPulse(storePath: string): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
-  const child = spawnPinned(SERVER_CORE, process.execPath, [SERVER_SCRIPT, "serve", "--port", "0", "--host", "127.0.0.1", "--store", storePath, "--quiet"]);
+  const child = spawnPinned(SERVER_CORE, process.execPath, [...EXTRA_FLAGS, SERVER_SCRIPT, "serve", "--port", "0", "--host", "127.0.0.1", "--store", storePath, "--quiet"]);
   const port = await new Promise<number>((resolve, reject) => {
     let seen = "";
     const timer = setTimeout(() => reject(new Error("server did not start")), 20_000);

@@ -1,7 +1,8 @@
 /**
- * Caps how many large replays run at once on this server. A replay holds up to
- * `maxReplayBytes` of encoded pages while it is paced out to its reader, so the cap bounds
- * that memory; the rest wait their turn in arrival order.
+ * Caps how many large replays run at once on this server. A replay is read and encoded a
+ * page at a time as its reader drains, so each holds about a page; the cap bounds the store
+ * reads and encoding they do together (sizing a gap encodes up to `maxReplayBytes`), and the
+ * rest wait their turn in arrival order.
  */
 export class ReplayGate {
   private running = 0;
