@@ -95,6 +95,54 @@ describe("nodes on one Redis, under faults", () => {
     for (const raw of [watcher, dee, eve, eveAgain]) raw.close();
   });
 
+  it("one user through two nodes in a room: no leave while one connection stays (its leave, its node's SIGKILL); one name in the lists; the leave comes with the last", async () => {
+    const [a, b, c] = await startNodes(3);
+    const watcher = await RawClient.hello(c!.wsUrl, "wat");
+    const tabA = await RawClient.hello(a!.wsUrl, "twin");
+    const tabB = await RawClient.hello(b!.wsUrl, "twin", tabA.welcome!.token); // the same user, another tab
+    const solo = await RawClient.hello(a!.wsUrl, "solo"); // only on node a: its leave shows the sweep ran
+    assert.equal(tabB.welcome!.nick, "twin");
+    for (const raw of [tabA, tabB, solo]) {
+      raw.send({ type: "join", room: "twins" });
+      await raw.next("joined");
+    }
+    watcher.send({ type: "join", room: "twins" });
+    const joined = await watcher.next("joined");
+    assert.deepEqual([[...joined.online].sort(), joined.onlineCount], [["solo", "twin", "wat"], 3], "joined: each nickname once");
+    watcher.send({ type: "who", room: "twins" });
+    const who = await watcher.next("who");
+    assert.deepEqual([who.online, who.count], [["solo", "twin", "wat"], 3], "who: each nickname once");
+    const twinLeaves = () => watcher.presenceChanges().filter((ch) => ch.nick === "twin" && ch.event === "leave");
+
+    // One tab leaves the room: the user is still in it through node b.
+    tabA.send({ type: "leave", room: "twins" });
+    await tabA.next("left");
+    await sleep(1_500); // many presence batches
+    assert.deepEqual(twinLeaves(), [], "no leave while the other tab is in the room");
+    tabA.received.length = 0;
+    tabA.send({ type: "join", room: "twins" });
+    await tabA.next("joined");
+
+    // Node a dies with one of the tabs: the sweep announces solo, not twin.
+    await a!.kill();
+    const soloLeave = await watcher.nextPresence("solo", "leave", 30_000);
+    assert.equal(soloLeave.reason, "timeout");
+    await sleep(1_000);
+    assert.deepEqual(twinLeaves(), [], "no leave for a user still online through node b");
+    watcher.received.length = 0;
+    watcher.send({ type: "who", room: "twins" });
+    const after = await watcher.next("who");
+    assert.deepEqual([after.online, after.count], [["twin", "wat"], 2]);
+
+    // The last connection goes: now the user leaves.
+    tabB.send({ type: "leave", room: "twins" });
+    const last = await watcher.nextPresence("twin", "leave", 10_000);
+    assert.equal(last.reason, "left");
+    const frame = watcher.received.find((m) => m.type === "presence" && m.changes.some((ch) => ch.nick === "twin"));
+    assert.equal(frame?.type === "presence" && frame.count, 1);
+    for (const raw of [watcher, tabA, tabB, solo]) raw.close();
+  });
+
   it("Redis restarted: nodes reconnect by themselves, sends in between are refused (never acked), 0 acked lost", async () => {
     const [a, b] = await startNodes(2);
     const fay = client(a!.wsUrl, "fay");
