@@ -23,7 +23,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { RedisServer } from "../test/support/redis-server.js";
-import { cpuSeconds } from "./lib/proc.js";
+import { cpuSeconds, runQueueWaitSeconds } from "./lib/proc.js";
 import { median, percentile, sleep } from "./lib/stats.js";
 import { Generators } from "./cluster/generators.js";
 import type { MemberKind } from "./cluster/members.js";
@@ -130,6 +130,7 @@ async function startNode(args: string[]): Promise<{ child: ChildProcess; port: n
 }
 
 const serverCpu = (pids: number[]): number => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+const serverWait = (pids: number[]): number => pids.reduce((sum, pid) => sum + runQueueWaitSeconds(pid), 0);
 
 interface Result {
   deliveriesPerSecond: number;
@@ -137,6 +138,8 @@ interface Result {
   serverCores: number;
   redisCores: number;
   generatorCores: number;
+  /** Time the server processes spent runnable but off the CPU (other work had it), per second. */
+  serverWaitCores: number;
   /** Server CPU-microseconds per delivery: the nodes alone, and with Redis added. */
   serverUsPerDelivery: number;
   serverAndRedisUsPerDelivery: number;
@@ -168,7 +171,7 @@ async function run(setup: Setup): Promise<Result> {
 
     const senders = Array.from({ length: SENDERS }, (_, i) => i);
     const received0 = await generators.received();
-    const cpu0 = { server: serverCpu(server.pids()), redis: redis?.pid ? cpuSeconds(redis.pid) : 0, gen: generators.cpuSeconds() };
+    const cpu0 = { server: serverCpu(server.pids()), redis: redis?.pid ? cpuSeconds(redis.pid) : 0, gen: generators.cpuSeconds(), wait: serverWait(server.pids()) };
     const t0 = performance.now();
     await generators.all((g) => ({ op: "flood", senders: senders.filter((i) => generators.holderOf(i) === g), window: WINDOW, text: TEXT, tag: setup.id }));
     await sleep(SECONDS * 1_000);
@@ -178,6 +181,7 @@ async function run(setup: Setup): Promise<Result> {
       server: serverCpu(server.pids()) - cpu0.server,
       redis: (redis?.pid ? cpuSeconds(redis.pid) : 0) - cpu0.redis,
       gen: generators.cpuSeconds() - cpu0.gen,
+      wait: serverWait(server.pids()) - cpu0.wait,
     };
     await generators.all({ op: "flood-stop" });
     await sleep(2_000); // in-flight sends drain
@@ -199,6 +203,7 @@ async function run(setup: Setup): Promise<Result> {
       serverCores: cpu.server / wall,
       redisCores: cpu.redis / wall,
       generatorCores: cpu.gen / wall,
+      serverWaitCores: cpu.wait / wall,
       serverUsPerDelivery: (cpu.server / delivered) * 1e6,
       serverAndRedisUsPerDelivery: ((cpu.server + cpu.redis) / delivered) * 1e6,
       p50Ms: percentile(samples, 50),
@@ -214,7 +219,7 @@ async function run(setup: Setup): Promise<Result> {
 }
 
 const fmt = (r: Result): string =>
-  `${Math.round(r.deliveriesPerSecond)} deliveries/s; cores: server ${r.serverCores.toFixed(2)}, Redis ${r.redisCores.toFixed(2)}, generator ${r.generatorCores.toFixed(2)}; ` +
+  `${Math.round(r.deliveriesPerSecond)} deliveries/s; cores: server ${r.serverCores.toFixed(2)}, Redis ${r.redisCores.toFixed(2)}, generator ${r.generatorCores.toFixed(2)}; server waited for a CPU ${r.serverWaitCores.toFixed(2)} s/s; ` +
   `server CPU ${r.serverUsPerDelivery.toFixed(2)} us/delivery (${r.serverAndRedisUsPerDelivery.toFixed(2)} with Redis); last member p50 ${r.p50Ms.toFixed(1)} ms p99 ${r.p99Ms.toFixed(1)} ms${r.timedOut ? `, ${r.timedOut} probes timed out` : ""}`;
 
 /** Each figure's median over the runs. */
@@ -225,6 +230,7 @@ function medianOf(results: Result[]): Result {
     serverCores: m((r) => r.serverCores),
     redisCores: m((r) => r.redisCores),
     generatorCores: m((r) => r.generatorCores),
+    serverWaitCores: m((r) => r.serverWaitCores),
     serverUsPerDelivery: m((r) => r.serverUsPerDelivery),
     serverAndRedisUsPerDelivery: m((r) => r.serverAndRedisUsPerDelivery),
     p50Ms: m((r) => r.p50Ms),
@@ -250,10 +256,10 @@ const medians = byRun.map(medianOf);
 /** Per-run ratio of setup a to setup b, then its median (the two were measured minutes apart, not days). */
 const ratio = (a: number, b: number, pick: (r: Result) => number): number => median(byRun[a]!.map((r, k) => pick(r) / pick(byRun[b]![k]!)));
 const table = [
-  "| setup | deliveries/s | server cores | Redis cores | generator cores | server CPU-us per delivery (with Redis) | last member p50 | p99 |",
-  "|---|---|---|---|---|---|---|---|",
+  "| setup | deliveries/s | server cores | server waiting for a CPU | Redis cores | generator cores | server CPU-us per delivery (with Redis) | last member p50 | p99 |",
+  "|---|---|---|---|---|---|---|---|---|",
   ...medians.map((r, i) =>
-    `| ${SETUPS[i]!.label} | ${Math.round(r.deliveriesPerSecond)} | ${r.serverCores.toFixed(2)} | ${r.redisCores.toFixed(2)} | ${r.generatorCores.toFixed(2)} | ${r.serverUsPerDelivery.toFixed(2)} (${r.serverAndRedisUsPerDelivery.toFixed(2)}) | ${r.p50Ms.toFixed(1)} ms | ${r.p99Ms.toFixed(1)} ms |`),
+    `| ${SETUPS[i]!.label} | ${Math.round(r.deliveriesPerSecond)} | ${r.serverCores.toFixed(2)} | ${r.serverWaitCores.toFixed(2)} s/s | ${r.redisCores.toFixed(2)} | ${r.generatorCores.toFixed(2)} | ${r.serverUsPerDelivery.toFixed(2)} (${r.serverAndRedisUsPerDelivery.toFixed(2)}) | ${r.p50Ms.toFixed(1)} ms | ${r.p99Ms.toFixed(1)} ms |`),
 ].join("\n");
 const ratios = [
   `2 workers / 1 node: ${ratio(1, 0, (r) => r.deliveriesPerSecond).toFixed(2)}x deliveries/s, p99 ${ratio(1, 0, (r) => r.p99Ms).toFixed(2)}x`,
