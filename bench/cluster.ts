@@ -87,6 +87,12 @@ const SETUPS: Setup[] = [
   },
 ];
 
+/** Servers still running when this process exits (a failed run) are killed with it. */
+const serverProcesses = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of serverProcesses) child.kill("SIGKILL");
+});
+
 /** Starts each command (node arguments) on a free port and waits for its `listening on` line. */
 async function startNodes(commands: string[][]): Promise<Running> {
   const started = await Promise.all(commands.map((args) => startNode(args)));
@@ -103,10 +109,14 @@ async function startNodes(commands: string[][]): Promise<Running> {
 
 async function startNode(args: string[]): Promise<{ child: ChildProcess; port: number; pids: () => number[] }> {
   const child = spawn(process.execPath, [...args, "--host", "127.0.0.1", "--port", "0", "--quiet"], { stdio: ["ignore", "pipe", "inherit"] });
+  serverProcesses.add(child);
+  child.once("exit", () => serverProcesses.delete(child));
   const port = await new Promise<number>((resolve, reject) => {
     let seen = "";
     const timer = setTimeout(() => reject(new Error("server not listening in 60 s")), 60_000);
     child.stdout!.on("data", (chunk: Buffer) => {
+      // Connections the server gave up on (slow reader, silent client) would skew the run: show them.
+      for (const line of chunk.toString().split("\n")) if (/slow_consumer|liveness_dead/.test(line)) console.error(`server: ${line.slice(0, 300)}`);
       seen += chunk.toString();
       const match = /listening on http:\/\/[^:]+:(\d+)/.exec(seen);
       if (match) {

@@ -6,7 +6,7 @@
 import { io } from "socket.io-client";
 import { SUBPROTOCOL } from "../../src/protocol/messages.js";
 import { RawWs } from "../load/raw-ws.js";
-import { Tag, helloFrame, joinFrame, sendFrame, typeTag } from "../load/protocol.js";
+import { Tag, helloFrame, joinFrame, pingFrame, sendFrame, typeTag } from "../load/protocol.js";
 
 export const ROOM = "bench";
 /** A member not joined this long after its connect fails the run. */
@@ -32,6 +32,24 @@ export type Connect = (url: string, i: number, localAddress: string) => Promise<
 const PROBE_MARK = Buffer.from('"text":"probe-');
 
 /**
+ * Pulse members ping after `intervalMs` without sending, as the reference client does: its
+ * timer runs even while it works through a backlog of frames, so a generator that falls a few
+ * seconds behind in reading is not taken for a dead client (the server's ping would wait
+ * behind that backlog). Checked every 250 ms.
+ */
+const heartbeats = new Set<{ ws: RawWs; lastSentMs: number }>();
+let intervalMs = 5_000;
+let nextPingId = 1;
+setInterval(() => {
+  const now = performance.now();
+  for (const h of heartbeats) {
+    if (now - h.lastSentMs < intervalMs) continue;
+    h.lastSentMs = now;
+    h.ws.sendText(pingFrame(nextPingId++, Date.now()));
+  }
+}, 250).unref();
+
+/**
  * A Pulse client on the generator's bare WebSocket (bench/load/raw-ws.ts: frames are counted
  * by peeking at their first bytes, so the generator spends little per delivery): hello, join,
  * answer pings, count messages; resolves once joined.
@@ -40,9 +58,13 @@ function pulseMember(url: string, i: number, localAddress: string): Promise<Memb
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     let joined = false;
+    let closedWith = "no close frame";
     const timer = setTimeout(() => reject(new Error(`client ${i} not joined in ${JOIN_DEADLINE_MS} ms`)), JOIN_DEADLINE_MS);
     const ws = new RawWs({ host: hostname, port: Number(port), localAddress, protocol: SUBPROTOCOL }, {
-      onOpen: (w) => w.sendText(helloFrame(`bench-${i}`, `u${i}`)),
+      onOpen: (w) => {
+        heartbeat.lastSentMs = performance.now();
+        w.sendText(helloFrame(`bench-${i}`, `u${i}`));
+      },
       onText: (w, payload) => {
         const tag = typeTag(payload);
         if (tag === Tag.message) {
@@ -57,7 +79,10 @@ function pulseMember(url: string, i: number, localAddress: string): Promise<Memb
           const pong = Buffer.from(payload);
           pong[pong.indexOf('"ping"') + 2] = 0x6f; // 'o'
           w.sendText(pong);
-        } else if (tag === Tag.welcome) w.sendText(joinFrame(ROOM));
+        } else if (tag === Tag.welcome) {
+          intervalMs = (JSON.parse(payload.toString()) as { liveness: { intervalMs: number } }).liveness.intervalMs;
+          w.sendText(joinFrame(ROOM));
+        }
         else if (tag === Tag.joined && !joined) {
           joined = true;
           clearTimeout(timer);
@@ -68,19 +93,26 @@ function pulseMember(url: string, i: number, localAddress: string): Promise<Memb
           process.exit(1);
         }
       },
+      onCloseFrame: (_w, code, reason) => (closedWith = `${code} ${reason}`),
       onClose: () => {
-        if (!joined) reject(new Error(`client ${i}: connection closed before joining (refused upgrade?)`));
+        if (!joined) reject(new Error(`client ${i}: connection closed before joining (${closedWith}; refused upgrade?)`));
         else if (!closing) {
-          console.error(`client ${i}: the server closed the connection during the run`);
+          console.error(`client ${i}: the server closed the connection during the run (${closedWith})`);
           process.exit(1);
         }
       },
     });
     let closing = false;
+    const heartbeat = { ws, lastSentMs: performance.now() };
+    heartbeats.add(heartbeat);
     const m: Member = {
-      send: (id, text) => ws.sendText(sendFrame(ROOM, id, text)),
+      send: (id, text) => {
+        heartbeat.lastSentMs = performance.now();
+        ws.sendText(sendFrame(ROOM, id, text));
+      },
       close: () => {
         closing = true;
+        heartbeats.delete(heartbeat);
         ws.destroy();
       },
       received: 0,
