@@ -13,12 +13,15 @@ class FlakyStore extends MemoryStore {
   down = false;
   /** The ids of every append tried, refused or not, in order. */
   readonly appendIds: string[] = [];
+  /** When each append was tried (Date.now()), in the same order. */
+  readonly appendAt: number[] = [];
 
   private refuseIfDown(): void {
     if (this.down) throw new Error("store unreachable");
   }
   override async append(input: AppendInput): Promise<AppendResult> {
     this.appendIds.push(input.id);
+    this.appendAt.push(Date.now());
     this.refuseIfDown();
     return super.append(input);
   }
@@ -80,6 +83,11 @@ describe("a store that refuses for a while", () => {
       // Refused at least twice each way: the first answer and the first resend.
       await waitFor(() => store.appendIds.length >= 4, "refused sends resent", 15_000);
       assert.deepEqual(failed, [], "no entry failed while the store was down");
+      // Each resend waited the server's retryAfterMs (at least 1 s) after its refusal.
+      for (const id of new Set(store.appendIds)) {
+        const times = store.appendAt.filter((_, k) => store.appendIds[k] === id);
+        for (let k = 1; k < times.length; k++) assert.ok(times[k]! - times[k - 1]! >= 950, `resend of ${id} after ${times[k]! - times[k - 1]!} ms`);
+      }
       assert.equal(writer.outboxEntries().filter((e) => e.status === "pending").length, 3, "all three kept, pending");
       store.down = false;
       await waitFor(() => got.length >= 3 && writer.outboxEntries().length === 0, "all three acked and delivered", 30_000);
