@@ -62,8 +62,7 @@ async function lastSeen(text: string, timeoutMs: number): Promise<number | null>
   }
 }
 
-process.on("message", (raw: GeneratorRequest & { seq: number }) => {
-  const req = raw;
+process.on("message", (req: GeneratorRequest & { seq: number }) => {
   switch (req.op) {
     case "connect":
       connect(req).then(
