@@ -13,6 +13,7 @@ import type { FanoutTarget } from "./fanout.js";
 import type { ReplyPager } from "./reply-pager.js";
 import { ReplayGate } from "./replay-gate.js";
 import { HistoryPage, RoomCatchUp, type CatchUpSettings } from "./room-catch-up.js";
+import { LatestPageCache } from "./latest-page-cache.js";
 import type { Metrics } from "./metrics.js";
 
 /** What the hub needs of a connection. */
@@ -39,6 +40,8 @@ const ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
 export const validId = (id: string): boolean => ID_PATTERN.test(id);
 /** Expired nickname holds are forgotten this often. */
 const NICKNAME_PURGE_MS = 60 * 60 * 1000;
+/** Bytes of rooms' newest pages kept for the joins that follow (a page is at most 240 KiB). */
+const LATEST_PAGES_BYTES = 4 * 1024 * 1024;
 const frameOf = (message: ServerMessage): Buffer => Buffer.from(JSON.stringify(message));
 
 /**
@@ -66,7 +69,16 @@ export class ChatHub {
     this.purgeTimer = setInterval(purge, NICKNAME_PURGE_MS);
     this.purgeTimer.unref();
     const { historyLimit, maxReplay, maxReplayBytes, maxConcurrentReplays } = options;
-    this.catchUp = { store, gate: new ReplayGate(maxConcurrentReplays), historyLimit, maxReplay, maxReplayBytes, messageFrame: (m) => frameOf(messageFrame(m)), messageFrameBytes: (m) => Buffer.byteLength(JSON.stringify(messageFrame(m))) };
+    this.catchUp = {
+      store,
+      gate: new ReplayGate(maxConcurrentReplays),
+      historyLimit,
+      maxReplay,
+      maxReplayBytes,
+      messageFrame: (m) => frameOf(messageFrame(m)),
+      messageFrameBytes: (m) => Buffer.byteLength(JSON.stringify(messageFrame(m))),
+      latestPages: new LatestPageCache(LATEST_PAGES_BYTES),
+    };
     this.presence = new PresenceBatcher((room, changes) => {
       const state = this.rooms.get(room);
       state?.presenceFlushed();
@@ -148,7 +160,7 @@ export class ChatHub {
       failed: (err) => {
         this.options.log(`join ${room} failed: ${err.message}`, { event: "store_failed", op: "join", room, user: member.userId, err: err.message });
         this.leave(member, room, "error");
-        member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read the room's history; try again", ref: room });
+        member.send(storeFailed("could not read the room's history; join again", room));
       },
     });
     if (!member.replies.enqueue(reply)) {
@@ -202,7 +214,7 @@ export class ChatHub {
       result = await this.store.append({ room, userId: member.userId, clientId: member.clientId, id, from: member.nick, text, ts: Date.now() });
     } catch (err) {
       this.options.log(`append to ${room} failed: ${(err as Error).message}`, { event: "store_failed", op: "append", room, user: member.userId, err: (err as Error).message });
-      return member.send({ type: "error", code: ErrorCode.StoreFailed, message: "the message was not stored; send it again", ref: id });
+      return member.send(storeFailed("the message was not stored; send it again", id));
     }
     const m = result.message;
     if (result.duplicate && m.room !== room) {
@@ -225,7 +237,7 @@ export class ChatHub {
     const n = Math.max(1, Math.min(limit ?? this.options.historyLimit, this.options.historyLimit));
     const reply = new HistoryPage(this.store, { room, before, limit: n }, (err) => {
       this.options.log(`history of ${room} failed: ${err.message}`, { event: "store_failed", op: "history", room, user: member.userId, err: err.message });
-      member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read history; try again", ref: room });
+      member.send(storeFailed("could not read history; ask again", room));
     }, (messages) => this.metrics.messagesSent.inc({ path: "history" }, messages));
     if (!member.replies.enqueue(reply)) member.send(tooManyReplies(room));
   }
@@ -256,7 +268,7 @@ export class ChatHub {
         const page = pageOf(all, after, pageSize);
         member.send({ type: "who", room, count: all.length, online: page.online, more: page.more });
       },
-      (err: Error) => member.send({ type: "error", code: ErrorCode.StoreFailed, message: `could not list who is in '${room}': ${err.message}`, ref: room }),
+      (err: Error) => member.send(storeFailed(`could not list who is in '${room}': ${err.message}`, room)),
     );
   }
 
@@ -284,6 +296,20 @@ const tooManyReplies = (room: string): ServerMessage => ({
   message: "too many joins and history requests waiting for this connection; try again shortly",
   ref: room,
   retryAfterMs: 1_000,
+});
+
+/**
+ * The store refused (Redis unreachable or not answering, a disk error): nothing was stored or
+ * read. The request may go again after `retryAfterMs`: about the time a Redis client needs to
+ * reconnect, spread over [1, 2) s so the clients refused together do not all come back together.
+ */
+const STORE_RETRY_AFTER_MS = 1_000;
+const storeFailed = (message: string, ref: string): ServerMessage => ({
+  type: "error",
+  code: ErrorCode.StoreFailed,
+  message,
+  ref,
+  retryAfterMs: STORE_RETRY_AFTER_MS + Math.floor(Math.random() * STORE_RETRY_AFTER_MS),
 });
 
 /**

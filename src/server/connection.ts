@@ -5,7 +5,7 @@ import type { ClientMessage, HelloMessage, PingMessage, ServerMessage } from "..
 import { ErrorCode, PROTOCOL_VERSION } from "../protocol/messages.js";
 import { CloseCode, describeClose } from "../protocol/close-codes.js";
 import { isProtocolError, parseClientMessage } from "../protocol/parse.js";
-import { isCanonicalPing, pongOf } from "./canonical-ping.js";
+import { isCanonicalPing, pongFrameOf, PONG_HEADER_BYTES } from "./canonical-ping.js";
 import { LivenessEngine, type HealthChange, type LivenessHost } from "../liveness/liveness-engine.js";
 import type { Clock } from "../liveness/clock.js";
 import { validId, type ChatHub, type Member } from "./chat-hub.js";
@@ -13,9 +13,9 @@ import type { ResolvedOptions } from "./options.js";
 import { ReplyPager } from "./reply-pager.js";
 import { RateLimiter, type ConnectionRateLimiter } from "./rate-limits.js";
 import { rateKindOf, refusalOf } from "./admission.js";
-import { guardFragments } from "./fragment-guard.js";
+import { guardFragments, unguardFragments } from "./fragment-guard.js";
 import { ReadPause } from "./read-pause.js";
-import { fanout } from "./fanout.js";
+import { writeFramed } from "./fanout.js";
 import { normalizeName } from "../protocol/names.js";
 import { isRefusal, type AuthMode, type Identity } from "./identity/identity.js";
 
@@ -27,6 +27,10 @@ const MAX_TOKEN_LENGTH = 8 * 1024;
  * any liveness deadline.
  */
 const MAX_READ_PAUSE_MS = 1_000;
+
+/** The socket's back-reference to its Connection, for the shared listeners. */
+const CONNECTION = Symbol("pulse.connection");
+type OwnedSocket = WebSocket & { [CONNECTION]?: Connection };
 
 /** Why a connection ended, for logs and presence. */
 export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown";
@@ -51,7 +55,8 @@ export class Connection implements Member, LivenessHost {
   private helloPending = false;
   private handshakeTimer: NodeJS.Timeout | null;
   private endReason: EndReason = "closed";
-  private readonly reads: ReadPause;
+  /** Made on the first refusal: an idle connection pays nothing for it. */
+  private reads: ReadPause | null = null;
 
   constructor(
     readonly socket: WebSocket,
@@ -63,21 +68,27 @@ export class Connection implements Member, LivenessHost {
     clock: Clock,
     private readonly onEnd: (conn: Connection, reason: EndReason) => void,
     private readonly rate: ConnectionRateLimiter = new RateLimiter(false).forConnection(""),
+    /** The server-wide budget for queued bytes, told when this connection has bytes left queued. */
+    private readonly queuedBudget: { noteQueued(conn: Connection): void } | null = null,
   ) {
     this.engine = new LivenessEngine(options.liveness, this, clock, { role: options.pingRole });
     this.replies = new ReplyPager(this, { stallMs: options.replayStallMs, maxQueued: options.maxRooms + 8 });
-    this.reads = new ReadPause(socket, MAX_READ_PAUSE_MS);
     this.handshakeTimer = setTimeout(() => this.closeWith(CloseCode.HandshakeTimeout, "handshake"), options.handshakeTimeoutMs);
-    socket.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+    // Listeners shared by all connections (`this` is the socket), not closures per connection:
+    // on an idle server each closure is heap that every connection pays for.
+    (socket as OwnedSocket)[CONNECTION] = this;
+    socket.on("message", Connection.onSocketMessage);
     // 'error' must always have a listener: ws emits it for bad frames (1007, 1009) and an
     // unhandled one would crash the whole server.
-    socket.on("error", (err) => this.options.log(`connection ${this.sessionId}: ${err.message}`, { event: "connection_error", conn: this.sessionId, err: err.message }));
-    socket.on("close", (code, reason) => this.end(code, reason.toString()));
-    const unguard = guardFragments(socket, { maxFragments: options.maxFragmentsPerMessage, maxIncompleteMs: options.maxFragmentedMessageMs }, (why) => {
-      this.options.log(`connection ${this.sessionId} (${this.nick || "no hello"}) sent ${why}: closed 4006`, { event: "fragment_limit", conn: this.sessionId, reason: why });
-      this.closeWith(CloseCode.FragmentLimit, "closed", "fragment limits");
-    });
-    socket.once("close", unguard);
+    socket.on("error", Connection.onSocketError);
+    socket.on("close", Connection.onSocketClose);
+    guardFragments(socket, options, this);
+  }
+
+  /** The client broke the fragment limits (see fragment-guard). */
+  onFragmentLimit(why: string): void {
+    this.options.log(`connection ${this.sessionId} (${this.nick || "no hello"}) sent ${why}: closed 4006`, { event: "fragment_limit", conn: this.sessionId, reason: why });
+    this.closeWith(CloseCode.FragmentLimit, "closed", "fragment limits");
   }
 
   get isOpen(): boolean {
@@ -99,8 +110,11 @@ export class Connection implements Member, LivenessHost {
 
   afterSend(): void {
     this.engine.noteSent();
+    const queued = this.socket.bufferedAmount;
+    if (queued === 0) return;
+    this.queuedBudget?.noteQueued(this);
     // The server's own reply pages may sit on top of the budget: they are paced, not piled up.
-    if (this.socket.bufferedAmount > this.options.maxBufferedBytes + ReplyPager.allowanceBytes) {
+    if (queued > this.options.maxBufferedBytes + ReplyPager.allowanceBytes) {
       this.cutSlow(`exceeded ${this.options.maxBufferedBytes} buffered bytes`);
     }
   }
@@ -159,12 +173,24 @@ export class Connection implements Member, LivenessHost {
     }
   }
 
+  /** ws's listeners, shared by all connections: `this` is the socket. */
+  static onSocketMessage(this: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
+    (this as OwnedSocket)[CONNECTION]?.onFrame(data as Buffer, isBinary);
+  }
+  static onSocketError(this: WebSocket, err: Error): void {
+    const conn = (this as OwnedSocket)[CONNECTION];
+    conn?.options.log(`connection ${conn.sessionId}: ${err.message}`, { event: "connection_error", conn: conn.sessionId, err: err.message });
+  }
+  static onSocketClose(this: WebSocket, code: number, reason: Buffer): void {
+    (this as OwnedSocket)[CONNECTION]?.end(code, reason.toString());
+  }
+
   private onFrame(data: Buffer, isBinary: boolean): void {
     this.engine.noteInbound();
     // Closing (cut, rate limits ignored): what still arrives is not served.
     if (!this.isOpen) return;
     // The reference client's heartbeat is answered without decoding it (see isCanonicalPing),
-    // framed once and written with this turn's other writes (see fanout); it is still counted.
+    // as a frame built in one piece and written at once (see writeFramed); it is still counted.
     const canonicalPing = !isBinary && isCanonicalPing(data);
     const message = isBinary || canonicalPing ? null : parseClientMessage(data.toString());
     const request = message && !isProtocolError(message) ? message : null;
@@ -172,7 +198,7 @@ export class Connection implements Member, LivenessHost {
     if (!verdict.ok) {
       if (verdict.abusive) return this.closeWith(CloseCode.RateLimited, "closed", "rate limits ignored");
       // What it sends meanwhile waits in its own socket (frames already read are still served).
-      this.reads.pauseFor(verdict.retryAfterMs);
+      (this.reads ??= new ReadPause(this.socket, MAX_READ_PAUSE_MS)).pauseFor(verdict.retryAfterMs);
       const refusal = refusalOf(request, verdict.retryAfterMs);
       return refusal ? this.send(refusal) : undefined;
     }
@@ -182,7 +208,7 @@ export class Connection implements Member, LivenessHost {
     }
     if (canonicalPing) {
       this.hub.metrics.frameReceived("ping");
-      fanout([this], pongOf(data));
+      writeFramed(this, pongFrameOf(data), PONG_HEADER_BYTES);
       return;
     }
     this.hub.metrics.frameReceived(isProtocolError(message) ? "invalid" : request!.type);
@@ -288,12 +314,13 @@ export class Connection implements Member, LivenessHost {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
     this.replies.close();
-    this.reads.stop();
+    this.reads?.stop();
     this.rate.release();
     this.hub.disconnect(this, this.endReason === "timeout" ? "timeout" : "closed");
     if (this.nickKey !== null) this.hub.nicknames.release(this.nickKey);
     this.nickKey = null;
     this.socket.removeAllListeners("message");
+    unguardFragments(this.socket);
     this.onEnd(this, this.endReason);
   }
 }
