@@ -57,6 +57,8 @@ interface RunResult {
    */
   honestCpuPercent: number;
   honestLoopDelayP99Ms: number;
+  /** Its longest single event-loop delay: one stall there delays every delivery it holds. */
+  honestLoopDelayMaxMs: number;
   /** The machine's 1-minute load average at the end of the window (2 cores, shared). */
   loadAverage1m: number;
   attacker: string;
@@ -182,6 +184,7 @@ async function run(attack: AttackKind | "none", storePath: string): Promise<RunR
       honestCpuPercent: ((honestCpu.user + honestCpu.system) / 1e6 / wall) * 100,
       // The monitor's resolution is part of every sample: subtracted, as in the other benches.
       honestLoopDelayP99Ms: Math.max(0, honestLoop.percentile(99) / 1e6 - 10),
+      honestLoopDelayMaxMs: Math.max(0, honestLoop.max / 1e6 - 10),
       loadAverage1m: loadavg()[0]!,
       attacker: attackerOut.trim(),
     };
@@ -232,7 +235,7 @@ try {
   const none: Summary = { attack: "none", rounds: [], baselines: [] };
   const attacks = new Map<AttackKind, Summary>(kinds.map((k) => [k, { attack: k, rounds: [], baselines: [] }]));
   const report = (r: RunResult) =>
-    log(`${r.attack}: server CPU ${r.serverCpuPercent.toFixed(0)} %, RSS +${r.rssGrowthMiB.toFixed(1)} MiB, honest p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, ${r.sent} sent, ${r.lostDeliveries} deliveries lost; honest process CPU ${r.honestCpuPercent.toFixed(0)} %, its loop delay p99 ${r.honestLoopDelayP99Ms.toFixed(0)} ms, load average ${r.loadAverage1m.toFixed(1)}${r.attacker ? `; attacker ${r.attacker}` : ""}`);
+    log(`${r.attack}: server CPU ${r.serverCpuPercent.toFixed(0)} %, RSS +${r.rssGrowthMiB.toFixed(1)} MiB, honest p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, ${r.sent} sent, ${r.lostDeliveries} deliveries lost; honest process CPU ${r.honestCpuPercent.toFixed(0)} %, its loop delay p99 ${r.honestLoopDelayP99Ms.toFixed(0)} ms max ${r.honestLoopDelayMaxMs.toFixed(0)} ms, load average ${r.loadAverage1m.toFixed(1)}${r.attacker ? `; attacker ${r.attacker}` : ""}`);
   for (let round = 1; round <= ROUNDS; round++) {
     log(`round ${round} of ${ROUNDS}`);
     for (const kind of kinds) {
