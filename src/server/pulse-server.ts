@@ -15,7 +15,7 @@ import { Connection } from "./connection.js";
 import { RateLimiter } from "./rate-limits.js";
 import { ConnectionCaps } from "./connection-caps.js";
 import { QueuedBytesBudget } from "./queued-bytes-budget.js";
-import { resolveOptions, type ResolvedOptions, type ServerOptions } from "./options.js";
+import { resolveOptions, retentionOf, type ResolvedOptions, type ServerOptions } from "./options.js";
 import { defaultWebRoot, staticFiles } from "./static-files.js";
 import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from "./request-guard.js";
 import { anonymousAuth } from "./identity/anonymous-auth.js";
@@ -59,7 +59,7 @@ export async function startServer(
   const figures = new ConnectionFigures((): number => hub.roomCount);
   const metrics = new Metrics(figures.sources());
   const shared = options.redis ? await openRedisEngine(options.redis, options) : null;
-  const rawStore: PulseStore = shared ? shared.store : typeof options.store === "string" ? await openStore(options.store, options.retainPerRoom ? { retainPerRoom: options.retainPerRoom } : {}) : options.store;
+  const rawStore: PulseStore = shared ? shared.store : typeof options.store === "string" ? await openStore(options.store, retentionOf(options)) : options.store;
   const store = timedStore(rawStore, metrics);
   const authMode: AuthMode = options.authenticate ? { authenticate: options.authenticate } : auth ?? anonymousAuth(await store.signingSecret());
   const allowedHosts = new Set(options.allowedHosts?.map((h) => h.toLowerCase()) ?? defaultAllowedHosts(options.host));
