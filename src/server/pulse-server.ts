@@ -13,7 +13,8 @@ import { LivenessSweep } from "./liveness-sweep.js";
 import type { LivenessEngine } from "../liveness/liveness-engine.js";
 import { Connection } from "./connection.js";
 import { RateLimiter } from "./rate-limits.js";
-import { ConnectionCaps } from "./connection-caps.js";
+import { ConnectionCaps, FULL_RETRY_AFTER_S } from "./connection-caps.js";
+import { UpgradeRateLimiter } from "./upgrade-rate.js";
 import { QueuedBytesBudget } from "./queued-bytes-budget.js";
 import { resolveOptions, retentionOf, type ResolvedOptions, type ServerOptions } from "./options.js";
 import { defaultWebRoot, staticFiles } from "./static-files.js";
@@ -32,6 +33,8 @@ export interface ServerStats {
   connections: number;
   rooms: number;
   nicknames: number;
+  /** Client addresses whose new-connection rate is tracked (bounded by rateLimits.upgrades.maxTrackedIps). */
+  trackedIps: number;
   /** Event-loop delay p99 since the previous stats read. */
   eventLoopDelayP99Ms: number;
   heapUsedBytes: number;
@@ -68,6 +71,7 @@ export async function startServer(
   const connections = new Set<Connection>();
   const rateLimiter = new RateLimiter(options.rateLimits);
   const caps = new ConnectionCaps(options.maxConnections, options.maxConnectionsPerIp);
+  const upgradeRate = new UpgradeRateLimiter(options.rateLimits ? options.rateLimits.upgrades : null);
   const queuedBudget = new QueuedBytesBudget(options.maxQueuedBytesTotal, options.queuedBytesCheckMs, () => connections);
   const sweep = new LivenessSweep<LivenessEngine>(options.checkMs);
   const serveFile = staticFiles(options.webRoot ?? defaultWebRoot());
@@ -89,7 +93,7 @@ export async function startServer(
     loopDelayOn = true;
     loopDelay.reset();
     const mem = process.memoryUsage();
-    return { connections: connections.size, rooms: hub.roomCount, nicknames: hub.nicknames.size, eventLoopDelayP99Ms: Math.round(p99 * 100) / 100, heapUsedBytes: mem.heapUsed, rssBytes: mem.rss };
+    return { connections: connections.size, rooms: hub.roomCount, nicknames: hub.nicknames.size, trackedIps: upgradeRate.trackedIps, eventLoopDelayP99Ms: Math.round(p99 * 100) / 100, heapUsedBytes: mem.heapUsed, rssBytes: mem.rss };
   };
 
   const http: Server = createServer((req, res) => {
@@ -124,18 +128,22 @@ export async function startServer(
     // A shared function, not a closure: a closure here would keep this scope (the upgrade
     // request included) alive for as long as the socket lives.
     socket.on("error", destroyOnError);
-    const refuse = (status: number, text: string) => {
+    /** `retryAfterS`: for a refusal that passes, when to try again (whole seconds, as HTTP has them). */
+    const refuse = (status: number, text: string, retryAfterS?: number) => {
       metrics.upgradesRefused.inc({ status });
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${text}\n`);
+      const retryAfter = retryAfterS === undefined ? "" : `Retry-After: ${retryAfterS}\r\n`;
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${retryAfter}Content-Type: text/plain\r\n\r\n${text}\n`);
     };
-    if (draining || !storeReachable) return refuse(503, "Service Unavailable");
+    if (draining || !storeReachable) return refuse(503, "Service Unavailable", FULL_RETRY_AFTER_S);
     if (!hostAllowed(req, allowedHosts)) return refuse(403, "Forbidden host");
     if (!originAllowed(req, options.allowedOrigins)) return refuse(403, "Forbidden origin");
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
     if (!offered.includes(SUBPROTOCOL)) return refuse(426, `Upgrade Required: subprotocol ${SUBPROTOCOL}`);
     const ip = req.socket.remoteAddress ?? "unknown";
+    const waitMs = upgradeRate.take(ip);
+    if (waitMs > 0) return refuse(429, "Too Many Requests: too many new connections from this address", Math.max(1, Math.ceil(waitMs / 1000)));
     const full = caps.acquire(ip);
-    if (full) return refuse(full.status, full.text);
+    if (full) return refuse(full.status, full.text, full.retryAfterS);
     socket.once("close", () => caps.release(ip));
     wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new Connection(ws, req, authMode, hub, options, clock, (ended, reason) => {
