@@ -45,10 +45,16 @@ interface Member {
   sendNext?: () => void;
 }
 
+/**
+ * Source address of client i: 50 per address, so the per-IP connection cap (100) and the
+ * new-connection burst (200) are never what the run measures.
+ */
+const sourceAddress = (i: number): string => `127.0.${1 + Math.floor(i / 12_500)}.${10 + (Math.floor(i / 50) % 250)}`;
+
 /** A raw Pulse client: hello, join, answer pings, count messages; resolves once joined. */
 function member(url: string, i: number): Promise<Member> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, [SUBPROTOCOL]);
+    const ws = new WebSocket(url, [SUBPROTOCOL], { localAddress: sourceAddress(i) });
     const m: Member = {
       send: (id, text) => ws.send(JSON.stringify({ type: "send", room: ROOM, id, text })),
       close: () => ws.terminate(),
@@ -131,13 +137,13 @@ const SETUPS: Setup[] = [
     id: "pulse-1",
     label: "Pulse, 1 node (SQLite)",
     connect: member,
-    start: (_r, dir) => startNodes([["dist/cli/pulse.js", "serve", "--store", join(dir, "bench.db")]]),
+    start: (_r, dir) => startNodes([["dist/cli/pulse.js", "serve", "--store", join(dir, "bench.db"), "--no-rate-limits"]]),
   },
   {
     id: "pulse-2w",
     label: "Pulse, 2 workers + Redis",
     connect: member,
-    start: (redisUrl) => startNodes([["dist/cli/pulse.js", "serve", "--workers", "2", "--redis", redisUrl]]),
+    start: (redisUrl) => startNodes([["dist/cli/pulse.js", "serve", "--workers", "2", "--redis", redisUrl, "--no-rate-limits"]]),
   },
   {
     id: "socketio-redis",
