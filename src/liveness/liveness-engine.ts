@@ -89,6 +89,8 @@ export class LivenessEngine {
   private _health: PeerHealth = "alive";
   private rttLastMs: number | null = null;
   private rttSmoothedMs: number | null = null;
+  /** The server's sweep keeps its slot here (see LivenessSweep); -2: in no sweep. */
+  sweepSlot = -2;
 
   private readonly wakeProbeMs: number;
   private readonly role: PingRole;

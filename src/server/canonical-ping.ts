@@ -26,9 +26,21 @@ export function isCanonicalPing(frame: Uint8Array): boolean {
   return i > sentStart && i === n - 1;
 }
 
-/** The pong for a canonical ping: a copy with "ping" turned into "pong". */
-export function pongOf(canonicalPing: Uint8Array): Buffer {
-  const pong = Buffer.from(canonicalPing);
-  pong[10] = 0x6f; // {"type":"p[i]ng" -> "o"
-  return pong;
+/** The header's size in pongFrameOf's frames. */
+export const PONG_HEADER_BYTES = 2;
+
+/**
+ * The pong for a canonical ping as a whole WebSocket frame, ready for the socket: the 2-byte
+ * header of an unmasked final text frame (a canonical ping is under 126 bytes, so the length
+ * fits the header's 7 bits), then the ping's bytes with "ping" turned into "pong". One
+ * allocation, no framing by ws.
+ */
+export function pongFrameOf(canonicalPing: Uint8Array): Buffer {
+  const n = canonicalPing.length;
+  const frame = Buffer.allocUnsafe(PONG_HEADER_BYTES + n);
+  frame[0] = 0x81; // FIN + text
+  frame[1] = n;
+  frame.set(canonicalPing, PONG_HEADER_BYTES);
+  frame[PONG_HEADER_BYTES + 10] = 0x6f; // {"type":"p[i]ng" -> "o"
+  return frame;
 }

@@ -1,3 +1,9 @@
+import type { Duplex } from "node:stream";
+
+/** A socket's slot: kept on the socket itself, released by one shared 'close' listener. */
+const SLOT = Symbol("pulse.connectionSlot");
+type SlottedSocket = Duplex & { [SLOT]?: { caps: ConnectionCaps; ip: string } };
+
 /** Why an upgrade is refused, as the HTTP status, text and `Retry-After` (seconds) to answer with. */
 export type CapRefusal = { status: 503 | 429; text: string; retryAfterS: number };
 
@@ -34,6 +40,15 @@ export class ConnectionCaps {
     return null;
   }
 
+  /**
+   * Gives `ip`'s slot back when `socket` closes. One small object on the socket and a shared
+   * listener, not a closure (with `once`'s wrapper, about 200 bytes per connection).
+   */
+  releaseOnClose(socket: Duplex, ip: string): void {
+    (socket as SlottedSocket)[SLOT] = { caps: this, ip };
+    socket.on("close", releaseSlot);
+  }
+
   release(ip: string): void {
     const n = this.perIp.get(ip) ?? 0;
     if (n <= 0) return;
@@ -41,4 +56,11 @@ export class ConnectionCaps {
     if (n === 1) this.perIp.delete(ip);
     else this.perIp.set(ip, n - 1);
   }
+}
+
+function releaseSlot(this: SlottedSocket): void {
+  const slot = this[SLOT];
+  if (!slot) return;
+  delete this[SLOT];
+  slot.caps.release(slot.ip);
 }

@@ -5,7 +5,7 @@ import type { ClientMessage, HelloMessage, PingMessage, ServerMessage } from "..
 import { ErrorCode, PROTOCOL_VERSION } from "../protocol/messages.js";
 import { CloseCode, describeClose } from "../protocol/close-codes.js";
 import { isProtocolError, parseClientMessage } from "../protocol/parse.js";
-import { isCanonicalPing, pongOf } from "./canonical-ping.js";
+import { isCanonicalPing, pongFrameOf, PONG_HEADER_BYTES } from "./canonical-ping.js";
 import { LivenessEngine, type HealthChange, type LivenessHost } from "../liveness/liveness-engine.js";
 import type { Clock } from "../liveness/clock.js";
 import { validId, type ChatHub, type Member } from "./chat-hub.js";
@@ -13,13 +13,17 @@ import type { ResolvedOptions } from "./options.js";
 import { ReplyPager } from "./reply-pager.js";
 import { RateLimiter, type ConnectionRateLimiter } from "./rate-limits.js";
 import { rateKindOf, refusalOf } from "./admission.js";
-import { guardFragments } from "./fragment-guard.js";
-import { fanout } from "./fanout.js";
+import { guardFragments, unguardFragments } from "./fragment-guard.js";
+import { writeFramed } from "./fanout.js";
 import { normalizeName } from "../protocol/names.js";
 import { isRefusal, type AuthMode, type Identity } from "./identity/identity.js";
 
 /** A token longer than this is refused unread (a JWT with a few claims is well under 2 KB). */
 const MAX_TOKEN_LENGTH = 8 * 1024;
+
+/** The socket's back-reference to its Connection, for the shared listeners. */
+const CONNECTION = Symbol("pulse.connection");
+type OwnedSocket = WebSocket & { [CONNECTION]?: Connection };
 
 /** Why a connection ended, for logs and presence. */
 export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown";
@@ -55,20 +59,27 @@ export class Connection implements Member, LivenessHost {
     clock: Clock,
     private readonly onEnd: (conn: Connection, reason: EndReason) => void,
     private readonly rate: ConnectionRateLimiter = new RateLimiter(false).forConnection(""),
+    /** The server-wide budget for queued bytes, told when this connection has bytes left queued. */
+    private readonly queuedBudget: { noteQueued(conn: Connection): void } | null = null,
   ) {
     this.engine = new LivenessEngine(options.liveness, this, clock, { role: options.pingRole });
     this.replies = new ReplyPager(this, { stallMs: options.replayStallMs, maxQueued: options.maxRooms + 8 });
     this.handshakeTimer = setTimeout(() => this.closeWith(CloseCode.HandshakeTimeout, "handshake"), options.handshakeTimeoutMs);
-    socket.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+    // Listeners shared by all connections (`this` is the socket), not closures per connection:
+    // on an idle server each closure is heap that every connection pays for.
+    (socket as OwnedSocket)[CONNECTION] = this;
+    socket.on("message", Connection.onSocketMessage);
     // 'error' must always have a listener: ws emits it for bad frames (1007, 1009) and an
     // unhandled one would crash the whole server.
-    socket.on("error", (err) => this.options.log(`connection ${this.sessionId}: ${err.message}`, { event: "connection_error", conn: this.sessionId, err: err.message }));
-    socket.on("close", (code, reason) => this.end(code, reason.toString()));
-    const unguard = guardFragments(socket, { maxFragments: options.maxFragmentsPerMessage, maxIncompleteMs: options.maxFragmentedMessageMs }, (why) => {
-      this.options.log(`connection ${this.sessionId} (${this.nick || "no hello"}) sent ${why}: closed 4006`, { event: "fragment_limit", conn: this.sessionId, reason: why });
-      this.closeWith(CloseCode.FragmentLimit, "closed", "fragment limits");
-    });
-    socket.once("close", unguard);
+    socket.on("error", Connection.onSocketError);
+    socket.on("close", Connection.onSocketClose);
+    guardFragments(socket, options, this);
+  }
+
+  /** The client broke the fragment limits (see fragment-guard). */
+  onFragmentLimit(why: string): void {
+    this.options.log(`connection ${this.sessionId} (${this.nick || "no hello"}) sent ${why}: closed 4006`, { event: "fragment_limit", conn: this.sessionId, reason: why });
+    this.closeWith(CloseCode.FragmentLimit, "closed", "fragment limits");
   }
 
   get isOpen(): boolean {
@@ -90,8 +101,11 @@ export class Connection implements Member, LivenessHost {
 
   afterSend(): void {
     this.engine.noteSent();
+    const queued = this.socket.bufferedAmount;
+    if (queued === 0) return;
+    this.queuedBudget?.noteQueued(this);
     // The server's own reply pages may sit on top of the budget: they are paced, not piled up.
-    if (this.socket.bufferedAmount > this.options.maxBufferedBytes + ReplyPager.allowanceBytes) {
+    if (queued > this.options.maxBufferedBytes + ReplyPager.allowanceBytes) {
       this.cutSlow(`exceeded ${this.options.maxBufferedBytes} buffered bytes`);
     }
   }
@@ -150,12 +164,24 @@ export class Connection implements Member, LivenessHost {
     }
   }
 
+  /** ws's listeners, shared by all connections: `this` is the socket. */
+  static onSocketMessage(this: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
+    (this as OwnedSocket)[CONNECTION]?.onFrame(data as Buffer, isBinary);
+  }
+  static onSocketError(this: WebSocket, err: Error): void {
+    const conn = (this as OwnedSocket)[CONNECTION];
+    conn?.options.log(`connection ${conn.sessionId}: ${err.message}`, { event: "connection_error", conn: conn.sessionId, err: err.message });
+  }
+  static onSocketClose(this: WebSocket, code: number, reason: Buffer): void {
+    (this as OwnedSocket)[CONNECTION]?.end(code, reason.toString());
+  }
+
   private onFrame(data: Buffer, isBinary: boolean): void {
     this.engine.noteInbound();
     // Closing (cut, rate limits ignored): what still arrives is not served.
     if (!this.isOpen) return;
     // The reference client's heartbeat is answered without decoding it (see isCanonicalPing),
-    // framed once and written with this turn's other writes (see fanout); it is still counted.
+    // as a frame built in one piece and written at once (see writeFramed); it is still counted.
     const canonicalPing = !isBinary && isCanonicalPing(data);
     const message = isBinary || canonicalPing ? null : parseClientMessage(data.toString());
     const request = message && !isProtocolError(message) ? message : null;
@@ -171,7 +197,7 @@ export class Connection implements Member, LivenessHost {
     }
     if (canonicalPing) {
       this.hub.metrics.frameReceived("ping");
-      fanout([this], pongOf(data));
+      writeFramed(this, pongFrameOf(data), PONG_HEADER_BYTES);
       return;
     }
     this.hub.metrics.frameReceived(isProtocolError(message) ? "invalid" : request!.type);
@@ -282,6 +308,7 @@ export class Connection implements Member, LivenessHost {
     if (this.nickKey !== null) this.hub.nicknames.release(this.nickKey);
     this.nickKey = null;
     this.socket.removeAllListeners("message");
+    unguardFragments(this.socket);
     this.onEnd(this, this.endReason);
   }
 }

@@ -53,6 +53,25 @@ export function fanout(targets: Iterable<FanoutTarget>, frame: Buffer): number {
   return written;
 }
 
+/**
+ * Writes one small frame, already framed (`wire`: header + payload, as from pongFrameOf), to
+ * one recipient, now: a heartbeat answer needs no batching, and waiting for setImmediate to
+ * uncork cost more than the write. If the socket is corked for this turn's broadcasts, the
+ * frame joins them in order. Without a raw socket, ws frames `wire`'s payload itself.
+ */
+export function writeFramed(target: FanoutTarget, wire: Buffer, headerBytes: number): void {
+  const ws = target.socket;
+  if (ws.readyState !== WebSocket.OPEN) return;
+  const raw = rawSocketOf(ws);
+  if (!raw) {
+    ws.send(wire.subarray(headerBytes), { binary: false });
+    target.afterSend();
+    return;
+  }
+  raw.write(wire);
+  if (!corked.has(raw)) target.afterSend();
+}
+
 /** ws keeps the TCP socket in a private field; absent (or already ended) means "use ws.send". */
 function rawSocketOf(ws: WebSocket): Socket | undefined {
   const raw = (ws as unknown as { _socket?: Socket })._socket;

@@ -9,19 +9,18 @@ import type { ConnectionState, MetricsSources } from "./metrics.js";
  * scrape time and an ending socket's totals move into `ended`.
  */
 export class ConnectionFigures {
-  private readonly sockets = new Map<Connection, Socket>();
   private ended = { received: 0, sent: 0 };
 
-  constructor(private readonly roomCount: () => number) {}
+  /** `connections`: the server's live connections (no map of its own: that was heap per connection). */
+  constructor(
+    private readonly roomCount: () => number,
+    private readonly connections: ReadonlySet<Connection>,
+  ) {}
 
-  add(conn: Connection, socket: Socket): void {
-    this.sockets.set(conn, socket);
-  }
-
+  /** A connection ended: its socket's totals move into `ended`. */
   remove(conn: Connection): void {
-    const socket = this.sockets.get(conn);
+    const socket = tcpOf(conn);
     if (!socket) return;
-    this.sockets.delete(conn);
     this.ended = { received: this.ended.received + socket.bytesRead, sent: this.ended.sent + socket.bytesWritten };
   }
 
@@ -30,19 +29,25 @@ export class ConnectionFigures {
       rooms: this.roomCount,
       connectionStates: () => {
         const counts: Record<ConnectionState, number> = { handshake: 0, alive: 0, suspect: 0, closing: 0 };
-        for (const conn of this.sockets.keys()) counts[stateOf(conn)]++;
+        for (const conn of this.connections) counts[stateOf(conn)]++;
         return counts;
       },
       socketBytes: () => {
         let { received, sent } = this.ended;
-        for (const socket of this.sockets.values()) {
-          received += socket.bytesRead;
-          sent += socket.bytesWritten;
+        for (const conn of this.connections) {
+          const socket = tcpOf(conn);
+          received += socket?.bytesRead ?? 0;
+          sent += socket?.bytesWritten ?? 0;
         }
         return { received, sent };
       },
     };
   }
+}
+
+/** ws keeps the TCP socket in a private field, set for the WebSocket's whole life. */
+function tcpOf(conn: Connection): Socket | undefined {
+  return (conn.socket as unknown as { _socket?: Socket })._socket ?? undefined;
 }
 
 function stateOf(conn: Connection): ConnectionState {

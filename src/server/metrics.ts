@@ -30,8 +30,8 @@ export class Metrics {
   readonly registry = new Registry();
   private defaultsOn = false;
 
-  /** Inbound frames by message type ("invalid" for frames that did not parse). */
-  readonly framesReceived = new Counter({ name: "pulse_frames_received_total", help: "Inbound WebSocket frames by message type (invalid: did not parse)", labelNames: ["type"] as const, registers: [this.registry] });
+  /** Inbound frames by message type, counted in plain numbers (see frameReceived) and reported at scrape time. */
+  private readonly frameCounts = new Map<string, number>();
   /** Chat `send` requests by outcome. */
   readonly messagesReceived = new Counter({ name: "pulse_messages_received_total", help: "Chat send requests by result: stored (new), duplicate (acked with duplicate:true, a resend), refused (invalid, not in room, store failure, id reused)", labelNames: ["result"] as const, registers: [this.registry] });
   /** Chat messages written to clients, by path. */
@@ -72,25 +72,36 @@ export class Metrics {
         },
       });
     };
+    const frameCounts = this.frameCounts;
+    const framesReported = new Map<string, number>();
+    new Counter({
+      name: "pulse_frames_received_total", help: "Inbound WebSocket frames by message type (invalid: did not parse)", labelNames: ["type"] as const, registers,
+      collect() {
+        for (const [type, n] of frameCounts) {
+          const grown = n - (framesReported.get(type) ?? 0);
+          if (grown > 0) this.inc({ type }, grown);
+          framesReported.set(type, n);
+        }
+      },
+    });
     fromTotal("pulse_bytes_received_total", "TCP bytes received on WebSocket connections (frames with headers, and the upgrade request)", () => sources.socketBytes().received);
     fromTotal("pulse_bytes_sent_total", "TCP bytes sent on WebSocket connections (frames with headers, and the upgrade response)", () => sources.socketBytes().sent);
   }
 
   // Hot-path helpers: label children are looked up once, not per call.
-  private readonly frameChildren = new Map<string, { inc(): void }>();
   private readonly stored = this.messagesReceived.labels("stored");
   private readonly duplicates = this.messagesReceived.labels("duplicate");
   private readonly liveMessages = this.messagesSent.labels("live");
   private readonly messageDeliveries = this.deliveries.labels("message");
   private readonly presenceDeliveries = this.deliveries.labels("presence");
 
+  /**
+   * An inbound frame of this message type ("invalid": did not parse). A plain number, not a
+   * prom-client increment: on an idle server nearly every frame is a heartbeat, and the
+   * labelled increment was a visible share of the heartbeat's CPU in a profile.
+   */
   frameReceived(type: string): void {
-    let child = this.frameChildren.get(type);
-    if (!child) {
-      child = this.framesReceived.labels(type);
-      this.frameChildren.set(type, child);
-    }
-    child.inc();
+    this.frameCounts.set(type, (this.frameCounts.get(type) ?? 0) + 1);
   }
 
   /** A send was acked: a new message, or a resend of one already stored. */

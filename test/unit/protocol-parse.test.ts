@@ -58,10 +58,12 @@ describe("close codes", () => {
 describe("canonical ping fast path", () => {
   it("accepts exactly the reference client's ping and answers with the same bytes as a pong", async () => {
     const { parseClientMessage } = await import("../../src/protocol/parse.js");
-    const { isCanonicalPing, pongOf } = await import("../../src/server/canonical-ping.js");
+    const { isCanonicalPing, pongFrameOf, PONG_HEADER_BYTES } = await import("../../src/server/canonical-ping.js");
     const ping = Buffer.from('{"type":"ping","id":42,"sentAt":1764091200500}');
     assert.equal(isCanonicalPing(ping), true);
-    assert.deepEqual(JSON.parse(pongOf(ping).toString()), { type: "pong", id: 42, sentAt: 1764091200500 });
+    const frame = pongFrameOf(ping);
+    assert.deepEqual([frame[0], frame[1]], [0x81, ping.length], "a final, unmasked text frame of the ping's length");
+    assert.deepEqual(JSON.parse(frame.subarray(PONG_HEADER_BYTES).toString()), { type: "pong", id: 42, sentAt: 1764091200500 });
     assert.deepEqual(parseClientMessage(ping.toString()), { type: "ping", id: 42, sentAt: 1764091200500 }, "the general parser agrees");
     for (const other of [
       '{"type":"ping","id":42,"sentAt":1764091200500,"x":1}',
