@@ -13,6 +13,7 @@ import type { FanoutTarget } from "./fanout.js";
 import type { ReplyPager } from "./reply-pager.js";
 import { ReplayGate } from "./replay-gate.js";
 import { HistoryPage, RoomCatchUp, type CatchUpSettings } from "./room-catch-up.js";
+import { LatestPageCache } from "./latest-page-cache.js";
 import type { Metrics } from "./metrics.js";
 
 /** What the hub needs of a connection. */
@@ -39,6 +40,8 @@ const ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
 export const validId = (id: string): boolean => ID_PATTERN.test(id);
 /** Expired nickname holds are forgotten this often. */
 const NICKNAME_PURGE_MS = 60 * 60 * 1000;
+/** Bytes of rooms' newest pages kept for the joins that follow (a page is at most 240 KiB). */
+const LATEST_PAGES_BYTES = 4 * 1024 * 1024;
 const frameOf = (message: ServerMessage): Buffer => Buffer.from(JSON.stringify(message));
 
 /**
@@ -66,7 +69,7 @@ export class ChatHub {
     this.purgeTimer = setInterval(purge, NICKNAME_PURGE_MS);
     this.purgeTimer.unref();
     const { historyLimit, maxReplay, maxReplayBytes, maxConcurrentReplays } = options;
-    this.catchUp = { store, gate: new ReplayGate(maxConcurrentReplays), historyLimit, maxReplay, maxReplayBytes, messageFrame: (m) => frameOf(messageFrame(m)) };
+    this.catchUp = { store, gate: new ReplayGate(maxConcurrentReplays), historyLimit, maxReplay, maxReplayBytes, messageFrame: (m) => frameOf(messageFrame(m)), latestPages: new LatestPageCache(LATEST_PAGES_BYTES) };
     this.presence = new PresenceBatcher((room, changes) => {
       const state = this.rooms.get(room);
       state?.presenceFlushed();

@@ -1,9 +1,14 @@
 import type { PresenceChange } from "../protocol/messages.js";
 
 interface PendingRoom {
-  changes: PresenceChange[];
+  /** In order; null where a change was cancelled out. */
+  changes: Array<PresenceChange | null>;
   /** Per change: how many online-list snapshots the room had when it was added. */
   snapshotsAt: number[];
+  /** Index of each nick's last change still in `changes` (a linear search was O(batch^2) when thousands joined in one window). */
+  lastByNick: Map<string, number>;
+  /** Per change: the index of the same nick's change before it (-1: none), to step back when one cancels out. */
+  previous: number[];
   /** Online lists sent to joiners since the batch opened (see `snapshot`). */
   snapshots: number;
   /** When the room's batch goes out (ms, Date.now() time). */
@@ -30,12 +35,16 @@ export class PresenceBatcher {
 
   add(room: string, change: PresenceChange, windowMs: number): void {
     let entry = this.pending.get(room);
-    if (!entry) this.pending.set(room, (entry = { changes: [], snapshotsAt: [], snapshots: 0, dueAt: Date.now() + windowMs }));
-    const last = lastOf(entry.changes, change.nick);
-    if (last >= 0 && entry.changes[last]!.event !== change.event && entry.snapshotsAt[last] === entry.snapshots) {
-      entry.changes.splice(last, 1);
-      entry.snapshotsAt.splice(last, 1);
+    if (!entry) this.pending.set(room, (entry = { changes: [], snapshotsAt: [], lastByNick: new Map(), previous: [], snapshots: 0, dueAt: Date.now() + windowMs }));
+    const last = entry.lastByNick.get(change.nick);
+    if (last !== undefined && entry.changes[last]!.event !== change.event && entry.snapshotsAt[last] === entry.snapshots) {
+      entry.changes[last] = null;
+      const before = entry.previous[last]!;
+      if (before >= 0) entry.lastByNick.set(change.nick, before);
+      else entry.lastByNick.delete(change.nick);
     } else {
+      entry.previous.push(last ?? -1);
+      entry.lastByNick.set(change.nick, entry.changes.length);
       entry.changes.push(change);
       entry.snapshotsAt.push(entry.snapshots);
     }
@@ -53,13 +62,13 @@ export class PresenceBatcher {
     this.disarm();
     const rooms = [...this.pending];
     this.pending.clear();
-    for (const [room, entry] of rooms) if (entry.changes.length > 0) this.publish(room, entry.changes);
+    for (const [room, entry] of rooms) publishLive(this.publish, room, entry.changes);
   }
 
   private flushDue(): void {
     this.disarm();
     const now = Date.now();
-    const due: Array<[string, PresenceChange[]]> = [];
+    const due: Array<[string, Array<PresenceChange | null>]> = [];
     let next = Infinity;
     for (const [room, entry] of this.pending) {
       if (entry.dueAt <= now) due.push([room, entry.changes]);
@@ -67,7 +76,7 @@ export class PresenceBatcher {
     }
     for (const [room] of due) this.pending.delete(room);
     if (next < Infinity) this.arm(next);
-    for (const [room, changes] of due) if (changes.length > 0) this.publish(room, changes);
+    for (const [room, changes] of due) publishLive(this.publish, room, changes);
   }
 
   private arm(at: number): void {
@@ -84,7 +93,8 @@ export class PresenceBatcher {
   }
 }
 
-function lastOf(changes: PresenceChange[], nick: string): number {
-  for (let i = changes.length - 1; i >= 0; i--) if (changes[i]!.nick === nick) return i;
-  return -1;
+/** Publishes the changes that were not cancelled out, if any. */
+function publishLive(publish: (room: string, changes: PresenceChange[]) => void, room: string, changes: Array<PresenceChange | null>): void {
+  const live = changes.filter((c): c is PresenceChange => c !== null);
+  if (live.length > 0) publish(room, live);
 }

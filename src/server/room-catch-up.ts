@@ -4,6 +4,7 @@ import type { MessageStore } from "../store/message-store.js";
 import { jsonArray, newestThatFit, PAGE_BYTES } from "./pages.js";
 import type { PagedReply } from "./reply-pager.js";
 import type { ReplayGate } from "./replay-gate.js";
+import type { LatestPageCache } from "./latest-page-cache.js";
 
 /** Server-wide settings of every catch-up. */
 export interface CatchUpSettings {
@@ -16,6 +17,8 @@ export interface CatchUpSettings {
   maxReplayBytes: number;
   /** The live `message` frame of a stored message: replayed messages look exactly like live ones. */
   messageFrame(m: ChatMessage): Buffer;
+  /** Rooms' newest pages, shared by the joins that ask for no replay. */
+  latestPages?: LatestPageCache;
 }
 
 /** What one catch-up needs of its member and room. */
@@ -103,9 +106,19 @@ export class RoomCatchUp implements PagedReply {
       if (!this.member.stillWanted()) return null;
       if (replay) return replay;
     }
-    const page = newestThatFit(await store.readBefore(room, latest + 1, this.settings.historyLimit), PAGE_BYTES - JOINED_HEADROOM_BYTES);
+    const parts = await this.latestPage(room, latest);
     this.delivered = latest;
-    return this.joined(latest, false, page.parts);
+    return this.joined(latest, false, parts);
+  }
+
+  /** The newest page of the room up to `latest`, from the shared cache when another join just read it. */
+  private async latestPage(room: string, latest: number): Promise<string[]> {
+    const cache = this.settings.latestPages;
+    const cached = cache?.get(room, latest);
+    if (cached) return cached;
+    const page = newestThatFit(await this.settings.store.readBefore(room, latest + 1, this.settings.historyLimit), PAGE_BYTES - JOINED_HEADROOM_BYTES);
+    cache?.set(room, latest, page.parts, page.bytes);
+    return page.parts;
   }
 
   /**
