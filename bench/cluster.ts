@@ -1,27 +1,33 @@
 /**
- * `npm run bench:cluster`: one room of --room clients (default 1,000) with 16 senders, on
+ * `npm run bench:cluster`: one room of --room members (default 1,000) with 16 senders, each
+ * keeping 8 sends in flight, on
  *   - Pulse, one node (SQLite),
  *   - Pulse, `--workers 2` on one Redis (the two cores of this machine), and
- *   - Socket.IO 4.8 with @socket.io/redis-adapter, two nodes on one Redis (clients split
+ *   - Socket.IO 4.8 with @socket.io/redis-adapter, two nodes on one Redis (members split
  *     between them), the anchor,
- * reporting deliveries per second and per server CPU-second, and the time until the LAST
- * recipient has a message (p50 / p99; with two workers most recipients sit on the other node
- * from the sender, so this is the cross-node figure). Loopback only; every phase is bounded.
+ * reporting deliveries per second, the CPU each side spent per delivery, and the time until
+ * the LAST member has a probe message (p50 / p99; with two nodes most members sit on the other
+ * node from the sender, so this is the cross-node figure). Loopback only; every phase bounded.
  *
- * Not pinned: the two workers need both cores, so the generator (this process) shares them;
- * the figures are for comparing the two setups in one run, on an otherwise idle machine.
+ * The generator is --generators processes (default 2), each holding every n-th member, their
+ * sockets bound to 127.0.0.10, .11, ... (90 members per address: under Pulse's per-IP cap of
+ * 100). Pulse runs with --no-rate-limits (the senders send far over the per-connection limit
+ * on purpose). Nothing is pinned: on a two-core machine the servers, Redis and the generator
+ * share the cores, and the CPU columns say who used what. --runs N repeats the three setups
+ * N times, interleaved, and reports each figure's median.
+ *
+ * node --import tsx bench/cluster.ts [--room 1000] [--seconds 5] [--probes 30] [--generators 2] [--runs 1]
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { loadavg } from "node:os";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import WebSocket from "ws";
-import { io } from "socket.io-client";
-import { SUBPROTOCOL } from "../src/protocol/messages.js";
 import { RedisServer } from "../test/support/redis-server.js";
-import { cpuSeconds } from "./lib/proc.js";
-import { percentile, sleep, waitUntil } from "./lib/stats.js";
+import { cpuSeconds, runQueueWaitSeconds } from "./lib/proc.js";
+import { median, percentile, sleep } from "./lib/stats.js";
+import { Generators } from "./cluster/generators.js";
+import type { MemberKind } from "./cluster/members.js";
+import type { MemberPlan } from "./cluster/ipc.js";
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -32,92 +38,12 @@ const SENDERS = 16;
 const WINDOW = 8;
 const SECONDS = arg("seconds", 5);
 const PROBES = arg("probes", 30);
-const ROOM = "bench";
-
-interface Member {
-  /** Sends one chat message (an ack calls sendNext). */
-  send(id: string, text: string): void;
-  close(): void;
-  received: number;
-  /** Probe text -> receive time (ms, performance.now()). */
-  probeSeen: Map<string, number>;
-  acks: number;
-  sendNext?: () => void;
-}
-
-/**
- * Source address of client i: 50 per address, so the per-IP connection cap (100) and the
- * new-connection burst (200) are never what the run measures.
- */
-const sourceAddress = (i: number): string => `127.0.${1 + Math.floor(i / 12_500)}.${10 + (Math.floor(i / 50) % 250)}`;
-
-/** A raw Pulse client: hello, join, answer pings, count messages; resolves once joined. */
-function member(url: string, i: number): Promise<Member> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, [SUBPROTOCOL], { localAddress: sourceAddress(i) });
-    const m: Member = {
-      send: (id, text) => ws.send(JSON.stringify({ type: "send", room: ROOM, id, text })),
-      close: () => ws.terminate(),
-      received: 0,
-      probeSeen: new Map(),
-      acks: 0,
-    };
-    const timer = setTimeout(() => reject(new Error(`client ${i} not joined in 60 s`)), 60_000);
-    ws.on("error", reject);
-    ws.on("open", () => ws.send(JSON.stringify({ type: "hello", clientId: `bench-${i}`, nick: `u${i}` })));
-    ws.on("message", (data: Buffer) => {
-      const text = data.toString();
-      // Cheap checks first: most frames are chat messages and need no parse.
-      if (text.startsWith('{"type":"message"')) {
-        m.received++;
-        const probe = /"text":"(probe-\d+)"/.exec(text);
-        if (probe) m.probeSeen.set(probe[1]!, performance.now());
-        return;
-      }
-      if (text.startsWith('{"type":"ack"')) {
-        m.acks++;
-        m.sendNext?.();
-        return;
-      }
-      const frame = JSON.parse(text) as { type: string; id?: number; sentAt?: number };
-      if (frame.type === "ping") ws.send(JSON.stringify({ type: "pong", id: frame.id, sentAt: frame.sentAt }));
-      else if (frame.type === "welcome") ws.send(JSON.stringify({ type: "join", room: ROOM }));
-      else if (frame.type === "joined") {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    });
-  });
-}
-
-/** A Socket.IO client: join, count messages, ack-driven sends. */
-function ioMember(url: string, i: number): Promise<Member> {
-  return new Promise((resolve, reject) => {
-    const socket = io(url, { transports: ["websocket"], reconnection: false, forceNew: true });
-    const m: Member = {
-      send: (id, text) => socket.emit("send", { room: ROOM, id, text }, () => {
-        m.acks++;
-        m.sendNext?.();
-      }),
-      close: () => socket.disconnect(),
-      received: 0,
-      probeSeen: new Map(),
-      acks: 0,
-    };
-    const timer = setTimeout(() => reject(new Error(`client ${i} not joined in 60 s`)), 60_000);
-    socket.on("connect_error", reject);
-    socket.on("message", (msg: { text?: string }) => {
-      m.received++;
-      if (msg.text?.startsWith("probe-")) m.probeSeen.set(msg.text, performance.now());
-    });
-    socket.on("connect", () =>
-      socket.emit("join", ROOM, () => {
-        clearTimeout(timer);
-        resolve(m);
-      }),
-    );
-  });
-}
+const GENERATORS = arg("generators", 2);
+const RUNS = arg("runs", 1);
+/** Members per source address: below Pulse's default maxConnectionsPerIp (100). */
+const PER_ADDRESS = 90;
+const PROBE_TIMEOUT_MS = 5_000;
+const TEXT = "x".repeat(64);
 
 interface Running {
   urls: string[];
@@ -128,33 +54,44 @@ interface Running {
 interface Setup {
   id: string;
   label: string;
-  connect: (url: string, i: number) => Promise<Member>;
+  kind: MemberKind;
+  usesRedis: boolean;
   start(redisUrl: string, dir: string): Promise<Running>;
 }
 
+const PULSE = ["dist/cli/pulse.js", "serve", "--no-rate-limits"];
 const SETUPS: Setup[] = [
   {
     id: "pulse-1",
     label: "Pulse, 1 node (SQLite)",
-    connect: member,
-    start: (_r, dir) => startNodes([["dist/cli/pulse.js", "serve", "--store", join(dir, "bench.db"), "--no-rate-limits"]]),
+    kind: "pulse",
+    usesRedis: false,
+    start: (_r, dir) => startNodes([[...PULSE, "--store", join(dir, "bench.db")]]),
   },
   {
     id: "pulse-2w",
     label: "Pulse, 2 workers + Redis",
-    connect: member,
-    start: (redisUrl) => startNodes([["dist/cli/pulse.js", "serve", "--workers", "2", "--redis", redisUrl, "--no-rate-limits"]]),
+    kind: "pulse",
+    usesRedis: true,
+    start: (redisUrl) => startNodes([[...PULSE, "--workers", "2", "--redis", redisUrl]]),
   },
   {
     id: "socketio-redis",
     label: "Socket.IO + redis-adapter, 2 nodes",
-    connect: ioMember,
+    kind: "socketio",
+    usesRedis: true,
     start: (redisUrl) => {
       const node = ["--import", "tsx", "bench/peers/socketio-redis-server.ts", "--redis", redisUrl];
       return startNodes([node, node]);
     },
   },
 ];
+
+/** Servers still running when this process exits (a failed run) are killed with it. */
+const serverProcesses = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of serverProcesses) child.kill("SIGKILL");
+});
 
 /** Starts each command (node arguments) on a free port and waits for its `listening on` line. */
 async function startNodes(commands: string[][]): Promise<Running> {
@@ -172,10 +109,14 @@ async function startNodes(commands: string[][]): Promise<Running> {
 
 async function startNode(args: string[]): Promise<{ child: ChildProcess; port: number; pids: () => number[] }> {
   const child = spawn(process.execPath, [...args, "--host", "127.0.0.1", "--port", "0", "--quiet"], { stdio: ["ignore", "pipe", "inherit"] });
+  serverProcesses.add(child);
+  child.once("exit", () => serverProcesses.delete(child));
   const port = await new Promise<number>((resolve, reject) => {
     let seen = "";
     const timer = setTimeout(() => reject(new Error("server not listening in 60 s")), 60_000);
     child.stdout!.on("data", (chunk: Buffer) => {
+      // Connections the server gave up on (slow reader, silent client) would skew the run: show them.
+      for (const line of chunk.toString().split("\n")) if (/slow_consumer|liveness_dead/.test(line)) console.error(`server: ${line.slice(0, 300)}`);
       seen += chunk.toString();
       const match = /listening on http:\/\/[^:]+:(\d+)/.exec(seen);
       if (match) {
@@ -199,93 +140,144 @@ async function startNode(args: string[]): Promise<{ child: ChildProcess; port: n
 }
 
 const serverCpu = (pids: number[]): number => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+const serverWait = (pids: number[]): number => pids.reduce((sum, pid) => sum + runQueueWaitSeconds(pid), 0);
 
-async function run(setup: Setup, redisUrl: string) {
+interface Result {
+  deliveriesPerSecond: number;
+  /** CPU used during the throughput window, in cores (CPU-seconds per second). */
+  serverCores: number;
+  redisCores: number;
+  generatorCores: number;
+  /** Time the server processes spent runnable but off the CPU (other work had it), per second. */
+  serverWaitCores: number;
+  /** Server CPU-microseconds per delivery: the nodes alone, and with Redis added. */
+  serverUsPerDelivery: number;
+  serverAndRedisUsPerDelivery: number;
+  p50Ms: number;
+  p99Ms: number;
+  timedOut: number;
+}
+
+/** Member i: held by generator i mod n, on node floor(i / n) mod nodes, from 127.0.0.(10 + i / 90). */
+function plan(generators: Generators, urls: string[]): MemberPlan[][] {
+  const shares: MemberPlan[][] = Array.from({ length: generators.size }, () => []);
+  for (let index = 0; index < ROOM_SIZE; index++) {
+    const url = urls[Math.floor(index / generators.size) % urls.length]!;
+    shares[generators.holderOf(index)]!.push({ index, url, localAddress: `127.0.0.${10 + Math.floor(index / PER_ADDRESS)}` });
+  }
+  return shares;
+}
+
+async function run(setup: Setup): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), "pulse-bench-cluster-"));
-  const server = await setup.start(redisUrl, dir);
-  const members: Member[] = [];
+  // A fresh Redis per run: nothing of an earlier run's room weighs on this one.
+  const redis = setup.usesRedis ? await RedisServer.start() : null;
+  const server = await setup.start(redis?.url ?? "", dir);
+  const generators = Generators.start(GENERATORS);
   try {
-    // Client i goes to node i mod n: senders and recipients alternate between nodes.
-    for (let i = 0; i < ROOM_SIZE; i += 50) {
-      members.push(...(await Promise.all(Array.from({ length: Math.min(50, ROOM_SIZE - i) }, (_, k) => setup.connect(server.urls[(i + k) % server.urls.length]!, i + k)))));
-    }
+    const shares = plan(generators, server.urls);
+    await generators.all((g) => ({ op: "connect", kind: setup.kind, members: shares[g]! }));
     await sleep(2_000); // presence of the fill drains
 
-    // Throughput: 16 senders, each keeping WINDOW sends in flight (a new one per ack).
-    let running = true;
-    let n = 0;
-    const senders = members.slice(0, SENDERS);
-    for (const s of senders) {
-      s.sendNext = () => {
-        if (running) s.send(`t${n++}`, "x".repeat(64));
-      };
-    }
-    const received0 = members.reduce((sum, m) => sum + m.received, 0);
-    const cpu0 = serverCpu(server.pids());
+    const senders = Array.from({ length: SENDERS }, (_, i) => i);
+    const received0 = await generators.received();
+    const cpu0 = { server: serverCpu(server.pids()), redis: redis?.pid ? cpuSeconds(redis.pid) : 0, gen: generators.cpuSeconds(), wait: serverWait(server.pids()) };
     const t0 = performance.now();
-    for (const s of senders) for (let w = 0; w < WINDOW; w++) s.sendNext!();
+    await generators.all((g) => ({ op: "flood", senders: senders.filter((i) => generators.holderOf(i) === g), window: WINDOW, text: TEXT, tag: setup.id }));
     await sleep(SECONDS * 1_000);
+    const delivered = (await generators.received()) - received0;
     const wall = (performance.now() - t0) / 1_000;
-    const delivered = members.reduce((sum, m) => sum + m.received, 0) - received0;
-    const cpu = serverCpu(server.pids()) - cpu0;
-    running = false;
+    const cpu = {
+      server: serverCpu(server.pids()) - cpu0.server,
+      redis: (redis?.pid ? cpuSeconds(redis.pid) : 0) - cpu0.redis,
+      gen: generators.cpuSeconds() - cpu0.gen,
+      wait: serverWait(server.pids()) - cpu0.wait,
+    };
+    await generators.all({ op: "flood-stop" });
     await sleep(2_000); // in-flight sends drain
 
-    // Latency to the last recipient, one probe at a time.
+    // Latency to the last member, one probe at a time.
     const samples: number[] = [];
     let timedOut = 0;
     for (let k = 0; k < PROBES; k++) {
       const text = `probe-${k}`;
-      const sentAt = performance.now();
-      members[k % SENDERS]!.send(`p${k}`, text);
-      const all = await waitUntil(() => members.every((m) => m.probeSeen.has(text)), 5_000, 2);
-      if (!all) {
-        timedOut++;
-        continue;
-      }
-      samples.push(Math.max(...members.map((m) => m.probeSeen.get(text)!)) - sentAt);
+      const sender = k % SENDERS;
+      const replies = await generators.all((g) => ({ op: "probe", text, sender: generators.holderOf(sender) === g ? sender : null, timeoutMs: PROBE_TIMEOUT_MS }));
+      const sentAt = replies.find((r) => r.sentAt !== undefined)!.sentAt!;
+      if (replies.some((r) => r.lastAt === null || r.lastAt === undefined)) timedOut++;
+      else samples.push(Math.max(...replies.map((r) => r.lastAt!)) - sentAt);
       await sleep(50);
     }
     return {
-      id: setup.id,
-      label: setup.label,
       deliveriesPerSecond: delivered / wall,
-      deliveriesPerServerCpuSecond: delivered / cpu,
-      serverCpuCores: cpu / wall,
+      serverCores: cpu.server / wall,
+      redisCores: cpu.redis / wall,
+      generatorCores: cpu.gen / wall,
+      serverWaitCores: cpu.wait / wall,
+      serverUsPerDelivery: (cpu.server / delivered) * 1e6,
+      serverAndRedisUsPerDelivery: ((cpu.server + cpu.redis) / delivered) * 1e6,
       p50Ms: percentile(samples, 50),
       p99Ms: percentile(samples, 99),
       timedOut,
     };
   } finally {
-    for (const m of members) m.close();
+    await generators.close();
     await server.stop();
+    await redis?.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const redis = await RedisServer.start();
-try {
-  const results = [];
-  for (const setup of SETUPS) {
-    console.log(`${setup.label}: room of ${ROOM_SIZE}, ${SENDERS} senders, ${SECONDS} s ...`);
-    const r = await run(setup, redis.url);
-    console.log(`  ${Math.round(r.deliveriesPerSecond)} deliveries/s, ${Math.round(r.deliveriesPerServerCpuSecond)} per server CPU-s (${r.serverCpuCores.toFixed(2)} cores), last recipient p50 ${r.p50Ms.toFixed(1)} ms p99 ${r.p99Ms.toFixed(1)} ms${r.timedOut ? `, ${r.timedOut} probes timed out` : ""}`);
-    results.push(r);
-  }
-  const table = [
-    "| setup | deliveries/s | per server CPU-s | server cores | last recipient p50 | p99 |",
-    "|---|---|---|---|---|---|",
-    ...results.map((r) => `| ${r.label} | ${Math.round(r.deliveriesPerSecond)} | ${Math.round(r.deliveriesPerServerCpuSecond)} | ${r.serverCpuCores.toFixed(2)} | ${r.p50Ms.toFixed(1)} ms | ${r.p99Ms.toFixed(1)} ms |`),
-  ].join("\n");
-  console.log(`\n${table}`);
-  writeFileSync(
-    new URL("./results/cluster.md", import.meta.url),
-    `<!-- Written by npm run bench:cluster (bench/cluster.ts). -->\nRoom of ${ROOM_SIZE}, ${SENDERS} senders with ${WINDOW} sends in flight each, ${SECONDS} s; ${PROBES} probes for latency. ` +
-      `Load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(" ")}. Servers not pinned; the generator is this one process.\n\n${table}\n`,
-  );
-  const [one, two, anchor] = results;
-  if (one && two) console.log(`\n2 workers / 1 node: ${(two.deliveriesPerSecond / one.deliveriesPerSecond).toFixed(2)}x deliveries/s; p99 ${(two.p99Ms / one.p99Ms).toFixed(2)}x`);
-  if (two && anchor) console.log(`2 workers / Socket.IO + redis-adapter: ${(two.deliveriesPerSecond / anchor.deliveriesPerSecond).toFixed(2)}x deliveries/s, ${(two.deliveriesPerServerCpuSecond / anchor.deliveriesPerServerCpuSecond).toFixed(2)}x per server CPU-s`);
-} finally {
-  await redis.dispose();
+const fmt = (r: Result): string =>
+  `${Math.round(r.deliveriesPerSecond)} deliveries/s; cores: server ${r.serverCores.toFixed(2)}, Redis ${r.redisCores.toFixed(2)}, generator ${r.generatorCores.toFixed(2)}; server waited for a CPU ${r.serverWaitCores.toFixed(2)} s/s; ` +
+  `server CPU ${r.serverUsPerDelivery.toFixed(2)} us/delivery (${r.serverAndRedisUsPerDelivery.toFixed(2)} with Redis); last member p50 ${r.p50Ms.toFixed(1)} ms p99 ${r.p99Ms.toFixed(1)} ms${r.timedOut ? `, ${r.timedOut} probes timed out` : ""}`;
+
+/** Each figure's median over the runs. */
+function medianOf(results: Result[]): Result {
+  const m = (pick: (r: Result) => number) => median(results.map(pick));
+  return {
+    deliveriesPerSecond: m((r) => r.deliveriesPerSecond),
+    serverCores: m((r) => r.serverCores),
+    redisCores: m((r) => r.redisCores),
+    generatorCores: m((r) => r.generatorCores),
+    serverWaitCores: m((r) => r.serverWaitCores),
+    serverUsPerDelivery: m((r) => r.serverUsPerDelivery),
+    serverAndRedisUsPerDelivery: m((r) => r.serverAndRedisUsPerDelivery),
+    p50Ms: m((r) => r.p50Ms),
+    p99Ms: m((r) => r.p99Ms),
+    timedOut: results.reduce((n, r) => n + r.timedOut, 0),
+  };
 }
+
+const byRun: Result[][] = SETUPS.map(() => []);
+/** --only <setup id>: one setup (for a quick look; the ratios then need all three). */
+const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
+for (let r = 0; r < RUNS; r++) {
+  for (const [i, setup] of SETUPS.entries()) {
+    if (only !== undefined && setup.id !== only) continue;
+    console.log(`run ${r + 1}/${RUNS}, ${setup.label}: room of ${ROOM_SIZE}, ${SENDERS} senders, ${SECONDS} s, ${GENERATORS} generator processes ...`);
+    const result = await run(setup);
+    console.log(`  ${fmt(result)}`);
+    byRun[i]!.push(result);
+  }
+}
+if (only !== undefined) process.exit(0);
+const medians = byRun.map(medianOf);
+/** Per-run ratio of setup a to setup b, then its median (the two were measured minutes apart, not days). */
+const ratio = (a: number, b: number, pick: (r: Result) => number): number => median(byRun[a]!.map((r, k) => pick(r) / pick(byRun[b]![k]!)));
+const table = [
+  "| setup | deliveries/s | server cores | server waiting for a CPU | Redis cores | generator cores | server CPU-us per delivery (with Redis) | last member p50 | p99 |",
+  "|---|---|---|---|---|---|---|---|---|",
+  ...medians.map((r, i) =>
+    `| ${SETUPS[i]!.label} | ${Math.round(r.deliveriesPerSecond)} | ${r.serverCores.toFixed(2)} | ${r.serverWaitCores.toFixed(2)} s/s | ${r.redisCores.toFixed(2)} | ${r.generatorCores.toFixed(2)} | ${r.serverUsPerDelivery.toFixed(2)} (${r.serverAndRedisUsPerDelivery.toFixed(2)}) | ${r.p50Ms.toFixed(1)} ms | ${r.p99Ms.toFixed(1)} ms |`),
+].join("\n");
+const ratios = [
+  `2 workers / 1 node: ${ratio(1, 0, (r) => r.deliveriesPerSecond).toFixed(2)}x deliveries/s, p99 ${ratio(1, 0, (r) => r.p99Ms).toFixed(2)}x`,
+  `2 workers / Socket.IO + redis-adapter: ${ratio(1, 2, (r) => r.deliveriesPerSecond).toFixed(2)}x deliveries/s, ${ratio(2, 1, (r) => r.serverUsPerDelivery).toFixed(2)}x less server CPU per delivery`,
+].join("\n");
+console.log(`\nmedians of ${RUNS} run(s):\n${table}\n\n${ratios}`);
+writeFileSync(
+  new URL("./results/cluster.md", import.meta.url),
+  `<!-- Written by npm run bench:cluster (bench/cluster.ts). -->\nRoom of ${ROOM_SIZE}, ${SENDERS} senders with ${WINDOW} sends in flight each, ${SECONDS} s; ${PROBES} probes for latency; ` +
+    `${GENERATORS} generator processes; median of ${RUNS} run(s), ratios the median of per-run ratios. Load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(" ")}. Nothing pinned.\n\n${table}\n\n${ratios}\n`,
+);

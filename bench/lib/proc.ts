@@ -2,7 +2,7 @@
  * Reads what the kernel knows about a process, so server CPU and memory are measured rather
  * than inferred from the load we applied.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** Clock ticks per second for utime/stime in /proc/<pid>/stat (`getconf CLK_TCK`, 100 on Linux). */
 export const CLK_TCK = 100;
@@ -14,6 +14,23 @@ export function cpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // After the name, utime and stime are fields 14 and 15 of the full line, 12 and 13 here.
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/**
+ * Seconds the process's threads spent runnable but waiting for a CPU (the second field of
+ * /proc/<pid>/task/<tid>/schedstat, in ns). On a shared machine this tells a server that had
+ * nothing to do from one that was kept off the cores. 0 when the kernel does not report it.
+ */
+export function runQueueWaitSeconds(pid: number): number {
+  let ns = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[1] ?? 0);
+    }
+  } catch {
+    return ns / 1e9; // the process (or a thread) went away meanwhile
+  }
+  return ns / 1e9;
 }
 
 /** Resident set size in bytes (VmRSS from /proc/<pid>/status). */

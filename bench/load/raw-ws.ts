@@ -28,6 +28,8 @@ export interface RawWsHandlers {
   onText(ws: RawWs, payload: Buffer): void;
   /** A protocol ping arrived (already answered). */
   onPing?(ws: RawWs): void;
+  /** The peer's close frame: its code (1005 when it has none) and reason. */
+  onCloseFrame?(ws: RawWs, code: number, reason: string): void;
   onClose(ws: RawWs): void;
 }
 
@@ -118,6 +120,7 @@ export class RawWs {
         this.socket.write(frame(0xa, payload));
         this.handlers.onPing?.(this);
       } else if (opcode === OP_CLOSE) {
+        this.handlers.onCloseFrame?.(this, payload.length >= 2 ? payload.readUInt16BE(0) : 1005, payload.subarray(2).toString());
         this.socket.end(frame(OP_CLOSE, payload.subarray(0, 2)));
         return;
       }

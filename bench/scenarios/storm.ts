@@ -35,8 +35,10 @@ export async function runStorm(def: SystemDef, port: number, clients: number, ca
 
     const t0 = nowMs();
     await server.stop("SIGTERM");
+    const tStopped = nowMs();
     server = await startSystem(def, port, false, false);
     const tStart = nowMs();
+    log(`  ${def.id}: storm: stopped in ${Math.round(tStopped - t0)} ms, started again in ${Math.round(tStart - tStopped)} ms`);
     const times: number[] = [];
     const allBack = await waitUntil(async () => {
       const s = await fleet.status();

@@ -480,6 +480,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       case "message":
         return this.deliver(m);
       case "ack": {
+        this.storeRefusals = 0;
         const entry = this.outbox.ack(m.id, m.seq);
         this.window.settled(m.id, true);
         if (entry) this.emit("outbox", entry);
@@ -518,7 +519,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
         this.advisedDelayMs = m.retryAfterMs;
         return;
       case "error": {
-        if (m.code === ErrorCode.RateLimited && m.ref !== undefined && this.onRateLimited(m.ref, m.retryAfterMs ?? 1_000)) return;
+        if (m.ref !== undefined && this.onRefusedForNow(m.code, m.ref, m.retryAfterMs)) return;
         const failed = m.ref ? this.outbox.fail(m.ref, m.message) : null;
         if (failed) {
           this.window.settled(failed.id, false);
@@ -592,21 +593,34 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   }
 
   /**
-   * A request was refused for its rate: a pending message, a join or a backfill page waits
-   * `retryAfterMs` and goes again. False when `ref` names nothing we are waiting for.
+   * A request the server could not serve now: over its rate (`rate_limited`), or its store did
+   * not answer (`store_failed`: Redis down or frozen). A pending message, a join or a backfill
+   * page waits and goes again, the message with its id, so one that did land is acked as a
+   * duplicate. It stays in the outbox meanwhile: only the outbox's own bound (`outboxLimit`) or
+   * the app (`discard`) ends it. False when `ref` names nothing we are waiting for, or for
+   * other codes.
    */
-  private onRateLimited(ref: string, retryAfterMs: number): boolean {
+  private onRefusedForNow(code: string, ref: string, retryAfterMs: number | undefined): boolean {
+    let waitMs: number;
+    if (code === ErrorCode.RateLimited) waitMs = retryAfterMs ?? 1_000;
+    else if (code === ErrorCode.StoreFailed) {
+      // The server's advice is the floor; an outage that lasts backs off like reconnects do,
+      // so a crowd of refused clients does not keep a recovering server busy.
+      waitMs = Math.max(retryAfterMs ?? 0, backoffMs(this.storeRefusals++, this.backoff.baseMs, this.backoff.capMs));
+    } else return false;
     if (this.outbox.get(ref)?.status === "pending") {
       this.window.refused(ref);
-      this.throttle.pause(retryAfterMs);
+      this.throttle.pause(waitMs);
       return true;
     }
     if ((this.awaitingJoined.has(ref) && this.rooms.has(ref)) || this.backfill.request(ref)) {
-      this.throttle.holdRoom(ref, retryAfterMs);
+      this.throttle.holdRoom(ref, waitMs);
       return true;
     }
     return false;
   }
+  /** `store_failed` refusals since the last ack: the store's outage backoff attempt. */
+  private storeRefusals = 0;
 
   /** Sends pending outbox entries, in order, as far as the send window and any throttle allow. */
   private pump(): void {

@@ -9,8 +9,8 @@ export interface ThrottleActions {
 }
 
 /**
- * The server said `rate_limited`: nothing is sent until `retryAfterMs` has passed (the
- * longest advised delay wins), then the refused requests go again, so nothing is lost and the
+ * The server said `rate_limited` or `store_failed`: nothing is sent until the wait has passed
+ * (the longest wait wins), then the refused requests go again, so nothing is lost and the
  * server is not hammered.
  */
 export class Throttle {

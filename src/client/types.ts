@@ -149,7 +149,10 @@ export interface PulseClientOptions {
    * whole outbox at once would run into the server's rate limits). Default 10.
    */
   maxInFlight?: number;
-  /** Max unacked messages; send() beyond it throws OutboxFullError. Default 1000. */
+  /**
+   * Max unsent messages kept. A send beyond it is queued and the oldest unsent message is given
+   * up: its `outbox` event says `failed` ("outbox full"). Default 1000.
+   */
   outboxLimit?: number;
   /** Reconnect backoff: full jitter in [0, min(capMs, baseMs * 2^attempt)]. Defaults 500 / 30000; server advice wins. */
   backoff?: { baseMs?: number; capMs?: number };

@@ -230,7 +230,7 @@ export interface ErrorMessage {
   message: string;
   /** The client message id or room the error refers to, when there is one. */
   ref?: string;
-  /** With `rate_limited`: send the refused request again after this long. */
+  /** With `rate_limited` and `store_failed`: send the refused request again after this long. */
   retryAfterMs?: number;
 }
 
@@ -260,6 +260,7 @@ export const ErrorCode = {
   TooManyRooms: "too_many_rooms",
   TextTooLong: "text_too_long",
   BadRoom: "bad_room",
+  /** The store did not answer: nothing stored or read; retry the same request after `retryAfterMs`. */
   StoreFailed: "store_failed",
   /** The text has a lone surrogate, a control character other than newline and tab, or no visible character. */
   BadText: "bad_text",

@@ -151,7 +151,7 @@ export class ChatHub {
       failed: (err) => {
         this.options.log(`join ${room} failed: ${err.message}`, { event: "store_failed", op: "join", room, user: member.userId, err: err.message });
         this.leave(member, room, "error");
-        member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read the room's history; try again", ref: room });
+        member.send(storeFailed("could not read the room's history; join again", room));
       },
     });
     if (!member.replies.enqueue(reply)) {
@@ -205,7 +205,7 @@ export class ChatHub {
       result = await this.store.append({ room, userId: member.userId, clientId: member.clientId, id, from: member.nick, text, ts: Date.now() });
     } catch (err) {
       this.options.log(`append to ${room} failed: ${(err as Error).message}`, { event: "store_failed", op: "append", room, user: member.userId, err: (err as Error).message });
-      return member.send({ type: "error", code: ErrorCode.StoreFailed, message: "the message was not stored; send it again", ref: id });
+      return member.send(storeFailed("the message was not stored; send it again", id));
     }
     const m = result.message;
     if (result.duplicate && m.room !== room) {
@@ -228,7 +228,7 @@ export class ChatHub {
     const n = Math.max(1, Math.min(limit ?? this.options.historyLimit, this.options.historyLimit));
     const reply = new HistoryPage(this.store, { room, before, limit: n }, (err) => {
       this.options.log(`history of ${room} failed: ${err.message}`, { event: "store_failed", op: "history", room, user: member.userId, err: err.message });
-      member.send({ type: "error", code: ErrorCode.StoreFailed, message: "could not read history; try again", ref: room });
+      member.send(storeFailed("could not read history; ask again", room));
     }, (messages) => this.metrics.messagesSent.inc({ path: "history" }, messages));
     if (!member.replies.enqueue(reply)) member.send(tooManyReplies(room));
   }
@@ -259,7 +259,7 @@ export class ChatHub {
         const page = pageOf(all, after, pageSize);
         member.send({ type: "who", room, count: all.length, online: page.online, more: page.more });
       },
-      (err: Error) => member.send({ type: "error", code: ErrorCode.StoreFailed, message: `could not list who is in '${room}': ${err.message}`, ref: room }),
+      (err: Error) => member.send(storeFailed(`could not list who is in '${room}': ${err.message}`, room)),
     );
   }
 
@@ -287,6 +287,20 @@ const tooManyReplies = (room: string): ServerMessage => ({
   message: "too many joins and history requests waiting for this connection; try again shortly",
   ref: room,
   retryAfterMs: 1_000,
+});
+
+/**
+ * The store refused (Redis unreachable or not answering, a disk error): nothing was stored or
+ * read. The request may go again after `retryAfterMs`: about the time a Redis client needs to
+ * reconnect, spread over [1, 2) s so the clients refused together do not all come back together.
+ */
+const STORE_RETRY_AFTER_MS = 1_000;
+const storeFailed = (message: string, ref: string): ServerMessage => ({
+  type: "error",
+  code: ErrorCode.StoreFailed,
+  message,
+  ref,
+  retryAfterMs: STORE_RETRY_AFTER_MS + Math.floor(Math.random() * STORE_RETRY_AFTER_MS),
 });
 
 /**

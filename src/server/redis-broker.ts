@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { ChatMessage } from "../protocol/messages.js";
+import type { ChatMessage, PresenceMessage } from "../protocol/messages.js";
 import { redisConnectionOptions, type RedisStore } from "../store/redis-store.js";
 import type { Broker } from "./broker.js";
 import { Script } from "../store/redis-script.js";
@@ -9,8 +9,6 @@ import { HEARTBEAT_LUA, PRESENCE_PUBLISH_LUA, REAP_NODE_LUA } from "./redis-pres
 const HEARTBEAT = new Script(HEARTBEAT_LUA, 2);
 const REAP_NODE = new Script(REAP_NODE_LUA, 3);
 const PRESENCE_PUBLISH = new Script(PRESENCE_PUBLISH_LUA, 1);
-/** The end of a presence frame as the hub serializes it: its count, which Redis recomputes. */
-const COUNT_AT_END = /,"count":\d+\}$/;
 
 export interface RedisBrokerOptions {
   /** This node's id in Redis. Default: a random UUID. */
@@ -153,16 +151,18 @@ export class RedisBroker implements Broker {
 
   /**
    * Chat messages (seq > 0) were published by the store's append script; presence goes out
-   * here, with its `count` replaced by the room's count on all nodes.
+   * here, as all nodes see it: leaves of nicknames still online through another node dropped,
+   * the `count` the room's on all nodes.
    */
   publish(room: string, frame: Buffer, seq: number): void {
     if (seq > 0) return;
-    const text = frame.toString();
-    const count = COUNT_AT_END.exec(text);
+    const presence = JSON.parse(frame.toString()) as Partial<PresenceMessage>;
     const channel = this.store.channelFor(room);
     const command = this.store.sharded ? "SPUBLISH" : "PUBLISH";
-    const send = count
-      ? PRESENCE_PUBLISH.run(this.store.redis, [this.key(`online:${room}`), channel, `${text.slice(0, count.index)},"count":`, "}", command])
+    const send = presence.type === "presence" && Array.isArray(presence.changes)
+      ? PRESENCE_PUBLISH.run(this.store.redis, [
+          this.key(`online:${room}`), channel, `{"type":"presence","room":${JSON.stringify(presence.room)},"changes":`, JSON.stringify(presence.changes), command,
+        ])
       : this.store.redis.call(command, channel, Buffer.concat([Buffer.from("0 "), frame]));
     send.catch((err: Error) => this.log(`presence publish to ${room} failed: ${err.message}`));
   }

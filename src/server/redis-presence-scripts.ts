@@ -58,19 +58,34 @@ return announced
 `;
 
 /**
- * Publishes a presence frame with the room's count of distinct nicknames online on all nodes
- * (the node's own count knows only its members). KEYS: the room's online hash.
- * ARGV: channel, frame head (up to `"count":`), frame tail, publish command.
+ * Publishes a node's presence changes for a room as seen from all nodes. Presence is per
+ * nickname: a `leave` of a nickname still online through any node (the same user in another
+ * tab on another node) is dropped, since that user has not left the room; the count is the
+ * room's distinct nicknames on all nodes (the node's own count knows only its members). The
+ * node removed its own entry before (same connection, so Redis ran that first). A batch whose
+ * changes were all dropped is not published: nothing changed for anyone.
+ * KEYS: the room's online hash. ARGV: channel, frame head (up to `"changes":`), the changes as
+ * a JSON array, publish command.
+ * Returns the count published, or -1 when nothing was published.
  */
 export const PRESENCE_PUBLISH_LUA = `
-local seen, count = {}, 0
+local online, count = {}, 0
 for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
   local nick = string.sub(field, string.find(field, '|', 1, true) + 1)
-  if not seen[nick] then
-    seen[nick] = true
+  if not online[nick] then
+    online[nick] = true
     count = count + 1
   end
 end
-redis.call(ARGV[4], ARGV[1], '0 ' .. ARGV[2] .. count .. ARGV[3])
+local changes = cjson.decode(ARGV[3])
+local kept = {}
+for _, change in ipairs(changes) do
+  if not (change.event == 'leave' and online[change.nick]) then table.insert(kept, change) end
+end
+if #changes > 0 and #kept == 0 then return -1 end
+-- cjson writes an empty table as {}: a count-only frame spells its empty array itself.
+local encoded = '[]'
+if #kept > 0 then encoded = cjson.encode(kept) end
+redis.call(ARGV[4], ARGV[1], '0 ' .. ARGV[2] .. encoded .. ',"count":' .. count .. '}')
 return count
 `;

@@ -222,9 +222,6 @@ export class ChatSession {
       this.client.send(this.shown.room, text);
       return null;
     } catch (error) {
-      if (error instanceof Error && error.name === "OutboxFullError") {
-        return "Too many messages are waiting to be sent. Wait for the connection to come back.";
-      }
       return error instanceof Error ? error.message : "The message could not be queued.";
     }
   }
