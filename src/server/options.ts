@@ -88,6 +88,12 @@ export interface ServerOptions extends ResourceOptions {
    * bound host, this machine's host name and interface addresses, localhost.
    */
   allowedHosts?: string[];
+  /**
+   * Addresses of reverse proxies in front of the server: from them (only), the client's address
+   * is read from `X-Forwarded-For`, so per-address limits apply to each client and not to the
+   * proxy. Exact addresses, no ranges. Default none.
+   */
+  trustedProxies?: string[];
   /** `/stats` answers loopback requests; with this set, also a `Authorization: Bearer <token>`. Default none. */
   statsToken?: string;
   /** Folder with the built chat page. Default: dist/web next to the server code. */
@@ -140,6 +146,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     nicknameHoldMs: o.nicknameHoldMs ?? 24 * 60 * 60 * 1000,
     maxControlShare: o.maxControlShare ?? 0.5,
     allowedHosts: o.allowedHosts ?? null,
+    trustedProxies: o.trustedProxies ?? [],
     statsToken: o.statsToken ?? null,
     retainPerRoom: o.retainPerRoom,
     retainBytesPerRoom: o.retainBytesPerRoom,

@@ -18,6 +18,7 @@ import { UpgradeRateLimiter } from "./upgrade-rate.js";
 import { QueuedBytesBudget } from "./queued-bytes-budget.js";
 import { resolveOptions, retentionOf, type ResolvedOptions, type ServerOptions } from "./options.js";
 import { defaultWebRoot, staticFiles } from "./static-files.js";
+import { clientAddress, trustedProxySet } from "./client-address.js";
 import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from "./request-guard.js";
 import { anonymousAuth } from "./identity/anonymous-auth.js";
 import { jwtAuth } from "./identity/jwt-auth.js";
@@ -66,6 +67,7 @@ export async function startServer(
   const rawStore: PulseStore = shared ? shared.store : typeof options.store === "string" ? await openStore(options.store, retentionOf(options)) : options.store;
   const store = timedStore(rawStore, metrics);
   const authMode: AuthMode = options.authenticate ? { authenticate: options.authenticate } : auth ?? anonymousAuth(await store.signingSecret());
+  const trustedProxies = trustedProxySet(options.trustedProxies);
   const allowedHosts = new Set(options.allowedHosts?.map((h) => h.toLowerCase()) ?? defaultAllowedHosts(options.host));
   const broker: Broker = deps.broker ?? shared?.broker ?? new LocalBroker();
   const hub = new ChatHub(store, broker, options, metrics);
@@ -159,7 +161,7 @@ export async function startServer(
     if (!originAllowed(req, options.allowedOrigins)) return refuse(403, "Forbidden origin");
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
     if (!offered.includes(SUBPROTOCOL)) return refuse(426, `Upgrade Required: subprotocol ${SUBPROTOCOL}`);
-    const ip = req.socket.remoteAddress ?? "unknown";
+    const ip = clientAddress(req, trustedProxies);
     const waitMs = upgradeRate.take(ip);
     if (waitMs > 0) return refuse(429, "Too Many Requests: too many new connections from this address", Math.max(1, Math.ceil(waitMs / 1000)));
     const full = caps.acquire(ip);
