@@ -1,7 +1,9 @@
 /**
  * SqliteStore throughput on a temp file: persisted appends per second when 20 rooms append
  * 50,000 messages in bursts of 500 per tick (each burst awaited, so every figure counts only
- * committed messages), median of 3 runs; then the time of one readAfter of 10,000 messages.
+ * committed messages), median of 3 runs; the same with every room held at its byte budget
+ * (each batch also deletes as many old messages as it adds); then the time of one readAfter of
+ * 10,000 messages.
  *
  *   node --import tsx bench/store-append.ts
  */
@@ -11,6 +13,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { AppendInput } from "../src/store/message-store.js";
 import { SqliteStore } from "../src/store/sqlite-store.js";
+import { MESSAGE_OVERHEAD_BYTES, type RetentionOptions } from "../src/store/retention.js";
 
 const ROOMS = 20;
 const TOTAL_MESSAGES = 50_000;
@@ -18,6 +21,8 @@ const BURST = 500;
 const RUNS = 3;
 const READ_COUNT = 10_000;
 const TARGET_PER_SECOND = 20_000;
+/** A budget of about 500 of these messages per room, so the trimmed run trims from its first fifth on. */
+const AT_BUDGET: RetentionOptions = { retainBytesPerRoom: 500 * (64 + MESSAGE_OVERHEAD_BYTES) };
 
 function message(n: number, room: string): AppendInput {
   return {
@@ -32,9 +37,9 @@ function message(n: number, room: string): AppendInput {
 }
 
 /** Runs `body` against a SqliteStore on a fresh temp file, removed afterwards. */
-async function withTempStore<T>(body: (store: SqliteStore) => Promise<T>): Promise<T> {
+async function withTempStore<T>(body: (store: SqliteStore) => Promise<T>, retention: RetentionOptions = {}): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), "pulse-bench-"));
-  const store = new SqliteStore({ path: join(dir, "bench.db") });
+  const store = new SqliteStore({ ...retention, path: join(dir, "bench.db") });
   try {
     return await body(store);
   } finally {
@@ -52,12 +57,15 @@ async function appendInBursts(store: SqliteStore, count: number, roomOf: (n: num
   }
 }
 
-async function appendRun(): Promise<number> {
+async function appendRun(retention: RetentionOptions = {}): Promise<number> {
   return withTempStore(async (store) => {
     const started = performance.now();
     await appendInBursts(store, TOTAL_MESSAGES, (n) => `room-${n % ROOMS}`);
-    return TOTAL_MESSAGES / ((performance.now() - started) / 1000);
-  });
+    const rate = TOTAL_MESSAGES / ((performance.now() - started) / 1000);
+    const held = await store.readAfter("room-0", 0, TOTAL_MESSAGES);
+    if (retention.retainBytesPerRoom && held.length > 600) throw new Error(`room-0 holds ${held.length} messages: the budget did not trim`);
+    return rate;
+  }, retention);
 }
 
 async function readRun(): Promise<number> {
@@ -74,15 +82,23 @@ async function readRun(): Promise<number> {
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const rates: number[] = [];
+const trimmedRates: number[] = [];
+// Interleaved, so both see the same machine load.
 for (let run = 1; run <= RUNS; run++) {
   rates.push(await appendRun());
-  console.log(`run ${run}: ${Math.round(rates.at(-1)!).toLocaleString("en-US")} persisted appends/s`);
+  trimmedRates.push(await appendRun(AT_BUDGET));
+  console.log(`run ${run}: ${Math.round(rates.at(-1)!).toLocaleString("en-US")} persisted appends/s; at the byte budget ${Math.round(trimmedRates.at(-1)!).toLocaleString("en-US")}`);
 }
 const rate = median(rates);
+const trimmedRate = median(trimmedRates);
 console.log(
   `append: ${TOTAL_MESSAGES.toLocaleString("en-US")} messages, ${ROOMS} rooms, bursts of ${BURST}/tick: ` +
     `median ${Math.round(rate).toLocaleString("en-US")} persisted appends/s ` +
     `(target ${TARGET_PER_SECOND.toLocaleString("en-US")}: ${rate >= TARGET_PER_SECOND ? "met" : "MISSED"})`,
+);
+console.log(
+  `append with every room at its byte budget (${AT_BUDGET.retainBytesPerRoom!.toLocaleString("en-US")} bytes, each batch trims): ` +
+    `median ${Math.round(trimmedRate).toLocaleString("en-US")} persisted appends/s, ${(trimmedRate / rate).toFixed(2)}x the untrimmed run`,
 );
 
 const readTimes: number[] = [];

@@ -5,6 +5,7 @@ import { isProtocolError, parseServerMessage } from "../protocol/parse.js";
 import { LivenessEngine, type HealthChange } from "../liveness/liveness-engine.js";
 import { DEFAULT_LIVENESS } from "../liveness/settings.js";
 import { backoffMs } from "../liveness/backoff.js";
+import { retryAfterMs } from "./retry-after.js";
 import { systemClock, type Clock } from "../liveness/clock.js";
 import { Emitter } from "./emitter.js";
 import { Outbox } from "./outbox.js";
@@ -254,6 +255,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       return this.scheduleReconnect(CloseCode.Abnormal, `cannot connect: ${(err as Error).message}`);
     }
     this.socket = socket;
+    this.watchRefusal(socket);
     // The engine runs from the first byte: a connect that hangs (black hole) is dead after
     // timeoutMs of silence like any other link.
     this.engine = new LivenessEngine(this.liveness, {
@@ -279,6 +281,27 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       this.detach();
       this.afterClose(ev.code, ev.reason);
     };
+  }
+
+  /**
+   * A refused upgrade (HTTP 429 or 503 with `Retry-After`) is not tried again before that
+   * delay, plus the usual jittered backoff so refused clients do not all come back at once.
+   * Only Node's `ws` shows the status and headers of a refused upgrade; a browser's WebSocket
+   * shows neither (just a close with 1006), so there the backoff alone applies. With several
+   * URLs the next attempt goes to another node, which did not say it, so it is not applied.
+   */
+  private watchRefusal(socket: WebSocketLike): void {
+    const node = socket as Partial<UpgradeRefusalSource>;
+    if (typeof node.once !== "function") return;
+    node.once("unexpected-response", (_request, response) => {
+      response.resume?.();
+      const waitMs = retryAfterMs(response.headers?.["retry-after"], this.clock.now());
+      if (waitMs !== null && this.socket === socket && this.urls.length === 1) {
+        this.advisedDelayMs = waitMs + backoffMs(this.attempt, this.backoff.baseMs, this.backoff.capMs);
+      }
+      // With a listener here `ws` leaves ending the handshake to us; the close (1006) follows.
+      node.terminate?.();
+    });
   }
 
   /** Ends the current socket at once and moves on (no waiting for a close handshake). */
@@ -638,4 +661,10 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     if (this[name] !== null) this.clock.clearTimeout(this[name]);
     this[name] = null;
   }
+}
+
+/** What Node's `ws` adds to the WebSocket surface for a refused upgrade. */
+interface UpgradeRefusalSource {
+  once(event: "unexpected-response", listener: (request: unknown, response: { headers?: Record<string, string | string[] | undefined>; resume?: () => void }) => void): void;
+  terminate(): void;
 }

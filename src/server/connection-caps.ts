@@ -4,14 +4,21 @@ import type { Duplex } from "node:stream";
 const SLOT = Symbol("pulse.connectionSlot");
 type SlottedSocket = Duplex & { [SLOT]?: { caps: ConnectionCaps; ip: string } };
 
-/** Why an upgrade is refused, as the HTTP status and text to answer with. */
-export type CapRefusal = { status: 503 | 429; text: string };
+/** Why an upgrade is refused, as the HTTP status, text and `Retry-After` (seconds) to answer with. */
+export type CapRefusal = { status: 503 | 429; text: string; retryAfterS: number };
+
+/**
+ * `Retry-After` of a refusal for being full, in seconds. Nobody knows when a slot frees; this
+ * keeps refused clients from hammering, and the client library adds its jittered backoff on
+ * top, so they do not all come back in the same second.
+ */
+export const FULL_RETRY_AFTER_S = 5;
 
 /**
  * Counts connections, in all and per client IP, from the upgrade request on (a socket still
  * in its handshake holds a file descriptor too). Over a cap the upgrade is answered 503
- * (server full) or 429 (this address has enough); a client that is refused may retry later
- * and gets in once others leave.
+ * (server full) or 429 (this address has enough), with `Retry-After`; a client that is
+ * refused may retry later and gets in once others leave.
  */
 export class ConnectionCaps {
   private total = 0;
@@ -25,9 +32,9 @@ export class ConnectionCaps {
 
   /** Takes a slot for `ip`, or says why not. Call `release(ip)` when the socket closes. */
   acquire(ip: string): CapRefusal | null {
-    if (this.total >= this.maxConnections) return { status: 503, text: "Service Unavailable: too many connections" };
+    if (this.total >= this.maxConnections) return { status: 503, text: "Service Unavailable: too many connections", retryAfterS: FULL_RETRY_AFTER_S };
     const n = this.perIp.get(ip) ?? 0;
-    if (n >= this.maxPerIp) return { status: 429, text: "Too Many Requests: too many connections from this address" };
+    if (n >= this.maxPerIp) return { status: 429, text: "Too Many Requests: too many connections from this address", retryAfterS: FULL_RETRY_AFTER_S };
     this.total++;
     this.perIp.set(ip, n + 1);
     return null;

@@ -4,7 +4,7 @@ import type { PingRole } from "../liveness/liveness-engine.js";
 import type { PulseStore } from "../store/identity-store.js";
 import type { Authenticate } from "./identity/identity.js";
 import type { JwtKey } from "./identity/jwt-auth.js";
-import { DEFAULT_STORE_PATH } from "../store/index.js";
+import { DEFAULT_STORE_PATH, type RetentionOptions } from "../store/index.js";
 import { resolveResourceOptions, type ResolvedResourceOptions, type ResourceOptions } from "./resource-options.js";
 import { pino } from "pino";
 import { lineLog, structuredLog, type LogFn, type StructuredLogger } from "./logger.js";
@@ -35,6 +35,11 @@ export interface ServerOptions extends ResourceOptions {
   maxControlShare?: number;
   /** Messages kept per room when the store is opened from a spec; older ones are trimmed. Default 100000. */
   retainPerRoom?: number;
+  /**
+   * Bytes kept per room when the store is opened from a spec: UTF-8 text plus 256 per message;
+   * over it the oldest messages are trimmed (the newest is always kept). Default 64 MiB.
+   */
+  retainBytesPerRoom?: number;
   /** Heartbeat settings, advertised to clients in `welcome`. Default 5000 / 8000 / 12000 ms. */
   liveness?: Partial<LivenessSettings>;
   /**
@@ -83,6 +88,12 @@ export interface ServerOptions extends ResourceOptions {
    * bound host, this machine's host name and interface addresses, localhost.
    */
   allowedHosts?: string[];
+  /**
+   * Addresses of reverse proxies in front of the server: from them (only), the client's address
+   * is read from `X-Forwarded-For`, so per-address limits apply to each client and not to the
+   * proxy. Exact addresses, no ranges. Default none.
+   */
+  trustedProxies?: string[];
   /** `/stats` answers loopback requests; with this set, also a `Authorization: Bearer <token>`. Default none. */
   statsToken?: string;
   /** Folder with the built chat page. Default: dist/web next to the server code. */
@@ -104,13 +115,14 @@ export interface ServerOptions extends ResourceOptions {
   log?: (line: string) => void;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | "redis" | "authenticate" | "statsToken" | "allowedHosts" | "log" | "logger" | "metricsPort" | keyof ResourceOptions>> & ResolvedResourceOptions & {
+export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | "retainBytesPerRoom" | "redis" | "authenticate" | "statsToken" | "allowedHosts" | "log" | "logger" | "metricsPort" | keyof ResourceOptions>> & ResolvedResourceOptions & {
   /** Every server log call goes through this (see logger.ts). */
   log: LogFn;
   metricsPort: number | null;
   /** null: the defaults, which depend on the bound address (see request-guard.ts). */
   allowedHosts: string[] | null;
   retainPerRoom: number | undefined;
+  retainBytesPerRoom: number | undefined;
   redis: string | null;
   authenticate: Authenticate | null;
   statsToken: string | null;
@@ -134,8 +146,10 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     nicknameHoldMs: o.nicknameHoldMs ?? 24 * 60 * 60 * 1000,
     maxControlShare: o.maxControlShare ?? 0.5,
     allowedHosts: o.allowedHosts ?? null,
+    trustedProxies: o.trustedProxies ?? [],
     statsToken: o.statsToken ?? null,
     retainPerRoom: o.retainPerRoom,
+    retainBytesPerRoom: o.retainBytesPerRoom,
     redis: o.redis ?? null,
     liveness,
     checkMs,
@@ -158,5 +172,13 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     metricsPort: o.metricsPort ?? null,
     metricsHost: o.metricsHost ?? "127.0.0.1",
     log: o.logger ? structuredLog(o.logger) : o.log ? lineLog(o.log) : structuredLog(pino()),
+  };
+}
+
+/** The retention options given, for a store the server opens itself (absent ones: the store's defaults). */
+export function retentionOf(o: ResolvedOptions): RetentionOptions {
+  return {
+    ...(o.retainPerRoom !== undefined ? { retainPerRoom: o.retainPerRoom } : {}),
+    ...(o.retainBytesPerRoom !== undefined ? { retainBytesPerRoom: o.retainBytesPerRoom } : {}),
   };
 }

@@ -13,10 +13,12 @@ import { LivenessSweep } from "./liveness-sweep.js";
 import type { LivenessEngine } from "../liveness/liveness-engine.js";
 import { Connection, type EndReason } from "./connection.js";
 import { RateLimiter } from "./rate-limits.js";
-import { ConnectionCaps } from "./connection-caps.js";
+import { ConnectionCaps, FULL_RETRY_AFTER_S } from "./connection-caps.js";
+import { UpgradeRateLimiter } from "./upgrade-rate.js";
 import { QueuedBytesBudget } from "./queued-bytes-budget.js";
-import { resolveOptions, type ResolvedOptions, type ServerOptions } from "./options.js";
+import { resolveOptions, retentionOf, type ResolvedOptions, type ServerOptions } from "./options.js";
 import { defaultWebRoot, staticFiles } from "./static-files.js";
+import { clientAddress, trustedProxySet } from "./client-address.js";
 import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from "./request-guard.js";
 import { anonymousAuth } from "./identity/anonymous-auth.js";
 import { jwtAuth } from "./identity/jwt-auth.js";
@@ -32,6 +34,8 @@ export interface ServerStats {
   connections: number;
   rooms: number;
   nicknames: number;
+  /** Client addresses whose new-connection rate is tracked (bounded by rateLimits.upgrades.maxTrackedIps). */
+  trackedIps: number;
   /** Event-loop delay p99 since the previous stats read. */
   eventLoopDelayP99Ms: number;
   heapUsedBytes: number;
@@ -60,14 +64,16 @@ export async function startServer(
   const figures = new ConnectionFigures((): number => hub.roomCount, connections);
   const metrics = new Metrics(figures.sources());
   const shared = options.redis ? await openRedisEngine(options.redis, options) : null;
-  const rawStore: PulseStore = shared ? shared.store : typeof options.store === "string" ? await openStore(options.store, options.retainPerRoom ? { retainPerRoom: options.retainPerRoom } : {}) : options.store;
+  const rawStore: PulseStore = shared ? shared.store : typeof options.store === "string" ? await openStore(options.store, retentionOf(options)) : options.store;
   const store = timedStore(rawStore, metrics);
   const authMode: AuthMode = options.authenticate ? { authenticate: options.authenticate } : auth ?? anonymousAuth(await store.signingSecret());
+  const trustedProxies = trustedProxySet(options.trustedProxies);
   const allowedHosts = new Set(options.allowedHosts?.map((h) => h.toLowerCase()) ?? defaultAllowedHosts(options.host));
   const broker: Broker = deps.broker ?? shared?.broker ?? new LocalBroker();
   const hub = new ChatHub(store, broker, options, metrics);
   const rateLimiter = new RateLimiter(options.rateLimits);
   const caps = new ConnectionCaps(options.maxConnections, options.maxConnectionsPerIp);
+  const upgradeRate = new UpgradeRateLimiter(options.rateLimits ? options.rateLimits.upgrades : null);
   const queuedBudget = new QueuedBytesBudget<Connection>(options.maxQueuedBytesTotal, options.queuedBytesCheckMs);
   const sweep = new LivenessSweep<LivenessEngine>(options.checkMs, undefined, () => clock.now());
   const serveFile = staticFiles(options.webRoot ?? defaultWebRoot());
@@ -89,7 +95,7 @@ export async function startServer(
     loopDelayOn = true;
     loopDelay.reset();
     const mem = process.memoryUsage();
-    return { connections: connections.size, rooms: hub.roomCount, nicknames: hub.nicknames.size, eventLoopDelayP99Ms: Math.round(p99 * 100) / 100, heapUsedBytes: mem.heapUsed, rssBytes: mem.rss };
+    return { connections: connections.size, rooms: hub.roomCount, nicknames: hub.nicknames.size, trackedIps: upgradeRate.trackedIps, eventLoopDelayP99Ms: Math.round(p99 * 100) / 100, heapUsedBytes: mem.heapUsed, rssBytes: mem.rss };
   };
 
   const http: Server = createServer((req, res) => {
@@ -144,18 +150,22 @@ export async function startServer(
     // A shared function, not a closure: a closure here would keep this scope (the upgrade
     // request included) alive for as long as the socket lives.
     socket.on("error", destroyOnError);
-    const refuse = (status: number, text: string) => {
+    /** `retryAfterS`: for a refusal that passes, when to try again (whole seconds, as HTTP has them). */
+    const refuse = (status: number, text: string, retryAfterS?: number) => {
       metrics.upgradesRefused.inc({ status });
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${text}\n`);
+      const retryAfter = retryAfterS === undefined ? "" : `Retry-After: ${retryAfterS}\r\n`;
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${retryAfter}Content-Type: text/plain\r\n\r\n${text}\n`);
     };
-    if (draining || !storeReachable) return refuse(503, "Service Unavailable");
+    if (draining || !storeReachable) return refuse(503, "Service Unavailable", FULL_RETRY_AFTER_S);
     if (!hostAllowed(req, allowedHosts)) return refuse(403, "Forbidden host");
     if (!originAllowed(req, options.allowedOrigins)) return refuse(403, "Forbidden origin");
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
     if (!offered.includes(SUBPROTOCOL)) return refuse(426, `Upgrade Required: subprotocol ${SUBPROTOCOL}`);
-    const ip = req.socket.remoteAddress ?? "unknown";
+    const ip = clientAddress(req, trustedProxies);
+    const waitMs = upgradeRate.take(ip);
+    if (waitMs > 0) return refuse(429, "Too Many Requests: too many new connections from this address", Math.max(1, Math.ceil(waitMs / 1000)));
     const full = caps.acquire(ip);
-    if (full) return refuse(full.status, full.text);
+    if (full) return refuse(full.status, full.text, full.retryAfterS);
     caps.releaseOnClose(socket, ip);
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, ip));
   });

@@ -6,6 +6,16 @@ export interface Rate {
   burst: number;
 }
 
+/** New WebSocket connections per client IP address, checked at the HTTP upgrade. */
+export interface UpgradeRate extends Rate {
+  /**
+   * Addresses whose bucket is kept at once. A bucket back at its burst is dropped (it is the
+   * same as none); at this many, the least recently seen address is forgotten and starts again
+   * with a full burst.
+   */
+  maxTrackedIps: number;
+}
+
 /** One kind of request, limited per connection and per client IP address. */
 export interface RatePair {
   perConnection: Rate;
@@ -38,9 +48,17 @@ export interface RateLimitSettings {
    * connection that empties it is closed with 4005 (retryable). Default 10/s, burst 100.
    */
   refusals: Rate;
+  /**
+   * New connections per client IP: every upgrade takes a token (and every anonymous `hello`
+   * creates an identity and may hold a nickname, so this bounds those too); over it the
+   * upgrade is answered HTTP 429 with `Retry-After`. Default 20/s, burst 200 (twice the
+   * per-IP connection cap, so a whole NAT reconnecting at once gets in); 10,000 addresses
+   * tracked at most.
+   */
+  upgrades: UpgradeRate;
 }
 
-export type RateKind = Exclude<keyof RateLimitSettings, "refusals">;
+export type RateKind = Exclude<keyof RateLimitSettings, "refusals" | "upgrades">;
 
 export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
   messages: { perConnection: { perSecond: 10, burst: 20 }, perIp: { perSecond: 20, burst: 60 } },
@@ -49,6 +67,7 @@ export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
   membership: { perConnection: { perSecond: 5, burst: 40 }, perIp: { perSecond: 50, burst: 400 } },
   history: { perConnection: { perSecond: 20, burst: 40 }, perIp: { perSecond: 100, burst: 200 } },
   refusals: { perSecond: 10, burst: 100 },
+  upgrades: { perSecond: 20, burst: 200, maxTrackedIps: 10_000 },
 };
 
 const KINDS: RateKind[] = ["messages", "messageBytes", "pings", "membership", "history"];
@@ -62,7 +81,9 @@ export type Admission =
 const GRANTED: Admission = { ok: true };
 
 /** Partial settings merged over the defaults, kind by kind. */
-export type RateLimitOptions = { [K in keyof RateLimitSettings]?: K extends "refusals" ? Partial<Rate> : { perConnection?: Partial<Rate>; perIp?: Partial<Rate> } };
+export type RateLimitOptions = {
+  [K in keyof RateLimitSettings]?: K extends "refusals" ? Partial<Rate> : K extends "upgrades" ? Partial<UpgradeRate> : { perConnection?: Partial<Rate>; perIp?: Partial<Rate> };
+};
 
 export function resolveRateLimits(o: RateLimitOptions | false | undefined): RateLimitSettings | false {
   if (o === false) return false;
@@ -78,9 +99,13 @@ export function resolveRateLimits(o: RateLimitOptions | false | undefined): Rate
     membership: pair("membership"),
     history: pair("history"),
     refusals: { ...d.refusals, ...o?.refusals },
+    upgrades: { ...d.upgrades, ...o?.upgrades },
   };
   for (const k of KINDS) for (const r of [resolved[k].perConnection, resolved[k].perIp]) checkRate(k, r);
   checkRate("refusals", resolved.refusals);
+  checkRate("upgrades", resolved.upgrades);
+  const { maxTrackedIps } = resolved.upgrades;
+  if (!Number.isSafeInteger(maxTrackedIps) || maxTrackedIps < 1) throw new RangeError(`rateLimits.upgrades.maxTrackedIps must be a positive integer, got ${maxTrackedIps}`);
   return resolved;
 }
 

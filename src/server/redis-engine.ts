@@ -1,6 +1,6 @@
 import { RedisStore } from "../store/redis-store.js";
 import { RedisBroker } from "./redis-broker.js";
-import type { ResolvedOptions } from "./options.js";
+import { retentionOf, type ResolvedOptions } from "./options.js";
 
 /**
  * Store and broker of a node that shares one Redis with other nodes: same rooms, seq,
@@ -11,7 +11,7 @@ import type { ResolvedOptions } from "./options.js";
  * timeoutMs + checkMs + a margin for the round trips and the presence batch (see README).
  */
 export async function openRedisEngine(url: string, options: ResolvedOptions): Promise<{ store: RedisStore; broker: RedisBroker }> {
-  const store = await RedisStore.open({ url, ...(options.retainPerRoom ? { retainPerRoom: options.retainPerRoom } : {}) });
+  const store = await RedisStore.open({ url, ...retentionOf(options) });
   const broker = new RedisBroker(store, { nodeTimeoutMs: options.liveness.timeoutMs, reapCheckMs: options.checkMs, log: options.log });
   return { store, broker };
 }

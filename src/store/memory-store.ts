@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { ChatMessage } from "../protocol/messages.js";
 import { toWire, type AppendInput, type AppendResult, type MessageStore, type StoredMessage } from "./message-store.js";
 import { holdsAgainst, type ClaimResult, type IdentityStore, type NicknameClaim } from "./identity-store.js";
-import { resolveRetainPerRoom, type RetentionOptions } from "./retention.js";
+import { overRetention, resolveRetention, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
 
 export type MemoryStoreOptions = RetentionOptions;
 
@@ -11,12 +11,14 @@ interface RoomLog {
   messages: StoredMessage[];
   /** Seq of messages[0], or the next seq to assign when the log is empty. */
   first: number;
+  /** UTF-8 bytes of the held messages' texts, for the byte budget. */
+  textBytes: number;
 }
 
 /** MessageStore held in process memory, for tests: nothing survives the process. */
 export class MemoryStore implements MessageStore, IdentityStore {
   readonly epoch = randomUUID();
-  private readonly retainPerRoom: number;
+  private readonly retention: RetentionLimits;
   private readonly rooms = new Map<string, RoomLog>();
   /** Idempotency index, keyed by idempotencyKey() so keys cannot collide. */
   private readonly byKey = new Map<string, StoredMessage>();
@@ -25,7 +27,7 @@ export class MemoryStore implements MessageStore, IdentityStore {
   private closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.retainPerRoom = resolveRetainPerRoom(options);
+    this.retention = resolveRetention(options);
   }
 
   async append(input: AppendInput): Promise<AppendResult> {
@@ -38,6 +40,7 @@ export class MemoryStore implements MessageStore, IdentityStore {
     const { room, userId, clientId, id, from, text, ts } = input;
     const message: StoredMessage = { room, seq: log.first + log.messages.length, userId, clientId, id, from, text, ts };
     log.messages.push(message);
+    log.textBytes += utf8Bytes(text);
     this.byKey.set(key, message);
     this.trim(log);
     return { message: { ...message }, duplicate: false };
@@ -113,19 +116,22 @@ export class MemoryStore implements MessageStore, IdentityStore {
   private log(room: string): RoomLog {
     let log = this.rooms.get(room);
     if (!log) {
-      log = { messages: [], first: 1 };
+      log = { messages: [], first: 1, textBytes: 0 };
       this.rooms.set(room, log);
     }
     return log;
   }
 
-  /** Drops the oldest messages beyond the limit and forgets their keys, as SQLite does. */
+  /** Drops the oldest messages beyond the count or byte limit and forgets their keys, as SQLite does. */
   private trim(log: RoomLog): void {
-    const excess = log.messages.length - this.retainPerRoom;
-    if (excess <= 0) return;
-    for (const dropped of log.messages.splice(0, excess)) {
+    let excess = 0;
+    while (overRetention(this.retention, log.messages.length - excess, log.textBytes)) {
+      const dropped = log.messages[excess++]!;
+      log.textBytes -= utf8Bytes(dropped.text);
       this.byKey.delete(idempotencyKey(dropped));
     }
+    if (excess === 0) return;
+    log.messages.splice(0, excess);
     log.first += excess;
   }
 }

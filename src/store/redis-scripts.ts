@@ -8,6 +8,7 @@
  *   P dedupe                          hash  idempotency key -> "seq:room"
  *   P seq:{room}                      string, the room's last assigned seq (INCR)
  *   P log:{room}                      stream, entry id "seq-0", fields u c i f t ts
+ *   P bytes:{room}                    string, UTF-8 bytes of the texts held in log:{room}
  *   P nick:{key}                      hash  user nick seen
  *   P nicks                           sorted set  key scored by last seen (for purge)
  */
@@ -18,10 +19,14 @@ local function idem(u, c, i) return string.len(u) .. ':' .. u .. string.len(c) .
 `;
 
 /**
- * KEYS: dedupe hash, room seq counter, room stream.
+ * KEYS: dedupe hash, room seq counter, room stream, room text bytes.
  * ARGV: userId, clientId, id, from, text, ts, retainPerRoom, channel ("" = none),
- *       frame head, frame tail, room, key prefix, publish command.
+ *       frame head, frame tail, room, key prefix, publish command, retainBytesPerRoom,
+ *       per-message overhead bytes.
  * Returns {0, seq} for a new message, {1, room, seq, fields} for a duplicate.
+ *
+ * Trimming keeps the room within both limits as the other engines do (retention.ts,
+ * overRetention): oldest first, never the newest message.
  */
 export const APPEND_LUA = `${IDEMPOTENCY_KEY_LUA}
 local key = idem(ARGV[1], ARGV[2], ARGV[3])
@@ -34,19 +39,55 @@ if hit then
   if #found == 0 then return redis.error_reply('dedupe key points at a missing message') end
   return {1, room, seq, found[1][2]}
 end
+local function fieldsOf(entry)
+  local f = {}
+  for n = 1, #entry[2], 2 do f[entry[2][n]] = entry[2][n + 1] end
+  return f
+end
+local function nextId(entry) return (tonumber(string.match(entry[1], '^%d+')) + 1) .. '-0' end
+local bytes = redis.call('GET', KEYS[4])
+if bytes then
+  bytes = tonumber(bytes)
+else
+  -- A room stored before its byte total was kept: its texts are summed once.
+  bytes = 0
+  local cursor = '-'
+  repeat
+    local chunk = redis.call('XRANGE', KEYS[3], cursor, '+', 'COUNT', 1000)
+    for _, entry in ipairs(chunk) do
+      bytes = bytes + string.len(fieldsOf(entry).t)
+      cursor = nextId(entry)
+    end
+  until #chunk < 1000
+end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[3], seq .. '-0', 'u', ARGV[1], 'c', ARGV[2], 'i', ARGV[3], 'f', ARGV[4], 't', ARGV[5], 'ts', ARGV[6])
 redis.call('HSET', KEYS[1], key, seq .. ':' .. ARGV[11])
-local excess = redis.call('XLEN', KEYS[3]) - tonumber(ARGV[7])
-if excess > 0 then
-  -- Trimmed messages forget their keys, as in the other engines.
-  for _, entry in ipairs(redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', excess)) do
-    local f = {}
-    for n = 1, #entry[2], 2 do f[entry[2][n]] = entry[2][n + 1] end
-    redis.call('HDEL', KEYS[1], idem(f.u, f.c, f.i))
+bytes = bytes + string.len(ARGV[5])
+local retain, budget, overhead = tonumber(ARGV[7]), tonumber(ARGV[14]), tonumber(ARGV[15])
+local count = redis.call('XLEN', KEYS[3])
+local function over() return count > 1 and (count > retain or bytes + count * overhead > budget) end
+if over() then
+  local cursor = '-'
+  -- The first read covers the count excess (usually 1); more only when bytes need it.
+  local want = math.min(math.max(count - retain, 1), 1000)
+  while over() do
+    local chunk = redis.call('XRANGE', KEYS[3], cursor, '+', 'COUNT', want)
+    if #chunk == 0 then break end
+    for _, entry in ipairs(chunk) do
+      if not over() then break end
+      local f = fieldsOf(entry)
+      -- Trimmed messages forget their keys, as in the other engines.
+      redis.call('HDEL', KEYS[1], idem(f.u, f.c, f.i))
+      bytes = bytes - string.len(f.t)
+      count = count - 1
+      cursor = nextId(entry)
+    end
+    want = 64
   end
-  redis.call('XTRIM', KEYS[3], 'MAXLEN', ARGV[7])
+  redis.call('XTRIM', KEYS[3], 'MAXLEN', count)
 end
+redis.call('SET', KEYS[4], bytes)
 if ARGV[8] ~= '' then
   redis.call(ARGV[13], ARGV[8], seq .. ' ' .. ARGV[9] .. seq .. ARGV[10])
 end

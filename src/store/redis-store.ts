@@ -3,7 +3,7 @@ import { Redis, type RedisOptions } from "ioredis";
 import type { ChatMessage } from "../protocol/messages.js";
 import type { AppendInput, AppendResult, MessageStore, StoredMessage } from "./message-store.js";
 import type { ClaimResult, IdentityStore, NicknameClaim } from "./identity-store.js";
-import { resolveRetainPerRoom, type RetentionOptions } from "./retention.js";
+import { MESSAGE_OVERHEAD_BYTES, resolveRetention, type RetentionLimits, type RetentionOptions } from "./retention.js";
 import { Script } from "./redis-script.js";
 import { APPEND_LUA, CLAIM_NICKNAME_LUA, PURGE_NICKNAMES_LUA, RELEASE_NICKNAME_LUA } from "./redis-scripts.js";
 
@@ -24,7 +24,7 @@ export interface RedisStoreOptions extends RetentionOptions {
 /** Pages of idempotency keys purged per script run, so one run never blocks Redis long. */
 const PURGE_BATCH = 1_000;
 
-const APPEND = new Script(APPEND_LUA, 3);
+const APPEND = new Script(APPEND_LUA, 4);
 const CLAIM = new Script(CLAIM_NICKNAME_LUA, 2);
 const RELEASE = new Script(RELEASE_NICKNAME_LUA, 2);
 const PURGE = new Script(PURGE_NICKNAMES_LUA, 1);
@@ -50,14 +50,15 @@ export function redisConnectionOptions(commandTimeoutMs: number): RedisOptions {
 
 /**
  * MessageStore and IdentityStore on Redis (ioredis). Every append is one Lua script: dedupe,
- * the room's INCR, XADD to the room's stream under id "seq-0", exact trim to retainPerRoom,
+ * the room's INCR, XADD to the room's stream under id "seq-0", exact trim to retainPerRoom
+ * and retainBytesPerRoom (a per-room byte total kept next to the stream),
  * and the publish of the message frame on the room's channel. An append resolves only after
  * Redis answered, so an ack means Redis has the message (durable as far as its AOF setting
  * makes it: see the README).
  */
 export class RedisStore implements MessageStore, IdentityStore {
   readonly keyPrefix: string;
-  private readonly retainPerRoom: number;
+  private readonly retention: RetentionLimits;
   private readonly publish: boolean;
   private publishCommand = "PUBLISH";
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -66,7 +67,7 @@ export class RedisStore implements MessageStore, IdentityStore {
 
   private constructor(readonly redis: Redis, options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? "pulse:";
-    this.retainPerRoom = resolveRetainPerRoom(options);
+    this.retention = resolveRetention(options);
     this.publish = options.publish ?? true;
   }
 
@@ -117,9 +118,10 @@ export class RedisStore implements MessageStore, IdentityStore {
     const head = `{"type":"message","room":${JSON.stringify(room)},"seq":`;
     const tail = `,"from":${JSON.stringify(from)},"text":${JSON.stringify(text)},"ts":${ts}}`;
     const reply = (await APPEND.run(this.redis, [
-      this.key("dedupe"), this.key(`seq:${room}`), this.key(`log:${room}`),
-      userId, clientId, id, from, text, ts, this.retainPerRoom,
+      this.key("dedupe"), this.key(`seq:${room}`), this.key(`log:${room}`), this.key(`bytes:${room}`),
+      userId, clientId, id, from, text, ts, this.retention.retainPerRoom,
       this.publish ? this.channelFor(room) : "", head, tail, room, this.keyPrefix, this.publishCommand,
+      this.retention.retainBytesPerRoom, MESSAGE_OVERHEAD_BYTES,
     ])) as [0, number] | [1, string, string, string[]];
     if (reply[0] === 0) {
       return { message: { room, seq: Number(reply[1]), userId, clientId, id, from, text, ts }, duplicate: false };

@@ -1,6 +1,17 @@
 /** Default for `retainPerRoom`: how many of its newest messages each room keeps. */
 export const DEFAULT_RETAIN_PER_ROOM = 100_000;
 
+/** Default for `retainBytesPerRoom`: 64 MiB of text and per-message overhead per room. */
+export const DEFAULT_RETAIN_BYTES_PER_ROOM = 64 * 1024 * 1024;
+
+/**
+ * What a stored message costs beyond its text, in the byte budget: its sender, ids, seq,
+ * timestamp and index entries take about this much in SQLite (a row plus the idempotency
+ * index entry). Counting it means a flood of tiny messages is bounded by bytes too, and the
+ * budget is close to what the room really occupies on disk.
+ */
+export const MESSAGE_OVERHEAD_BYTES = 256;
+
 /** Options every engine accepts. */
 export interface RetentionOptions {
   /**
@@ -8,13 +19,40 @@ export interface RetentionOptions {
    * moves up. Sequence numbers continue regardless. Default DEFAULT_RETAIN_PER_ROOM.
    */
   retainPerRoom?: number;
+  /**
+   * Keep at most this many bytes per room, counted as the UTF-8 bytes of each message's text
+   * plus MESSAGE_OVERHEAD_BYTES; over it the oldest messages are deleted and `firstSeq` moves
+   * up, as with `retainPerRoom`. The newest message is always kept, whatever its size.
+   * Default DEFAULT_RETAIN_BYTES_PER_ROOM (64 MiB).
+   */
+  retainBytesPerRoom?: number;
 }
 
-/** The validated `retainPerRoom`; a room must keep at least its newest message. */
-export function resolveRetainPerRoom(options: RetentionOptions): number {
-  const value = options.retainPerRoom ?? DEFAULT_RETAIN_PER_ROOM;
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(`retainPerRoom must be a positive integer, got ${value}`);
-  }
-  return value;
+/** Both limits, validated. */
+export interface RetentionLimits {
+  retainPerRoom: number;
+  retainBytesPerRoom: number;
 }
+
+/** The validated limits; a room must keep at least its newest message. */
+export function resolveRetention(options: RetentionOptions): RetentionLimits {
+  const limits = {
+    retainPerRoom: options.retainPerRoom ?? DEFAULT_RETAIN_PER_ROOM,
+    retainBytesPerRoom: options.retainBytesPerRoom ?? DEFAULT_RETAIN_BYTES_PER_ROOM,
+  };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  }
+  return limits;
+}
+
+/**
+ * Whether a room holding `count` messages with `textBytes` of text in all must drop its
+ * oldest one. Never true for a single message: the newest is always kept.
+ */
+export function overRetention(limits: RetentionLimits, count: number, textBytes: number): boolean {
+  return count > 1 && (count > limits.retainPerRoom || textBytes + count * MESSAGE_OVERHEAD_BYTES > limits.retainBytesPerRoom);
+}
+
+/** The UTF-8 length of a text, as every engine stores it (a lone surrogate becomes U+FFFD, 3 bytes). */
+export const utf8Bytes = (text: string): number => Buffer.byteLength(text, "utf8");

@@ -41,6 +41,18 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX nicknames_last_seen ON nicknames (last_seen_at);
   `,
+  // 3: each room's text bytes, kept with every append, so the per-room byte budget is checked
+  // without summing the room (up to 64 MiB of text) whenever its cache entry was dropped.
+  // Rooms already stored are summed once here.
+  `
+  CREATE TABLE room_sizes (
+    room       TEXT    PRIMARY KEY,
+    text_bytes INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  INSERT INTO room_sizes (room, text_bytes)
+  SELECT room, SUM(octet_length(text)) FROM messages GROUP BY room;
+  `,
 ];
 
 /**

@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import type { ChatMessage } from "../protocol/messages.js";
 import type { AppendInput, AppendResult, MessageStore, StoredMessage } from "./message-store.js";
 import { holdsAgainst, type ClaimResult, type IdentityStore, type NicknameClaim } from "./identity-store.js";
-import { resolveRetainPerRoom, type RetentionOptions } from "./retention.js";
+import { overRetention, resolveRetention, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
 import { applyMigrations } from "./sqlite-migrations.js";
 import { LruMap } from "./lru-map.js";
 
@@ -30,13 +30,15 @@ interface PendingAppend {
   reject: (error: unknown) => void;
 }
 
-/** Seqs held for a room; both 0 when it is empty. */
+/** Seqs held for a room (both 0 when it is empty) and the UTF-8 bytes of their texts. */
 interface RoomRange {
   first: number;
   last: number;
+  textBytes: number;
 }
 
 type SeqRow = { seq: number };
+type SizedRow = { seq: number; bytes: number };
 
 /** The wire form: the sender's keys stay in the database. */
 const MESSAGE_COLUMNS = `room, seq, sender AS "from", text, ts`;
@@ -52,7 +54,7 @@ type HoldRow = { userId: string; lastSeenAt: number };
 export class SqliteStore implements MessageStore, IdentityStore {
   readonly epoch: string;
   private readonly db: Database.Database;
-  private readonly retainPerRoom: number;
+  private readonly retention: RetentionLimits;
   /**
    * Committed seq ranges, loaded lazily per room so joins never scan the table. Dropping one
    * is always safe: between batches the table is the truth, and a batch works on copies.
@@ -68,17 +70,20 @@ export class SqliteStore implements MessageStore, IdentityStore {
   private readonly selectByKey: Database.Statement<[string, string, string], StoredMessage>;
   private readonly selectAfter: Database.Statement<[string, number, number], ChatMessage>;
   private readonly selectBefore: Database.Statement<[string, number, number], ChatMessage>;
-  private readonly selectTextBytes: Database.Statement<[string, number, number], { bytes: number }>;
+  private readonly selectGapTextBytes: Database.Statement<[string, number, number], { bytes: number }>;
   private readonly selectFirstSeq: Database.Statement<[string], SeqRow>;
   private readonly selectLastSeq: Database.Statement<[string], SeqRow>;
   private readonly deleteBefore: Database.Statement<[string, number]>;
+  private readonly selectOldest: Database.Statement<[string, number], SizedRow>;
+  private readonly selectTextBytes: Database.Statement<[string], { bytes: number }>;
+  private readonly upsertTextBytes: Database.Statement<[string, number]>;
   private readonly writeBatch: (batch: PendingAppend[]) => {
     results: AppendResult[];
     ranges: Map<string, RoomRange>;
   };
 
   constructor(options: SqliteStoreOptions) {
-    this.retainPerRoom = resolveRetainPerRoom(options);
+    this.retention = resolveRetention(options);
     this.rooms = new LruMap(options.roomCacheSize ?? 1024);
     const inMemory = options.path === ":memory:";
     if (!inMemory) mkdirSync(dirname(options.path), { recursive: true });
@@ -110,7 +115,7 @@ export class SqliteStore implements MessageStore, IdentityStore {
       // octet_length() of a TEXT column is read from the record header: the text itself (in
       // overflow pages when long) is not loaded, so a gap of 10,000 long messages is summed
       // in a few milliseconds.
-      this.selectTextBytes = this.db.prepare(
+      this.selectGapTextBytes = this.db.prepare(
         `SELECT coalesce(sum(octet_length(text)), 0) AS bytes FROM messages WHERE room = ? AND seq > ? AND seq <= ?`,
       );
       // Two single-ended queries: SQLite answers a lone MIN or MAX from the index edge, but
@@ -122,6 +127,14 @@ export class SqliteStore implements MessageStore, IdentityStore {
         `SELECT seq FROM messages WHERE room = ? ORDER BY seq DESC LIMIT 1`,
       );
       this.deleteBefore = this.db.prepare(`DELETE FROM messages WHERE room = ? AND seq < ?`);
+      this.selectOldest = this.db.prepare(
+        `SELECT seq, octet_length(text) AS bytes FROM messages WHERE room = ? AND seq >= ? ORDER BY seq`,
+      );
+      this.selectTextBytes = this.db.prepare(`SELECT text_bytes AS bytes FROM room_sizes WHERE room = ?`);
+      this.upsertTextBytes = this.db.prepare(
+        `INSERT INTO room_sizes (room, text_bytes) VALUES (?, ?)
+         ON CONFLICT (room) DO UPDATE SET text_bytes = excluded.text_bytes`,
+      );
       this.writeBatch = this.db.transaction((batch: PendingAppend[]) => this.writeInTransaction(batch));
     } catch (error) {
       this.db.close();
@@ -149,7 +162,7 @@ export class SqliteStore implements MessageStore, IdentityStore {
 
   async textBytesBetween(room: string, afterSeq: number, throughSeq: number): Promise<number> {
     if (throughSeq <= afterSeq) return 0;
-    return this.selectTextBytes.get(room, afterSeq, throughSeq)!.bytes;
+    return this.selectGapTextBytes.get(room, afterSeq, throughSeq)!.bytes;
   }
 
   async latestSeq(room: string): Promise<number> {
@@ -204,6 +217,7 @@ export class SqliteStore implements MessageStore, IdentityStore {
       const { changes } = this.insertMessage.run(room, seq, userId, clientId, id, from, text, ts);
       if (changes === 1) {
         range.last = seq;
+        range.textBytes += utf8Bytes(text);
         if (range.first === 0) range.first = seq;
         results.push({ message: { room, seq, userId, clientId, id, from, text, ts }, duplicate: false });
       } else {
@@ -215,13 +229,30 @@ export class SqliteStore implements MessageStore, IdentityStore {
       }
     }
     for (const [room, range] of ranges) {
-      const keepFrom = range.last - this.retainPerRoom + 1;
-      if (range.first > 0 && range.first < keepFrom) {
-        this.deleteBefore.run(room, keepFrom);
-        range.first = keepFrom;
-      }
+      this.trim(room, range);
+      this.upsertTextBytes.run(room, range.textBytes);
     }
     return { results, ranges };
+  }
+
+  /**
+   * Deletes the room's oldest messages while it is over its count or byte limit. Seqs are
+   * contiguous from `first` to `last`, so the count is their difference; the rows to drop are
+   * read oldest first and the scan stops at the first one kept.
+   */
+  private trim(room: string, range: RoomRange): void {
+    if (range.first === 0) return;
+    let count = range.last - range.first + 1;
+    if (!overRetention(this.retention, count, range.textBytes)) return;
+    let keepFrom = range.first;
+    for (const row of this.selectOldest.iterate(room, range.first)) {
+      if (!overRetention(this.retention, count, range.textBytes)) break;
+      range.textBytes -= row.bytes;
+      count--;
+      keepFrom = row.seq + 1;
+    }
+    this.deleteBefore.run(room, keepFrom);
+    range.first = keepFrom;
   }
 
   private roomRange(room: string): RoomRange {
@@ -230,6 +261,7 @@ export class SqliteStore implements MessageStore, IdentityStore {
       range = {
         first: this.selectFirstSeq.get(room)?.seq ?? 0,
         last: this.selectLastSeq.get(room)?.seq ?? 0,
+        textBytes: this.selectTextBytes.get(room)?.bytes ?? 0,
       };
       this.rooms.set(room, range);
     }

@@ -6,6 +6,7 @@ import { SUBPROTOCOL } from "../../src/protocol/messages.js";
 import { testServer } from "../support/test-server.js";
 import { RawClient } from "../support/raw-client.js";
 import { waitFor } from "../support/wait.js";
+import { tryUpgrade } from "../support/upgrade.js";
 
 /** Opens a WebSocket; resolves with it, or with the HTTP status the upgrade was refused with. */
 function tryConnect(url: string, localAddress?: string): Promise<WebSocket | number> {
@@ -27,7 +28,7 @@ describe("caps", () => {
     try {
       const open = await Promise.all([1, 2, 3].map(() => tryConnect(server.url)));
       assert.ok(open.every((w) => w instanceof WebSocket));
-      assert.equal(await tryConnect(server.url), 503);
+      assert.deepEqual(await tryUpgrade(server.url), { status: 503, retryAfter: "5" }, "full: 503 with Retry-After");
       (open[0] as WebSocket).close();
       const again = await waitFor(async () => {
         const r = await tryConnect(server.url);
@@ -43,7 +44,7 @@ describe("caps", () => {
     const server = await testServer({ maxConnectionsPerIp: 2 });
     try {
       const mine = await Promise.all([1, 2].map(() => tryConnect(server.url, "127.0.0.1")));
-      assert.equal(await tryConnect(server.url, "127.0.0.1"), 429);
+      assert.deepEqual(await tryUpgrade(server.url, "127.0.0.1"), { status: 429, retryAfter: "5" }, "over the per-IP cap: 429 with Retry-After");
       const other = await tryConnect(server.url, "127.0.0.2");
       assert.ok(other instanceof WebSocket, "another address is not limited by this one");
       for (const w of [...mine, other]) (w as WebSocket).terminate();

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { RedisStore } from "../../src/store/redis-store.js";
-import type { RetentionOptions } from "../../src/store/retention.js";
+import { MESSAGE_OVERHEAD_BYTES, type RetentionOptions } from "../../src/store/retention.js";
 import { storeContract, type StoreFixture } from "../support/store-contract.js";
 import { RedisServer } from "../support/redis-server.js";
 
@@ -76,6 +76,24 @@ describe("RedisStore on a real redis-server", () => {
     } finally {
       redis.resume();
       await store.close();
+    }
+  });
+
+  it("sums a room stored before its byte total was kept, once, so the byte budget holds at once", async () => {
+    const fixture = await redisFixture({ retainBytesPerRoom: 5 * (1_000 + MESSAGE_OVERHEAD_BYTES) });
+    const store = fixture.store as RedisStore;
+    try {
+      const base = { room: "a", userId: "u", clientId: "c", from: "ada", text: "é".repeat(500), ts: 1 };
+      for (const id of ["1", "2", "3", "4"]) await store.append({ ...base, id });
+      // As an older Pulse left it: the stream without the byte total.
+      assert.equal(await store.redis.del(`${store.keyPrefix}bytes:a`), 1);
+      await store.append({ ...base, id: "5" });
+      assert.equal(await store.firstSeq("a"), 1, "five fit the budget");
+      await store.append({ ...base, id: "6" });
+      assert.deepEqual((await store.readAfter("a", 0, 10)).map((m) => m.seq), [2, 3, 4, 5, 6]);
+      assert.equal(await store.redis.get(`${store.keyPrefix}bytes:a`), "5000");
+    } finally {
+      await fixture.cleanup();
     }
   });
 });

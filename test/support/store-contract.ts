@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { ChatMessage } from "../../src/protocol/messages.js";
 import { toWire, type AppendInput, type MessageStore } from "../../src/store/message-store.js";
 import type { PulseStore } from "../../src/store/identity-store.js";
-import type { RetentionOptions } from "../../src/store/retention.js";
+import { MESSAGE_OVERHEAD_BYTES, type RetentionOptions } from "../../src/store/retention.js";
 
 export interface StoreFixture {
   store: PulseStore;
@@ -36,6 +36,17 @@ const seqs = (messages: ChatMessage[]) => messages.map((message) => message.seq)
 
 /** [from, from + 1, ..., to] */
 const span = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/**
+ * A text of exactly `bytes` UTF-8 bytes in half as many characters ("é" is two bytes), so an
+ * engine that counted characters instead of bytes would keep twice too many.
+ */
+const textOfBytes = (bytes: number): string => "é".repeat(bytes / 2);
+
+/** Each byte-budget test message: 1,000 text bytes, and what it costs in the budget. */
+const TEXT_BYTES = 1_000;
+const COST = TEXT_BYTES + MESSAGE_OVERHEAD_BYTES;
+const sized = (room: string, n: number, bytes = TEXT_BYTES) => input(room, n, { text: textOfBytes(bytes) });
 
 async function appendAll(store: MessageStore, inputs: AppendInput[]) {
   return Promise.all(inputs.map((each) => store.append(each)));
@@ -238,6 +249,48 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         assert.equal(await store.textBytesBetween("a", 0, 13), 21);
       }));
 
+    it("trims each room to retainBytesPerRoom (UTF-8 text bytes plus a per-message overhead), oldest first", () =>
+      withStore({ retainBytesPerRoom: 5 * COST }, async ({ store }) => {
+        for (const n of span(1, 8)) await store.append(sized("a", n));
+        await appendAll(store, span(1, 2).map((n) => sized("b", n)));
+        assert.deepEqual([await store.firstSeq("a"), await store.latestSeq("a")], [4, 8]);
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(4, 8));
+        assert.deepEqual(await store.readBefore("a", 4, 10), []);
+        assert.deepEqual(seqs(await store.readAfter("b", 0, 100)), [1, 2], "another room is not touched");
+
+        // A message twice the size pushes out two: 4 and 5 go, 6..9 fit.
+        const big = await store.append(sized("a", 9, 2 * TEXT_BYTES));
+        assert.equal(big.message.seq, 9);
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(6, 9));
+        assert.equal(await store.firstSeq("a"), 6);
+      }));
+
+    it("always keeps a room's newest message, even one larger than retainBytesPerRoom", () =>
+      withStore({ retainBytesPerRoom: 1_000 }, async ({ store }) => {
+        await store.append(sized("a", 1, 2_000));
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 10)), [1]);
+        await store.append(sized("a", 2, 2_000));
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 10)), [2]);
+        assert.equal(await store.firstSeq("a"), 2);
+        // Two small ones fit together once the large one is gone.
+        await store.append(input("a", 3, { text: "hi" }));
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 10)), [3]);
+        await store.append(input("a", 4, { text: "ho" }));
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 10)), [3, 4]);
+      }));
+
+    it("trims by bytes within one batch, and a duplicate adds no bytes", () =>
+      withStore({ retainBytesPerRoom: 5 * COST }, async ({ store }) => {
+        const results = await appendAll(store, span(1, 12).map((n) => sized("a", n)));
+        assert.deepEqual(results.map((r) => r.message.seq), span(1, 12));
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(8, 12));
+        const again = await appendAll(store, span(1, 10).map(() => sized("a", 12)));
+        assert.ok(again.every((r) => r.duplicate && r.message.seq === 12));
+        assert.equal(await store.firstSeq("a"), 8, "repeats of a stored message took no budget");
+        await store.append(sized("a", 13));
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(9, 13));
+      }));
+
     it("gives each new store its own epoch", async () => {
       const one = await makeStore();
       const two = await makeStore();
@@ -284,6 +337,22 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
           assert.deepEqual([await again.firstSeq("a"), await again.latestSeq("a")], [4, 8]);
           assert.equal((await again.append(input("a", 9))).message.seq, 9);
           assert.equal(await again.firstSeq("a"), 5);
+        } finally {
+          await again.close();
+        }
+      }));
+
+    if (persistent) it("keeps a room's byte total across reopen", () =>
+      withStore({ retainBytesPerRoom: 5 * COST }, async ({ store, reopen }) => {
+        assert.ok(reopen, "a persistent engine's fixture must give reopen");
+        await appendAll(store, span(1, 4).map((n) => sized("a", n)));
+        await store.close();
+        const again = await reopen();
+        try {
+          await again.append(sized("a", 5));
+          assert.equal(await again.firstSeq("a"), 1, "five fit");
+          await again.append(sized("a", 6));
+          assert.deepEqual(seqs(await again.readAfter("a", 0, 100)), span(2, 6));
         } finally {
           await again.close();
         }

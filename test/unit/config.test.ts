@@ -4,7 +4,10 @@ import { readFileSync } from "node:fs";
 import { CONFIG_SCHEMA, markdownTable, usage } from "../../src/cli/config-schema.js";
 import { ConfigError, effectiveConfig, loadConfig, toServerOptions } from "../../src/cli/config.js";
 import { resolveOptions } from "../../src/server/options.js";
-import { DEFAULT_RETAIN_PER_ROOM } from "../../src/store/index.js";
+import { DEFAULT_RETAIN_BYTES_PER_ROOM, DEFAULT_RETAIN_PER_ROOM } from "../../src/store/index.js";
+
+/** Settings the store applies itself when the server leaves them out. */
+const STORE_DEFAULTS: Record<string, unknown> = { retainPerRoom: DEFAULT_RETAIN_PER_ROOM, retainBytesPerRoom: DEFAULT_RETAIN_BYTES_PER_ROOM };
 
 const files = (map: Record<string, string>) => (path: string) => {
   if (!(path in map)) throw new Error(`ENOENT: ${path}`);
@@ -80,7 +83,7 @@ describe("configuration", () => {
     for (const e of CONFIG_SCHEMA) {
       if (e.to === null || e.default === undefined) continue;
       const path = (e.to ?? e.key).split(".");
-      const actual = path.reduce<unknown>((node, part) => (node as Record<string, unknown>)[part], resolved) ?? (e.key === "retainPerRoom" ? DEFAULT_RETAIN_PER_ROOM : undefined);
+      const actual = path.reduce<unknown>((node, part) => (node as Record<string, unknown>)[part], resolved) ?? STORE_DEFAULTS[e.key];
       assert.deepEqual(actual, e.default, `${e.key}: the schema says ${String(e.default)}, the server uses ${String(actual)}`);
       compared++;
     }

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { MemoryStore, openStore, SqliteStore } from "../../src/store/index.js";
-import type { RetentionOptions } from "../../src/store/retention.js";
+import { MESSAGE_OVERHEAD_BYTES, type RetentionOptions } from "../../src/store/retention.js";
 import { applyMigrations, SQLITE_MIGRATIONS } from "../../src/store/sqlite-migrations.js";
 import { storeContract, type StoreFixture } from "../support/store-contract.js";
 
@@ -61,6 +61,33 @@ describe("SqliteStore specifics", () => {
       assert.deepEqual(await store.readAfter("a", 0, 10), [{ room: "a", seq: 1, from: "ada", text: "before", ts: 1 }]);
       const fresh = await store.append({ room: "a", userId: "u1", clientId: "c", id: "m1", from: "bob", text: "after", ts: 2 });
       assert.deepEqual([fresh.duplicate, fresh.message.seq], [false, 2]);
+    } finally {
+      await fixture.cleanup();
+    }
+  });
+
+  it("migrates a version 2 database: each room's text bytes are summed, so the byte budget holds at once", async () => {
+    const cost = 1_000 + MESSAGE_OVERHEAD_BYTES;
+    const fixture = await sqliteFileFixture({ retainBytesPerRoom: 5 * cost });
+    try {
+      await fixture.store.close();
+      await rm(fixture.path);
+      const old = new Database(fixture.path);
+      applyMigrations(old, SQLITE_MIGRATIONS.slice(0, 2));
+      old.prepare(`INSERT INTO meta (key, value) VALUES ('epoch', 'e2')`).run();
+      const insert = old.prepare(`INSERT INTO messages (room, seq, user_id, client_id, msg_id, sender, text, ts) VALUES (?, ?, 'u', 'c', ?, 'ada', ?, 1)`);
+      // 4 messages of 1,000 UTF-8 bytes (500 characters) in "a", one short one in "b".
+      for (const seq of [1, 2, 3, 4]) insert.run("a", seq, `a${seq}`, "é".repeat(500));
+      insert.run("b", 1, "b1", "hi");
+      old.close();
+      const store = (await fixture.reopen!()) as SqliteStore;
+      assert.equal(store.epoch, "e2");
+      const base = { room: "a", userId: "u1", clientId: "c", from: "bob", text: "é".repeat(500), ts: 2 };
+      await store.append({ ...base, id: "n5" });
+      assert.equal(await store.firstSeq("a"), 1, "five fit the budget");
+      await store.append({ ...base, id: "n6" });
+      assert.deepEqual((await store.readAfter("a", 0, 10)).map((m) => m.seq), [2, 3, 4, 5, 6], "the migrated bytes count: the oldest went");
+      assert.deepEqual((await store.readAfter("b", 0, 10)).map((m) => m.text), ["hi"]);
     } finally {
       await fixture.cleanup();
     }
@@ -169,8 +196,10 @@ describe("openStore", () => {
     }
   });
 
-  it("refuses a retainPerRoom below 1", async () => {
+  it("refuses a retainPerRoom or retainBytesPerRoom below 1", async () => {
     await assert.rejects(openStore("memory", { retainPerRoom: 0 }), RangeError);
     await assert.rejects(openStore(":memory:", { retainPerRoom: -5 }), RangeError);
+    await assert.rejects(openStore("memory", { retainBytesPerRoom: 0 }), RangeError);
+    await assert.rejects(openStore(":memory:", { retainBytesPerRoom: 1.5 }), RangeError);
   });
 });

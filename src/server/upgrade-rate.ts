@@ -1,0 +1,52 @@
+import { TokenBucket, type TimeSource } from "./token-bucket.js";
+import type { UpgradeRate } from "./rate-limits.js";
+
+/** Least recently seen buckets looked at per upgrade, so an upgrade costs O(1) however many are tracked. */
+const SWEEP_PER_UPGRADE = 8;
+
+/**
+ * New connections per client IP, as token buckets checked at the HTTP upgrade: each upgrade
+ * takes a token, and without one it is answered 429 with the wait until there is one.
+ *
+ * The map of buckets is bounded, since an attacker can cycle source addresses (IPv6 gives a
+ * host billions): a bucket back at its burst is the same as no bucket, so each upgrade drops
+ * the full ones among the least recently seen; and at `maxTrackedIps` the least recently seen
+ * address is forgotten whatever its bucket holds (it starts again with a full burst). At the
+ * defaults a bucket that took one token is full again 50 ms later, so only addresses that
+ * connected in the last moments are tracked; filling 10,000 slots would take some 200,000
+ * upgrades a second.
+ */
+export class UpgradeRateLimiter {
+  /** In order of last upgrade, least recent first (a Map keeps insertion order). */
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  constructor(private readonly rate: UpgradeRate | null, private readonly clock: TimeSource = { now: () => Date.now() }) {}
+
+  /** Addresses with a bucket now (for stats and tests). */
+  get trackedIps(): number {
+    return this.buckets.size;
+  }
+
+  /** Charges one new connection to `ip`: 0 when it may connect, else the milliseconds until it may. */
+  take(ip: string): number {
+    if (!this.rate) return 0;
+    this.dropFull();
+    let bucket = this.buckets.get(ip);
+    if (bucket) {
+      this.buckets.delete(ip); // set again below, as the most recently seen
+    } else {
+      if (this.buckets.size >= this.rate.maxTrackedIps) this.buckets.delete(this.buckets.keys().next().value!);
+      bucket = new TokenBucket(this.rate.perSecond, this.rate.burst, this.clock);
+    }
+    this.buckets.set(ip, bucket);
+    return bucket.take();
+  }
+
+  private dropFull(): void {
+    let looked = 0;
+    for (const [ip, bucket] of this.buckets) {
+      if (++looked > SWEEP_PER_UPGRADE) break;
+      if (bucket.available() >= bucket.burst) this.buckets.delete(ip);
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { testServer } from "../support/test-server.js";
+import { opened, tryUpgrade, type UpgradeOutcome } from "../support/upgrade.js";
+
+const xff = (value: string) => ({ "x-forwarded-for": value });
+const statusOf = (o: UpgradeOutcome) => ("ws" in o ? "open" : o.status);
+
+describe("client addresses behind a reverse proxy", () => {
+  it("from a trusted proxy, each forwarded client has its own per-address cap", async () => {
+    const server = await testServer({ maxConnectionsPerIp: 2, trustedProxies: ["127.0.0.1"] });
+    const sockets: UpgradeOutcome[] = [];
+    try {
+      for (let i = 0; i < 2; i++) sockets.push(await tryUpgrade(server.url, "127.0.0.1", xff("203.0.113.1")));
+      assert.deepEqual(sockets.map(statusOf), ["open", "open"]);
+      assert.equal(statusOf(await tryUpgrade(server.url, "127.0.0.1", xff("203.0.113.1"))), 429, "that client's cap is reached");
+      const other = await tryUpgrade(server.url, "127.0.0.1", xff("203.0.113.2"));
+      sockets.push(other);
+      assert.equal(statusOf(other), "open", "another client behind the same proxy is not limited by the first");
+      // What a client writes to the left of what our proxy appended is not believed.
+      assert.equal(statusOf(await tryUpgrade(server.url, "127.0.0.1", xff("198.51.100.7, 203.0.113.1"))), 429, "a spoofed left entry does not make a new client");
+      // A malformed entry stops the walk at the proxy that passed it on: the proxy's own address.
+      for (let i = 0; i < 2; i++) sockets.push(await tryUpgrade(server.url, "127.0.0.1", xff("not-an-address")));
+      assert.equal(statusOf(await tryUpgrade(server.url, "127.0.0.1", xff("junk, also junk"))), 429, "garbage counts as the proxy, whose cap is reached");
+    } finally {
+      for (const s of sockets) if ("ws" in s) s.ws.terminate();
+      await server.close();
+    }
+  });
+
+  it("from anyone else, X-Forwarded-For is ignored: a client cannot pick its address", async () => {
+    const server = await testServer({ maxConnectionsPerIp: 2, trustedProxies: ["127.0.0.1"] });
+    const sockets: UpgradeOutcome[] = [];
+    try {
+      for (let i = 0; i < 2; i++) sockets.push(await tryUpgrade(server.url, "127.0.0.2", xff(`203.0.113.${10 + i}`)));
+      assert.deepEqual(sockets.map(statusOf), ["open", "open"]);
+      assert.equal(statusOf(await tryUpgrade(server.url, "127.0.0.2", xff("203.0.113.99"))), 429, "the untrusted peer's own address is what counts");
+      opened(sockets[0]!).terminate();
+    } finally {
+      for (const s of sockets) if ("ws" in s) s.ws.terminate();
+      await server.close();
+    }
+  });
+
+  it("without trusted proxies the header is never read", async () => {
+    const server = await testServer({ maxConnectionsPerIp: 1 });
+    const first = await tryUpgrade(server.url, "127.0.0.1", xff("203.0.113.1"));
+    try {
+      assert.equal(statusOf(first), "open");
+      assert.equal(statusOf(await tryUpgrade(server.url, "127.0.0.1", xff("203.0.113.2"))), 429);
+    } finally {
+      if ("ws" in first) first.ws.terminate();
+      await server.close();
+    }
+  });
+});
