@@ -11,7 +11,8 @@ import type { Clock } from "../liveness/clock.js";
 import { validId, type ChatHub, type Member } from "./chat-hub.js";
 import type { ResolvedOptions } from "./options.js";
 import { ReplyPager } from "./reply-pager.js";
-import { RateLimiter, type ConnectionRateLimiter } from "./rate-limits.js";
+import { RateLimiter, type Admission, type ConnectionRateLimiter } from "./rate-limits.js";
+import { SendOrderGate } from "./send-order-gate.js";
 import { rateKindOf, refusalOf } from "./admission.js";
 import { guardFragments, unguardFragments } from "./fragment-guard.js";
 import { ReadPause } from "./read-pause.js";
@@ -57,6 +58,8 @@ export class Connection implements Member, LivenessHost {
   private endReason: EndReason = "closed";
   /** Made on the first refusal: an idle connection pays nothing for it. */
   private reads: ReadPause | null = null;
+  /** Made on the first refused send: later sends wait for it, so a sender's messages keep their order. */
+  private sendOrder: SendOrderGate | null = null;
 
   constructor(
     readonly socket: WebSocket,
@@ -194,14 +197,19 @@ export class Connection implements Member, LivenessHost {
     const canonicalPing = !isBinary && isCanonicalPing(data);
     const message = isBinary || canonicalPing ? null : parseClientMessage(data.toString());
     const request = message && !isProtocolError(message) ? message : null;
-    const verdict = this.rate.admit(rateKindOf(request), request?.type === "send" ? Buffer.byteLength(request.text) : 0);
+    const send = request?.type === "send" ? request : null;
+    // A send behind a refused one waits for it (see SendOrderGate), without using a token.
+    const behind = send && this.sendOrder ? this.sendOrder.waitFor(send.room, send.id, Date.now()) : 0;
+    const verdict: Admission = behind > 0 ? { ok: false, retryAfterMs: behind, abusive: this.rate.refuseOther() } : this.rate.admit(rateKindOf(request), send ? Buffer.byteLength(send.text) : 0);
     if (!verdict.ok) {
       if (verdict.abusive) return this.closeWith(CloseCode.RateLimited, "closed", "rate limits ignored");
+      if (send) (this.sendOrder ??= new SendOrderGate()).refused(send.room, send.id, verdict.retryAfterMs, Date.now());
       // What it sends meanwhile waits in its own socket (frames already read are still served).
       (this.reads ??= new ReadPause(this.socket, MAX_READ_PAUSE_MS)).pauseFor(verdict.retryAfterMs);
       const refusal = refusalOf(request, verdict.retryAfterMs);
       return refusal ? this.send(refusal) : undefined;
     }
+    if (send) this.sendOrder?.admitted(send.room, send.id);
     if (isBinary) {
       this.hub.metrics.frameReceived("binary");
       return this.send({ type: "error", code: ErrorCode.BinaryNotSupported, message: "Pulse speaks JSON text frames only" });

@@ -229,6 +229,14 @@ export class ConnectionRateLimiter {
     return { ok: false, retryAfterMs: wait, abusive: this.refusals!.take() > 0 };
   }
 
+  /**
+   * A request refused for another reason than its own buckets (it waits behind an earlier
+   * refused send): counted like any refusal. Returns whether the connection is now abusive.
+   */
+  refuseOther(): boolean {
+    return this.refusals !== null && this.refusals.take() > 0;
+  }
+
   release(): void {
     if (this.released) return;
     this.released = true;
