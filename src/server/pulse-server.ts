@@ -24,7 +24,6 @@ import { anonymousAuth } from "./identity/anonymous-auth.js";
 import { jwtAuth } from "./identity/jwt-auth.js";
 import { openRedisEngine } from "./redis-engine.js";
 import type { AuthMode } from "./identity/identity.js";
-import type { Socket } from "node:net";
 import { Metrics } from "./metrics.js";
 import { ConnectionFigures } from "./metrics-sources.js";
 import { timedStore } from "./timed-store.js";

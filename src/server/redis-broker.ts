@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { ChatMessage, PresenceMessage } from "../protocol/messages.js";
-import { redisConnectionOptions, type RedisStore } from "../store/redis-store.js";
+import type { RedisStore } from "../store/redis-store.js";
 import type { Broker } from "./broker.js";
 import { Script } from "../store/redis-script.js";
 import { HEARTBEAT_LUA, PRESENCE_PUBLISH_LUA, REAP_NODE_LUA } from "./redis-presence-scripts.js";

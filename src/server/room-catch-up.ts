@@ -143,7 +143,6 @@ export class RoomCatchUp implements PagedReply {
    * null when the gap is over `maxReplayBytes` or no longer contiguous.
    */
   private async replay(since: number, latest: number): Promise<Buffer | null> {
-    const { store } = this.settings;
     if (!(await this.mayFit(since, latest))) return null;
     const parts: string[] = [];
     let bytes = 0;
