@@ -42,6 +42,8 @@ export type PingRole = { kind: "initiator" } | { kind: "responder"; graceMs: num
 
 export const INITIATOR: PingRole = { kind: "initiator" };
 
+const DEFAULT_WAKE_PROBE_MS = 2_000;
+
 export interface LivenessEngineOptions {
   /** Deadline of the probe sent when a check finds that our own timers slept; capped at timeoutMs. Default 2000. */
   wakeProbeMs?: number;
@@ -62,6 +64,13 @@ export interface Rtt {
   smoothedMs: number | null;
 }
 
+/** A probe that is out: when it was sent, its deadline, and why. */
+interface Probe {
+  sentAt: number;
+  deadline: number;
+  cause: ProbeCause;
+}
+
 /**
  * The heartbeat, shared by server and client.
  *
@@ -77,33 +86,28 @@ export interface Rtt {
  * Thresholds: silence >= suspectMs is `suspect`; silence >= timeoutMs is `dead` (final).
  */
 export class LivenessEngine {
+  // Fields kept few on purpose: a server holds one engine per connection, idle ones included.
+  // Settings, clock and options are shared objects; the probe and RTT state are made when
+  // first needed (a server's engine rarely probes, and only gets RTT from its own pings).
   private settings: LivenessSettings;
   private lastInboundAt: number;
   private lastSentAt: number;
   private lastPingAt = -Infinity;
-  private nextPingId = 1;
-  private probeDeadline: number | null = null;
-  private probeSentAt = 0;
-  private probeCause: ProbeCause = "host";
   private lastCheckAt: number;
+  private nextPingId = 1;
   private _health: PeerHealth = "alive";
-  private rttLastMs: number | null = null;
-  private rttSmoothedMs: number | null = null;
+  private probeOut: Probe | null = null;
+  private rttState: Rtt | null = null;
   /** The server's sweep keeps its slot here (see LivenessSweep); -2: in no sweep. */
   sweepSlot = -2;
-
-  private readonly wakeProbeMs: number;
-  private readonly role: PingRole;
 
   constructor(
     settings: LivenessSettings,
     private readonly host: LivenessHost,
     private readonly clock: Clock,
-    options: LivenessEngineOptions = {},
+    /** Read when needed, not copied: a server passes one object for all its connections. */
+    private readonly options: LivenessEngineOptions = {},
   ) {
-    this.wakeProbeMs = options.wakeProbeMs ?? 2_000;
-    // Settings and role are shared, not copied: a server holds one of each for all its connections.
-    this.role = options.role ?? INITIATOR;
     this.settings = validateLiveness(settings);
     const now = clock.now();
     this.lastInboundAt = now;
@@ -111,18 +115,22 @@ export class LivenessEngine {
     this.lastCheckAt = now;
   }
 
+  private get role(): PingRole {
+    return this.options.role ?? INITIATOR;
+  }
+
   get health(): PeerHealth {
     return this._health;
   }
   get rtt(): Rtt {
-    return { lastMs: this.rttLastMs, smoothedMs: this.rttSmoothedMs };
+    return { lastMs: this.rttState?.lastMs ?? null, smoothedMs: this.rttState?.smoothedMs ?? null };
   }
   get current(): Readonly<LivenessSettings> {
     return this.settings;
   }
   /** A probe is out and its deadline has not passed. */
   get probing(): boolean {
-    return this.probeDeadline !== null;
+    return this.probeOut !== null;
   }
   silentForMs(now = this.clock.now()): number {
     return now - this.lastInboundAt;
@@ -137,7 +145,7 @@ export class LivenessEngine {
   noteInbound(): void {
     const now = this.clock.now();
     this.lastInboundAt = now;
-    if (this.probeDeadline !== null && now >= this.probeSentAt) this.probeDeadline = null;
+    if (this.probeOut !== null && now >= this.probeOut.sentAt) this.probeOut = null;
     if (this._health === "suspect") this.transition("alive", "inbound", 0);
   }
 
@@ -156,11 +164,11 @@ export class LivenessEngine {
     if (pong.id <= 0 || pong.id >= this.nextPingId) return; // not a ping of ours
     const sample = this.clock.now() - pong.sentAt;
     if (sample < 0 || sample > this.settings.timeoutMs * 10) return;
-    this.rttLastMs = sample;
+    const rtt = (this.rttState ??= { lastMs: null, smoothedMs: null });
+    rtt.lastMs = sample;
     this.host.onRttSample?.(sample);
     // Smoothed like TCP's SRTT (RFC 6298): 7/8 old + 1/8 new.
-    this.rttSmoothedMs =
-      this.rttSmoothedMs === null ? sample : Math.round((this.rttSmoothedMs * 7 + sample) / 8);
+    rtt.smoothedMs = rtt.smoothedMs === null ? sample : Math.round((rtt.smoothedMs * 7 + sample) / 8);
   }
 
   /**
@@ -175,9 +183,7 @@ export class LivenessEngine {
   private startProbe(deadlineMs: number, cause: ProbeCause): void {
     if (this._health === "dead") return;
     const now = this.clock.now();
-    this.probeSentAt = now;
-    this.probeDeadline = now + deadlineMs;
-    this.probeCause = cause;
+    this.probeOut = { sentAt: now, deadline: now + deadlineMs, cause };
     this.ping(now);
   }
 
@@ -195,27 +201,28 @@ export class LivenessEngine {
     const silent = now - this.lastInboundAt;
     const slept = now - this.lastCheckAt > this.settings.suspectMs;
     this.lastCheckAt = now;
-    if (this.probeDeadline !== null && now >= this.probeDeadline) {
-      this.probeDeadline = null;
+    const probe = this.probeOut;
+    if (probe !== null && now >= probe.deadline) {
+      this.probeOut = null;
       this.transition("dead", "probe-timeout", silent);
       return "dead";
     }
     if (slept && silent >= this.settings.suspectMs) {
       // A probe already out (the host's) now also stands for the sleep: keep its deadline.
-      if (this.probeDeadline === null) this.startProbe(Math.min(this.wakeProbeMs, this.settings.timeoutMs), "slept");
-      else this.probeCause = "slept";
+      if (probe === null) this.startProbe(Math.min(this.options.wakeProbeMs ?? DEFAULT_WAKE_PROBE_MS, this.settings.timeoutMs), "slept");
+      else probe.cause = "slept";
       return this._health;
     }
-    if (this.probeDeadline !== null && this.probeCause === "slept") return this._health;
+    if (probe !== null && probe.cause === "slept") return this._health;
     if (silent >= this.settings.timeoutMs) {
-      this.probeDeadline = null;
+      this.probeOut = null;
       this.transition("dead", "timeout", silent);
       return "dead";
     }
     if (silent >= this.settings.suspectMs && this._health === "alive") {
       this.transition("suspect", "silence", silent);
     }
-    if (this.probeDeadline === null && this.pingDue(now, silent) && this.host.bufferedAmount() === 0) this.ping(now);
+    if (this.probeOut === null && this.pingDue(now, silent) && this.host.bufferedAmount() === 0) this.ping(now);
     return this._health;
   }
 
@@ -238,7 +245,7 @@ export class LivenessEngine {
     let at = Math.min(Math.max(this.lastInboundAt, this.lastPingAt) + unheardMs, this.lastInboundAt + timeoutMs);
     if (this.role.kind === "initiator") at = Math.min(at, this.lastSentAt + intervalMs);
     if (this._health === "alive") at = Math.min(at, this.lastInboundAt + suspectMs);
-    if (this.probeDeadline !== null) at = Math.min(at, this.probeDeadline);
+    if (this.probeOut !== null) at = Math.min(at, this.probeOut.deadline);
     return at;
   }
 

@@ -10,7 +10,7 @@ import { roomAllowed } from "./identity/identity.js";
 import { pageOf, Room } from "./room.js";
 import { PresenceBatcher } from "./presence-batcher.js";
 import type { FanoutTarget } from "./fanout.js";
-import type { ReplyPager } from "./reply-pager.js";
+import type { PagedReply } from "./reply-pager.js";
 import { ReplayGate } from "./replay-gate.js";
 import { HistoryPage, RoomCatchUp, type CatchUpSettings } from "./room-catch-up.js";
 import { LatestPageCache } from "./latest-page-cache.js";
@@ -28,8 +28,8 @@ export interface Member extends FanoutTarget {
   send(message: ServerMessage): void;
   sendFrame(frame: Buffer): void;
   readonly isOpen: boolean;
-  /** Where paged replies (join catch-ups, history pages) wait for the socket to drain. */
-  readonly replies: ReplyPager;
+  /** Queues a paged reply (a join's catch-up, a history page) to go out as the socket drains; false when too many wait. */
+  enqueueReply(reply: PagedReply): boolean;
 }
 
 const MAX_ROOM_NAME = 64;
@@ -163,7 +163,7 @@ export class ChatHub {
         member.send(storeFailed("could not read the room's history; join again", room));
       },
     });
-    if (!member.replies.enqueue(reply)) {
+    if (!member.enqueueReply(reply)) {
       this.leave(member, room, "error");
       member.send(tooManyReplies(room));
     }
@@ -239,7 +239,7 @@ export class ChatHub {
       this.options.log(`history of ${room} failed: ${err.message}`, { event: "store_failed", op: "history", room, user: member.userId, err: err.message });
       member.send(storeFailed("could not read history; ask again", room));
     }, (messages) => this.metrics.messagesSent.inc({ path: "history" }, messages));
-    if (!member.replies.enqueue(reply)) member.send(tooManyReplies(room));
+    if (!member.enqueueReply(reply)) member.send(tooManyReplies(room));
   }
 
   /** A page of the room's online list. */

@@ -49,6 +49,27 @@ export class ConnectionCaps {
     socket.on("close", releaseSlot);
   }
 
+  /**
+   * The connection on `socket` is open and takes its slot over (it calls `release(ip)` when it
+   * ends): the socket's listener and slot go, so an open connection carries neither (an array
+   * of two 'close' listeners and the slot object, about 100 bytes each).
+   */
+  handOver(socket: Duplex, ip: string): void {
+    const slotted = socket as SlottedSocket;
+    socket.off("close", releaseSlot);
+    // Assigned, not deleted: deleting a property the socket got before others turns it into
+    // a slower, larger dictionary-mode object.
+    if (slotted[SLOT]) slotted[SLOT] = undefined;
+    // Already released (the socket closed first): count it again, as its connection will
+    // release it when it ends. ws accepts in the same turn as the upgrade, so this is a guard.
+    else this.retake(ip);
+  }
+
+  private retake(ip: string): void {
+    this.total++;
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+  }
+
   release(ip: string): void {
     const n = this.perIp.get(ip) ?? 0;
     if (n <= 0) return;
@@ -61,6 +82,6 @@ export class ConnectionCaps {
 function releaseSlot(this: SlottedSocket): void {
   const slot = this[SLOT];
   if (!slot) return;
-  delete this[SLOT];
+  this[SLOT] = undefined;
   slot.caps.release(slot.ip);
 }

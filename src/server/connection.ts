@@ -10,7 +10,7 @@ import { LivenessEngine, type HealthChange, type LivenessHost } from "../livenes
 import type { Clock } from "../liveness/clock.js";
 import { validId, type ChatHub, type Member } from "./chat-hub.js";
 import type { ResolvedOptions } from "./options.js";
-import { ReplyPager } from "./reply-pager.js";
+import { ReplyPager, type PagedReply, type PagerSettings } from "./reply-pager.js";
 import { RateLimiter, type Admission, type ConnectionRateLimiter } from "./rate-limits.js";
 import { SendOrderGate } from "./send-order-gate.js";
 import { rateKindOf, refusalOf } from "./admission.js";
@@ -37,6 +37,43 @@ type OwnedSocket = WebSocket & { [CONNECTION]?: Connection };
 export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown";
 
 /**
+ * What all connections of a server share: one object, not a field each per connection (an
+ * idle server holds thousands of connections, and every field is 8 bytes on each).
+ */
+export interface ConnectionContext {
+  readonly auth: AuthMode;
+  readonly hub: ChatHub;
+  readonly options: ResolvedOptions;
+  readonly clock: Clock;
+  /** Told once per connection, when its socket closed and every trace of it was removed. */
+  readonly onEnd: (conn: Connection, reason: EndReason) => void;
+  /** The server-wide budget for queued bytes, told when a connection has bytes left queued. */
+  readonly queuedBudget: { noteQueued(conn: Connection): void } | null;
+  readonly pagerSettings: PagerSettings;
+}
+
+export function connectionContext(
+  auth: AuthMode,
+  hub: ChatHub,
+  options: ResolvedOptions,
+  clock: Clock,
+  onEnd: ConnectionContext["onEnd"],
+  queuedBudget: ConnectionContext["queuedBudget"] = null,
+): ConnectionContext {
+  return { auth, hub, options, clock, onEnd, queuedBudget, pagerSettings: { stallMs: options.replayStallMs, maxQueued: options.maxRooms + 8 } };
+}
+
+/** The hello's state until the connection is ready. */
+interface Handshake {
+  /** The upgrade request, for the authentication of the hello; dropped once used. */
+  request: IncomingMessage | null;
+  /** Closes a connection that does not complete its hello in time. */
+  timer: NodeJS.Timeout;
+  /** A hello is being authenticated: a second one is refused, not raced. */
+  pending: boolean;
+}
+
+/**
  * One client's WebSocket on the server: parses every inbound frame at the edge, runs the
  * liveness engine, and hands chat requests to the hub. It lives from the upgrade until the
  * socket's 'close' event, when `onEnd` removes every trace of it.
@@ -45,17 +82,17 @@ export class Connection implements Member, LivenessHost {
   readonly sessionId = randomUUID();
   readonly rooms = new Set<string>();
   readonly engine: LivenessEngine;
-  readonly replies: ReplyPager;
   nick = "";
   clientId = "";
   userId = "";
   allowedRooms: readonly string[] | undefined;
   /** The nickname's comparison key while this connection holds it. */
   private nickKey: string | null = null;
-  /** A hello is being authenticated: a second one is refused, not raced. */
-  private helloPending = false;
-  private handshakeTimer: NodeJS.Timeout | null;
+  /** Until the connection is ready (or ends): then null, and what it held is let go. */
+  private handshake: Handshake | null;
   private endReason: EndReason = "closed";
+  /** Made when a paged reply comes and dropped when the last is sent: most of the time there is none. */
+  private pager: ReplyPager | null = null;
   /** Made on the first refusal: an idle connection pays nothing for it. */
   private reads: ReadPause | null = null;
   /** Made on the first refused send: later sends wait for it, so a sender's messages keep their order. */
@@ -63,20 +100,16 @@ export class Connection implements Member, LivenessHost {
 
   constructor(
     readonly socket: WebSocket,
-    /** The upgrade request, for the authentication of the hello; dropped once used. */
-    private request: IncomingMessage | null,
-    private readonly auth: AuthMode,
-    private readonly hub: ChatHub,
-    private readonly options: ResolvedOptions,
-    clock: Clock,
-    private readonly onEnd: (conn: Connection, reason: EndReason) => void,
+    request: IncomingMessage,
+    private readonly context: ConnectionContext,
+    /** The client's address (see clientAddress). */
+    readonly ip: string,
     private readonly rate: ConnectionRateLimiter = new RateLimiter(false).forConnection(""),
-    /** The server-wide budget for queued bytes, told when this connection has bytes left queued. */
-    private readonly queuedBudget: { noteQueued(conn: Connection): void } | null = null,
   ) {
-    this.engine = new LivenessEngine(options.liveness, this, clock, { role: options.pingRole });
-    this.replies = new ReplyPager(this, { stallMs: options.replayStallMs, maxQueued: options.maxRooms + 8 });
-    this.handshakeTimer = setTimeout(() => this.closeWith(CloseCode.HandshakeTimeout, "handshake"), options.handshakeTimeoutMs);
+    const { options } = context;
+    this.engine = new LivenessEngine(options.liveness, this, context.clock, options.engineOptions);
+    const timer = setTimeout(() => this.closeWith(CloseCode.HandshakeTimeout, "handshake"), options.handshakeTimeoutMs);
+    this.handshake = { request, timer, pending: false };
     // Listeners shared by all connections (`this` is the socket), not closures per connection:
     // on an idle server each closure is heap that every connection pays for.
     (socket as OwnedSocket)[CONNECTION] = this;
@@ -92,6 +125,27 @@ export class Connection implements Member, LivenessHost {
   onFragmentLimit(why: string): void {
     this.options.log(`connection ${this.sessionId} (${this.nick || "no hello"}) sent ${why}: closed 4006`, { event: "fragment_limit", conn: this.sessionId, reason: why });
     this.closeWith(CloseCode.FragmentLimit, "closed", "fragment limits");
+  }
+
+  private get options(): ResolvedOptions {
+    return this.context.options;
+  }
+  private get hub(): ChatHub {
+    return this.context.hub;
+  }
+
+  /** Queues a paged reply (see ReplyPager); false, and the reply is finished unsent, when it cannot be. */
+  enqueueReply(reply: PagedReply): boolean {
+    if (!this.isOpen) {
+      reply.finish(false);
+      return false;
+    }
+    return (this.pager ??= new ReplyPager(this, this.context.pagerSettings)).enqueue(reply);
+  }
+
+  /** The pager sent every reply it had. */
+  onRepliesSent(pager: ReplyPager): void {
+    if (this.pager === pager) this.pager = null;
   }
 
   get isOpen(): boolean {
@@ -115,7 +169,7 @@ export class Connection implements Member, LivenessHost {
     this.engine.noteSent();
     const queued = this.socket.bufferedAmount;
     if (queued === 0) return;
-    this.queuedBudget?.noteQueued(this);
+    this.context.queuedBudget?.noteQueued(this);
     // The server's own reply pages may sit on top of the budget: they are paced, not piled up.
     if (queued > this.options.maxBufferedBytes + ReplyPager.allowanceBytes) {
       this.cutSlow(`exceeded ${this.options.maxBufferedBytes} buffered bytes`);
@@ -263,18 +317,19 @@ export class Connection implements Member, LivenessHost {
    * then does the connection become ready.
    */
   private async hello(m: HelloMessage): Promise<void> {
-    if (this.ready || this.helloPending) return this.send({ type: "error", code: ErrorCode.AlreadyHello, message: "hello was already sent" });
+    const handshake = this.handshake;
+    if (handshake === null || handshake.pending) return this.send({ type: "error", code: ErrorCode.AlreadyHello, message: "hello was already sent" });
     if (!validId(m.clientId)) {
       return this.closeWith(CloseCode.PolicyViolation, "closed", "hello needs a clientId of 1-128 visible ASCII characters");
     }
     if (m.token !== undefined && m.token.length > MAX_TOKEN_LENGTH) {
       return this.closeWith(CloseCode.Unauthorized, "closed", "token too long");
     }
-    this.helloPending = true;
+    handshake.pending = true;
     // Needed once, here: let it go (headers and parser state, about 2 KiB per connection).
-    const request = this.request!;
-    this.request = null;
-    const result = await this.auth.authenticate(request, { nick: m.nick, ...(m.token !== undefined ? { token: m.token } : {}) });
+    const request = handshake.request!;
+    handshake.request = null;
+    const result = await this.context.auth.authenticate(request, { nick: m.nick, ...(m.token !== undefined ? { token: m.token } : {}) });
     if (!this.isOpen) return;
     if (isRefusal(result)) return this.closeWith(result.refuse.code, "closed", result.refuse.reason.slice(0, 120));
     const name = normalizeName(result.name ?? m.nick, this.options.maxNickLength);
@@ -283,7 +338,8 @@ export class Connection implements Member, LivenessHost {
     if (!claim.ok) return this.closeWith(CloseCode.NicknameTaken, "closed", "nickname taken");
     if (!this.isOpen) return this.hub.nicknames.release(claim.key);
     this.becomeReady(m.clientId, claim.nick, claim.key, result);
-    const token = this.auth.issueResumeToken ? await this.auth.issueResumeToken(result, name.name) : undefined;
+    const { auth } = this.context;
+    const token = auth.issueResumeToken ? await auth.issueResumeToken(result, name.name) : undefined;
     if (!this.isOpen) return;
     const { liveness, retry, maxPayloadBytes, maxTextLength, maxRooms, maxNickLength, historyLimit } = this.options;
     this.send({
@@ -303,9 +359,8 @@ export class Connection implements Member, LivenessHost {
   }
 
   private becomeReady(clientId: string, nick: string, nickKey: string, identity: Identity): void {
-    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    this.handshakeTimer = null;
-    this.helloPending = false;
+    if (this.handshake) clearTimeout(this.handshake.timer);
+    this.handshake = null;
     this.clientId = clientId;
     this.userId = identity.userId;
     this.allowedRooms = identity.rooms;
@@ -319,9 +374,10 @@ export class Connection implements Member, LivenessHost {
     if ((closeCode === CloseCode.HeartbeatTimeout || closeCode === CloseCode.ProbeTimeout) && closeReason.startsWith(describeClose(closeCode))) {
       this.hub.metrics.verdicts.inc({ side: "client", verdict: "dead", reason: closeCode === CloseCode.ProbeTimeout ? "probe-timeout" : "timeout" });
     }
-    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    this.handshakeTimer = null;
-    this.replies.close();
+    if (this.handshake) clearTimeout(this.handshake.timer);
+    this.handshake = null;
+    this.pager?.close();
+    this.pager = null;
     this.reads?.stop();
     this.rate.release();
     this.hub.disconnect(this, this.endReason === "timeout" ? "timeout" : "closed");
@@ -329,6 +385,6 @@ export class Connection implements Member, LivenessHost {
     this.nickKey = null;
     this.socket.removeAllListeners("message");
     unguardFragments(this.socket);
-    this.onEnd(this, this.endReason);
+    this.context.onEnd(this, this.endReason);
   }
 }

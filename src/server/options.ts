@@ -1,6 +1,6 @@
 import type { LivenessSettings } from "../protocol/messages.js";
 import { DEFAULT_LIVENESS, defaultServerCheckMs, responderGraceMs, validateLiveness } from "../liveness/settings.js";
-import type { PingRole } from "../liveness/liveness-engine.js";
+import type { LivenessEngineOptions } from "../liveness/liveness-engine.js";
 import type { PulseStore } from "../store/identity-store.js";
 import type { Authenticate } from "./identity/identity.js";
 import type { JwtKey } from "./identity/jwt-auth.js";
@@ -129,8 +129,11 @@ export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowed
   liveness: LivenessSettings;
   allowedOrigins: string[] | null;
   webRoot: string | null;
-  /** Derived, not an option: the server answers pings and pings only a client it has not heard from. */
-  pingRole: PingRole;
+  /**
+   * Derived, not an option: the server answers pings and pings only a client it has not heard
+   * from. One object for every connection's liveness engine (see LivenessEngine).
+   */
+  engineOptions: LivenessEngineOptions;
 };
 
 export function resolveOptions(o: ServerOptions): ResolvedOptions {
@@ -153,7 +156,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     redis: o.redis ?? null,
     liveness,
     checkMs,
-    pingRole: { kind: "responder", graceMs: responderGraceMs(liveness, checkMs) },
+    engineOptions: { role: { kind: "responder", graceMs: responderGraceMs(liveness, checkMs) } },
     maxPayloadBytes: o.maxPayloadBytes ?? 64 * 1024,
     maxTextLength: o.maxTextLength ?? 4_000,
     maxRooms: o.maxRooms ?? 32,

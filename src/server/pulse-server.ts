@@ -11,7 +11,7 @@ import { LocalBroker, type Broker } from "./broker.js";
 import { ChatHub } from "./chat-hub.js";
 import { LivenessSweep } from "./liveness-sweep.js";
 import type { LivenessEngine } from "../liveness/liveness-engine.js";
-import { Connection, type EndReason } from "./connection.js";
+import { Connection, connectionContext, type EndReason } from "./connection.js";
 import { RateLimiter } from "./rate-limits.js";
 import { ConnectionCaps, FULL_RETRY_AFTER_S } from "./connection-caps.js";
 import { UpgradeRateLimiter } from "./upgrade-rate.js";
@@ -128,6 +128,7 @@ export async function startServer(
   // One function for every connection's end, not a closure per connection (see accept).
   const connectionEnded = (ended: Connection, reason: EndReason): void => {
     connections.delete(ended);
+    caps.release(ended.ip);
     sweep.delete(ended.engine);
     queuedBudget.forget(ended);
     figures.remove(ended);
@@ -137,8 +138,12 @@ export async function startServer(
   // Outside the upgrade handler on purpose: a closure that lives as long as the connection and
   // was created in the handler's scope would keep that scope, the upgrade request included,
   // alive (a heap snapshot of 5,000 idle connections still held 5,000 IncomingMessages).
+  const context = connectionContext(authMode, hub, options, clock, connectionEnded, queuedBudget);
   const accept = (ws: WebSocket, req: IncomingMessage, ip: string): void => {
-    const conn = new Connection(ws, req, authMode, hub, options, clock, connectionEnded, rateLimiter.forConnection(ip), queuedBudget);
+    // ws watches the socket's errors from here on: ours (a second listener, an array) can go.
+    req.socket.off("error", destroyOnError);
+    caps.handOver(req.socket, ip);
+    const conn = new Connection(ws, req, context, ip, rateLimiter.forConnection(ip));
     connections.add(conn);
     sweep.add(conn.engine);
     metrics.opened.inc();
@@ -161,6 +166,7 @@ export async function startServer(
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
     if (!offered.includes(SUBPROTOCOL)) return refuse(426, `Upgrade Required: subprotocol ${SUBPROTOCOL}`);
     const ip = clientAddress(req, trustedProxies);
+    forgetPeerAddress(socket);
     const waitMs = upgradeRate.take(ip);
     if (waitMs > 0) return refuse(429, "Too Many Requests: too many new connections from this address", Math.max(1, Math.ceil(waitMs / 1000)));
     const full = caps.acquire(ip);
@@ -223,6 +229,16 @@ export async function startServer(
     })());
 
   return { port, url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`, options, metricsPort: opsListener?.port ?? null, stats, close };
+}
+
+/**
+ * Node keeps the peer address it read for `remoteAddress` on the socket (an object and its
+ * string, about 90 bytes) for the socket's whole life; nothing reads it again, so it goes
+ * (Node reads it afresh if asked).
+ */
+function forgetPeerAddress(socket: Duplex): void {
+  const cached = socket as Duplex & { _peername?: unknown };
+  if (cached._peername) cached._peername = undefined;
 }
 
 function destroyOnError(this: Duplex): void {

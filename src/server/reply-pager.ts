@@ -20,6 +20,8 @@ export interface PagerHost {
   sendFrame(frame: Buffer): void;
   /** The reader made no progress for `stallMs` while a page waited: cut it. */
   onReplyStall(): void;
+  /** Every queued reply went out: the host may let this pager go (and make another later). */
+  onRepliesSent(pager: ReplyPager): void;
 }
 
 export interface PagerSettings {
@@ -84,6 +86,7 @@ export class ReplyPager {
     } finally {
       this.running = false;
     }
+    if (!this.closed && this.queue.length === 0) this.host.onRepliesSent(this);
   }
 
   /** Sends one reply page by page; false when the connection went (or stalled) first. */
