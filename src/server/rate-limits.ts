@@ -113,17 +113,42 @@ function checkRate(name: string, r: Rate): void {
   if (!(r.perSecond > 0) || !(r.burst > 0)) throw new RangeError(`rateLimits.${name}: perSecond and burst must be positive, got ${r.perSecond} / ${r.burst}`);
 }
 
-type Buckets = Record<RateKind, TokenBucket>;
+/**
+ * One side's buckets (a connection's, or an address's), each made on the first request of its
+ * kind. A bucket nobody took from is full, exactly like a fresh one, so making it late changes
+ * no decision; and an idle connection that only pings holds one bucket instead of five (each
+ * about 100 bytes of heap, on every connection).
+ */
+class Buckets {
+  private readonly made: Partial<Record<RateKind, TokenBucket>> = {};
 
-const bucketsOf = (settings: RateLimitSettings, side: "perConnection" | "perIp", clock: TimeSource): Buckets => {
-  const out = {} as Buckets;
-  for (const k of KINDS) out[k] = new TokenBucket(settings[k][side].perSecond, settings[k][side].burst, clock);
+  constructor(private readonly rates: Record<RateKind, Rate>, private readonly clock: TimeSource) {}
+
+  of(kind: RateKind): TokenBucket {
+    const made = this.made[kind];
+    if (made) return made;
+    const rate = this.rates[kind];
+    return (this.made[kind] = new TokenBucket(rate.perSecond, rate.burst, this.clock));
+  }
+
+  /** Milliseconds until every bucket is full again (0 when all are, or none was made). */
+  msUntilFull(): number {
+    let ms = 0;
+    for (const k of KINDS) ms = Math.max(ms, this.made[k]?.msUntilFull() ?? 0);
+    return ms;
+  }
+}
+
+const ratesOf = (settings: RateLimitSettings, side: "perConnection" | "perIp"): Record<RateKind, Rate> => {
+  const out = {} as Record<RateKind, Rate>;
+  for (const k of KINDS) out[k] = settings[k][side];
   return out;
 };
 
 /** The buckets an IP address shares across its connections. */
 interface IpEntry {
-  buckets: Buckets;
+  readonly ip: string;
+  readonly buckets: Buckets;
   connections: number;
   /** With no connection left: when every bucket is full again and the entry can go. */
   refilledAt: number;
@@ -151,7 +176,11 @@ export class RateLimiter {
   /** Addresses with no connection, oldest first: ip -> refilledAt. */
   private readonly idle = new Map<string, number>();
 
-  constructor(private readonly settings: RateLimitSettings | false, private readonly clock: TimeSource = { now: () => Date.now() }) {}
+  private readonly rates: { perConnection: Record<RateKind, Rate>; perIp: Record<RateKind, Rate> } | null;
+
+  constructor(private readonly settings: RateLimitSettings | false, private readonly clock: TimeSource = { now: () => Date.now() }) {
+    this.rates = settings === false ? null : { perConnection: ratesOf(settings, "perConnection"), perIp: ratesOf(settings, "perIp") };
+  }
 
   /** Addresses whose buckets are held (with connections, or refilling after their last). */
   get trackedIps(): number {
@@ -161,22 +190,30 @@ export class RateLimiter {
 
   /** A limiter for a new connection from `ip`; call its `release` when the connection ends. */
   forConnection(ip: string): ConnectionRateLimiter {
-    if (this.settings === false) return UNLIMITED;
+    if (this.settings === false || this.rates === null) return UNLIMITED;
     this.forgetRefilled();
-    let shared = this.ips.get(ip);
-    if (!shared) this.ips.set(ip, (shared = { buckets: bucketsOf(this.settings, "perIp", this.clock), connections: 0, refilledAt: 0 }));
+    let entry = this.ips.get(ip);
+    if (!entry) this.ips.set(ip, (entry = { ip, buckets: new Buckets(this.rates.perIp, this.clock), connections: 0, refilledAt: 0 }));
     this.idle.delete(ip);
-    shared.connections++;
-    const entry = shared;
-    return new ConnectionRateLimiter(bucketsOf(this.settings, "perConnection", this.clock), entry.buckets, new TokenBucket(this.settings.refusals.perSecond, this.settings.refusals.burst, this.clock), () => {
-      if (--entry.connections === 0) this.keepUntilRefilled(ip, entry);
-    });
+    entry.connections++;
+    // No closure per connection: the limiter and the entry are all it needs to release.
+    return new ConnectionRateLimiter(this, new Buckets(this.rates.perConnection, this.clock), entry);
+  }
+
+  /** A refusal-counting bucket for a connection, made on its first refusal. */
+  refusalBucket(): TokenBucket {
+    const { perSecond, burst } = (this.settings as RateLimitSettings).refusals;
+    return new TokenBucket(perSecond, burst, this.clock);
+  }
+
+  /** One connection of `entry`'s address ended. */
+  connectionEnded(entry: IpEntry): void {
+    if (--entry.connections === 0) this.keepUntilRefilled(entry.ip, entry);
   }
 
   private keepUntilRefilled(ip: string, entry: IpEntry): void {
     const now = this.clock.now();
-    let refillMs = 0;
-    for (const k of KINDS) refillMs = Math.max(refillMs, entry.buckets[k].msUntilFull());
+    const refillMs = entry.buckets.msUntilFull();
     if (refillMs === 0) {
       this.ips.delete(ip);
       return;
@@ -208,17 +245,18 @@ export class RateLimiter {
 
 export class ConnectionRateLimiter {
   private released = false;
+  /** Counts this connection's refusals; made on the first. */
+  private refusals: TokenBucket | null = null;
 
   constructor(
+    private readonly limiter: RateLimiter | null,
     private readonly own: Buckets | null,
-    private readonly ip: Buckets | null,
-    private readonly refusals: TokenBucket | null,
-    private readonly onRelease: () => void,
+    private readonly address: IpEntry | null,
   ) {}
 
   /** Charges a request of `kind` (and, for sends, its text bytes) to this connection and its IP. */
   admit(kind: RateKind, bytes = 0): Admission {
-    if (!this.own || !this.ip) return GRANTED;
+    if (!this.own || !this.address) return GRANTED;
     let wait = this.charge(kind, 1);
     if (wait === 0 && kind === "messages" && bytes > 0) {
       wait = this.charge("messageBytes", bytes);
@@ -226,7 +264,7 @@ export class ConnectionRateLimiter {
       if (wait > 0) this.refund(kind);
     }
     if (wait === 0) return GRANTED;
-    return { ok: false, retryAfterMs: wait, abusive: this.refusals!.take() > 0 };
+    return { ok: false, retryAfterMs: wait, abusive: this.refuse() };
   }
 
   /**
@@ -234,19 +272,24 @@ export class ConnectionRateLimiter {
    * refused send): counted like any refusal. Returns whether the connection is now abusive.
    */
   refuseOther(): boolean {
-    return this.refusals !== null && this.refusals.take() > 0;
+    return this.limiter !== null && this.refuse();
   }
 
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.onRelease();
+    if (this.address) this.limiter?.connectionEnded(this.address);
+  }
+
+  /** Counts a refusal; true when the connection has now ignored too many. */
+  private refuse(): boolean {
+    return (this.refusals ??= this.limiter!.refusalBucket()).take() > 0;
   }
 
   /** Takes from the connection's bucket and then the IP's; on refusal nothing is taken. */
   private charge(kind: RateKind, cost: number): number {
-    const own = this.own![kind];
-    const ip = this.ip![kind];
+    const own = this.own!.of(kind);
+    const ip = this.address!.buckets.of(kind);
     const ownWait = own.take(cost);
     if (ownWait > 0) return ownWait;
     const ipWait = ip.take(cost);
@@ -255,9 +298,9 @@ export class ConnectionRateLimiter {
   }
 
   private refund(kind: RateKind): void {
-    this.own![kind].refund(1);
-    this.ip![kind].refund(1);
+    this.own!.of(kind).refund(1);
+    this.address!.buckets.of(kind).refund(1);
   }
 }
 
-const UNLIMITED = new ConnectionRateLimiter(null, null, null, () => {});
+const UNLIMITED = new ConnectionRateLimiter(null, null, null);
