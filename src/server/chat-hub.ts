@@ -11,6 +11,7 @@ import { pageOf, Room } from "./room.js";
 import { PresenceBatcher } from "./presence-batcher.js";
 import type { FanoutTarget } from "./fanout.js";
 import type { PagedReply } from "./reply-pager.js";
+import type { JoinedRooms } from "./joined-rooms.js";
 import { ReplayGate } from "./replay-gate.js";
 import { HistoryPage, RoomCatchUp, type CatchUpSettings } from "./room-catch-up.js";
 import { LatestPageCache } from "./latest-page-cache.js";
@@ -24,7 +25,7 @@ export interface Member extends FanoutTarget {
   readonly clientId: string;
   /** Rooms this identity may join: exact names and `prefix*`; undefined: all. */
   readonly allowedRooms: readonly string[] | undefined;
-  readonly rooms: Set<string>;
+  readonly rooms: JoinedRooms;
   send(message: ServerMessage): void;
   sendFrame(frame: Buffer): void;
   readonly isOpen: boolean;

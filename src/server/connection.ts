@@ -16,6 +16,7 @@ import { SendOrderGate } from "./send-order-gate.js";
 import { rateKindOf, refusalOf } from "./admission.js";
 import { guardFragments, unguardFragments } from "./fragment-guard.js";
 import { ReadPause } from "./read-pause.js";
+import { JoinedRooms } from "./joined-rooms.js";
 import { writeFramed } from "./fanout.js";
 import { normalizeName } from "../protocol/names.js";
 import { isRefusal, type AuthMode, type Identity } from "./identity/identity.js";
@@ -63,6 +64,14 @@ export function connectionContext(
   return { auth, hub, options, clock, onEnd, queuedBudget, pagerSettings: { stallMs: options.replayStallMs, maxQueued: options.maxRooms + 8 } };
 }
 
+/**
+ * Session ids are UUIDs that share this process's random first 20 hex digits and end with a
+ * connection's serial number: unique like random ones (across processes by the prefix), but
+ * derived when needed instead of a 36-character string kept on every connection.
+ */
+const SESSION_PREFIX = randomUUID().slice(0, 24);
+let nextSerial = 0;
+
 /** The hello's state until the connection is ready. */
 interface Handshake {
   /** The upgrade request, for the authentication of the hello; dropped once used. */
@@ -79,8 +88,9 @@ interface Handshake {
  * socket's 'close' event, when `onEnd` removes every trace of it.
  */
 export class Connection implements Member, LivenessHost {
-  readonly sessionId = randomUUID();
-  readonly rooms = new Set<string>();
+  /** Numbers this process's connections; the sessionId is made from it when asked for. */
+  private readonly serial = nextSerial++;
+  readonly rooms = new JoinedRooms();
   readonly engine: LivenessEngine;
   nick = "";
   clientId = "";
@@ -125,6 +135,11 @@ export class Connection implements Member, LivenessHost {
   onFragmentLimit(why: string): void {
     this.options.log(`connection ${this.sessionId} (${this.nick || "no hello"}) sent ${why}: closed 4006`, { event: "fragment_limit", conn: this.sessionId, reason: why });
     this.closeWith(CloseCode.FragmentLimit, "closed", "fragment limits");
+  }
+
+  /** This connection's id in the welcome and in logs. */
+  get sessionId(): string {
+    return SESSION_PREFIX + this.serial.toString(16).padStart(12, "0");
   }
 
   private get options(): ResolvedOptions {
