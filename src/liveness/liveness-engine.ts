@@ -87,12 +87,16 @@ interface Probe {
  */
 export class LivenessEngine {
   // Fields kept few on purpose: a server holds one engine per connection, idle ones included.
+  // Times are whatever the clock gives: a server's clock counts from its start, so they are
+  // small integers that V8 keeps in the field itself (a large or fractional number costs a
+  // separate 16-byte box per field, per engine).
   // Settings, clock and options are shared objects; the probe and RTT state are made when
   // first needed (a server's engine rarely probes, and only gets RTT from its own pings).
   private settings: LivenessSettings;
   private lastInboundAt: number;
   private lastSentAt: number;
-  private lastPingAt = -Infinity;
+  /** null until our first ping (not -Infinity: see the field comment above on numbers). */
+  private lastPingAt: number | null = null;
   private lastCheckAt: number;
   private nextPingId = 1;
   private _health: PeerHealth = "alive";
@@ -231,10 +235,10 @@ export class LivenessEngine {
     const { intervalMs } = this.settings;
     if (this.role.kind === "responder") {
       const unheardMs = intervalMs + this.role.graceMs;
-      return silent >= unheardMs && now - this.lastPingAt >= unheardMs;
+      return silent >= unheardMs && this.sincePing(now) >= unheardMs;
     }
     const idle = now - this.lastSentAt >= intervalMs;
-    const unheard = silent >= intervalMs && now - this.lastPingAt >= intervalMs;
+    const unheard = silent >= intervalMs && this.sincePing(now) >= intervalMs;
     return idle || unheard;
   }
 
@@ -242,11 +246,15 @@ export class LivenessEngine {
   nextCheckAt(): number {
     const { intervalMs, suspectMs, timeoutMs } = this.settings;
     const unheardMs = this.role.kind === "responder" ? intervalMs + this.role.graceMs : intervalMs;
-    let at = Math.min(Math.max(this.lastInboundAt, this.lastPingAt) + unheardMs, this.lastInboundAt + timeoutMs);
+    let at = Math.min(Math.max(this.lastInboundAt, this.lastPingAt ?? -Infinity) + unheardMs, this.lastInboundAt + timeoutMs);
     if (this.role.kind === "initiator") at = Math.min(at, this.lastSentAt + intervalMs);
     if (this._health === "alive") at = Math.min(at, this.lastInboundAt + suspectMs);
     if (this.probeOut !== null) at = Math.min(at, this.probeOut.deadline);
     return at;
+  }
+
+  private sincePing(now: number): number {
+    return this.lastPingAt === null ? Infinity : now - this.lastPingAt;
   }
 
   private ping(now: number): void {

@@ -4,8 +4,8 @@ export interface Checkable {
   /** When a check could next change something (a ping due, suspect, dead, a probe's deadline). */
   nextCheckAt(): number;
   /**
-   * The sweep's bookkeeping, kept on the member (NOT_FILED when in no sweep): the slot it is
-   * filed under. A field, not a map of the sweep's: a map entry per connection is heap too.
+   * The sweep's bookkeeping, kept on the member (NOT_FILED when in no sweep): the index of the
+   * wheel slot it is filed under. A field, not a map of the sweep's: a map entry per connection is heap too.
    */
   sweepSlot: number;
 }
@@ -74,7 +74,7 @@ export class LivenessSweep<T extends Checkable> {
   delete(member: T): void {
     const slot = member.sweepSlot;
     if (slot === NOT_FILED) return;
-    if (slot !== CHECKING) this.slots[slot % this.slots.length]?.delete(member);
+    if (slot !== CHECKING) this.slots[slot]?.delete(member);
     member.sweepSlot = NOT_FILED;
     this.members--;
     this.retime();
@@ -116,7 +116,9 @@ export class LivenessSweep<T extends Checkable> {
     const slot = Math.min(Math.max(wanted, earliest), earliest + this.slots.length - 1);
     const i = slot % this.slots.length;
     (this.slots[i] ??= new Set<T>()).add(member);
-    member.sweepSlot = slot;
+    // The wheel's index, not the absolute slot: a small integer, kept in the engine itself
+    // (an absolute slot of epoch time is a number V8 boxes, 16 bytes per connection).
+    member.sweepSlot = i;
   }
 
   private retime(): void {

@@ -4,7 +4,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { WebSocketServer, type WebSocket } from "ws";
 import { SUBPROTOCOL } from "../protocol/messages.js";
 import { CloseCode } from "../protocol/close-codes.js";
-import { systemClock, type Clock } from "../liveness/clock.js";
+import { clockFromNow, systemClock, type Clock } from "../liveness/clock.js";
 import { openStore } from "../store/index.js";
 import type { PulseStore } from "../store/identity-store.js";
 import { LocalBroker, type Broker } from "./broker.js";
@@ -57,7 +57,7 @@ export async function startServer(
   deps: { clock?: Clock; broker?: Broker } = {},
 ): Promise<PulseServer> {
   const options = resolveOptions(input);
-  const clock = deps.clock ?? systemClock;
+  const clock = deps.clock ?? clockFromNow(systemClock);
   const auth = options.auth === "anonymous" ? null : jwtAuth(options.auth); // a bad key fails here, before anything opens
   const connections = new Set<Connection>();
   const figures = new ConnectionFigures((): number => hub.roomCount, connections);
