@@ -19,6 +19,7 @@ import { ReadPause } from "./read-pause.js";
 import { JoinedRooms } from "./joined-rooms.js";
 import { writeFramed } from "./fanout.js";
 import { normalizeName } from "../protocol/names.js";
+import { nicknameKey } from "./confusables.js";
 import { isRefusal, type AuthMode, type Identity } from "./identity/identity.js";
 
 /** A token longer than this is refused unread (a JWT with a few claims is well under 2 KB). */
@@ -96,8 +97,6 @@ export class Connection implements Member, LivenessHost {
   clientId = "";
   userId = "";
   allowedRooms: readonly string[] | undefined;
-  /** The nickname's comparison key while this connection holds it. */
-  private nickKey: string | null = null;
   /** Until the connection is ready (or ends): then null, and what it held is let go. */
   private handshake: Handshake | null;
   private endReason: EndReason = "closed";
@@ -352,7 +351,7 @@ export class Connection implements Member, LivenessHost {
     const claim = await this.hub.nicknames.claim(name.name, result.userId);
     if (!claim.ok) return this.closeWith(CloseCode.NicknameTaken, "closed", "nickname taken");
     if (!this.isOpen) return this.hub.nicknames.release(claim.key);
-    this.becomeReady(m.clientId, claim.nick, claim.key, result);
+    this.becomeReady(m.clientId, claim.nick, result);
     const { auth } = this.context;
     const token = auth.issueResumeToken ? await auth.issueResumeToken(result, name.name) : undefined;
     if (!this.isOpen) return;
@@ -373,13 +372,12 @@ export class Connection implements Member, LivenessHost {
     });
   }
 
-  private becomeReady(clientId: string, nick: string, nickKey: string, identity: Identity): void {
+  private becomeReady(clientId: string, nick: string, identity: Identity): void {
     if (this.handshake) clearTimeout(this.handshake.timer);
     this.handshake = null;
     this.clientId = clientId;
     this.userId = identity.userId;
     this.allowedRooms = identity.rooms;
-    this.nickKey = nickKey;
     this.nick = nick;
   }
 
@@ -396,8 +394,9 @@ export class Connection implements Member, LivenessHost {
     this.reads?.stop();
     this.rate.release();
     this.hub.disconnect(this, this.endReason === "timeout" ? "timeout" : "closed");
-    if (this.nickKey !== null) this.hub.nicknames.release(this.nickKey);
-    this.nickKey = null;
+    // The key is derived again rather than kept on every connection: `nick` is the form the
+    // claim returned, whose key is the one claimed.
+    if (this.ready) this.hub.nicknames.release(nicknameKey(this.nick));
     this.socket.removeAllListeners("message");
     unguardFragments(this.socket);
     this.context.onEnd(this, this.endReason);
