@@ -1,8 +1,5 @@
 import type { Duplex } from "node:stream";
 
-/** A socket's slot: kept on the socket itself, released by one shared 'close' listener. */
-const SLOT = Symbol("pulse.connectionSlot");
-type SlottedSocket = Duplex & { [SLOT]?: { caps: ConnectionCaps; ip: string } };
 
 /** Why an upgrade is refused, as the HTTP status, text and `Retry-After` (seconds) to answer with. */
 export type CapRefusal = { status: 503 | 429; text: string; retryAfterS: number };
@@ -23,8 +20,24 @@ export const FULL_RETRY_AFTER_S = 5;
 export class ConnectionCaps {
   private total = 0;
   private readonly perIp = new Map<string, number>();
+  /**
+   * The address of each socket still in its handshake. Not a property on the socket: one that
+   * stays after the handshake (even set to undefined) grows the socket's property store of
+   * every open connection.
+   */
+  private readonly handshaking = new WeakMap<Duplex, string>();
+  /** One 'close' listener for all sockets in their handshake (`this` is the socket). */
+  private readonly releaseSlot: (this: Duplex) => void;
 
-  constructor(private readonly maxConnections: number, private readonly maxPerIp: number) {}
+  constructor(private readonly maxConnections: number, private readonly maxPerIp: number) {
+    const caps = this;
+    this.releaseSlot = function (this: Duplex): void {
+      const ip = caps.handshaking.get(this);
+      if (ip === undefined) return;
+      caps.handshaking.delete(this);
+      caps.release(ip);
+    };
+  }
 
   get count(): number {
     return this.total;
@@ -41,12 +54,12 @@ export class ConnectionCaps {
   }
 
   /**
-   * Gives `ip`'s slot back when `socket` closes. One small object on the socket and a shared
-   * listener, not a closure (with `once`'s wrapper, about 200 bytes per connection).
+   * Gives `ip`'s slot back when `socket` closes, unless a connection took it over first (see
+   * handOver). A shared listener, not a closure per socket.
    */
   releaseOnClose(socket: Duplex, ip: string): void {
-    (socket as SlottedSocket)[SLOT] = { caps: this, ip };
-    socket.on("close", releaseSlot);
+    this.handshaking.set(socket, ip);
+    socket.on("close", this.releaseSlot);
   }
 
   /**
@@ -55,14 +68,10 @@ export class ConnectionCaps {
    * of two 'close' listeners and the slot object, about 100 bytes each).
    */
   handOver(socket: Duplex, ip: string): void {
-    const slotted = socket as SlottedSocket;
-    socket.off("close", releaseSlot);
-    // Assigned, not deleted: deleting a property the socket got before others turns it into
-    // a slower, larger dictionary-mode object.
-    if (slotted[SLOT]) slotted[SLOT] = undefined;
+    socket.off("close", this.releaseSlot);
     // Already released (the socket closed first): count it again, as its connection will
     // release it when it ends. ws accepts in the same turn as the upgrade, so this is a guard.
-    else this.retake(ip);
+    if (!this.handshaking.delete(socket)) this.retake(ip);
   }
 
   private retake(ip: string): void {
@@ -77,11 +86,4 @@ export class ConnectionCaps {
     if (n === 1) this.perIp.delete(ip);
     else this.perIp.set(ip, n - 1);
   }
-}
-
-function releaseSlot(this: SlottedSocket): void {
-  const slot = this[SLOT];
-  if (!slot) return;
-  this[SLOT] = undefined;
-  slot.caps.release(slot.ip);
 }

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import WebSocket from "ws";
 import { SUBPROTOCOL } from "../../src/protocol/messages.js";
 import { testServer } from "../support/test-server.js";
@@ -22,6 +22,23 @@ function tryConnect(url: string, localAddress?: string): Promise<WebSocket | num
   });
 }
 
+/** An upgrade request ws refuses (Sec-WebSocket-Version 12); resolves with the raw answer once the server closed. */
+function badVersionUpgrade(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => {
+      socket.write(
+        `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 12\r\nSec-WebSocket-Protocol: ${SUBPROTOCOL}\r\n\r\n`,
+      );
+    });
+    let answer = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (answer += chunk));
+    socket.on("close", () => resolve(answer));
+    socket.on("error", reject);
+  });
+}
+
 describe("caps", () => {
   it("over maxConnections the upgrade is answered 503; a client gets in once another leaves", async () => {
     const server = await testServer({ maxConnections: 3 });
@@ -35,6 +52,21 @@ describe("caps", () => {
         return r instanceof WebSocket ? r : null;
       }, "a slot after one left");
       for (const w of [...open, again]) (w as WebSocket).terminate();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("an upgrade that fails in the handshake gives its slot back", async () => {
+    const server = await testServer({ maxConnections: 1 });
+    try {
+      // Past Pulse's own checks (so it takes a slot), then refused by ws: an unknown version.
+      for (let i = 0; i < 3; i++) assert.match(await badVersionUpgrade(server.port), /^HTTP\/1\.1 400/);
+      const ws = await waitFor(async () => {
+        const r = await tryConnect(server.url);
+        return r instanceof WebSocket ? r : null;
+      }, "the only slot, free again");
+      ws.terminate();
     } finally {
       await server.close();
     }
