@@ -1,4 +1,5 @@
 import { TokenBucket, type TimeSource } from "./token-bucket.js";
+import { clockFromNow, systemClock } from "../liveness/clock.js";
 
 /** A sustained rate and the burst allowed on top of it. */
 export interface Rate {
@@ -119,22 +120,27 @@ function checkRate(name: string, r: Rate): void {
  * no decision; and an idle connection that only pings holds one bucket instead of five (each
  * about 100 bytes of heap, on every connection).
  */
-class Buckets {
-  private readonly made: Partial<Record<RateKind, TokenBucket>> = {};
+class Buckets implements Record<RateKind, TokenBucket | null> {
+  // A field per kind (not an object of the made ones: that is one more object per connection).
+  messages: TokenBucket | null = null;
+  messageBytes: TokenBucket | null = null;
+  pings: TokenBucket | null = null;
+  membership: TokenBucket | null = null;
+  history: TokenBucket | null = null;
 
   constructor(private readonly rates: Record<RateKind, Rate>, private readonly clock: TimeSource) {}
 
   of(kind: RateKind): TokenBucket {
-    const made = this.made[kind];
+    const made = this[kind];
     if (made) return made;
     const rate = this.rates[kind];
-    return (this.made[kind] = new TokenBucket(rate.perSecond, rate.burst, this.clock));
+    return (this[kind] = new TokenBucket(rate.perSecond, rate.burst, this.clock));
   }
 
   /** Milliseconds until every bucket is full again (0 when all are, or none was made). */
   msUntilFull(): number {
     let ms = 0;
-    for (const k of KINDS) ms = Math.max(ms, this.made[k]?.msUntilFull() ?? 0);
+    for (const k of KINDS) ms = Math.max(ms, this[k]?.msUntilFull() ?? 0);
     return ms;
   }
 }
@@ -178,7 +184,12 @@ export class RateLimiter {
 
   private readonly rates: { perConnection: Record<RateKind, Rate>; perIp: Record<RateKind, Rate> } | null;
 
-  constructor(private readonly settings: RateLimitSettings | false, private readonly clock: TimeSource = { now: () => Date.now() }) {
+  /**
+   * `clock`: by default the wall clock counted from the limiter's start, so a bucket's time
+   * stays a small integer that V8 keeps in the bucket (epoch milliseconds need a separate
+   * 16-byte heap number per bucket).
+   */
+  constructor(private readonly settings: RateLimitSettings | false, private readonly clock: TimeSource = clockFromNow(systemClock)) {
     this.rates = settings === false ? null : { perConnection: ratesOf(settings, "perConnection"), perIp: ratesOf(settings, "perIp") };
   }
 

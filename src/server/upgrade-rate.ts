@@ -1,4 +1,5 @@
 import { TokenBucket, type TimeSource } from "./token-bucket.js";
+import { clockFromNow, systemClock } from "../liveness/clock.js";
 import type { UpgradeRate } from "./rate-limits.js";
 
 /** Least recently seen buckets looked at per upgrade, so an upgrade costs O(1) however many are tracked. */
@@ -20,7 +21,8 @@ export class UpgradeRateLimiter {
   /** In order of last upgrade, least recent first (a Map keeps insertion order). */
   private readonly buckets = new Map<string, TokenBucket>();
 
-  constructor(private readonly rate: UpgradeRate | null, private readonly clock: TimeSource = { now: () => Date.now() }) {}
+  /** `clock`: counted from the start, like the rate limiter's (see RateLimiter: same buckets, same field layout). */
+  constructor(private readonly rate: UpgradeRate | null, private readonly clock: TimeSource = clockFromNow(systemClock)) {}
 
   /** Addresses with a bucket now (for stats and tests). */
   get trackedIps(): number {
