@@ -153,9 +153,12 @@ export class LivenessEngine {
     if (this._health === "suspect") this.transition("alive", "inbound", 0);
   }
 
-  /** Any frame was sent (chat, pong, anything). */
+  /**
+   * Any frame was sent (chat, pong, anything). Only the initiator's rule reads it, so a
+   * responder (the server, after every frame it writes) does not read the clock for it.
+   */
   noteSent(): void {
-    this.lastSentAt = this.clock.now();
+    if (this.role.kind === "initiator") this.lastSentAt = this.clock.now();
   }
 
   /** The pong that answers a ping. The caller sends it at once (and calls noteSent). */
