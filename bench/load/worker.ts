@@ -131,9 +131,13 @@ let liveness: { intervalMs: number; timeoutMs: number } | undefined;
 let heartbeatTimer: NodeJS.Timeout | null = null;
 /**
  * Pulse clients heartbeat like the reference client: a ping after intervalMs without sending
- * (the server answers, and pings only clients it has not heard from). Checked every 250 ms,
- * so a ping leaves 0-250 ms late, well inside the server's grace.
+ * (the server answers, and pings only clients it has not heard from). Checked every
+ * BENCH_PING_TICK_MS (default 250 ms), so a ping leaves 0-250 ms late, well inside the server's
+ * grace, and each worker's due pings leave together. The reference client has a timer of its
+ * own per connection, so its pings reach a server spread out, which costs the server more per
+ * ping than these groups: bench:liveness --ping-tick-ms 10 measures that case.
  */
+const PING_TICK_MS = Number(process.env.BENCH_PING_TICK_MS ?? 250);
 function startHeartbeat(): void {
   if (heartbeatTimer || !liveness) return;
   let nextId = 1;
@@ -144,7 +148,7 @@ function startHeartbeat(): void {
       c.lastSentMs = now;
       c.ws.sendText(pingFrame(nextId++, Date.now()));
     }
-  }, 250);
+  }, PING_TICK_MS);
   heartbeatTimer.unref();
 }
 function onWelcome(c: Conn, ws: RawWs, payload: Buffer): void {
