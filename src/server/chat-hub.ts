@@ -139,11 +139,17 @@ export class ChatHub {
     // Several nodes (Redis): the history is read once this node receives the room's frames,
     // and the online list includes the names online through the other nodes.
     let elsewhere: string[] = [];
+    const spansNodes = this.broker.whenSubscribed !== undefined || this.broker.onlineElsewhere !== undefined;
     const reply = new RoomCatchUp(this.catchUp, { room, ...(since !== undefined ? { since } : {}), ...(epoch !== undefined ? { epoch } : {}) }, {
-      prepare: async () => {
-        await this.broker.whenSubscribed?.(room);
-        elsewhere = (await this.broker.onlineElsewhere?.(room)) ?? [];
-      },
+      // A single node has nothing to wait for: no turn of the microtask queue per joiner.
+      ...(spansNodes
+        ? {
+            prepare: async () => {
+              await this.broker.whenSubscribed?.(room);
+              elsewhere = (await this.broker.onlineElsewhere?.(room)) ?? [];
+            },
+          }
+        : {}),
       onlineFields: () => {
         this.presence.snapshot(room);
         const online = withNames(state.onlineJsonFor(member.nick, this.options.onlineListMax), state, elsewhere, this.options.onlineListMax);
