@@ -60,8 +60,12 @@ export class Room {
     return pageOf(this.sortedOnline(), after, limit);
   }
 
-  /** The presence batch went out: the next joiner needs a fresh list. */
-  presenceFlushed(): void {
+  /** When the room last sent a count-only presence frame (Date.now() ms; 0: never): the next waits an interval. */
+  countSentAt = 0;
+
+  /** The presence batch went out (`countOnlyAt`: as a count-only frame, then): the next joiner needs a fresh list. */
+  presenceFlushed(countOnlyAt?: number): void {
+    if (countOnlyAt !== undefined) this.countSentAt = countOnlyAt;
     this.onlineCache = null;
     this.sortedCache = null;
     this.pageCache = null;
