@@ -154,7 +154,7 @@ export class ChatHub {
       onlineFields: () => {
         this.presence.snapshot(room);
         const online = withNames(state.onlineJsonFor(member.nick, this.options.onlineListMax), state, elsewhere, this.options.onlineListMax);
-        return `"online":${online.json},"onlineCount":${online.count}`;
+        return [state.onlineFieldHead(online.json), Buffer.from(String(online.count))];
       },
       stillWanted: () => member.isOpen && state.holds(member, held),
       answered: (recovered, replayed) => this.metrics.countJoin(since, recovered, replayed),

@@ -40,8 +40,11 @@ export interface LatestJoined {
 export interface CatchUpMember {
   /** Runs before the store is read (a broker spanning nodes confirms its subscription here). */
   prepare?(): Promise<void>;
-  /** The `joined` frame's presence fields as JSON (`"online":[...],...`), read when it is built. */
-  onlineFields(): string;
+  /**
+   * The `joined` frame's presence fields as UTF-8 JSON (`"online":[...],"onlineCount":n`), in
+   * parts that are written one after the other, read when it is built.
+   */
+  onlineFields(): readonly Buffer[];
   /** Whether this join is still wanted (the member may have left or gone meanwhile). */
   stillWanted(): boolean;
   /** The `joined` frame is built: whether the gap was recovered, and how many messages it carries and the pages after it. */
@@ -52,6 +55,7 @@ export interface CatchUpMember {
   failed(error: Error): void;
 }
 
+const CLOSE_BRACE = Buffer.from("}");
 /** Rows read from the store at once. */
 const ROWS_PER_READ = 16;
 /** Rows whose text bytes are summed by one store query (a few ms for 4 KB texts). */
@@ -161,14 +165,14 @@ export class RoomCatchUp implements PagedReply {
   /** The shared head and this joiner's tail, written as one frame without copying the head. */
   private latestJoined(page: LatestJoined): ReplyFrame {
     this.member.answered?.(false, page.messages);
-    return [page.head, Buffer.from(`${this.member.onlineFields()}}`)];
+    return [page.head, ...this.member.onlineFields(), CLOSE_BRACE];
   }
 
   /**
    * `joined` with the first page of the gap (since, latest], the rest left for `nextPage`;
    * null when the gap is over `maxReplayBytes` or no longer contiguous.
    */
-  private async replay(since: number, latest: number): Promise<Buffer | null> {
+  private async replay(since: number, latest: number): Promise<ReplyFrame | null> {
     if (!(await this.mayFit(since, latest))) return null;
     const parts: string[] = [];
     let bytes = 0;
@@ -292,10 +296,10 @@ export class RoomCatchUp implements PagedReply {
     return null;
   }
 
-  private joined(seq: number, recovered: boolean, parts: string[], replayed: number): Buffer {
+  private joined(seq: number, recovered: boolean, parts: string[], replayed: number): ReplyFrame {
     this.member.answered?.(recovered, replayed);
     const head = JSON.stringify({ type: "joined", room: this.request.room, seq, recovered });
-    return Buffer.from(`${head.slice(0, -1)},"messages":${jsonArray(parts)},${this.member.onlineFields()}}`);
+    return [Buffer.from(`${head.slice(0, -1)},"messages":${jsonArray(parts)},`), ...this.member.onlineFields(), CLOSE_BRACE];
   }
 }
 

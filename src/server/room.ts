@@ -53,6 +53,16 @@ export class Room {
   }
 
   /**
+   * `"online":<onlineJson>,"onlineCount":` as UTF-8, encoded once while the list stays the same
+   * string (above `max` online, every joiner of a presence batch gets the same page of names).
+   */
+  onlineFieldHead(onlineJson: string): Buffer {
+    if (this.fieldHead?.json !== onlineJson) this.fieldHead = { json: onlineJson, bytes: Buffer.from(`"online":${onlineJson},"onlineCount":`) };
+    return this.fieldHead.bytes;
+  }
+  private fieldHead: { json: string; bytes: Buffer } | null = null;
+
+  /**
    * A page of the online list in code-unit order, after `after` (exclusive). The sorted list is
    * made at most once per presence batch; a page may lag the latest changes by one batch.
    */
