@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import WebSocket from "ws";
-import type { ClientMessage, HelloMessage, PingMessage, ServerMessage } from "../protocol/messages.js";
+import type { ClientMessage, HelloMessage, PingMessage, SendMessage, ServerMessage } from "../protocol/messages.js";
 import { ErrorCode, PROTOCOL_VERSION } from "../protocol/messages.js";
 import { CloseCode, describeClose } from "../protocol/close-codes.js";
 import { isProtocolError, parseClientMessage } from "../protocol/parse.js";
@@ -14,7 +14,8 @@ import { ReplyPager } from "./reply-pager.js";
 import { RateLimiter, type Admission, type ConnectionRateLimiter } from "./rate-limits.js";
 import { SendOrderGate } from "./send-order-gate.js";
 import { rateKindOf, refusalOf } from "./admission.js";
-import { guardFragments, unguardFragments } from "./fragment-guard.js";
+import { tapReceiver, untapReceiver } from "./receiver-intake.js";
+import type { FragmentLimits } from "./fragment-guard.js";
 import { ReadPause } from "./read-pause.js";
 import { writeFramed } from "./fanout.js";
 import { normalizeName } from "../protocol/names.js";
@@ -60,6 +61,8 @@ export class Connection implements Member, LivenessHost {
   private reads: ReadPause | null = null;
   /** Made on the first refused send: later sends wait for it, so a sender's messages keep their order. */
   private sendOrder: SendOrderGate | null = null;
+  /** See fragment-guard: set while a fragmented message is incomplete. */
+  fragmentTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly socket: WebSocket,
@@ -85,7 +88,11 @@ export class Connection implements Member, LivenessHost {
     // unhandled one would crash the whole server.
     socket.on("error", Connection.onSocketError);
     socket.on("close", Connection.onSocketClose);
-    guardFragments(socket, options, this);
+    tapReceiver(socket, this);
+  }
+
+  get fragmentLimits(): FragmentLimits {
+    return this.options;
   }
 
   /** The client broke the fragment limits (see fragment-guard). */
@@ -188,40 +195,62 @@ export class Connection implements Member, LivenessHost {
     (this as OwnedSocket)[CONNECTION]?.end(code, reason.toString());
   }
 
+  /** A whole canonical ping, taken before ws parsed it (see receiver-intake). */
+  onCanonicalPing(pong: Buffer): void {
+    this.engine.noteInbound();
+    if (!this.isOpen || !this.admitted(null, null)) return;
+    this.answerPing(pong);
+  }
+
   private onFrame(data: Buffer, isBinary: boolean): void {
     this.engine.noteInbound();
     // Closing (cut, rate limits ignored): what still arrives is not served.
     if (!this.isOpen) return;
-    // The reference client's heartbeat is answered without decoding it (see isCanonicalPing),
-    // as a frame built in one piece and written at once (see writeFramed); it is still counted.
+    // A ping in the reference client's form that reached ws (it shared a chunk with other
+    // input) is still answered without decoding it (see isCanonicalPing).
     const canonicalPing = !isBinary && isCanonicalPing(data);
     const message = isBinary || canonicalPing ? null : parseClientMessage(data.toString());
     const request = message && !isProtocolError(message) ? message : null;
     const send = request?.type === "send" ? request : null;
-    // A send behind a refused one waits for it (see SendOrderGate), without using a token.
-    const behind = send && this.sendOrder ? this.sendOrder.waitFor(send.room, send.id, Date.now()) : 0;
-    const verdict: Admission = behind > 0 ? { ok: false, retryAfterMs: behind, abusive: this.rate.refuseOther() } : this.rate.admit(rateKindOf(request), send ? Buffer.byteLength(send.text) : 0);
-    if (!verdict.ok) {
-      if (verdict.abusive) return this.closeWith(CloseCode.RateLimited, "closed", "rate limits ignored");
-      if (send) (this.sendOrder ??= new SendOrderGate()).refused(send.room, send.id, verdict.retryAfterMs, Date.now());
-      // What it sends meanwhile waits in its own socket (frames already read are still served).
-      (this.reads ??= new ReadPause(this.socket, MAX_READ_PAUSE_MS)).pauseFor(verdict.retryAfterMs);
-      const refusal = refusalOf(request, verdict.retryAfterMs);
-      return refusal ? this.send(refusal) : undefined;
-    }
-    if (send) this.sendOrder?.admitted(send.room, send.id);
+    if (!this.admitted(request, send)) return;
     if (isBinary) {
       this.hub.metrics.frameReceived("binary");
       return this.send({ type: "error", code: ErrorCode.BinaryNotSupported, message: "Pulse speaks JSON text frames only" });
     }
-    if (canonicalPing) {
-      this.hub.metrics.frameReceived("ping");
-      writeFramed(this, pongFrameOf(data), PONG_HEADER_BYTES);
-      return;
-    }
+    if (canonicalPing) return this.answerPing(pongFrameOf(data));
     this.hub.metrics.frameReceived(isProtocolError(message) ? "invalid" : request!.type);
     if (isProtocolError(message)) return this.send({ type: "error", code: message!.code, message: message!.message });
     this.dispatch(request!);
+  }
+
+  /**
+   * The rate limits' verdict on a frame (request: null for pings and frames that did not parse).
+   * A refusal is answered here, and the client is not read from for its retry time.
+   */
+  private admitted(request: ClientMessage | null, send: SendMessage | null): boolean {
+    // A send behind a refused one waits for it (see SendOrderGate), without using a token.
+    const behind = send && this.sendOrder ? this.sendOrder.waitFor(send.room, send.id, Date.now()) : 0;
+    const verdict: Admission = behind > 0 ? { ok: false, retryAfterMs: behind, abusive: this.rate.refuseOther() } : this.rate.admit(rateKindOf(request), send ? Buffer.byteLength(send.text) : 0);
+    if (verdict.ok) {
+      if (send) this.sendOrder?.admitted(send.room, send.id);
+      return true;
+    }
+    if (verdict.abusive) {
+      this.closeWith(CloseCode.RateLimited, "closed", "rate limits ignored");
+      return false;
+    }
+    if (send) (this.sendOrder ??= new SendOrderGate()).refused(send.room, send.id, verdict.retryAfterMs, Date.now());
+    // What it sends meanwhile waits in its own socket (frames already read are still served).
+    (this.reads ??= new ReadPause(this.socket, MAX_READ_PAUSE_MS)).pauseFor(verdict.retryAfterMs);
+    const refusal = refusalOf(request, verdict.retryAfterMs);
+    if (refusal) this.send(refusal);
+    return false;
+  }
+
+  /** Counted, then written at once as a frame built in one piece (see writeFramed). */
+  private answerPing(pong: Buffer): void {
+    this.hub.metrics.frameReceived("ping");
+    writeFramed(this, pong, PONG_HEADER_BYTES);
   }
 
   private dispatch(m: ClientMessage): void {
@@ -328,7 +357,7 @@ export class Connection implements Member, LivenessHost {
     if (this.nickKey !== null) this.hub.nicknames.release(this.nickKey);
     this.nickKey = null;
     this.socket.removeAllListeners("message");
-    unguardFragments(this.socket);
+    untapReceiver(this.socket);
     this.onEnd(this, this.endReason);
   }
 }

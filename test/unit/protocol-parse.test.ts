@@ -80,4 +80,26 @@ describe("canonical ping fast path", () => {
       assert.equal(isCanonicalPing(Buffer.from(other)), false, other);
     }
   });
+
+  it("reads a canonical ping straight from a whole masked client frame, and nothing else", async () => {
+    const { pongFrameOf, pongFrameOfMaskedPing } = await import("../../src/server/canonical-ping.js");
+    const { maskedFrame } = await import("../support/wire-frames.js");
+    const ping = '{"type":"ping","id":42,"sentAt":1764091200500}';
+    const pong = pongFrameOfMaskedPing(maskedFrame(ping));
+    assert.ok(pong);
+    assert.deepEqual(pong, pongFrameOf(Buffer.from(ping)), "the same pong as from the unmasked bytes");
+    const whole = maskedFrame(ping);
+    for (const [why, wire] of [
+      ["not final", maskedFrame(ping, { fin: false })],
+      ["binary", maskedFrame(ping, { opcode: 2 })],
+      ["compressed (RSV1)", Buffer.concat([Buffer.from([0xc1]), whole.subarray(1)])],
+      ["unmasked", Buffer.concat([Buffer.from([0x81, ping.length]), Buffer.from(ping)])],
+      ["part of the frame", whole.subarray(0, whole.length - 1)],
+      ["the frame and more", Buffer.concat([whole, Buffer.from([0x81])])],
+      ["another message", maskedFrame('{"type":"pong","id":42,"sentAt":1764091200500}')],
+      ["a ping in another form", maskedFrame('{"type":"ping", "id":42,"sentAt":1764091200500}')],
+    ] as const) {
+      assert.equal(pongFrameOfMaskedPing(wire), null, why);
+    }
+  });
 });
