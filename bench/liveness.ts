@@ -7,7 +7,10 @@
  * CPU <= 5 %, delay p99 <= 10 ms, <= 8 KiB per connection.
  *
  * Pulse and plain ws run one after the other in the same invocation, and the report gives their
- * ratios. --system ws|socketio|bun|pulse-mem measures one system alone (at its own defaults).
+ * ratios. --rounds N (default 3) repeats both, alternating which goes first, and reports each
+ * figure's median over the rounds and the median of the per-round ratios: on a shared machine
+ * one round's ratio moves by half either way. --system ws|socketio|bun|pulse-mem measures one
+ * system alone (at its own defaults).
  * Writes bench/results/liveness.json and liveness.md (which docs/benchmarks.md includes).
  */
 import { execFileSync } from "node:child_process";
@@ -18,6 +21,7 @@ import { machineInfo } from "./lib/machine.js";
 import { LOAD_CORE } from "./lib/spawn.js";
 import { markdownTable, textTable } from "./lib/table.js";
 import { memoryAt, memoryBaseline, meter } from "./scenarios/load-suite.js";
+import { median } from "./lib/stats.js";
 import { startSystem, systemById } from "./systems.js";
 
 const SIZES = [1_000, 5_000, 10_000];
@@ -26,14 +30,15 @@ const WINDOW_MS = 15_000; // three default intervals
 const TARGET = { cpuPercent: 5, delayP99Ms: 10, bytesPerConn: 8 * 1024 };
 
 const systemArg = process.argv.includes("--system") ? process.argv[process.argv.indexOf("--system") + 1] : undefined;
+const roundsArg = process.argv.includes("--rounds") ? Number(process.argv[process.argv.indexOf("--rounds") + 1]) : 3;
+if (!Number.isInteger(roundsArg) || roundsArg < 1 || roundsArg > 20) throw new Error("--rounds takes an integer from 1 to 20");
 // Pulse and plain ws in the same run (the machine is shared: only a same-run ratio means much).
 const defs = systemArg ? [systemById(systemArg)] : [systemById("pulse"), systemById("ws")];
 execFileSync("taskset", ["-pc", String(LOAD_CORE), String(process.pid)], { stdio: "ignore" });
 
 type Point = { connections: number; cpuPercent: number; rssPerConnKiB: number; heapPerConnKiB: number; delayP99Ms: number | null; generatorCpuPercent: number };
-const runs: { id: string; label: string; points: Point[] }[] = [];
-const loadAtStart = loadavg();
-for (const [k, def] of defs.entries()) {
+
+async function measure(def: ReturnType<typeof systemById>, k: number): Promise<Point[]> {
   const port = 9800 + k * 10;
   // Plain ws at Pulse's default interval, so the CPU ratio compares like with like.
   const server = await startSystem(def, port, false, true, def.id === "ws" ? ["--interval-ms", String(PULSE_DEFAULT_INTERVAL_MS)] : []);
@@ -61,8 +66,33 @@ for (const [k, def] of defs.entries()) {
     await fleet.close();
     await server.stop("SIGTERM");
   }
-  runs.push({ id: def.id, label: def.label, points });
+  return points;
 }
+
+const loadAtStart = loadavg();
+/** Per round, per system (in defs' order): the points at each size. */
+const rounds: Point[][][] = [];
+for (let round = 0; round < roundsArg; round++) {
+  console.log(`round ${round + 1} of ${roundsArg}`);
+  const order = round % 2 === 0 ? [...defs.keys()] : [...defs.keys()].reverse();
+  const bySystem: Point[][] = [];
+  for (const k of order) bySystem[k] = await measure(defs[k]!, k);
+  rounds.push(bySystem);
+}
+const medianPoint = (k: number, i: number): Point => {
+  const all = rounds.map((r) => r[k]![i]!);
+  const m = (f: (p: Point) => number) => median(all.map(f));
+  const delays = all.flatMap((p) => (p.delayP99Ms === null ? [] : [p.delayP99Ms]));
+  return {
+    connections: Math.round(m((p) => p.connections)),
+    cpuPercent: m((p) => p.cpuPercent),
+    rssPerConnKiB: m((p) => p.rssPerConnKiB),
+    heapPerConnKiB: m((p) => p.heapPerConnKiB),
+    delayP99Ms: delays.length ? median(delays) : null,
+    generatorCpuPercent: m((p) => p.generatorCpuPercent),
+  };
+};
+const runs = defs.map((def, k) => ({ id: def.id, label: def.label, points: SIZES.map((_, i) => medianPoint(k, i)) }));
 const loadAtEnd = loadavg();
 
 const header = ["system", "idle connections", "server CPU (% of a core)", "RSS per connection (KiB)", "heap per connection after GC (KiB)", "event-loop delay p99 (ms)", "generator CPU (%)"];
@@ -79,11 +109,12 @@ const rows = runs.flatMap((r) =>
 );
 const pulse = runs.find((r) => r.id === "pulse");
 const ws = runs.find((r) => r.id === "ws");
+const pulseK = defs.findIndex((d) => d.id === "pulse");
+const wsK = defs.findIndex((d) => d.id === "ws");
+/** The median over the rounds of one round's Pulse / ws ratio. */
+const ratio = (i: number, f: (p: Point) => number): string => median(rounds.map((r) => f(r[pulseK]![i]!) / f(r[wsK]![i]!))).toFixed(2);
 const ratioRows = pulse && ws
-  ? pulse.points.map((p, i) => {
-      const w = ws.points[i]!;
-      return [String(p.connections), (p.cpuPercent / w.cpuPercent).toFixed(2), (p.rssPerConnKiB / w.rssPerConnKiB).toFixed(2), (p.heapPerConnKiB / w.heapPerConnKiB).toFixed(2)];
-    })
+  ? pulse.points.map((p, i) => [String(p.connections), ratio(i, (x) => x.cpuPercent), ratio(i, (x) => x.rssPerConnKiB), ratio(i, (x) => x.heapPerConnKiB)])
   : [];
 const ratioHeader = ["idle connections", "CPU, Pulse / ws", "RSS per connection, Pulse / ws", "heap per connection, Pulse / ws"];
 const last = pulse?.points.at(-1);
@@ -95,7 +126,7 @@ const verdict = last
     ]
   : [];
 const load = `load average ${loadAtStart.map((l) => l.toFixed(1)).join(" / ")} at the start, ${loadAtEnd.map((l) => l.toFixed(1)).join(" / ")} at the end (1 / 5 / 15 min, 2 cores)`;
-console.log(`\nDefault heartbeats, ${new Date().toISOString()}; ${load}\n`);
+console.log(`\nDefault heartbeats, medians of ${roundsArg} rounds, ${new Date().toISOString()}; ${load}\n`);
 console.log(textTable(header, rows));
 if (ratioRows.length) console.log(`\n${textTable(ratioHeader, ratioRows)}`);
 if (last) console.log(`\nPulse at ${last.connections}: ${verdict.join("; ")}`);
@@ -103,10 +134,10 @@ if (last) console.log(`\nPulse at ${last.connections}: ${verdict.join("; ")}`);
 const dir = new URL("./results/", import.meta.url);
 mkdirSync(dir, { recursive: true });
 const suffix = systemArg ? `-${systemArg}` : "";
-writeFileSync(new URL(`liveness${suffix}.json`, dir), JSON.stringify({ systems: runs, at: new Date().toISOString(), machine: machineInfo(), loadAverage: { start: loadAtStart, end: loadAtEnd }, windowMs: WINDOW_MS }, null, 2) + "\n");
+writeFileSync(new URL(`liveness${suffix}.json`, dir), JSON.stringify({ systems: runs, rounds: rounds.map((r) => r.map((points, k) => ({ id: defs[k]!.id, points }))), at: new Date().toISOString(), machine: machineInfo(), loadAverage: { start: loadAtStart, end: loadAtEnd }, windowMs: WINDOW_MS }, null, 2) + "\n");
 if (!systemArg) {
   const md = [
-    `Pulse at its default heartbeat (clients ping after 5 s idle, the server answers) and plain ws with its README sweep set to the same 5 s, ${WINDOW_MS / 1000} s windows, measured ${new Date().toISOString()}; ${load}: a busy machine, so read the ratios, measured in the same run, rather than the absolute figures.`,
+    `Pulse at its default heartbeat (clients ping after 5 s idle, the server answers) and plain ws with its README sweep set to the same 5 s, ${WINDOW_MS / 1000} s windows, ${roundsArg} rounds alternating which system goes first; each figure is the median over the rounds, each ratio the median of the rounds' ratios. Measured ${new Date().toISOString()}; ${load}: a shared machine, so read the ratios rather than the absolute figures.`,
     markdownTable(header, rows),
     ratioRows.length ? markdownTable(ratioHeader, ratioRows) : "",
     last ? `Pulse at ${last.connections} idle: ${verdict.join("; ")}.` : "",

@@ -78,14 +78,18 @@ export interface Rtt {
  */
 export class LivenessEngine {
   private settings: LivenessSettings;
-  private lastInboundAt: number;
-  private lastSentAt: number;
+  // Timestamps start as numbers (NaN until the constructor sets them), not undefined: V8 then
+  // keeps each as a double updated in place. A field first defined as undefined is generic, and
+  // every store of a timestamp into it allocated a new heap number (a write barrier each, on
+  // every inbound frame of every connection).
+  private lastInboundAt = NaN;
+  private lastSentAt = NaN;
   private lastPingAt = -Infinity;
   private nextPingId = 1;
   private probeDeadline: number | null = null;
   private probeSentAt = 0;
   private probeCause: ProbeCause = "host";
-  private lastCheckAt: number;
+  private lastCheckAt = NaN;
   private _health: PeerHealth = "alive";
   private rttLastMs: number | null = null;
   private rttSmoothedMs: number | null = null;
@@ -141,9 +145,12 @@ export class LivenessEngine {
     if (this._health === "suspect") this.transition("alive", "inbound", 0);
   }
 
-  /** Any frame was sent (chat, pong, anything). */
+  /**
+   * Any frame was sent (chat, pong, anything). Only the initiator's rule reads it, so a
+   * responder (the server, after every frame it writes) does not read the clock for it.
+   */
   noteSent(): void {
-    this.lastSentAt = this.clock.now();
+    if (this.role.kind === "initiator") this.lastSentAt = this.clock.now();
   }
 
   /** The pong that answers a ping. The caller sends it at once (and calls noteSent). */

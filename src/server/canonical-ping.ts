@@ -64,19 +64,21 @@ const MASKED_HEADER_BYTES = 6;
  * The pong for `wire` when `wire` is exactly one whole client frame (masked, final, text,
  * uncompressed) carrying a canonical ping; null for anything else. The payload is unmasked
  * straight into the pong's frame, so an answered heartbeat costs one allocation and no work by
- * ws. Only the first bytes are unmasked before deciding, so other small frames pay little.
+ * ws. Two bytes are unmasked before deciding to go on, so other small frames pay little.
  */
 export function pongFrameOfMaskedPing(wire: Uint8Array): Buffer | null {
   const n = wire.length - MASKED_HEADER_BYTES;
   if (n < PING_HEAD.length || n > MAX_PING_BYTES || wire[0] !== 0x81 || wire[1] !== (0x80 | n)) return null;
-  for (let i = 0; i < PING_HEAD.length; i++) {
-    if ((wire[MASKED_HEADER_BYTES + i]! ^ wire[2 + (i & 3)]!) !== PING_HEAD[i]) return null;
-  }
+  // "pi" of "ping" where the type's value starts: other requests ("send", "join", "pong") stop here.
+  if (unmaskedAt(wire, PING_I_AT - 1) !== 0x70 || unmaskedAt(wire, PING_I_AT) !== 0x69) return null;
   const frame = Buffer.allocUnsafe(PONG_HEADER_BYTES + n);
   frame[0] = 0x81;
   frame[1] = n;
-  for (let i = 0; i < n; i++) frame[PONG_HEADER_BYTES + i] = wire[MASKED_HEADER_BYTES + i]! ^ wire[2 + (i & 3)]!;
+  for (let i = 0; i < n; i++) frame[PONG_HEADER_BYTES + i] = unmaskedAt(wire, i);
   if (!isCanonicalPingAt(frame, PONG_HEADER_BYTES)) return null;
   frame[PONG_HEADER_BYTES + PING_I_AT] = 0x6f; // "o"
   return frame;
 }
+
+/** Payload byte i of a whole masked client frame with a 7-bit length, unmasked (RFC 6455, 5.3). */
+const unmaskedAt = (wire: Uint8Array, i: number): number => wire[MASKED_HEADER_BYTES + i]! ^ wire[2 + (i & 3)]!;

@@ -249,7 +249,7 @@ export class Connection implements Member, LivenessHost {
 
   /** Counted, then written at once as a frame built in one piece (see writeFramed). */
   private answerPing(pong: Buffer): void {
-    this.hub.metrics.frameReceived("ping");
+    this.hub.metrics.pingReceived();
     writeFramed(this, pong, PONG_HEADER_BYTES);
   }
 

@@ -69,7 +69,8 @@ export function writeFramed(target: FanoutTarget, wire: Buffer, headerBytes: num
     return;
   }
   raw.write(wire);
-  if (!corked.has(raw)) target.afterSend();
+  // Corked (by corkUntilImmediate, for this turn's broadcasts): afterSend comes with the uncork.
+  if (raw.writableCorked === 0) target.afterSend();
 }
 
 /**

@@ -32,6 +32,8 @@ export class Metrics {
 
   /** Inbound frames by message type, counted in plain numbers (see frameReceived) and reported at scrape time. */
   private readonly frameCounts = new Map<string, number>();
+  /** Pings not yet folded into frameCounts (see pingReceived). */
+  private pingsReceived = 0;
   /** Chat `send` requests by outcome. */
   readonly messagesReceived = new Counter({ name: "pulse_messages_received_total", help: "Chat send requests by result: stored (new), duplicate (acked with duplicate:true, a resend), refused (invalid, not in room, store failure, id reused)", labelNames: ["result"] as const, registers: [this.registry] });
   /** Chat messages written to clients, by path. */
@@ -74,9 +76,14 @@ export class Metrics {
     };
     const frameCounts = this.frameCounts;
     const framesReported = new Map<string, number>();
+    const foldPings = (): void => {
+      if (this.pingsReceived > 0) frameCounts.set("ping", (frameCounts.get("ping") ?? 0) + this.pingsReceived);
+      this.pingsReceived = 0;
+    };
     new Counter({
       name: "pulse_frames_received_total", help: "Inbound WebSocket frames by message type (invalid: did not parse)", labelNames: ["type"] as const, registers,
       collect() {
+        foldPings();
         for (const [type, n] of frameCounts) {
           const grown = n - (framesReported.get(type) ?? 0);
           if (grown > 0) this.inc({ type }, grown);
@@ -102,6 +109,11 @@ export class Metrics {
    */
   frameReceived(type: string): void {
     this.frameCounts.set(type, (this.frameCounts.get(type) ?? 0) + 1);
+  }
+
+  /** A heartbeat ping arrived: a field, not even a map entry (see frameReceived). */
+  pingReceived(): void {
+    this.pingsReceived++;
   }
 
   /** A send was acked: a new message, or a resend of one already stored. */
