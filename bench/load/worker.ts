@@ -40,8 +40,10 @@ interface Conn {
 let config: WorkerConfig;
 const conns: Conn[] = [];
 let msgCount = 0;
-/** hrtime ms of the last inbound frame of any kind: the coordinator waits for quiet before measuring. */
+/** hrtime ms of the last inbound frame other than a heartbeat: the coordinator waits for quiet before measuring. */
 let lastAnyMs = 0;
+/** Inbound frames other than heartbeats, and their payload bytes (raw clients), since the last `traffic` op. */
+const traffic = { frames: 0, bytes: 0 };
 let bigPending = 0;
 let onBigJoined: (() => void) | null = null;
 let lastMsgMs = 0;
@@ -108,7 +110,11 @@ function openRaw(c: Conn): void {
         c.lastInboundMs = nowMs();
         const tag = typeTag(payload);
         // Heartbeats never stop, so they must not count against "quiet".
-        if (tag !== Tag.ping && tag !== Tag.pong) lastAnyMs = c.lastInboundMs;
+        if (tag !== Tag.ping && tag !== Tag.pong) {
+          lastAnyMs = c.lastInboundMs;
+          traffic.frames++;
+          traffic.bytes += payload.length;
+        }
         if (tag === Tag.message) onMessage(c, payload);
         else if (tag === Tag.ping) {
           // A Pulse pong echoes the ping with its type changed: flip "ping" to "pong" in place.
@@ -203,6 +209,7 @@ function openIo(c: Conn): void {
   s.on("connect", () => s.emit("join", groupRoom(c.index), () => markReady(c)));
   s.on("message", (m: { id?: string }) => {
     lastAnyMs = nowMs();
+    traffic.frames++;
     onMessage(c, m);
   });
   s.on("disconnect", (reason) => {
@@ -232,7 +239,12 @@ function joinBig(count: number): Promise<void> {
   const done = new Promise<void>((resolve) => (onBigJoined = resolve));
   for (const c of todo) {
     c.inBig = true;
-    if (c.io) c.io.emit("join", BIG, bigJoined);
+    if (c.io)
+      c.io.emit("join", BIG, () => {
+        lastAnyMs = nowMs();
+        traffic.frames++;
+        bigJoined();
+      });
     else c.ws?.sendText(joinFrame(BIG));
   }
   return done;
@@ -369,7 +381,12 @@ process.on("message", (req: Request) => {
       armed = null;
       return reply(req.seq);
     case "quiet":
-      return reply(req.seq, { quietMs: nowMs() - lastAnyMs });
+      return reply(req.seq, { quietMs: nowMs() - lastAnyMs, lastMs: lastAnyMs });
+    case "traffic": {
+      const t = { ...traffic };
+      traffic.frames = traffic.bytes = 0;
+      return reply(req.seq, t);
+    }
     case "count": {
       const n = msgCount;
       msgCount = 0;
