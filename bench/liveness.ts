@@ -10,7 +10,9 @@
  * ratios. --rounds N (default 3) repeats both, alternating which goes first, and reports each
  * figure's median over the rounds and the median of the per-round ratios: on a shared machine
  * one round's ratio moves by half either way. --system ws|socketio|bun|pulse-mem measures one
- * system alone (at its own defaults).
+ * system alone (at its own defaults). --ping-tick-ms N (default 250): how often the generator
+ * sends the Pulse pings that are due; 10 is close to the reference client's own timer per
+ * connection (pings spread out), the unflattering case for Pulse.
  * Writes bench/results/liveness.json and liveness.md (which docs/benchmarks.md includes).
  */
 import { execFileSync } from "node:child_process";
@@ -30,6 +32,10 @@ const WINDOW_MS = 15_000; // three default intervals
 const TARGET = { cpuPercent: 5, delayP99Ms: 10, bytesPerConn: 8 * 1024 };
 
 const systemArg = process.argv.includes("--system") ? process.argv[process.argv.indexOf("--system") + 1] : undefined;
+const pingTickArg = process.argv.includes("--ping-tick-ms") ? Number(process.argv[process.argv.indexOf("--ping-tick-ms") + 1]) : 250;
+if (!Number.isInteger(pingTickArg) || pingTickArg < 1 || pingTickArg > 1_000) throw new Error("--ping-tick-ms takes an integer from 1 to 1000");
+// Read by the generator workers (see startHeartbeat in load/worker.ts).
+process.env.BENCH_PING_TICK_MS = String(pingTickArg);
 const roundsArg = process.argv.includes("--rounds") ? Number(process.argv[process.argv.indexOf("--rounds") + 1]) : 3;
 if (!Number.isInteger(roundsArg) || roundsArg < 1 || roundsArg > 20) throw new Error("--rounds takes an integer from 1 to 20");
 // Pulse and plain ws in the same run (the machine is shared: only a same-run ratio means much).
@@ -133,15 +139,16 @@ if (last) console.log(`\nPulse at ${last.connections}: ${verdict.join("; ")}`);
 
 const dir = new URL("./results/", import.meta.url);
 mkdirSync(dir, { recursive: true });
-const suffix = systemArg ? `-${systemArg}` : "";
+// The default run feeds docs/benchmarks.md (liveness.md); others are kept beside it.
+const suffix = `${systemArg ? `-${systemArg}` : ""}${pingTickArg !== 250 ? `-tick${pingTickArg}` : ""}`;
 writeFileSync(new URL(`liveness${suffix}.json`, dir), JSON.stringify({ systems: runs, rounds: rounds.map((r) => r.map((points, k) => ({ id: defs[k]!.id, points }))), at: new Date().toISOString(), machine: machineInfo(), loadAverage: { start: loadAtStart, end: loadAtEnd }, windowMs: WINDOW_MS }, null, 2) + "\n");
 if (!systemArg) {
   const md = [
-    `Pulse at its default heartbeat (clients ping after 5 s idle, the server answers) and plain ws with its README sweep set to the same 5 s, ${WINDOW_MS / 1000} s windows, ${roundsArg} rounds alternating which system goes first; each figure is the median over the rounds, each ratio the median of the rounds' ratios. Measured ${new Date().toISOString()}; ${load}: a shared machine, so read the ratios rather than the absolute figures.`,
+    `Pulse at its default heartbeat (clients ping after 5 s idle, the server answers; the generator sends due pings every ${pingTickArg} ms) and plain ws with its README sweep set to the same 5 s, ${WINDOW_MS / 1000} s windows, ${roundsArg} rounds alternating which system goes first; each figure is the median over the rounds, each ratio the median of the rounds' ratios. Measured ${new Date().toISOString()}; ${load}: a shared machine, so read the ratios rather than the absolute figures.`,
     markdownTable(header, rows),
     ratioRows.length ? markdownTable(ratioHeader, ratioRows) : "",
     last ? `Pulse at ${last.connections} idle: ${verdict.join("; ")}.` : "",
   ].filter(Boolean).join("\n\n");
-  writeFileSync(new URL("liveness.md", dir), md + "\n");
+  writeFileSync(new URL(`liveness${suffix}.md`, dir), md + "\n");
 }
 process.exit(0);

@@ -15,7 +15,7 @@ execFileSync("taskset", ["-pc", String(LOAD_CORE), String(process.pid)], { stdio
 console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 for (const [i, s] of SYSTEMS.filter((x) => only.includes(x.id)).entries()) {
   const r = await runLoadSuite(s, 9300 + i * 10, { sizes: [1_000, 5_000], latencySizes: [1_000, 5_000], probes: Number(arg("probes") ?? 5), heartbeatSeconds: 8, throughputSeconds: 2, fillCapMs: 20_000 }, (l) => console.log(l));
-  console.log(JSON.stringify({ system: s.id, memory: r.memory, heartbeat: r.heartbeat, fill: r.latency.map((l) => ({ room: l.room, fillMs: l.fillMs })) }));
+  console.log(JSON.stringify({ system: s.id, memory: r.memory, heartbeat: r.heartbeat, fill: r.fill }));
 }
 console.log(`load average at end: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 process.exit(0);

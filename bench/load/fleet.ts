@@ -101,6 +101,17 @@ export class Fleet {
     return false;
   }
 
+  /** hrtime ms (CLOCK_MONOTONIC, as `process.hrtime`) of the last frame other than a heartbeat that any worker received. */
+  async lastFrameMs(): Promise<number> {
+    return Math.max(...(await this.all<{ lastMs: number }>({ op: "quiet" })).map((q) => q.lastMs));
+  }
+
+  /** Frames other than heartbeats received by all workers since the last call, and their payload bytes (raw clients only). */
+  async traffic(): Promise<{ frames: number; bytes: number }> {
+    const all = await this.all<{ frames: number; bytes: number }>({ op: "traffic" });
+    return { frames: all.reduce((n, t) => n + t.frames, 0), bytes: all.reduce((n, t) => n + t.bytes, 0) };
+  }
+
   /** Message frames received by all workers since the last call. */
   async count(): Promise<number> {
     return (await this.all<{ count: number }>({ op: "count" })).reduce((n, x) => n + x.count, 0);

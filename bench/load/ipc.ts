@@ -36,6 +36,7 @@ export type Command =
   | { op: "status" }
   | { op: "join-big"; count: number }
   | { op: "quiet" }
+  | { op: "traffic" }
   | { op: "loss" }
   | { op: "watch" }
   | { op: "close" };

@@ -40,8 +40,10 @@ interface Conn {
 let config: WorkerConfig;
 const conns: Conn[] = [];
 let msgCount = 0;
-/** hrtime ms of the last inbound frame of any kind: the coordinator waits for quiet before measuring. */
+/** hrtime ms of the last inbound frame other than a heartbeat: the coordinator waits for quiet before measuring. */
 let lastAnyMs = 0;
+/** Inbound frames other than heartbeats, and their payload bytes (raw clients), since the last `traffic` op. */
+const traffic = { frames: 0, bytes: 0 };
 let bigPending = 0;
 let onBigJoined: (() => void) | null = null;
 let lastMsgMs = 0;
@@ -108,7 +110,11 @@ function openRaw(c: Conn): void {
         c.lastInboundMs = nowMs();
         const tag = typeTag(payload);
         // Heartbeats never stop, so they must not count against "quiet".
-        if (tag !== Tag.ping && tag !== Tag.pong) lastAnyMs = c.lastInboundMs;
+        if (tag !== Tag.ping && tag !== Tag.pong) {
+          lastAnyMs = c.lastInboundMs;
+          traffic.frames++;
+          traffic.bytes += payload.length;
+        }
         if (tag === Tag.message) onMessage(c, payload);
         else if (tag === Tag.ping) {
           // A Pulse pong echoes the ping with its type changed: flip "ping" to "pong" in place.
@@ -131,9 +137,13 @@ let liveness: { intervalMs: number; timeoutMs: number } | undefined;
 let heartbeatTimer: NodeJS.Timeout | null = null;
 /**
  * Pulse clients heartbeat like the reference client: a ping after intervalMs without sending
- * (the server answers, and pings only clients it has not heard from). Checked every 250 ms,
- * so a ping leaves 0-250 ms late, well inside the server's grace.
+ * (the server answers, and pings only clients it has not heard from). Checked every
+ * BENCH_PING_TICK_MS (default 250 ms), so a ping leaves 0-250 ms late, well inside the server's
+ * grace, and each worker's due pings leave together. The reference client has a timer of its
+ * own per connection, so its pings reach a server spread out, which costs the server more per
+ * ping than these groups: bench:liveness --ping-tick-ms 10 measures that case.
  */
+const PING_TICK_MS = Number(process.env.BENCH_PING_TICK_MS ?? 250);
 function startHeartbeat(): void {
   if (heartbeatTimer || !liveness) return;
   let nextId = 1;
@@ -144,7 +154,7 @@ function startHeartbeat(): void {
       c.lastSentMs = now;
       c.ws.sendText(pingFrame(nextId++, Date.now()));
     }
-  }, 250);
+  }, PING_TICK_MS);
   heartbeatTimer.unref();
 }
 function onWelcome(c: Conn, ws: RawWs, payload: Buffer): void {
@@ -199,6 +209,7 @@ function openIo(c: Conn): void {
   s.on("connect", () => s.emit("join", groupRoom(c.index), () => markReady(c)));
   s.on("message", (m: { id?: string }) => {
     lastAnyMs = nowMs();
+    traffic.frames++;
     onMessage(c, m);
   });
   s.on("disconnect", (reason) => {
@@ -228,7 +239,12 @@ function joinBig(count: number): Promise<void> {
   const done = new Promise<void>((resolve) => (onBigJoined = resolve));
   for (const c of todo) {
     c.inBig = true;
-    if (c.io) c.io.emit("join", BIG, bigJoined);
+    if (c.io)
+      c.io.emit("join", BIG, () => {
+        lastAnyMs = nowMs();
+        traffic.frames++;
+        bigJoined();
+      });
     else c.ws?.sendText(joinFrame(BIG));
   }
   return done;
@@ -365,7 +381,12 @@ process.on("message", (req: Request) => {
       armed = null;
       return reply(req.seq);
     case "quiet":
-      return reply(req.seq, { quietMs: nowMs() - lastAnyMs });
+      return reply(req.seq, { quietMs: nowMs() - lastAnyMs, lastMs: lastAnyMs });
+    case "traffic": {
+      const t = { ...traffic };
+      traffic.frames = traffic.bytes = 0;
+      return reply(req.seq, t);
+    }
     case "count": {
       const n = msgCount;
       msgCount = 0;

@@ -1,7 +1,8 @@
 /**
  * One server, one fleet, grown in steps: idle memory per connection at each size, heartbeat cost
- * at the largest, then broadcast latency to the last recipient as a shared room grows, and
- * throughput with 16 senders in the room of 1k. Every figure carries the generator's CPU.
+ * at the largest, then the time to fill a shared room and broadcast latency to the last
+ * recipient as it grows, and throughput with 16 senders in the room of 1k. Every figure carries
+ * the generator's CPU.
  */
 import { Fleet } from "../load/fleet.js";
 import { cpuSeconds, rssBytes } from "../lib/proc.js";
@@ -19,10 +20,29 @@ export interface LoadConfig {
 }
 
 export interface MemoryPoint { connections: number; rssPerConnBytes: number; heapPerConnBytes: number }
-export interface LatencyPoint { room: number; fillMs: number; timedOut: number; dropped: number; p50Ms: number; p99Ms: number; generatorUsPerFrame: number; serverUsPerFrame: number }
+export interface LatencyPoint { room: number; timedOut: number; dropped: number; p50Ms: number; p99Ms: number; generatorUsPerFrame: number; serverUsPerFrame: number }
+/**
+ * One step of growing the shared room: `joins` more clients join it at once (the room keeps the
+ * previous step's members, and whatever history the steps before left in it).
+ */
+export interface FillPoint {
+  room: number;
+  joins: number;
+  /** From the first join request to the last answer (`joined`, or Socket.IO's ack). */
+  answeredMs: number;
+  /** From the first join request to the last frame other than a heartbeat the clients received (presence included). */
+  drainedMs: number;
+  /** Server CPU from the first join until the traffic drained, per join. */
+  serverUsPerJoin: number;
+  /** Frames other than heartbeats the clients received, per join. */
+  framesPerJoin: number;
+  /** Their payload bytes per join; null where the generator does not see frames (Socket.IO's client). */
+  bytesPerJoin: number | null;
+}
 export interface LoadResult {
   memory: MemoryPoint[];
   heartbeat: { connections: number; serverCpuPercent: number; eventLoopDelayP99Ms: number | null; generatorCpuPercent: number };
+  fill: FillPoint[];
   latency: LatencyPoint[];
   /** A room size whose joins did not finish within fillCapMs, and how far it got. */
   fillTimedOut?: { room: number; capMs: number };
@@ -60,33 +80,29 @@ export async function runLoadSuite(def: SystemDef, port: number, cfg: LoadConfig
     };
     log(`  ${def.id}: heartbeat at ${heartbeat.connections}: ${heartbeat.serverCpuPercent.toFixed(2)} % CPU, loop p99 ${hbStats.eventLoopDelayP99Ms?.toFixed(2)} ms`);
 
+    const fill: FillPoint[] = [];
     const latency: LatencyPoint[] = [];
     let throughput: LoadResult["throughput"] | undefined;
     let fillTimedOut: LoadResult["fillTimedOut"];
     for (const room of [...new Set([THROUGHPUT_ROOM, ...cfg.latencySizes])].sort((a, b) => a - b)) {
-      const t0 = Date.now();
-      // Filled means every join answered AND the traffic it caused (presence) drained.
-      const joined = await Promise.race([fleet.fillBig(room).then(() => true), sleep(cfg.fillCapMs).then(() => false)]);
-      // 2 s of quiet, not 0.5 s: a server building thousands of `joined` replies in one turn
-      // can pause its output for over 500 ms while the presence backlog is far from drained.
-      const filled = joined && (await fleet.settle(2_000, Math.max(1_000, cfg.fillCapMs - (Date.now() - t0))));
-      if (!filled) {
+      const step = await fillStep(server.pid, fleet, room, cfg.fillCapMs, def.kind !== "socketio");
+      if (!step) {
         // Joins still queued: stop here; the server is restarted for the next system anyway.
         fillTimedOut = { room, capMs: cfg.fillCapMs };
         log(`  ${def.id}: room of ${room} not filled and quiet within ${cfg.fillCapMs} ms; it and larger rooms skipped`);
         break;
       }
-      const inBig = await fleet.fillBig(room);
-      const fillMs = Date.now() - t0;
-      log(`  ${def.id}: room of ${inBig} filled in ${fillMs} ms`);
-      if (cfg.latencySizes.includes(room)) latency.push({ ...(await probeLatency(server.pid, fleet, inBig, cfg.probes)), fillMs });
-      if (room === THROUGHPUT_ROOM) throughput = await measureThroughput(server.pid, fleet, inBig, cfg.throughputSeconds * 1000);
+      fill.push(step.point);
+      const f = step.point;
+      log(`  ${def.id}: room of ${step.inBig}: ${f.joins} joins answered in ${f.answeredMs.toFixed(0)} ms, drained in ${f.drainedMs.toFixed(0)} ms; ${f.serverUsPerJoin.toFixed(0)} us server CPU, ${f.framesPerJoin.toFixed(2)} frames${f.bytesPerJoin === null ? "" : `, ${f.bytesPerJoin.toFixed(0)} bytes`} per join`);
+      if (cfg.latencySizes.includes(room)) latency.push(await probeLatency(server.pid, fleet, step.inBig, cfg.probes));
+      if (room === THROUGHPUT_ROOM) throughput = await measureThroughput(server.pid, fleet, step.inBig, cfg.throughputSeconds * 1000);
     }
     for (const l of latency) {
       log(`  ${def.id}: room ${l.room}: p50 ${l.p50Ms.toFixed(2)} ms p99 ${l.p99Ms.toFixed(2)} ms (generator ${l.generatorUsPerFrame.toFixed(2)} us/frame; ${l.timedOut} probes timed out, ${l.dropped} clients dropped)`);
     }
     if (throughput) log(`  ${def.id}: throughput ${Math.round(throughput.deliveriesPerServerCpuSecond)} deliveries per server CPU-s`);
-    return { memory, heartbeat, latency, ...(throughput ? { throughput } : {}), ...(fillTimedOut ? { fillTimedOut } : {}) };
+    return { memory, heartbeat, fill, latency, ...(throughput ? { throughput } : {}), ...(fillTimedOut ? { fillTimedOut } : {}) };
   } finally {
     await fleet.close();
     // A clean exit only when profiling (--cpu-prof writes its file at exit); otherwise do not wait.
@@ -122,6 +138,60 @@ export async function meter(pid: number, fleet: Fleet, ms: number): Promise<{ se
   return { server: (cpuSeconds(pid) - s0) / seconds, generator: (fleet.cpuSeconds() - g0) / seconds, seconds };
 }
 
+/** The generator's clock: CLOCK_MONOTONIC in ms, as the workers stamp their frames. */
+const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+/**
+ * Quiet this long (nothing but heartbeats) means the step's traffic drained. 2 s, not 0.5 s: a
+ * server building thousands of `joined` replies in one turn can pause its output for over
+ * 500 ms while the presence backlog is far from drained. The wait is not part of any figure:
+ * the drained time is read back from the last frame's arrival.
+ */
+const DRAINED_AFTER_QUIET_MS = 2_000;
+const POLL_MS = 100;
+
+/**
+ * Grows the shared room to `room` members; null if its joins were not all answered, or its
+ * traffic did not go quiet, within `capMs`. Server CPU is sampled at every poll, so the CPU
+ * until the drain is read at the first poll after the last frame (at most POLL_MS of
+ * heartbeats more).
+ */
+async function fillStep(pid: number, fleet: Fleet, room: number, capMs: number, seesBytes: boolean): Promise<{ point: FillPoint; inBig: number } | null> {
+  const before = await fleet.fillBig(0);
+  await fleet.traffic();
+  const cpu0 = cpuSeconds(pid);
+  const t0 = monotonicMs();
+  const deadline = t0 + capMs;
+  const inBig = await Promise.race([fleet.fillBig(room), sleep(capMs).then(() => null)]);
+  if (inBig === null) return null;
+  const answeredMs = monotonicMs() - t0;
+  const samples: Array<{ at: number; cpu: number }> = [];
+  let lastFrameMs = 0;
+  for (;;) {
+    const quiet = await fleet.all<{ quietMs: number; lastMs: number }>({ op: "quiet" });
+    samples.push({ at: monotonicMs(), cpu: cpuSeconds(pid) });
+    lastFrameMs = Math.max(...quiet.map((q) => q.lastMs));
+    if (quiet.every((q) => q.quietMs >= DRAINED_AFTER_QUIET_MS)) break;
+    if (monotonicMs() > deadline) return null;
+    await sleep(POLL_MS);
+  }
+  const drainedAt = Math.max(t0 + answeredMs, lastFrameMs);
+  const cpuAtDrain = samples.find((x) => x.at >= drainedAt)?.cpu ?? samples.at(-1)!.cpu;
+  const joins = Math.max(1, inBig - before);
+  const traffic = await fleet.traffic();
+  return {
+    inBig,
+    point: {
+      room,
+      joins,
+      answeredMs,
+      drainedMs: drainedAt - t0,
+      serverUsPerJoin: ((cpuAtDrain - cpu0) * 1e6) / joins,
+      framesPerJoin: traffic.frames / joins,
+      bytesPerJoin: seesBytes ? traffic.bytes / joins : null,
+    },
+  };
+}
+
 /**
  * One message at a time from a member of the room; the time until the LAST member has it.
  * Receive times come from each worker's hrtime (CLOCK_MONOTONIC, shared by all processes).
@@ -130,7 +200,7 @@ const PROBE_TIMEOUT_MS = 3_000;
 /** Consecutive timeouts after which a room size is given up (the run must stay bounded). */
 const MAX_TIMEOUTS_IN_A_ROW = 3;
 
-async function probeLatency(pid: number, fleet: Fleet, room: number, probes: number): Promise<Omit<LatencyPoint, "fillMs">> {
+async function probeLatency(pid: number, fleet: Fleet, room: number, probes: number): Promise<LatencyPoint> {
   const perWorker = await fleet.all<{ inBig: number; dropped: number }>({ op: "join-big", count: 0 });
   const samples: number[] = [];
   let timedOut = 0;

@@ -8,7 +8,7 @@ import type { ResolvedOptions } from "./options.js";
 import { Nicknames } from "./nicknames.js";
 import { roomAllowed } from "./identity/identity.js";
 import { pageOf, Room } from "./room.js";
-import { PresenceBatcher } from "./presence-batcher.js";
+import { PresenceBatcher, type BatchTiming } from "./presence-batcher.js";
 import type { FanoutTarget } from "./fanout.js";
 import type { PagedReply } from "./reply-pager.js";
 import type { JoinedRooms } from "./joined-rooms.js";
@@ -82,10 +82,11 @@ export class ChatHub {
     };
     this.presence = new PresenceBatcher((room, changes) => {
       const state = this.rooms.get(room);
-      state?.presenceFlushed();
       const count = state?.onlineCount ?? 0;
       // A large room hears only its count: names for every arrival would cost O(n^2) to fill it.
-      broker.publish(room, frameOf({ type: "presence", room, changes: count > options.onlineListMax ? [] : changes, count }), 0);
+      const countOnly = count > options.onlineListMax;
+      state?.presenceFlushed(countOnly ? Date.now() : undefined);
+      broker.publish(room, frameOf({ type: "presence", room, changes: countOnly ? [] : changes, count }), 0);
     });
   }
 
@@ -132,7 +133,7 @@ export class ChatHub {
     member.rooms.add(room);
     const state = this.roomFor(room);
     if (!again && state.addPresence(member.nick)) {
-      this.presence.add(room, { event: "join", nick: member.nick }, this.presenceWindowMs(state));
+      this.presence.add(room, { event: "join", nick: member.nick }, this.presenceTiming(state));
       this.broker.memberJoined?.(room, member.nick);
     }
     // Hold live frames from here on; history is read asynchronously and must come first.
@@ -140,15 +141,21 @@ export class ChatHub {
     // Several nodes (Redis): the history is read once this node receives the room's frames,
     // and the online list includes the names online through the other nodes.
     let elsewhere: string[] = [];
+    const spansNodes = this.broker.whenSubscribed !== undefined || this.broker.onlineElsewhere !== undefined;
     const reply = new RoomCatchUp(this.catchUp, { room, ...(since !== undefined ? { since } : {}), ...(epoch !== undefined ? { epoch } : {}) }, {
-      prepare: async () => {
-        await this.broker.whenSubscribed?.(room);
-        elsewhere = (await this.broker.onlineElsewhere?.(room)) ?? [];
-      },
+      // A single node has nothing to wait for: no turn of the microtask queue per joiner.
+      ...(spansNodes
+        ? {
+            prepare: async () => {
+              await this.broker.whenSubscribed?.(room);
+              elsewhere = (await this.broker.onlineElsewhere?.(room)) ?? [];
+            },
+          }
+        : {}),
       onlineFields: () => {
         this.presence.snapshot(room);
         const online = withNames(state.onlineJsonFor(member.nick, this.options.onlineListMax), state, elsewhere, this.options.onlineListMax);
-        return `"online":${online.json},"onlineCount":${online.count}`;
+        return [state.onlineFieldHead(online.json), Buffer.from(String(online.count))];
       },
       stillWanted: () => member.isOpen && state.holds(member, held),
       answered: (recovered, replayed) => this.metrics.countJoin(since, recovered, replayed),
@@ -176,7 +183,7 @@ export class ChatHub {
     if (!state) return;
     state.remove(member);
     if (state.removePresence(member.nick)) {
-      this.presence.add(room, { event: "leave", nick: member.nick, reason }, this.presenceWindowMs(state));
+      this.presence.add(room, { event: "leave", nick: member.nick, reason }, this.presenceTiming(state));
       this.broker.memberLeft?.(room, member.nick);
     }
     if (state.size === 0) {
@@ -273,9 +280,14 @@ export class ChatHub {
     );
   }
 
-  /** Small rooms batch presence briefly (names matter); large ones send their count rarely. */
-  private presenceWindowMs(state: Room): number {
-    return state.onlineCount > this.options.onlineListMax ? this.options.largeRoomPresenceMs : this.options.presenceBatchMs;
+  /**
+   * Small rooms batch presence briefly (names matter). Large ones send their count at most
+   * once per largeRoomPresenceMs, as soon as changes pause for presenceBatchMs within that.
+   */
+  private presenceTiming(state: Room): BatchTiming {
+    const { presenceBatchMs, largeRoomPresenceMs, onlineListMax } = this.options;
+    if (state.onlineCount <= onlineListMax) return { quietMs: presenceBatchMs, maxWaitMs: presenceBatchMs, notBefore: 0 };
+    return { quietMs: presenceBatchMs, maxWaitMs: largeRoomPresenceMs, notBefore: state.countSentAt + largeRoomPresenceMs };
   }
 
   private roomFor(name: string): Room {

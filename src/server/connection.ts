@@ -36,6 +36,9 @@ const MAX_READ_PAUSE_MS = 1_000;
 const CONNECTION = Symbol("pulse.connection");
 type OwnedSocket = WebSocket & { [CONNECTION]?: Connection };
 
+/** Said once per process (see tapReceiver). */
+let untappedWarned = false;
+
 /** Why a connection ended, for logs and presence. */
 export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown";
 
@@ -130,7 +133,10 @@ export class Connection implements Member, LivenessHost {
     // unhandled one would crash the whole server.
     socket.on("error", Connection.onSocketError);
     socket.on("close", Connection.onSocketClose);
-    tapReceiver(socket, this);
+    if (!tapReceiver(socket, this) && !untappedWarned) {
+      untappedWarned = true;
+      options.log("ws's receiver is not what this server knows (another ws version?): fragment limits and the heartbeat shortcut are off", { event: "receiver_untapped" });
+    }
   }
 
   get fragmentLimits(): FragmentLimits {

@@ -73,6 +73,44 @@ export function writeFramed(target: FanoutTarget, wire: Buffer, headerBytes: num
   if (raw.writableCorked === 0) target.afterSend();
 }
 
+/**
+ * Writes one text frame whose payload is the concatenation of `parts`, to one recipient, now,
+ * without joining them: a `joined` frame is a page encoded once for every joiner of a room and
+ * a tail of its own, and copying the page into a fresh buffer per joiner cost more than
+ * building it (buffers over 4 KiB are not pooled). One `writev` for header and parts, as ws
+ * itself writes a frame. Without a raw socket, ws frames the joined payload itself.
+ */
+export function writeTextParts(target: FanoutTarget, parts: readonly Buffer[]): void {
+  const ws = target.socket;
+  if (ws.readyState !== WebSocket.OPEN) return;
+  const raw = rawSocketOf(ws);
+  if (!raw) {
+    ws.send(Buffer.concat(parts), { binary: false });
+    target.afterSend();
+    return;
+  }
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const inBatch = corked.has(raw);
+  if (!inBatch) raw.cork();
+  raw.write(textFrameHeader(length));
+  for (const part of parts) raw.write(part);
+  if (inBatch) return;
+  raw.uncork();
+  target.afterSend();
+}
+
+/** RFC 6455 5.2: FIN + text opcode, no mask (servers never mask), then the payload length in 7, 16 or 64 bits. */
+export function textFrameHeader(length: number): Buffer {
+  if (length < 126) return Buffer.from([0x81, length]);
+  if (length < 0x10000) return Buffer.from([0x81, 126, length >>> 8, length & 0xff]);
+  const header = Buffer.alloc(10);
+  header[0] = 0x81;
+  header[1] = 127;
+  header.writeUIntBE(length, 4, 6);
+  return header;
+}
+
 /** ws keeps the TCP socket in a private field; absent (or already ended) means "use ws.send". */
 function rawSocketOf(ws: WebSocket): Socket | undefined {
   const raw = (ws as unknown as { _socket?: Socket })._socket;

@@ -30,6 +30,7 @@ export const EVENT_LEVELS = {
   liveness_dead: "warn",
   slow_consumer: "warn",
   fragment_limit: "warn",
+  receiver_untapped: "error",
   hello_failed: "error",
   store_failed: "error",
   websocket_server_error: "error",

@@ -72,7 +72,10 @@ export interface ServerOptions extends ResourceOptions {
    * count-only presence frames. Default 100.
    */
   onlineListMax?: number;
-  /** A room with more than onlineListMax online sends its count at most this often. Default 1000 ms. */
+  /**
+   * A room with more than onlineListMax online sends its count at most this often, and within
+   * that once its changes pause for presenceBatchMs. Default 1000 ms.
+   */
   largeRoomPresenceMs?: number;
   /** On shutdown, clients are told to come back after a random delay in [0, this]. Default 3000 ms. */
   restartSpreadMs?: number;

@@ -1,5 +1,15 @@
 import type { PresenceChange } from "../protocol/messages.js";
 
+/** When a room's batch goes out, chosen when the batch opens. */
+export interface BatchTiming {
+  /** The batch goes out once no change came for this long... */
+  quietMs: number;
+  /** ...or this long after its first change, whichever comes first... */
+  maxWaitMs: number;
+  /** ...but not before this time (Date.now() ms): the room's previous frame plus its interval. */
+  notBefore: number;
+}
+
 interface PendingRoom {
   /** In order; null where a change was cancelled out. */
   changes: Array<PresenceChange | null>;
@@ -11,16 +21,24 @@ interface PendingRoom {
   previous: number[];
   /** Online lists sent to joiners since the batch opened (see `snapshot`). */
   snapshots: number;
-  /** When the room's batch goes out (ms, Date.now() time). */
+  /** When the room's batch goes out (ms, Date.now() time); moves later while changes keep coming, never past `latestDue`. */
   dueAt: number;
+  quietMs: number;
+  notBefore: number;
+  /** The batch goes out at the latest then: its first change plus maxWaitMs, or notBefore if later. */
+  latestDue: number;
 }
 
 /**
- * Gathers presence changes per room and hands each room's list over at once when its window
- * closes. A room of n members that n clients join in a burst costs n frames per window instead
- * of n^2 in all. The window is chosen per room when its batch opens: short for small rooms
- * (names matter there), long for large ones, where only the count goes out, so filling a large
- * room costs a few count frames per member instead of one per window.
+ * Gathers presence changes per room and hands each room's list over at once when its batch is
+ * due. A room of n members that n clients join in a burst costs n frames per batch instead
+ * of n^2 in all. The timing is chosen per room when its batch opens: small rooms (names
+ * matter there) send every presenceBatchMs; large ones, where only the count goes out, at most
+ * once per interval, so filling a large room costs a few count frames per member instead of
+ * one per window. Within that bound a large room's batch goes out as soon as its changes pause
+ * for `quietMs`: a lone arrival after a quiet spell is counted at once, and the end of a
+ * burst `quietMs` after it (with a fixed window the last count of a fill came up to a whole
+ * interval after the last join).
  *
  * A join and a leave of the same nick within one batch cancel out (one connection joining and
  * leaving in a loop made every member of a room of 200 receive 279 KB/s), unless a joiner was
@@ -33,9 +51,15 @@ export class PresenceBatcher {
 
   constructor(private readonly publish: (room: string, changes: PresenceChange[]) => void) {}
 
-  add(room: string, change: PresenceChange, windowMs: number): void {
+  add(room: string, change: PresenceChange, timing: BatchTiming): void {
+    const now = Date.now();
     let entry = this.pending.get(room);
-    if (!entry) this.pending.set(room, (entry = { changes: [], snapshotsAt: [], lastByNick: new Map(), previous: [], snapshots: 0, dueAt: Date.now() + windowMs }));
+    if (!entry) {
+      const { quietMs, notBefore } = timing;
+      const latestDue = Math.max(notBefore, now + timing.maxWaitMs);
+      this.pending.set(room, (entry = { changes: [], snapshotsAt: [], lastByNick: new Map(), previous: [], snapshots: 0, dueAt: latestDue, quietMs, notBefore, latestDue }));
+    }
+    entry.dueAt = Math.min(entry.latestDue, Math.max(entry.notBefore, now + entry.quietMs));
     const last = entry.lastByNick.get(change.nick);
     if (last !== undefined && entry.changes[last]!.event !== change.event && entry.snapshotsAt[last] === entry.snapshots) {
       entry.changes[last] = null;

@@ -1,6 +1,10 @@
 import type { Socket } from "node:net";
 import WebSocket from "ws";
 import { PAGE_BYTES } from "./pages.js";
+import { writeTextParts } from "./fanout.js";
+
+/** A frame to send: its payload, or the parts of its payload in order (see writeTextParts). */
+export type ReplyFrame = Buffer | readonly Buffer[];
 
 /**
  * A reply the server sends in pages: a join's catch-up, a history page. `next` is asked for one
@@ -9,7 +13,7 @@ import { PAGE_BYTES } from "./pages.js";
  */
 export interface PagedReply {
   /** The frames of the next page (at most PAGE_BYTES in all), or null when the reply is complete. */
-  next(): Promise<Buffer[] | null>;
+  next(): Promise<ReplyFrame[] | null>;
   /** The reply is over: `completed` false when the connection went first. Releases what it holds. */
   finish(completed: boolean): void;
 }
@@ -18,6 +22,8 @@ export interface PagerHost {
   readonly socket: WebSocket;
   /** Writes one frame (the pager's own bytes: see `ReplyPager.allowanceBytes`). */
   sendFrame(frame: Buffer): void;
+  /** Book-keeping after a write the pager made itself (see writeTextParts). */
+  afterSend(): void;
   /** The reader made no progress for `stallMs` while a page waited: cut it. */
   onReplyStall(): void;
   /** Every queued reply went out: the host may let this pager go (and make another later). */
@@ -92,11 +98,17 @@ export class ReplyPager {
   /** Sends one reply page by page; false when the connection went (or stalled) first. */
   private async pump(reply: PagedReply): Promise<boolean> {
     for (;;) {
-      if (!(await this.writable())) return false;
+      // Most pages find the buffer below a page: they wait for no turn of the event loop.
+      const ws = this.host.socket;
+      const open = !this.closed && ws.readyState === WebSocket.OPEN;
+      if (!open || (ws.bufferedAmount > PAGE_BYTES && !(await this.writable()))) return false;
       const frames = await reply.next();
       if (frames === null) return true;
       if (this.closed || this.host.socket.readyState !== WebSocket.OPEN) return false;
-      for (const frame of frames) this.host.sendFrame(frame);
+      for (const frame of frames) {
+        if (Buffer.isBuffer(frame)) this.host.sendFrame(frame);
+        else writeTextParts(this.host, frame as readonly Buffer[]);
+      }
     }
   }
 

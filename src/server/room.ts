@@ -53,6 +53,16 @@ export class Room {
   }
 
   /**
+   * `"online":<onlineJson>,"onlineCount":` as UTF-8, encoded once while the list stays the same
+   * string (above `max` online, every joiner of a presence batch gets the same page of names).
+   */
+  onlineFieldHead(onlineJson: string): Buffer {
+    if (this.fieldHead?.json !== onlineJson) this.fieldHead = { json: onlineJson, bytes: Buffer.from(`"online":${onlineJson},"onlineCount":`) };
+    return this.fieldHead.bytes;
+  }
+  private fieldHead: { json: string; bytes: Buffer } | null = null;
+
+  /**
    * A page of the online list in code-unit order, after `after` (exclusive). The sorted list is
    * made at most once per presence batch; a page may lag the latest changes by one batch.
    */
@@ -60,8 +70,12 @@ export class Room {
     return pageOf(this.sortedOnline(), after, limit);
   }
 
-  /** The presence batch went out: the next joiner needs a fresh list. */
-  presenceFlushed(): void {
+  /** When the room last sent a count-only presence frame (Date.now() ms; 0: never): the next waits an interval. */
+  countSentAt = 0;
+
+  /** The presence batch went out (`countOnlyAt`: as a count-only frame, then): the next joiner needs a fresh list. */
+  presenceFlushed(countOnlyAt?: number): void {
+    if (countOnlyAt !== undefined) this.countSentAt = countOnlyAt;
     this.onlineCache = null;
     this.sortedCache = null;
     this.pageCache = null;

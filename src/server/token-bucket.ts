@@ -9,8 +9,9 @@ export interface TimeSource {
  * Pure arithmetic on timestamps: no timers, so a late event loop cannot make it wrong.
  */
 export class TokenBucket {
-  private tokens: number;
-  private at: number;
+  // Numbers from the start (see LivenessEngine's timestamps): doubles updated in place.
+  private tokens = NaN;
+  private at = NaN;
 
   constructor(
     readonly perSecond: number,

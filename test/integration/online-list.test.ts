@@ -79,6 +79,40 @@ describe("online list: a count and pages, so filling a room costs O(n)", () => {
     }
   });
 
+  it("a large room counts a lone arrival after presenceBatchMs, and still sends at most one count per largeRoomPresenceMs", async () => {
+    const server = await testServer({ onlineListMax: 3, largeRoomPresenceMs: 1_500, presenceBatchMs: 20 });
+    const watcher = await RawClient.hello(server.url, "watcher");
+    const counts: Array<{ count: number; at: number }> = [];
+    watcher.ws.on("message", (data) => {
+      const m = JSON.parse(String(data)) as { type: string; count?: number };
+      if (m.type === "presence") counts.push({ count: m.count!, at: Date.now() });
+    });
+    const countSeen = (n: number) => counts.find((c) => c.count === n);
+    const others: RawClient[] = [];
+    try {
+      watcher.send({ type: "join", room: "r" });
+      await watcher.next("joined");
+      others.push(...(await crowd(server.url, "r", 4)));
+      await waitFor(() => countSeen(5), "count 5", 5_000);
+      await sleep(1_600); // a quiet interval: the next arrival may be counted at once
+
+      const started = Date.now();
+      others.push(...(await crowd(server.url, "r", 1, "lone")));
+      const six = await waitFor(() => countSeen(6), "count 6", 5_000);
+      // A window fixed at the interval took 1,500 ms; 20 ms of quiet take far less, even on a loaded machine.
+      assert.ok(six.at - started < 1_000, `the lone arrival was counted after ${six.at - started} ms`);
+
+      others.push(...(await crowd(server.url, "r", 1, "next")));
+      const seven = await waitFor(() => countSeen(7), "count 7", 5_000);
+      // Timers never fire early: the next count frame waits for the interval after the previous one.
+      assert.ok(seven.at - six.at >= 1_400, `a second count frame ${seven.at - six.at} ms after the first`);
+    } finally {
+      watcher.close();
+      for (const o of others) o.close();
+      await server.close();
+    }
+  });
+
   it("who is for members only and bounds its cursor", async () => {
     const server = await testServer();
     const c = await RawClient.hello(server.url, "ada");
