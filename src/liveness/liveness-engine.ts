@@ -93,15 +93,16 @@ export class LivenessEngine {
   // Settings, clock and options are shared objects; the probe and RTT state are made when
   // first needed (a server's engine rarely probes, and only gets RTT from its own pings).
   private settings: LivenessSettings;
-  // Timestamps start as small integers (0 until the constructor sets them), not undefined: V8
-  // then keeps each in the field itself and updates it in place. A field first defined as
-  // undefined is generic, and every store of a large number into it allocated a new heap
-  // number (a write barrier each, on every inbound frame of every connection).
-  private lastInboundAt = 0;
-  private lastSentAt = 0;
+  // Timestamps are generic fields (set in the constructor): with the server's small integers
+  // a store is in place, with no allocation and no write barrier, and no field holds a 16-byte
+  // box. (Measured: initialised to 0, the optimised inbound path generalised them to doubles,
+  // three boxes per connection. With epoch times, as on a client, each store allocates a heap
+  // number: one engine there.)
+  private lastInboundAt: number;
+  private lastSentAt: number;
   /** null until our first ping (not -Infinity, a number that is never a small integer). */
   private lastPingAt: number | null = null;
-  private lastCheckAt = 0;
+  private lastCheckAt: number;
   private nextPingId = 1;
   private _health: PeerHealth = "alive";
   private probeOut: Probe | null = null;
