@@ -87,17 +87,14 @@ interface Probe {
  */
 export class LivenessEngine {
   // Fields kept few on purpose: a server holds one engine per connection, idle ones included.
-  // Times are whatever the clock gives: a server's clock counts from its start, so they are
-  // small integers that V8 keeps in the field itself (a large or fractional number costs a
-  // separate 16-byte box per field, per engine).
   // Settings, clock and options are shared objects; the probe and RTT state are made when
   // first needed (a server's engine rarely probes, and only gets RTT from its own pings).
+  // Timestamps are whatever the clock gives, in generic fields set in the constructor: a
+  // server's clock counts from its start, so they are small integers stored in the field
+  // itself, with no allocation or write barrier per store. (Initialised to a number, the
+  // optimised inbound path made them doubles: a 16-byte box each, per connection. With epoch
+  // times, as on a client, each store allocates a heap number: one engine there.)
   private settings: LivenessSettings;
-  // Timestamps are generic fields (set in the constructor): with the server's small integers
-  // a store is in place, with no allocation and no write barrier, and no field holds a 16-byte
-  // box. (Measured: initialised to 0, the optimised inbound path generalised them to doubles,
-  // three boxes per connection. With epoch times, as on a client, each store allocates a heap
-  // number: one engine there.)
   private lastInboundAt: number;
   private lastSentAt: number;
   /** null until our first ping (not -Infinity, a number that is never a small integer). */

@@ -9,9 +9,11 @@ export interface TimeSource {
  * Pure arithmetic on timestamps: no timers, so a late event loop cannot make it wrong.
  */
 export class TokenBucket {
-  // Numbers from the start (see LivenessEngine's timestamps): doubles updated in place.
+  // `tokens` is fractional: starting as a number, V8 keeps it as a double updated in place.
+  // `at` comes from a clock counted from the limiter's start (a small integer): left generic
+  // like LivenessEngine's timestamps, it is stored in the bucket itself, with no box.
   private tokens = NaN;
-  private at = NaN;
+  private at: number;
 
   constructor(
     readonly perSecond: number,
