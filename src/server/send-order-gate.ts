@@ -20,7 +20,7 @@ const BEHIND_OVERDUE_RETRY_MS = 100;
  * commits the appends of one event-loop turn in one transaction, before the next read; the
  * Redis client neither queues commands while disconnected nor resends them), so those share
  * the refused one's fate. Making every send wait for the one before it at the store would hold
- * that for any store, at a third of the Redis engine's throughput (bench:cluster).
+ * that for any store, but cost about a third of the Redis engine's throughput (bench:cluster).
  *
  * Made on a connection's first refusal only: idle connections pay nothing for it.
  */
