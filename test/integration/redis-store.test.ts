@@ -5,8 +5,7 @@ import { RedisStore } from "../../src/store/redis-store.js";
 import { MESSAGE_OVERHEAD_BYTES, type RetentionOptions } from "../../src/store/retention.js";
 import { storeContract, type StoreFixture } from "../support/store-contract.js";
 import { RedisServer } from "../support/redis-server.js";
-import { RawClient } from "../support/raw-client.js";
-import { fillRoom } from "../support/fill-room.js";
+import { joinOversizedGap } from "../support/oversized-gap.js";
 import { testServer } from "../support/test-server.js";
 
 /** One redis-server for the file; each fixture gets its own key prefix, so each is a fresh store. */
@@ -112,13 +111,9 @@ describe("RedisStore on a real redis-server", () => {
     };
     const server = await testServer({ store, maxReplayBytes: 1024 * 1024 });
     try {
-      await fillRoom(store, "r", 600, (i) => `${i} `.padEnd(4_000, "z")); // 2.4 MB of text
-      const c = await RawClient.hello(server.url, "cyd");
-      c.send({ type: "join", room: "r", since: 0, epoch: store.epoch });
-      const joined = await c.next("joined");
+      const joined = await joinOversizedGap(server.url, store);
       assert.equal(joined.recovered, false);
       assert.equal(rowsReadAfter, 0, "the running byte counts settled it");
-      c.close();
     } finally {
       await server.close();
       await fixture.cleanup();
