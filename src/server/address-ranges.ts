@@ -1,4 +1,4 @@
-import { ADDRESS_BITS, formatIp, maskBytes, parseIp, type IpAddress } from "./ip-address.js";
+import { ADDRESS_BITS, byteMask, formatIp, maskBytes, parseIp, type IpAddress } from "./ip-address.js";
 
 /** A CIDR range: the addresses whose first `bits` bits are those of `bytes` (the rest are zero). */
 export interface AddressRange {
@@ -51,8 +51,8 @@ function prefixLength(text: string, max: number): number | null {
  * it holds: ranges are kept by family and length, keyed by their prefix bytes.
  */
 export class AddressRanges {
-  /** family -> prefix length -> prefixes (their first ceil(bits / 8) bytes, as a string). */
-  private readonly byLength = { 4: new Map<number, Set<string>>(), 6: new Map<number, Set<string>>() };
+  /** family -> prefix length -> prefixes (see prefixOf). */
+  private readonly byLength = { 4: new Map<number, Set<number | string>>(), 6: new Map<number, Set<number | string>>() };
   readonly size: number;
 
   constructor(ranges: readonly AddressRange[]) {
@@ -60,7 +60,7 @@ export class AddressRanges {
       const lengths = this.byLength[r.family];
       let prefixes = lengths.get(r.bits);
       if (!prefixes) lengths.set(r.bits, (prefixes = new Set()));
-      prefixes.add(prefixText(r.bytes, r.bits));
+      prefixes.add(prefixOf(r.bytes, r.bits));
     }
     this.size = ranges.length;
   }
@@ -68,12 +68,20 @@ export class AddressRanges {
   /** Whether `address` is in one of the ranges (its zone, if any, plays no part). */
   has(address: IpAddress): boolean {
     for (const [bits, prefixes] of this.byLength[address.family]) {
-      if (prefixes.has(prefixText(maskBytes(address.bytes, bits), bits))) return true;
+      if (prefixes.has(prefixOf(address.bytes, bits))) return true;
     }
     return false;
   }
 }
 
-function prefixText(masked: Uint8Array, bits: number): string {
-  return String.fromCharCode(...masked.subarray(0, Math.ceil(bits / 8)));
+/**
+ * The first `bits` bits of an address as a Set key, built without allocating a masked copy
+ * (this runs for every hop of every upgrade): IPv4 as a number, IPv6 as a string of its
+ * masked 16-bit groups.
+ */
+function prefixOf(bytes: Uint8Array, bits: number): number | string {
+  if (bytes.length === 4) return (((bytes[0]! & byteMask(0, bits)) << 24) | ((bytes[1]! & byteMask(1, bits)) << 16) | ((bytes[2]! & byteMask(2, bits)) << 8) | (bytes[3]! & byteMask(3, bits))) >>> 0;
+  let key = "";
+  for (let i = 0; i < 16 && i * 8 < bits; i += 2) key += String.fromCharCode(((bytes[i]! & byteMask(i, bits)) << 8) | (bytes[i + 1]! & byteMask(i + 1, bits)));
+  return key;
 }

@@ -22,6 +22,12 @@ export const MAX_TRUSTED_PROXIES = 1024;
  * upgrade would be theirs to spend. Past it the walk stops as if the header had ended.
  */
 export const MAX_FORWARDED_HOPS = 32;
+/**
+ * An entry longer than this (an address is at most 78 characters, zone included) is malformed
+ * without being read to its end, so each hop costs at most this many characters and the walk
+ * at most MAX_FORWARDED_HOPS times it, however long the header.
+ */
+const MAX_ENTRY_CHARS = 128;
 export const IPV6_PREFIX_BITS = { min: 32, max: 128, default: 64 } as const;
 
 export interface ClientAddressOptions {
@@ -51,7 +57,10 @@ export function clientAddressReader(options: ClientAddressOptions): (req: Incomi
   }
   return (req) => {
     const address = clientIp(req, trusted);
-    return address ? { ip: formatIp(address), limitKey: prefixKey(address, bits) } : UNKNOWN;
+    if (!address) return UNKNOWN;
+    const ip = formatIp(address);
+    // The same string when the key is the whole address: written once, held once per connection.
+    return { ip, limitKey: address.family === 4 || bits === IPV6_PREFIX_BITS.max ? ip : prefixKey(address, bits) };
   };
 }
 
@@ -85,7 +94,8 @@ function walkForwarded(header: string, peer: IpAddress, trusted: AddressRanges):
   let relay = peer;
   let end = header.length;
   for (let hops = 0; hops < MAX_FORWARDED_HOPS && end >= 0; hops++) {
-    const comma = end === 0 ? -1 : header.lastIndexOf(",", end - 1);
+    const comma = previousComma(header, end);
+    if (comma === null) return relay; // too long to be an address
     const hop = parseIp(header.slice(comma + 1, end).trim());
     if (hop === null) return relay;
     if (!trusted.has(hop)) return hop;
@@ -93,4 +103,11 @@ function walkForwarded(header: string, peer: IpAddress, trusted: AddressRanges):
     end = comma;
   }
   return relay;
+}
+
+/** The last comma before `end` (-1: the entry starts the header), or null if the entry is longer than MAX_ENTRY_CHARS. */
+function previousComma(header: string, end: number): number | null {
+  const stop = Math.max(-1, end - MAX_ENTRY_CHARS - 1);
+  for (let i = end - 1; i > stop; i--) if (header.charCodeAt(i) === 0x2c) return i;
+  return stop === -1 ? -1 : null;
 }

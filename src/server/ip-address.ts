@@ -45,20 +45,21 @@ export function parseIp(text: string): IpAddress | null {
  * zeros, the first longest run of two or more zero groups written `::`), then `%zone`.
  */
 export function formatIp(address: IpAddress): string {
-  if (address.family === 4) return address.bytes.join(".");
-  const text = formatIpv6(address.bytes);
+  const b = address.bytes;
+  if (address.family === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  const text = formatIpv6(b, 128);
   return address.zone ? `${text}%${address.zone}` : text;
 }
 
 /** `bytes` with every bit after the first `bits` cleared (a copy). */
 export function maskBytes(bytes: Uint8Array, bits: number): Uint8Array {
   const masked = bytes.slice();
-  for (let i = 0; i < masked.length; i++) {
-    const keep = Math.min(8, Math.max(0, bits - i * 8));
-    masked[i]! &= (0xff00 >> keep) & 0xff;
-  }
+  for (let i = 0; i < masked.length; i++) masked[i]! &= byteMask(i, bits);
   return masked;
 }
+
+/** The bits of byte `i` that lie within the first `bits` bits of an address. */
+export const byteMask = (i: number, bits: number): number => (0xff00 >> Math.min(8, Math.max(0, bits - i * 8))) & 0xff;
 
 /**
  * The prefix of `address` that the per-address limits count by. IPv4: the whole address (one
@@ -68,7 +69,7 @@ export function maskBytes(bytes: Uint8Array, bits: number): Uint8Array {
  */
 export function prefixKey(address: IpAddress, ipv6PrefixBits: number): string {
   if (address.family === 4 || ipv6PrefixBits >= ADDRESS_BITS[6]) return formatIp(address);
-  const prefix = formatIpv6(maskBytes(address.bytes, ipv6PrefixBits));
+  const prefix = formatIpv6(address.bytes, ipv6PrefixBits);
   return `${prefix}${address.zone ? `%${address.zone}` : ""}/${ipv6PrefixBits}`;
 }
 
@@ -114,68 +115,67 @@ function parseIpv4(text: string, start: number, end: number): Uint8Array | null 
 
 /**
  * Eight groups of 1-4 hex digits, at most one `::` standing for one or more zero groups, and
- * optionally an IPv4 address as the last two groups.
+ * optionally an IPv4 address as the last two groups. One pass, no intermediate strings.
  */
 function parseIpv6(text: string): Uint8Array | null {
-  const gap = text.indexOf("::");
-  if (gap >= 0 && text.indexOf("::", gap + 1) >= 0) return null;
-  const head = gap < 0 ? text : text.slice(0, gap);
-  const tail = gap < 0 ? "" : text.slice(gap + 2);
-  const headGroups = parseGroups(head, gap < 0);
-  const tailGroups = parseGroups(tail, true);
-  if (!headGroups || !tailGroups) return null;
-  const given = headGroups.length + tailGroups.length;
-  if (gap < 0 ? given !== 8 : given > 7) return null;
-  const groups = [...headGroups, ...new Array<number>(8 - given).fill(0), ...tailGroups];
-  const bytes = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    bytes[2 * i] = g >> 8;
-    bytes[2 * i + 1] = g & 0xff;
-  });
+  const n = text.length;
+  const groups: number[] = [];
+  let gapAt = -1; // groups before the "::"
+  let i = 0;
+  if (text.charCodeAt(0) === COLON) {
+    if (text.charCodeAt(1) !== COLON) return null;
+    gapAt = 0;
+    i = 2;
+  }
+  while (i < n) {
+    let j = i;
+    let value = 0;
+    for (let digit = hexDigit(text.charCodeAt(j)); digit >= 0 && j < n; digit = hexDigit(text.charCodeAt(++j))) value = value * 16 + digit;
+    if (text.charCodeAt(j) === DOT) {
+      // The last two groups written as IPv4: it runs to the end of the text.
+      const v4 = groups.length <= 6 ? parseIpv4(text, i, n) : null;
+      if (!v4) return null;
+      groups.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+      break;
+    }
+    if (j === i || j - i > 4 || groups.push(value) > 8) return null;
+    if (j === n) break;
+    if (text.charCodeAt(j) !== COLON) return null;
+    if (text.charCodeAt(j + 1) === COLON) {
+      if (gapAt >= 0) return null;
+      gapAt = groups.length;
+      i = j + 2;
+    } else {
+      i = j + 1;
+      if (i === n) return null; // a trailing single colon
+    }
+  }
+  if (gapAt < 0 ? groups.length !== 8 : groups.length > 7) return null;
+  const bytes = new Uint8Array(16); // zeros: what "::" stands for
+  const tail = gapAt < 0 ? 0 : groups.length - gapAt;
+  for (let g = 0; g < groups.length; g++) {
+    const at = g < groups.length - tail ? g : 8 - (groups.length - g);
+    bytes[2 * at] = groups[g]! >> 8;
+    bytes[2 * at + 1] = groups[g]! & 0xff;
+  }
   return bytes;
 }
 
-/** Colon-separated groups ("" is none); `ipv4Last`: the last one may be a dotted IPv4 address. */
-function parseGroups(text: string, ipv4Last: boolean): number[] | null {
-  if (text === "") return [];
-  const groups: number[] = [];
-  let start = 0;
-  while (start <= text.length) {
-    let end = text.indexOf(":", start);
-    if (end < 0) end = text.length;
-    const isLast = end === text.length;
-    if (isLast && ipv4Last && text.indexOf(".", start) >= 0) {
-      const v4 = parseIpv4(text, start, end);
-      if (!v4) return null;
-      groups.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-    } else {
-      const group = parseHexGroup(text, start, end);
-      if (group < 0) return null;
-      groups.push(group);
-    }
-    if (groups.length > 8) return null;
-    start = end + 1;
-  }
-  return groups;
+const COLON = 0x3a;
+const DOT = 0x2e;
+
+/** The value of a hex digit's character code, or -1 (also for NaN, past the end). */
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
+  if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
+  return -1;
 }
 
-/** 1-4 hex digits in text[start, end), or -1. */
-function parseHexGroup(text: string, start: number, end: number): number {
-  if (end <= start || end - start > 4) return -1;
-  let value = 0;
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    const letter = c | 0x20; // lower case, for letters only
-    const digit = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && letter >= 0x61 && letter <= 0x66 ? letter - 0x61 + 10 : -1;
-    if (digit < 0) return -1;
-    value = value * 16 + digit;
-  }
-  return value;
-}
-
-function formatIpv6(bytes: Uint8Array): string {
+/** The first `bits` bits of `bytes` (the rest as zeros) in the RFC 5952 form. */
+function formatIpv6(bytes: Uint8Array, bits: number): string {
   const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! & byteMask(i, bits)) << 8) | (bytes[i + 1]! & byteMask(i + 1, bits)));
   // The first longest run of two or more zero groups becomes "::" (RFC 5952, 4.2).
   let bestStart = -1;
   let bestLength = 1;
@@ -189,7 +189,14 @@ function formatIpv6(bytes: Uint8Array): string {
     if (j - i > bestLength) [bestStart, bestLength] = [i, j - i];
     i = j;
   }
-  const hex = (from: number, to: number) => groups.slice(from, to).map((g) => g.toString(16)).join(":");
-  if (bestStart < 0) return hex(0, 8);
-  return `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
+  let text = "";
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      text += "::";
+      i += bestLength - 1;
+    } else {
+      text += text === "" || text.endsWith(":") ? groups[i]!.toString(16) : `:${groups[i]!.toString(16)}`;
+    }
+  }
+  return text;
 }
