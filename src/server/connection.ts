@@ -350,7 +350,10 @@ export class Connection implements Member, LivenessHost {
       case "leave":
         return this.hub.leaveRequested(this, m.room);
       case "send":
-        void this.hub.send(this, m.room, m.id, m.text);
+        void this.hub.send(this, m.room, m.id, m.text).then((verdict) => {
+          // Refused by the store: the sends after it wait for it, as after a rate-limit refusal.
+          if (verdict !== null) (this.sendOrder ??= new SendOrderGate()).refused(m.room, m.id, verdict, Date.now());
+        });
         return;
       case "history":
         void this.hub.history(this, m.room, m.before, m.limit);
