@@ -117,7 +117,7 @@ export class Connection implements Member, LivenessHost {
     readonly socket: WebSocket,
     request: IncomingMessage,
     private readonly context: ConnectionContext,
-    /** The client's address (see clientAddress). */
+    /** What the client's per-address limits count by (see ClientAddress.limitKey). */
     readonly ip: string,
     private readonly rate: ConnectionRateLimiter = new RateLimiter(false).forConnection(""),
   ) {
