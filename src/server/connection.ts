@@ -36,6 +36,15 @@ const MAX_READ_PAUSE_MS = 1_000;
 const CONNECTION = Symbol("pulse.connection");
 type OwnedSocket = WebSocket & { [CONNECTION]?: Connection };
 
+/**
+ * The same string, as the one copy V8 keeps of it in its string table (the form property names
+ * take). Node reads a fresh string for every socket's peer address: with many clients behind
+ * one address (a NAT, a load test) each connection kept its own copy, 32 bytes or more.
+ */
+function sharedCopy(text: string): string {
+  return Object.keys({ [text]: 0 })[0] ?? text;
+}
+
 /** Said once per process (see tapReceiver). */
 let untappedWarned = false;
 
@@ -123,6 +132,8 @@ export class Connection implements Member, LivenessHost {
   private readonly serial = nextSerial++;
   readonly rooms = new JoinedRooms();
   readonly engine: LivenessEngine;
+  /** The client's address (see clientAddress). */
+  readonly ip: string;
   nick = "";
   clientId = "";
   userId = "";
@@ -134,9 +145,10 @@ export class Connection implements Member, LivenessHost {
     request: IncomingMessage,
     private readonly context: ConnectionContext,
     /** The client's address (see clientAddress). */
-    readonly ip: string,
+    ip: string,
     private readonly rate: ConnectionRateLimiter = new RateLimiter(false).forConnection(""),
   ) {
+    this.ip = sharedCopy(ip);
     const { options } = context;
     this.engine = new LivenessEngine(options.liveness, this, context.clock, options.engineOptions);
     const timer = setTimeout(() => this.closeWith(CloseCode.HandshakeTimeout, "handshake"), options.handshakeTimeoutMs);
