@@ -131,8 +131,10 @@ export class LivenessEngine {
   private _health: PeerHealth = "alive";
   /** null until our first ping. */
   private pings: OwnPings | null = null;
-  /** The server's sweep keeps its slot here (see LivenessSweep); -2: in no sweep. */
+  /** The server's sweep keeps its slot and list links here (see LivenessSweep); -2: in no sweep. */
   sweepSlot = -2;
+  sweepPrev: LivenessEngine | null = null;
+  sweepNext: LivenessEngine | null = null;
 
   constructor(
     settings: LivenessSettings,
