@@ -166,6 +166,7 @@ export class LivenessEngine {
   get health(): PeerHealth {
     return this._health;
   }
+  /** A responder's is always unknown (see onPong). */
   get rtt(): Rtt {
     const rtt = this.pings?.rtt;
     return { lastMs: rtt?.lastMs ?? null, smoothedMs: rtt?.smoothedMs ?? null };
@@ -211,12 +212,23 @@ export class LivenessEngine {
     return { type: "pong", id: ping.id, sentAt: ping.sentAt };
   }
 
-  /** A pong for one of our pings: update RTT. Pongs are inbound frames; call noteInbound too. */
+  /**
+   * A pong for one of our pings: update RTT. Pongs are inbound frames; call noteInbound first.
+   * A responder keeps no RTT (its host gets each sample) and, once answered with no probe out,
+   * forgets its pings: it pinged a peer it had not heard from, and the answer is news of it;
+   * nothing of that ping decides anything any more (the next is due by silence alone), so
+   * an idle server's engines do not keep the state of one late ping for their whole life.
+   */
   onPong(pong: PongMessage): void {
     const pings = this.pings;
     if (pings === null || pong.id <= 0 || pong.id >= pings.nextId) return; // not a ping of ours
     const sample = this.clock.now() - pong.sentAt;
     if (sample < 0 || sample > this.settings.timeoutMs * 10) return;
+    if (this.role.kind === "responder") {
+      this.host.onRttSample?.(sample);
+      if (pings.probe === null && this.lastInboundAt >= pings.lastAt) this.pings = null;
+      return;
+    }
     const rtt = (pings.rtt ??= { lastMs: null, smoothedMs: null });
     rtt.lastMs = sample;
     this.host.onRttSample?.(sample);
