@@ -204,36 +204,44 @@ export class ChatHub {
     for (const room of [...member.rooms]) this.leave(member, room, reason);
   }
 
-  async send(member: Member, requestedRoom: string, id: string, text: string): Promise<void> {
+  /**
+   * A `send`: stored and acked, or answered with an error. Resolves with the wait of the
+   * `store_failed` refusal when the store refused it (the connection keeps the sender's order
+   * with it, see SendOrderGate), else null.
+   */
+  async send(member: Member, requestedRoom: string, id: string, text: string): Promise<StoreVerdict> {
     if (!validId(id)) {
-      return member.send({ type: "error", code: ErrorCode.BadMessage, message: "a message id is 1-128 visible ASCII characters" });
+      return refused(member, { type: "error", code: ErrorCode.BadMessage, message: "a message id is 1-128 visible ASCII characters" });
     }
     // Rooms a member is in are held under their normalised (NFKC) names.
     const room = member.rooms.has(requestedRoom) ? requestedRoom : requestedRoom.normalize("NFKC");
     if (!member.rooms.has(room)) {
-      return member.send({ type: "error", code: ErrorCode.NotInRoom, message: `join '${room.slice(0, MAX_ROOM_NAME)}' before sending to it`, ref: id });
+      return refused(member, { type: "error", code: ErrorCode.NotInRoom, message: `join '${room.slice(0, MAX_ROOM_NAME)}' before sending to it`, ref: id });
     }
     const textCheck = checkText(text, { maxCodePoints: this.options.maxTextLength, maxControlShare: this.options.maxControlShare });
     if (!textCheck.ok) {
-      return member.send({ type: "error", code: textCheck.code, message: textCheck.reason, ref: id });
+      return refused(member, { type: "error", code: textCheck.code, message: textCheck.reason, ref: id });
     }
     let result;
     try {
       result = await this.store.append({ room, userId: member.userId, clientId: member.clientId, id, from: member.nick, text, ts: Date.now() });
     } catch (err) {
       this.options.log(`append to ${room} failed: ${(err as Error).message}`, { event: "store_failed", op: "append", room, user: member.userId, err: (err as Error).message });
-      return member.send(storeFailed("the message was not stored; send it again", id));
+      const refusal = storeFailed("the message was not stored; send it again", id);
+      member.send(refusal);
+      return refusal.retryAfterMs;
     }
     const m = result.message;
     if (result.duplicate && m.room !== room) {
       // Acking would tell the client that a message reached this room when it never did.
-      return member.send({ type: "error", code: ErrorCode.IdReused, message: `message id already used in another room; send it with a new id`, ref: id });
+      return refused(member, { type: "error", code: ErrorCode.IdReused, message: `message id already used in another room; send it with a new id`, ref: id });
     }
     // The ack goes first: after a reconnect the client must know the id is settled before it
     // sees the message, or it would resend it.
     member.send({ type: "ack", room, id, seq: m.seq, ts: m.ts, duplicate: result.duplicate });
     this.metrics.countReceived(result.duplicate);
     if (!result.duplicate) this.broker.publish(room, frameOf(messageFrame(m)), m.seq);
+    return null;
   }
 
   history(member: Member, requested: string, before: number, limit?: number): void {
@@ -302,6 +310,15 @@ export class ChatHub {
   }
 }
 
+/** What the store made of a send: the wait of its `store_failed` refusal, or null when it did not refuse it. */
+export type StoreVerdict = number | null;
+
+/** Answers a send with an error that is not the store's: nothing for the sender's order to wait on. */
+function refused(member: Member, error: ServerMessage): StoreVerdict {
+  member.send(error);
+  return null;
+}
+
 /** A member has as many paged replies queued as it may: the request is refused, it may retry. */
 const tooManyReplies = (room: string): ServerMessage => ({
   type: "error",
@@ -317,7 +334,7 @@ const tooManyReplies = (room: string): ServerMessage => ({
  * reconnect, spread over [1, 2) s so the clients refused together do not all come back together.
  */
 const STORE_RETRY_AFTER_MS = 1_000;
-const storeFailed = (message: string, ref: string): ServerMessage => ({
+const storeFailed = (message: string, ref: string): ServerMessage & { retryAfterMs: number } => ({
   type: "error",
   code: ErrorCode.StoreFailed,
   message,

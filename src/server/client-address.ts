@@ -1,9 +1,45 @@
-import { isIP } from "node:net";
 import type { IncomingMessage } from "node:http";
+import { formatIp, parseIp, prefixKey, type IpAddress } from "./ip-address.js";
+import { AddressRanges, parseRange } from "./address-ranges.js";
+
+/** Where a request comes from. */
+export interface ClientAddress {
+  /** The client's whole address, for the logs. */
+  readonly ip: string;
+  /**
+   * What the per-address limits (connection caps, new connections per second, rate limits)
+   * count by: the address for IPv4, its first `ipv6PrefixBits` bits for IPv6 (see prefixKey).
+   */
+  readonly limitKey: string;
+}
+
+/** Entries in `trustedProxies` at most: a cloud provider's published edge ranges fit many times. */
+export const MAX_TRUSTED_PROXIES = 1024;
+/**
+ * `X-Forwarded-For` entries read at most, from the right. Each trusted hop adds one; a chain
+ * longer than this is not a deployment but someone inside a trusted range writing entries, and
+ * reading the whole header (up to Node's 16 KiB header limit, thousands of entries) for every
+ * upgrade would be theirs to spend. Past it the walk stops as if the header had ended.
+ */
+export const MAX_FORWARDED_HOPS = 32;
+/**
+ * An entry longer than this (an address is at most 78 characters, zone included) is malformed
+ * without being read to its end, so each hop costs at most this many characters and the walk
+ * at most MAX_FORWARDED_HOPS times it, however long the header.
+ */
+const MAX_ENTRY_CHARS = 128;
+export const IPV6_PREFIX_BITS = { min: 32, max: 128, default: 64 } as const;
+
+export interface ClientAddressOptions {
+  /** Reverse proxies, as addresses or CIDR ranges (see ServerOptions.trustedProxies). */
+  trustedProxies: readonly string[];
+  /** IPv6 clients are counted by this prefix (see ServerOptions.ipv6PrefixBits). */
+  ipv6PrefixBits: number;
+}
 
 /**
- * The address a request comes from, for the per-address limits (connection caps, new
- * connections per second, rate limits) and the logs.
+ * Reads a request's client address. Checks the options first and throws a RangeError that
+ * names the bad one, so a typo stops the start instead of trusting the wrong proxies.
  *
  * `X-Forwarded-For` is a claim anyone can write, so it is believed only from the proxies the
  * deployer names (`trustedProxies`): behind one, every client would otherwise have the proxy's
@@ -13,40 +49,65 @@ import type { IncomingMessage } from "node:http";
  * read. A malformed entry stops the walk at the proxy that passed it on (that proxy's address is
  * used), so a client cannot pick an address by sending garbage.
  */
-export function clientAddress(req: IncomingMessage, trustedProxies: ReadonlySet<string>): string {
-  const peer = canonicalAddress(req.socket.remoteAddress ?? "") ?? "unknown";
-  if (!trustedProxies.has(peer)) return peer;
+export function clientAddressReader(options: ClientAddressOptions): (req: IncomingMessage) => ClientAddress {
+  const trusted = trustedProxyRanges(options.trustedProxies);
+  const bits = options.ipv6PrefixBits;
+  if (!Number.isInteger(bits) || bits < IPV6_PREFIX_BITS.min || bits > IPV6_PREFIX_BITS.max) {
+    throw new RangeError(`ipv6PrefixBits: ${bits} is not a whole number from ${IPV6_PREFIX_BITS.min} to ${IPV6_PREFIX_BITS.max}`);
+  }
+  return (req) => {
+    const address = clientIp(req, trusted);
+    if (!address) return UNKNOWN;
+    const ip = formatIp(address);
+    // The same string when the key is the whole address: written once, held once per connection.
+    return { ip, limitKey: address.family === 4 || bits === IPV6_PREFIX_BITS.max ? ip : prefixKey(address, bits) };
+  };
+}
+
+/** A socket that closed before its address was read; all such share one key. */
+const UNKNOWN: ClientAddress = { ip: "unknown", limitKey: "unknown" };
+
+/** The trusted proxies as ranges; throws a RangeError naming the first bad entry. */
+export function trustedProxyRanges(entries: readonly string[]): AddressRanges {
+  if (entries.length > MAX_TRUSTED_PROXIES) {
+    throw new RangeError(`trustedProxies: ${entries.length} entries, at most ${MAX_TRUSTED_PROXIES}; use CIDR ranges (10.0.0.0/8) to cover many proxies in one entry`);
+  }
+  return new AddressRanges(
+    entries.map((entry) => {
+      const range = parseRange(entry.trim());
+      if (typeof range === "string") throw new RangeError(`trustedProxies: '${entry.slice(0, 80)}' ${range}`);
+      return range;
+    }),
+  );
+}
+
+function clientIp(req: IncomingMessage, trusted: AddressRanges): IpAddress | null {
+  const peer = parseIp(req.socket.remoteAddress ?? "");
+  if (!peer || !trusted.has(peer)) return peer;
   const forwarded = req.headers["x-forwarded-for"];
   if (forwarded === undefined) return peer;
-  const hops = (Array.isArray(forwarded) ? forwarded.join(",") : forwarded).split(",");
+  return walkForwarded(Array.isArray(forwarded) ? forwarded.join(",") : forwarded, peer, trusted);
+}
+
+/** From the right: past trusted proxies, to the first other address (see clientAddressReader). */
+function walkForwarded(header: string, peer: IpAddress, trusted: AddressRanges): IpAddress {
   let relay = peer;
-  for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = canonicalAddress(hops[i]!.trim());
+  let end = header.length;
+  for (let hops = 0; hops < MAX_FORWARDED_HOPS && end >= 0; hops++) {
+    const comma = previousComma(header, end);
+    if (comma === null) return relay; // too long to be an address
+    const hop = parseIp(header.slice(comma + 1, end).trim());
     if (hop === null) return relay;
-    if (!trustedProxies.has(hop)) return hop;
+    if (!trusted.has(hop)) return hop;
     relay = hop;
+    end = comma;
   }
   return relay;
 }
 
-/** The trusted proxies' addresses, canonical; throws on one that is not an IP address. */
-export function trustedProxySet(addresses: readonly string[]): Set<string> {
-  const set = new Set<string>();
-  for (const a of addresses) {
-    const canonical = canonicalAddress(a.trim());
-    if (canonical === null) throw new RangeError(`trustedProxies: '${a}' is not an IP address`);
-    set.add(canonical);
-  }
-  return set;
-}
-
-/** An IP address in one spelling (IPv4-mapped IPv6 as IPv4, IPv6 compressed), or null. */
-function canonicalAddress(text: string): string | null {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(text);
-  const address = mapped ? mapped[1]! : text;
-  const version = isIP(address);
-  if (version === 4) return address;
-  // The URL parser writes an IPv6 address in its one compressed, lower-case form.
-  if (version === 6) return new URL(`http://[${address}]/`).hostname.slice(1, -1);
-  return null;
+/** The last comma before `end` (-1: the entry starts the header), or null if the entry is longer than MAX_ENTRY_CHARS. */
+function previousComma(header: string, end: number): number | null {
+  const stop = Math.max(-1, end - MAX_ENTRY_CHARS - 1);
+  for (let i = end - 1; i > stop; i--) if (header.charCodeAt(i) === 0x2c) return i;
+  return stop === -1 ? -1 : null;
 }

@@ -12,10 +12,11 @@ export type CapRefusal = { status: 503 | 429; text: string; retryAfterS: number 
 export const FULL_RETRY_AFTER_S = 5;
 
 /**
- * Counts connections, in all and per client IP, from the upgrade request on (a socket still
- * in its handshake holds a file descriptor too). Over a cap the upgrade is answered 503
- * (server full) or 429 (this address has enough), with `Retry-After`; a client that is
- * refused may retry later and gets in once others leave.
+ * Counts connections, in all and per client address, from the upgrade request on (a socket
+ * still in its handshake holds a file descriptor too). A client address here is its limit key
+ * (ClientAddress.limitKey): an IPv4 address, or an IPv6 client's /64. Over a cap the upgrade
+ * is answered 503 (server full) or 429 (this address has enough), with `Retry-After`; a
+ * client that is refused may retry later and gets in once others leave.
  */
 export class ConnectionCaps {
   private total = 0;

@@ -38,8 +38,8 @@ type OwnedSocket = WebSocket & { [CONNECTION]?: Connection };
 
 /**
  * The same string, as the one copy V8 keeps of it in its string table (the form property names
- * take). Node reads a fresh string for every socket's peer address: with many clients behind
- * one address (a NAT, a load test) each connection kept its own copy, 32 bytes or more.
+ * take). A client's address is a fresh string for every socket: with many clients behind one
+ * address (a NAT, a load test) each connection kept its own copy, 32 bytes or more.
  */
 function sharedCopy(text: string): string {
   return Object.keys({ [text]: 0 })[0] ?? text;
@@ -132,7 +132,7 @@ export class Connection implements Member, LivenessHost {
   private readonly serial = nextSerial++;
   readonly rooms = new JoinedRooms();
   readonly engine: LivenessEngine;
-  /** The client's address (see clientAddress). */
+  /** What the client's per-address limits count by (see ClientAddress.limitKey). */
   readonly ip: string;
   nick = "";
   clientId = "";
@@ -144,7 +144,7 @@ export class Connection implements Member, LivenessHost {
     readonly socket: WebSocket,
     request: IncomingMessage,
     private readonly context: ConnectionContext,
-    /** The client's address (see clientAddress). */
+    /** What the client's per-address limits count by (see ClientAddress.limitKey). */
     ip: string,
     private readonly rate: ConnectionRateLimiter = new RateLimiter(false).forConnection(""),
   ) {
@@ -411,7 +411,10 @@ export class Connection implements Member, LivenessHost {
       case "leave":
         return this.hub.leaveRequested(this, m.room);
       case "send":
-        void this.hub.send(this, m.room, m.id, m.text);
+        void this.hub.send(this, m.room, m.id, m.text).then((verdict) => {
+          // Refused by the store: the sends after it wait for it, as after a rate-limit refusal.
+          if (verdict !== null) (this.more.sendOrder ??= new SendOrderGate()).refused(m.room, m.id, verdict, Date.now());
+        });
         return;
       case "history":
         void this.hub.history(this, m.room, m.before, m.limit);

@@ -7,6 +7,7 @@ import type { JwtKey } from "./identity/jwt-auth.js";
 import { DEFAULT_STORE_PATH, type RetentionOptions } from "../store/index.js";
 import { resolveResourceOptions, type ResolvedResourceOptions, type ResourceOptions } from "./resource-options.js";
 import { pino } from "pino";
+import { IPV6_PREFIX_BITS } from "./client-address.js";
 import { lineLog, structuredLog, type LogFn, type StructuredLogger } from "./logger.js";
 
 /** Everything a Pulse server can be told. Every option has a default; units are in the names. */
@@ -92,11 +93,18 @@ export interface ServerOptions extends ResourceOptions {
    */
   allowedHosts?: string[];
   /**
-   * Addresses of reverse proxies in front of the server: from them (only), the client's address
-   * is read from `X-Forwarded-For`, so per-address limits apply to each client and not to the
-   * proxy. Exact addresses, no ranges. Default none.
+   * Reverse proxies in front of the server, as addresses (`127.0.0.1`) or CIDR ranges
+   * (`10.0.0.0/8`, `fd00::/8`), at most 1024: from them (only), the client's address is read
+   * from `X-Forwarded-For`, so per-address limits apply to each client and not to the proxy.
+   * Default none.
    */
   trustedProxies?: string[];
+  /**
+   * The per-address limits count an IPv6 client by this many leading bits of its address (one
+   * host usually holds a whole /64 and can use a new address for every connection); 32..128,
+   * 128 = each address on its own. IPv4 clients are counted by their whole address. Default 64.
+   */
+  ipv6PrefixBits?: number;
   /** `/stats` answers loopback requests; with this set, also a `Authorization: Bearer <token>`. Default none. */
   statsToken?: string;
   /** Folder with the built chat page. Default: dist/web next to the server code. */
@@ -153,6 +161,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     maxControlShare: o.maxControlShare ?? 0.5,
     allowedHosts: o.allowedHosts ?? null,
     trustedProxies: o.trustedProxies ?? [],
+    ipv6PrefixBits: o.ipv6PrefixBits ?? IPV6_PREFIX_BITS.default,
     statsToken: o.statsToken ?? null,
     retainPerRoom: o.retainPerRoom,
     retainBytesPerRoom: o.retainBytesPerRoom,

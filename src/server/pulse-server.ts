@@ -18,7 +18,7 @@ import { UpgradeRateLimiter } from "./upgrade-rate.js";
 import { QueuedBytesBudget } from "./queued-bytes-budget.js";
 import { resolveOptions, retentionOf, type ResolvedOptions, type ServerOptions } from "./options.js";
 import { defaultWebRoot, staticFiles } from "./static-files.js";
-import { clientAddress, trustedProxySet } from "./client-address.js";
+import { clientAddressReader, type ClientAddress } from "./client-address.js";
 import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from "./request-guard.js";
 import { anonymousAuth } from "./identity/anonymous-auth.js";
 import { jwtAuth } from "./identity/jwt-auth.js";
@@ -59,6 +59,7 @@ export async function startServer(
   const options = resolveOptions(input);
   const clock = deps.clock ?? clockFromNow(systemClock);
   const auth = options.auth === "anonymous" ? null : jwtAuth(options.auth); // a bad key fails here, before anything opens
+  const addressOf = clientAddressReader(options); // and so does a bad trusted proxy
   const connections = new Set<Connection>();
   const figures = new ConnectionFigures((): number => hub.roomCount, connections);
   const metrics = new Metrics(figures.sources());
@@ -66,7 +67,6 @@ export async function startServer(
   const rawStore: PulseStore = shared ? shared.store : typeof options.store === "string" ? await openStore(options.store, retentionOf(options)) : options.store;
   const store = timedStore(rawStore, metrics);
   const authMode: AuthMode = options.authenticate ? { authenticate: options.authenticate } : auth ?? anonymousAuth(await store.signingSecret());
-  const trustedProxies = trustedProxySet(options.trustedProxies);
   const allowedHosts = new Set(options.allowedHosts?.map((h) => h.toLowerCase()) ?? defaultAllowedHosts(options.host));
   const broker: Broker = deps.broker ?? shared?.broker ?? new LocalBroker();
   const hub = new ChatHub(store, broker, options, metrics);
@@ -139,15 +139,16 @@ export async function startServer(
   // was created in the handler's scope would keep that scope, the upgrade request included,
   // alive (a heap snapshot of 5,000 idle connections still held 5,000 IncomingMessages).
   const context = connectionContext(authMode, hub, options, clock, connectionEnded, queuedBudget);
-  const accept = (ws: WebSocket, req: IncomingMessage, ip: string): void => {
+  const accept = (ws: WebSocket, req: IncomingMessage, client: ClientAddress): void => {
     // ws watches the socket's errors from here on: ours (a second listener, an array) can go.
     req.socket.off("error", destroyOnError);
-    caps.handOver(req.socket, ip);
-    const conn = new Connection(ws, req, context, ip, rateLimiter.forConnection(ip));
+    const key = client.limitKey;
+    caps.handOver(req.socket, key);
+    const conn = new Connection(ws, req, context, key, rateLimiter.forConnection(key));
     connections.add(conn);
     sweep.add(conn.engine);
     metrics.opened.inc();
-    options.log(`connection ${conn.sessionId} opened`, { event: "connection_opened", conn: conn.sessionId, ip });
+    options.log(`connection ${conn.sessionId} opened`, { event: "connection_opened", conn: conn.sessionId, ip: client.ip, limitKey: key });
   };
 
   http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -165,14 +166,14 @@ export async function startServer(
     if (!originAllowed(req, options.allowedOrigins)) return refuse(403, "Forbidden origin");
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
     if (!offered.includes(SUBPROTOCOL)) return refuse(426, `Upgrade Required: subprotocol ${SUBPROTOCOL}`);
-    const ip = clientAddress(req, trustedProxies);
+    const client = addressOf(req);
     forgetPeerAddress(socket);
-    const waitMs = upgradeRate.take(ip);
+    const waitMs = upgradeRate.take(client.limitKey);
     if (waitMs > 0) return refuse(429, "Too Many Requests: too many new connections from this address", Math.max(1, Math.ceil(waitMs / 1000)));
-    const full = caps.acquire(ip);
+    const full = caps.acquire(client.limitKey);
     if (full) return refuse(full.status, full.text, full.retryAfterS);
-    caps.releaseOnClose(socket, ip);
-    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, ip));
+    caps.releaseOnClose(socket, client.limitKey);
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, client));
   });
   http.on("clientError", (_err, socket) => socket.destroy());
 

@@ -17,7 +17,7 @@ export interface UpgradeRate extends Rate {
   maxTrackedIps: number;
 }
 
-/** One kind of request, limited per connection and per client IP address. */
+/** One kind of request, limited per connection and per client address (an IPv6 client: its /64, see ClientAddress.limitKey). */
 export interface RatePair {
   perConnection: Rate;
   perIp: Rate;

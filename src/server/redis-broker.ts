@@ -8,7 +8,7 @@ import { HEARTBEAT_LUA, PRESENCE_PUBLISH_LUA, REAP_NODE_LUA } from "./redis-pres
 
 const HEARTBEAT = new Script(HEARTBEAT_LUA, 2);
 const REAP_NODE = new Script(REAP_NODE_LUA, 3);
-const PRESENCE_PUBLISH = new Script(PRESENCE_PUBLISH_LUA, 1);
+const PRESENCE_PUBLISH = new Script(PRESENCE_PUBLISH_LUA, 2);
 
 export interface RedisBrokerOptions {
   /** This node's id in Redis. Default: a random UUID. */
@@ -161,7 +161,7 @@ export class RedisBroker implements Broker {
     const command = this.store.sharded ? "SPUBLISH" : "PUBLISH";
     const send = presence.type === "presence" && Array.isArray(presence.changes)
       ? PRESENCE_PUBLISH.run(this.store.redis, [
-          this.key(`online:${room}`), channel, `{"type":"presence","room":${JSON.stringify(presence.room)},"changes":`, JSON.stringify(presence.changes), command,
+          this.key(`online:${room}`), this.key(`announced:${room}`), channel, `{"type":"presence","room":${JSON.stringify(presence.room)},"changes":`, JSON.stringify(presence.changes), command,
         ])
       : this.store.redis.call(command, channel, Buffer.concat([Buffer.from("0 "), frame]));
     send.catch((err: Error) => this.log(`presence publish to ${room} failed: ${err.message}`));

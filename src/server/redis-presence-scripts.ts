@@ -4,6 +4,7 @@
  *   P node:{id}             "1" with a TTL, refreshed by the node's heartbeat
  *   P node-rooms:{id}       set of rooms where node {id} has members
  *   P online:{room}         hash  "{nodeId}|{nick}" -> "1"
+ *   P announced:{room}      set of nicknames whose `join` went out and no `leave` since
  * Frames on a room channel are "<seq> <frame>"; presence frames have seq 0.
  */
 
@@ -46,7 +47,10 @@ for _, room in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   for _ in pairs(still) do count = count + 1 end
   for _, nick in ipairs(gone) do
     -- A nickname still online through another node has not left the room.
-    if not still[nick] then table.insert(changes, { event = 'leave', nick = nick, reason = 'timeout' }) end
+    if not still[nick] then
+      table.insert(changes, { event = 'leave', nick = nick, reason = 'timeout' })
+      redis.call('SREM', ARGV[2] .. 'announced:' .. room, nick)
+    end
   end
   if #changes > 0 then
     redis.call(ARGV[3], ARGV[2] .. 'room:' .. room, '0 ' .. cjson.encode({ type = 'presence', room = room, changes = changes, count = count }))
@@ -60,12 +64,15 @@ return announced
 /**
  * Publishes a node's presence changes for a room as seen from all nodes. Presence is per
  * nickname: a `leave` of a nickname still online through any node (the same user in another
- * tab on another node) is dropped, since that user has not left the room; the count is the
- * room's distinct nicknames on all nodes (the node's own count knows only its members). The
- * node removed its own entry before (same connection, so Redis ran that first). A batch whose
- * changes were all dropped is not published: nothing changed for anyone.
- * KEYS: the room's online hash. ARGV: channel, frame head (up to `"changes":`), the changes as
- * a JSON array, publish command.
+ * tab on another node) is dropped, since that user has not left the room, and so is a `join` of
+ * a nickname whose join already went out (the same user's second tab on another node: each node
+ * sees its own first tab). The announced set decides, not the online hash: two tabs joining on
+ * two nodes at once each find the other's entry, and only the set lets exactly one join through.
+ * The count is the room's distinct nicknames on all nodes (the node's own count knows only its
+ * members). The node added or removed its own entry before (same connection, so Redis ran that
+ * first). A batch whose changes were all dropped is not published: nothing changed for anyone.
+ * KEYS: the room's online hash, the room's announced set. ARGV: channel, frame head (up to
+ * `"changes":`), the changes as a JSON array, publish command.
  * Returns the count published, or -1 when nothing was published.
  */
 export const PRESENCE_PUBLISH_LUA = `
@@ -80,7 +87,16 @@ end
 local changes = cjson.decode(ARGV[3])
 local kept = {}
 for _, change in ipairs(changes) do
-  if not (change.event == 'leave' and online[change.nick]) then table.insert(kept, change) end
+  if change.event == 'join' then
+    if redis.call('SADD', KEYS[2], change.nick) == 1 then table.insert(kept, change) end
+  elseif change.event == 'leave' then
+    if not online[change.nick] then
+      redis.call('SREM', KEYS[2], change.nick)
+      table.insert(kept, change)
+    end
+  else
+    table.insert(kept, change)
+  end
 end
 if #changes > 0 and #kept == 0 then return -1 end
 -- cjson writes an empty table as {}: a count-only frame spells its empty array itself.

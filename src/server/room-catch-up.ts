@@ -256,7 +256,9 @@ export class RoomCatchUp implements PagedReply {
     let bytes = 0;
     for (let cursor = since; cursor < latest; ) {
       const through = Math.min(latest, cursor + ROWS_PER_SIZE_CHECK);
-      bytes += (await store.textBytesBetween(room, cursor, through)) + (through - cursor) * overhead;
+      const counted = await store.textBytesBetween(room, cursor, through);
+      if (counted === null) return true;
+      bytes += counted + (through - cursor) * overhead;
       if (bytes > maxReplayBytes) return false;
       cursor = through;
       if (cursor < latest) await nextTurn();

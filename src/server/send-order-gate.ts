@@ -4,8 +4,8 @@ const HEAD_HOLD_MS = 10_000;
 const BEHIND_OVERDUE_RETRY_MS = 100;
 
 /**
- * Keeps one connection's messages in the order it sent them when some are refused over the
- * rate limit.
+ * Keeps one connection's messages in the order it sent them when some are refused, over the
+ * rate limit or by the store (`store_failed`: Redis unreachable, a disk error).
  *
  * A client keeps several sends in flight. When the server refuses one (`rate_limited`), the
  * ones behind it are already on the wire, ahead of its resend; a token that came back meanwhile
@@ -14,6 +14,13 @@ const BEHIND_OVERDUE_RETRY_MS = 100;
  * is refused too (with the head's remaining wait) until the refused one comes back: the client
  * library then resends its pending messages in order, head first. A head that never comes back
  * (the app discarded it) holds the others at most HEAD_HOLD_MS past its retry time.
+ *
+ * A store refusal is known only when the store answers: sends that reached the store before
+ * that are not held. The engines answer one connection's appends in order and alike (SQLite
+ * commits the appends of one event-loop turn in one transaction, before the next read; the
+ * Redis client neither queues commands while disconnected nor resends them), so those share
+ * the refused one's fate. Making every send wait for the one before it at the store would hold
+ * that for any store, but cost about a third of the Redis engine's throughput (bench:cluster).
  *
  * Made on a connection's first refusal only: idle connections pay nothing for it.
  */

@@ -6,16 +6,17 @@ import type { UpgradeRate } from "./rate-limits.js";
 const SWEEP_PER_UPGRADE = 8;
 
 /**
- * New connections per client IP, as token buckets checked at the HTTP upgrade: each upgrade
- * takes a token, and without one it is answered 429 with the wait until there is one.
+ * New connections per client address (its limit key: an IPv4 address, an IPv6 client's /64),
+ * as token buckets checked at the HTTP upgrade: each upgrade takes a token, and without one it
+ * is answered 429 with the wait until there is one.
  *
- * The map of buckets is bounded, since an attacker can cycle source addresses (IPv6 gives a
- * host billions): a bucket back at its burst is the same as no bucket, so each upgrade drops
- * the full ones among the least recently seen; and at `maxTrackedIps` the least recently seen
- * address is forgotten whatever its bucket holds (it starts again with a full burst). At the
- * defaults a bucket that took one token is full again 50 ms later, so only addresses that
- * connected in the last moments are tracked; filling 10,000 slots would take some 200,000
- * upgrades a second.
+ * The map of buckets is bounded, since an attacker can cycle source addresses (counting IPv6
+ * by /64 stops one host, but a /48 holds 65,536 of them, and a botnet has many): a bucket
+ * back at its burst is the same as no bucket, so each upgrade drops the full ones among the
+ * least recently seen; and at `maxTrackedIps` the least recently seen address is forgotten
+ * whatever its bucket holds (it starts again with a full burst). At the defaults a bucket that
+ * took one token is full again 50 ms later, so only addresses that connected in the last
+ * moments are tracked; filling 10,000 slots would take some 200,000 upgrades a second.
  */
 export class UpgradeRateLimiter {
   /** In order of last upgrade, least recent first (a Map keeps insertion order). */

@@ -49,9 +49,10 @@ export interface MessageStore {
   /**
    * UTF-8 bytes of the texts of the messages with afterSeq < seq <= throughSeq, counted
    * without decoding them: a catch-up learns that a gap is too large to replay before it
-   * reads a row. Optional: without it, the catch-up encodes the gap to find out.
+   * reads a row. Optional: without it, or when it answers null (it cannot count that range,
+   * e.g. messages stored by an older version), the catch-up encodes the gap to find out.
    */
-  textBytesBetween?(room: string, afterSeq: number, throughSeq: number): Promise<number>;
+  textBytesBetween?(room: string, afterSeq: number, throughSeq: number): Promise<number | null>;
   /** Highest seq in the room, 0 when empty. */
   latestSeq(room: string): Promise<number>;
   /** Lowest seq still held for the room, 0 when empty. */

@@ -7,7 +7,10 @@
  *   P epoch, P secret                 strings, SET NX once
  *   P dedupe                          hash  idempotency key -> "seq:room"
  *   P seq:{room}                      string, the room's last assigned seq (INCR)
- *   P log:{room}                      stream, entry id "seq-0", fields u c i f t ts
+ *   P log:{room}                      stream, entry id "seq-0", fields u c i f t ts b
+ *                                     (b: the UTF-8 text bytes of the room's messages
+ *                                     through this one, trimmed ones included; missing on
+ *                                     entries stored before it was kept)
  *   P bytes:{room}                    string, UTF-8 bytes of the texts held in log:{room}
  *   P nick:{key}                      hash  user nick seen
  *   P nicks                           sorted set  key scored by last seen (for purge)
@@ -60,8 +63,13 @@ else
     end
   until #chunk < 1000
 end
+-- The running byte count through the newest message, kept on every entry: the bytes of a seq
+-- range are two lookups (TEXT_BYTES_BETWEEN_LUA). After an entry stored without it, the
+-- count starts again from the bytes held, which only ranges of such entries cannot use.
+local newest = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)[1]
+local through = newest and tonumber(fieldsOf(newest).b) or bytes
 local seq = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[3], seq .. '-0', 'u', ARGV[1], 'c', ARGV[2], 'i', ARGV[3], 'f', ARGV[4], 't', ARGV[5], 'ts', ARGV[6])
+redis.call('XADD', KEYS[3], seq .. '-0', 'u', ARGV[1], 'c', ARGV[2], 'i', ARGV[3], 'f', ARGV[4], 't', ARGV[5], 'ts', ARGV[6], 'b', through + string.len(ARGV[5]))
 redis.call('HSET', KEYS[1], key, seq .. ':' .. ARGV[11])
 bytes = bytes + string.len(ARGV[5])
 local retain, budget, overhead = tonumber(ARGV[7]), tonumber(ARGV[14]), tonumber(ARGV[15])
@@ -92,6 +100,32 @@ if ARGV[8] ~= '' then
   redis.call(ARGV[13], ARGV[8], seq .. ' ' .. ARGV[9] .. seq .. ARGV[10])
 end
 return {0, seq}
+`;
+
+/**
+ * The UTF-8 bytes of the texts of the messages with after < seq <= through, from the running
+ * counts on the entries: the count through the newest entry in range minus the count before
+ * the oldest one in range (its count less its own text). Two lookups, whatever the range's size.
+ * KEYS: the room's stream. ARGV: after, through.
+ * Returns the bytes, or -1 when an entry it needs was stored before the counts were kept.
+ */
+export const TEXT_BYTES_BETWEEN_LUA = `
+local function field(entry, name)
+  for n = 1, #entry[2], 2 do
+    if entry[2][n] == name then return entry[2][n + 1] end
+  end
+  return nil
+end
+local after, through = tonumber(ARGV[1]), tonumber(ARGV[2])
+if through <= after then return 0 end
+local top = redis.call('XREVRANGE', KEYS[1], through .. '-0', '-', 'COUNT', 1)[1]
+if not top or tonumber(string.match(top[1], '^%d+')) <= after then return 0 end
+local upto = tonumber(field(top, 'b'))
+if not upto then return -1 end
+local first = redis.call('XRANGE', KEYS[1], (after + 1) .. '-0', '+', 'COUNT', 1)[1]
+local from = tonumber(field(first, 'b'))
+if not from then return -1 end
+return upto - (from - string.len(field(first, 't')))
 `;
 
 /**

@@ -5,7 +5,7 @@ import type { AppendInput, AppendResult, MessageStore, StoredMessage } from "./m
 import type { ClaimResult, IdentityStore, NicknameClaim } from "./identity-store.js";
 import { MESSAGE_OVERHEAD_BYTES, resolveRetention, type RetentionLimits, type RetentionOptions } from "./retention.js";
 import { Script } from "./redis-script.js";
-import { APPEND_LUA, CLAIM_NICKNAME_LUA, PURGE_NICKNAMES_LUA, RELEASE_NICKNAME_LUA } from "./redis-scripts.js";
+import { APPEND_LUA, CLAIM_NICKNAME_LUA, PURGE_NICKNAMES_LUA, RELEASE_NICKNAME_LUA, TEXT_BYTES_BETWEEN_LUA } from "./redis-scripts.js";
 
 export interface RedisStoreOptions extends RetentionOptions {
   /** redis://[user:pass@]host:port[/db] */
@@ -25,6 +25,7 @@ export interface RedisStoreOptions extends RetentionOptions {
 const PURGE_BATCH = 1_000;
 
 const APPEND = new Script(APPEND_LUA, 4);
+const TEXT_BYTES_BETWEEN = new Script(TEXT_BYTES_BETWEEN_LUA, 1);
 const CLAIM = new Script(CLAIM_NICKNAME_LUA, 2);
 const RELEASE = new Script(RELEASE_NICKNAME_LUA, 2);
 const PURGE = new Script(PURGE_NICKNAMES_LUA, 1);
@@ -143,6 +144,11 @@ export class RedisStore implements MessageStore, IdentityStore {
     if (end < 1) return [];
     const entries = (await this.redis.xrevrange(this.key(`log:${room}`), `${end}-0`, "-", "COUNT", limit)) as StreamEntry[];
     return entries.reverse().map(([entryId, fields]) => wireFrom(room, entryId, fields));
+  }
+
+  async textBytesBetween(room: string, afterSeq: number, throughSeq: number): Promise<number | null> {
+    const bytes = Number(await TEXT_BYTES_BETWEEN.run(this.redis, [this.key(`log:${room}`), Math.floor(afterSeq), Math.floor(throughSeq)]));
+    return bytes < 0 ? null : bytes;
   }
 
   async latestSeq(room: string): Promise<number> {

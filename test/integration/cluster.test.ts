@@ -156,6 +156,64 @@ describe("a node shut down cleanly", () => {
   });
 });
 
+describe("presence is per nickname across nodes", () => {
+  it("a second tab through another node announces no second join; the last tab's leave is announced once", async () => {
+    const [a, b] = await Promise.all([testServer({ redis: redis.url }), testServer({ redis: redis.url })]);
+    const obs = await RawClient.hello(a.url, "tabobs");
+    const raws: RawClient[] = [obs];
+    /** Another nickname joined through `node`, then its join seen by obs: every change before it has arrived. */
+    let markers = 0;
+    const marker = async (node: PulseServer) => {
+      const nick = `tabmark${++markers}`;
+      const raw = await RawClient.hello(node.url, nick);
+      raws.push(raw);
+      raw.send({ type: "join", room: "tabs" });
+      await obs.nextPresence(nick, "join", 10_000);
+    };
+    const changesOf = (nick: string) => obs.presenceChanges().filter((c) => c.nick === nick).map((c) => c.event);
+    try {
+      obs.send({ type: "join", room: "tabs" });
+      await obs.next("joined");
+      const tab1 = await RawClient.hello(a.url, "tabann");
+      raws.push(tab1);
+      tab1.send({ type: "join", room: "tabs" });
+      await obs.nextPresence("tabann", "join", 10_000);
+      const tab2 = await RawClient.hello(b.url, "tabann", tab1.welcome!.token);
+      raws.push(tab2);
+      tab2.send({ type: "join", room: "tabs" });
+      await tab2.next("joined");
+      await marker(b);
+      assert.deepEqual(changesOf("tabann"), ["join"], "the second tab on node b changed nothing");
+      tab1.close();
+      await marker(a);
+      assert.deepEqual(changesOf("tabann"), ["join"], "ann is still online through b");
+      tab2.close();
+      await obs.nextPresence("tabann", "leave", 10_000);
+      // Back later: announced again, once.
+      const tab3 = await RawClient.hello(b.url, "tabann", tab1.welcome!.token);
+      raws.push(tab3);
+      tab3.send({ type: "join", room: "tabs" });
+      await waitFor(() => changesOf("tabann").length === 3, "ann's third change", 10_000);
+      await marker(a);
+      assert.deepEqual(changesOf("tabann"), ["join", "leave", "join"]);
+
+      // Two tabs joining through two nodes at once: exactly one join.
+      const bo1 = await RawClient.hello(a.url, "tabbo");
+      const bo2 = await RawClient.hello(b.url, "tabbo", bo1.welcome!.token);
+      raws.push(bo1, bo2);
+      bo1.send({ type: "join", room: "tabs" });
+      bo2.send({ type: "join", room: "tabs" });
+      await Promise.all([bo1.next("joined"), bo2.next("joined")]);
+      await marker(a);
+      await marker(b);
+      assert.deepEqual(changesOf("tabbo"), ["join"], "one join for two tabs joining at once");
+    } finally {
+      for (const raw of raws) raw.close();
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
 describe("Redis fan-out is at-most-once; the broker fills gaps", () => {
   it("a message stored without its publish reaches every node before the next one", async () => {
     const nodes = await threeNodes();

@@ -8,6 +8,7 @@ import { MemoryStore } from "../../src/store/index.js";
 import { testServer } from "../support/test-server.js";
 import { RawClient } from "../support/raw-client.js";
 import { fillRoom } from "../support/fill-room.js";
+import { joinOversizedGap } from "../support/oversized-gap.js";
 import { waitFor } from "../support/wait.js";
 import type { ChatMessage } from "../../src/protocol/messages.js";
 
@@ -113,13 +114,9 @@ describe("paged catch-up", () => {
     const store = new CountingStore();
     const server = await testServer({ store, maxReplayBytes: 1024 * 1024 });
     try {
-      await fillRoom(store, "r", 600, (i) => `${i} `.padEnd(4_000, "z")); // 2.4 MB of text
-      const c = await RawClient.hello(server.url, "cyd");
-      c.send({ type: "join", room: "r", since: 0, epoch: store.epoch });
-      const joined = await c.next("joined");
+      const joined = await joinOversizedGap(server.url, store);
       assert.equal(joined.recovered, false);
       assert.equal(store.rowsReadAfter, 0, "the store's byte count settled it");
-      c.close();
     } finally {
       await server.close();
     }

@@ -127,12 +127,21 @@ describe("rate limits", () => {
     const server = await testServer({ rateLimits: { membership: { perConnection: { perSecond: 5, burst: 10 } } } });
     try {
       const c = await RawClient.hello(server.url, "churn");
+      const start = Date.now();
       for (let i = 0; i < 30; i++) {
         c.send({ type: "join", room: "r" });
         c.send({ type: "leave", room: "r" });
       }
-      await waitFor(() => count(c, (m) => m.type === "left" || (m.type === "error" && m.code === "rate_limited")) >= 30, "answers to the leaves");
-      assert.ok(refusals(c) >= 40, `${refusals(c)} of 60 refused`);
+      const answered = () => count(c, (m) => m.type === "joined" || m.type === "left" || m.type === "error");
+      await waitFor(() => answered() >= 60, "an answer to each of the 60 requests", 20_000);
+      const seconds = (Date.now() - start) / 1000;
+      // A token bucket admits its burst plus its rate over the time taken, however the frames
+      // were split into reads (a loaded machine reads them in many small chunks, each after a
+      // read pause, and more tokens come back meanwhile). Without the limit all 60 are admitted
+      // in a fraction of a second.
+      const admitted = 60 - refusals(c);
+      assert.ok(refusals(c) > 0, "some were refused");
+      assert.ok(admitted <= 10 + Math.ceil(5 * seconds) + 1, `${admitted} of 60 admitted in ${seconds.toFixed(2)} s (burst 10, 5/s)`);
       c.close();
     } finally {
       await server.close();

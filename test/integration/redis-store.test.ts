@@ -5,6 +5,8 @@ import { RedisStore } from "../../src/store/redis-store.js";
 import { MESSAGE_OVERHEAD_BYTES, type RetentionOptions } from "../../src/store/retention.js";
 import { storeContract, type StoreFixture } from "../support/store-contract.js";
 import { RedisServer } from "../support/redis-server.js";
+import { joinOversizedGap } from "../support/oversized-gap.js";
+import { testServer } from "../support/test-server.js";
 
 /** One redis-server for the file; each fixture gets its own key prefix, so each is a fresh store. */
 let redis: RedisServer;
@@ -32,7 +34,7 @@ async function redisFixture(options: RetentionOptions = {}): Promise<StoreFixtur
   };
 }
 
-storeContract("RedisStore", redisFixture, { persistent: true, countsTextBytes: false });
+storeContract("RedisStore", redisFixture, { persistent: true });
 
 describe("RedisStore on a real redis-server", () => {
   it("keeps acked appends across a Redis restart (AOF), and refuses appends while Redis is down", async () => {
@@ -92,6 +94,49 @@ describe("RedisStore on a real redis-server", () => {
       await store.append({ ...base, id: "6" });
       assert.deepEqual((await store.readAfter("a", 0, 10)).map((m) => m.seq), [2, 3, 4, 5, 6]);
       assert.equal(await store.redis.get(`${store.keyPrefix}bytes:a`), "5000");
+    } finally {
+      await fixture.cleanup();
+    }
+  });
+
+  it("a server on it refuses a gap whose texts alone exceed maxReplayBytes without reading a row of it", async () => {
+    const fixture = await redisFixture();
+    const store = fixture.store as RedisStore;
+    let rowsReadAfter = 0;
+    const readAfter = store.readAfter.bind(store);
+    store.readAfter = async (room, afterSeq, limit) => {
+      const rows = await readAfter(room, afterSeq, limit);
+      rowsReadAfter += rows.length;
+      return rows;
+    };
+    const server = await testServer({ store, maxReplayBytes: 1024 * 1024 });
+    try {
+      const joined = await joinOversizedGap(server.url, store);
+      assert.equal(joined.recovered, false);
+      assert.equal(rowsReadAfter, 0, "the running byte counts settled it");
+    } finally {
+      await server.close();
+      await fixture.cleanup();
+    }
+  });
+
+  it("counts a range's text bytes only over entries that carry the running count; older entries answer null", async () => {
+    const fixture = await redisFixture();
+    const store = fixture.store as RedisStore;
+    try {
+      const log = `${store.keyPrefix}log:a`;
+      // As an older Pulse left it: entries without the running count, the room's seq and bytes.
+      for (const seq of [1, 2]) await store.redis.xadd(log, `${seq}-0`, "u", "u", "c", "c", "i", `old${seq}`, "f", "ada", "t", "abc", "ts", "1");
+      await store.redis.set(`${store.keyPrefix}seq:a`, "2");
+      await store.redis.set(`${store.keyPrefix}bytes:a`, "6");
+      const base = { room: "a", userId: "u", clientId: "c", from: "ada", ts: 1 };
+      await store.append({ ...base, id: "3", text: "日本" });
+      await store.append({ ...base, id: "4", text: "x" });
+      assert.equal(await store.textBytesBetween("a", 0, 4), null, "the range starts among older entries");
+      assert.equal(await store.textBytesBetween("a", 1, 4), null);
+      assert.equal(await store.textBytesBetween("a", 2, 4), 7, "seq 3 and 4: 6 + 1 bytes");
+      assert.equal(await store.textBytesBetween("a", 3, 4), 1);
+      assert.equal(await store.textBytesBetween("a", 2, 3), 6);
     } finally {
       await fixture.cleanup();
     }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ChatMessage } from "../../src/protocol/messages.js";
 import type { OutboxEntry } from "../../src/client/types.js";
+import type { PulseClient } from "../../src/client/pulse-client.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { AppendInput, AppendResult } from "../../src/store/message-store.js";
 import { RawClient } from "../support/raw-client.js";
@@ -43,8 +44,23 @@ class FlakyStore extends MemoryStore {
   }
 }
 
+/** A writer and a reader; `got` is every message the reader receives. */
+function writerAndReader(url: string): { writer: PulseClient; reader: PulseClient; got: ChatMessage[] } {
+  const writer = testClient(url, "writer");
+  const reader = testClient(url, "reader");
+  const got: ChatMessage[] = [];
+  reader.on("message", (m) => got.push(m));
+  return { writer, reader, got };
+}
+
+async function bothInRoom(writer: PulseClient, reader: PulseClient): Promise<void> {
+  writer.join("r");
+  reader.join("r");
+  await waitFor(() => writer.online("r").length === 2 && reader.online("r").length === 2, "both in the room");
+}
+
 describe("a store that refuses for a while", () => {
-  it("store_failed names the refused request and carries retryAfterMs; nothing is stored", async () => {
+  it("store_failed names the refused request and carries retryAfterMs; nothing is stored; later sends wait for it even when the store is back", async () => {
     const store = new FlakyStore();
     const server = await testServer({ store });
     const raw = await RawClient.hello(server.url, "ann");
@@ -57,8 +73,19 @@ describe("a store that refuses for a while", () => {
       assert.equal(refusal.code, "store_failed");
       assert.ok(refusal.retryAfterMs !== undefined && refusal.retryAfterMs >= 1_000 && refusal.retryAfterMs < 2_000, `retryAfterMs ${refusal.retryAfterMs}`);
       assert.equal(raw.received.some((m) => m.type === "ack"), false, "never acked");
+      // The store is back (Redis reconnected) before m2, sent before the client saw the refusal, arrives.
       store.down = false;
       assert.equal(await store.latestSeq("r"), 0, "nothing stored");
+      raw.send({ type: "send", room: "r", id: "m2", text: "second" });
+      const held = await raw.next("error", (m) => m.ref === "m2");
+      assert.ok(held.retryAfterMs !== undefined && held.retryAfterMs > 0, "m2 is told to wait for m1");
+      assert.deepEqual(store.appendIds, ["m1"], "m2 did not reach the store ahead of m1");
+      await sleep(refusal.retryAfterMs!);
+      // The client resends in its own order, the first refused one first.
+      raw.send({ type: "send", room: "r", id: "m1", text: "hello" });
+      raw.send({ type: "send", room: "r", id: "m2", text: "second" });
+      const acks = await Promise.all(["m1", "m2"].map((id) => raw.next("ack", (m) => m.id === id)));
+      assert.deepEqual(acks.map((a) => a.seq), [1, 2], "stored in the order sent");
     } finally {
       raw.close();
       await server.close();
@@ -68,16 +95,11 @@ describe("a store that refuses for a while", () => {
   it("the client keeps refused messages and resends them with the same ids: each delivered once, no retry by the user", async () => {
     const store = new FlakyStore();
     const server = await testServer({ store });
-    const writer = testClient(server.url, "writer");
-    const reader = testClient(server.url, "reader");
+    const { writer, reader, got } = writerAndReader(server.url);
     const failed: OutboxEntry[] = [];
     writer.on("outbox", (e) => e.status === "failed" && failed.push(e));
-    const got: ChatMessage[] = [];
-    reader.on("message", (m) => got.push(m));
     try {
-      writer.join("r");
-      reader.join("r");
-      await waitFor(() => writer.online("r").length === 2 && reader.online("r").length === 2, "both in the room");
+      await bothInRoom(writer, reader);
       store.down = true;
       const sent = [writer.send("r", "one"), writer.send("r", "two"), writer.send("r", "three")];
       // Refused at least twice each way: the first answer and the first resend.
@@ -95,6 +117,28 @@ describe("a store that refuses for a while", () => {
       assert.deepEqual(got.map((m) => [m.seq, m.text]), [[1, "one"], [2, "two"], [3, "three"]], "each once, in order");
       assert.deepEqual(failed, []);
       assert.deepEqual(new Set(store.appendIds), new Set(sent.map((e) => e.id)), "resends carry the original ids");
+    } finally {
+      writer.close();
+      reader.close();
+      await server.close();
+    }
+  });
+
+  it("the client's messages reach the room in the order written when the store refused the first one only", async () => {
+    const store = new FlakyStore();
+    const server = await testServer({ store });
+    const { writer, reader, got } = writerAndReader(server.url);
+    try {
+      await bothInRoom(writer, reader);
+      store.down = true;
+      writer.send("r", "one");
+      await waitFor(() => store.appendIds.length === 1, "one refused by the store");
+      store.down = false;
+      writer.send("r", "two");
+      writer.send("r", "three");
+      await waitFor(() => got.length >= 3 && writer.outboxEntries().length === 0, "all three acked and delivered", 20_000);
+      await sleep(300);
+      assert.deepEqual(got.map((m) => m.text), ["one", "two", "three"], "in the order written, each once");
     } finally {
       writer.close();
       reader.close();

@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { startServer } from "../../src/server/index.js";
 import { testServer } from "../support/test-server.js";
 import { opened, tryUpgrade, type UpgradeOutcome } from "../support/upgrade.js";
 
@@ -52,5 +53,33 @@ describe("client addresses behind a reverse proxy", () => {
       if ("ws" in first) first.ws.terminate();
       await server.close();
     }
+  });
+
+  it("a trusted CIDR range is walked past, whichever of its addresses relays; a hop outside it stops the walk", async () => {
+    const server = await testServer({ maxConnectionsPerIp: 1, trustedProxies: ["127.0.0.0/8", "10.0.0.0/8"] });
+    const sockets: UpgradeOutcome[] = [];
+    const from = async (peer: string, forwarded: string) => {
+      const outcome = await tryUpgrade(server.url, peer, xff(forwarded));
+      sockets.push(outcome);
+      return statusOf(outcome);
+    };
+    try {
+      assert.equal(await from("127.0.0.2", "203.0.113.9, 10.1.2.3"), "open", "a peer and a hop inside the ranges: the client is 203.0.113.9");
+      assert.equal(await from("127.0.0.3", "203.0.113.9, 10.200.0.1"), 429, "the same client through other proxies of the ranges has the same cap");
+      assert.equal(await from("127.0.0.1", "203.0.113.10, 10.1.2.3"), "open", "another client");
+      // 11.0.0.1 is outside every range: it is the client, and what is left of it is not read.
+      assert.equal(await from("127.0.0.1", "198.51.100.1, 11.0.0.1, 10.1.2.3"), "open");
+      assert.equal(await from("127.0.0.1", "198.51.100.2, 11.0.0.1, 10.1.2.3"), 429, "the walk stopped at 11.0.0.1");
+    } finally {
+      for (const s of sockets) if ("ws" in s) s.ws.terminate();
+      await server.close();
+    }
+  });
+
+  it("a malformed trusted proxy stops the start with an error naming it", async () => {
+    for (const [entry, reason] of [["10.0.0.0/33", /'10\.0\.0\.0\/33' has a prefix length/], ["10.0.0.1/8", /the range is 10\.0\.0\.0\/8/], ["proxy.example", /'proxy\.example' is not an IP address/]] as const) {
+      await assert.rejects(startServer({ port: 0, host: "127.0.0.1", store: "memory", log: () => {}, trustedProxies: ["10.0.0.0/8", entry] }), reason);
+    }
+    await assert.rejects(startServer({ port: 0, host: "127.0.0.1", store: "memory", log: () => {}, ipv6PrefixBits: 16 }), /ipv6PrefixBits: 16/);
   });
 });

@@ -54,11 +54,7 @@ async function appendAll(store: MessageStore, inputs: AppendInput[]) {
 
 /** The one suite every MessageStore engine must pass (house style, habit 6). */
 /** `persistent`: the engine keeps data across close and reopen (the fixture gives `reopen`). */
-/**
- * `countsTextBytes`: the engine has `textBytesBetween` (the catch-up then refuses an oversized
- * gap without reading it); an engine without it is checked not to claim it.
- */
-export function storeContract(name: string, makeStore: MakeStore, { persistent = false, countsTextBytes = true } = {}): void {
+export function storeContract(name: string, makeStore: MakeStore, { persistent = false } = {}): void {
   async function withStore(
     options: RetentionOptions,
     body: (fixture: StoreFixture) => Promise<void>,
@@ -237,11 +233,7 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(16, 25));
       }));
 
-    if (!countsTextBytes) {
-      it("does not count text bytes (the catch-up encodes a gap to size it)", () =>
-        withStore({}, async ({ store }) => assert.equal(store.textBytesBetween, undefined)));
-    }
-    if (countsTextBytes) it("counts the UTF-8 bytes of the texts in a seq range, trimmed messages excluded", () =>
+    it("counts the UTF-8 bytes of the texts in a seq range, trimmed messages excluded", () =>
       withStore({ retainPerRoom: 10 }, async ({ store }) => {
         assert.ok(store.textBytesBetween, "this engine says it counts text bytes");
         const texts = ["abc", "\u0001\u0001", "é", "日本語", "🙂"]; // 3, 2, 2, 9 and 4 bytes

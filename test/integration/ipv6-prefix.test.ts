@@ -1,0 +1,136 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { testServer } from "../support/test-server.js";
+import { tryUpgrade, type UpgradeOutcome } from "../support/upgrade.js";
+import { RawClient } from "../support/raw-client.js";
+import { waitFor } from "../support/wait.js";
+
+// The server's only peer is loopback, made a trusted proxy: each client's address is what
+// X-Forwarded-For says, as behind nginx.
+const PROXY = "127.0.0.1";
+const xff = (value: string) => ({ "x-forwarded-for": value });
+const statusOf = (o: UpgradeOutcome) => ("ws" in o ? "open" : o.status);
+/** A random address in `prefix64` (four groups, e.g. "2001:db8:1:2"), as a host rotating its source address would use. */
+const inPrefix = (prefix64: string) => `${prefix64}:${[...randomBytes(8).toString("hex").matchAll(/..../g)].join(":")}`;
+
+/** Upgrades one after another from `addresses` (through the proxy); the outcomes, in order. */
+async function upgradesFrom(url: string, addresses: readonly string[], into: UpgradeOutcome[]): Promise<(string | number)[]> {
+  const statuses: (string | number)[] = [];
+  for (const a of addresses) {
+    const outcome = await tryUpgrade(url, PROXY, xff(a));
+    into.push(outcome);
+    statuses.push(statusOf(outcome));
+  }
+  return statuses;
+}
+
+const closeAll = (outcomes: UpgradeOutcome[]) => {
+  for (const o of outcomes) if ("ws" in o) o.ws.terminate();
+};
+
+describe("per-address limits count an IPv6 client by its /64", () => {
+  it("many addresses in one /64 share one connection cap; another /64 has its own", async () => {
+    const server = await testServer({ maxConnectionsPerIp: 4, trustedProxies: [PROXY] });
+    const sockets: UpgradeOutcome[] = [];
+    try {
+      const rotating = Array.from({ length: 20 }, () => inPrefix("2001:db8:1:2"));
+      assert.equal(new Set(rotating).size, 20, "twenty different addresses");
+      const statuses = await upgradesFrom(server.url, rotating, sockets);
+      assert.deepEqual(statuses, [...Array<string>(4).fill("open"), ...Array<number>(16).fill(429)], "the cap holds for the whole /64");
+      const neighbours = await upgradesFrom(server.url, ["2001:db8:1:3::1", "2001:db8:1:1:ffff:ffff:ffff:ffff", "2001:db8:2:2::1"], sockets);
+      assert.deepEqual(neighbours, ["open", "open", "open"], "the /64s next to it are other clients");
+      assert.equal(statusOf(await tryUpgrade(server.url, PROXY, xff("203.0.113.1"))), "open", "IPv4 clients are not affected");
+    } finally {
+      closeAll(sockets);
+      await server.close();
+    }
+  });
+
+  it("new connections per second: one /64 has one bucket", async () => {
+    // 0.01/s: a bucket that was drained stays drained for the whole test.
+    const server = await testServer({ trustedProxies: [PROXY], rateLimits: { upgrades: { perSecond: 0.01, burst: 3 } } });
+    const sockets: UpgradeOutcome[] = [];
+    try {
+      const statuses = await upgradesFrom(server.url, Array.from({ length: 6 }, () => inPrefix("2001:db8:7:7")), sockets);
+      closeAll(sockets); // the connection cap is not what is tested here
+      assert.deepEqual(statuses, ["open", "open", "open", 429, 429, 429]);
+      assert.deepEqual(await upgradesFrom(server.url, ["2001:db8:7:8::1"], sockets), ["open"], "the next /64 has its own bucket");
+    } finally {
+      closeAll(sockets);
+      await server.close();
+    }
+  });
+
+  it("message rate limits: connections from one /64 share the per-address buckets", async () => {
+    const server = await testServer({ trustedProxies: [PROXY], rateLimits: { messages: { perConnection: { perSecond: 1, burst: 100 }, perIp: { perSecond: 1, burst: 10 } } } });
+    const clients: RawClient[] = [];
+    try {
+      for (const nick of ["a", "b"]) clients.push(await RawClient.hello(server.url, nick, undefined, xff(inPrefix("2001:db8:5:5"))));
+      for (const c of clients) {
+        c.send({ type: "join", room: "r" });
+        await c.next("joined");
+      }
+      for (let i = 0; i < 8; i++) for (const c of clients) c.send({ type: "send", room: "r", id: `${i}`, text: "hi" });
+      const answered = (c: RawClient) => c.received.filter((m) => m.type === "ack" || m.type === "error").length;
+      await waitFor(() => clients.every((c) => answered(c) === 8), "an answer to every send");
+      const accepted = clients.reduce((n, c) => n + c.received.filter((m) => m.type === "ack").length, 0);
+      assert.equal(accepted, 10, "the /64's burst, shared by both connections");
+    } finally {
+      for (const c of clients) c.close();
+      await server.close();
+    }
+  });
+
+  it("ipv6PrefixBits 128 counts each address on its own; 48 counts a /48 as one client", async () => {
+    const whole = await testServer({ maxConnectionsPerIp: 2, trustedProxies: [PROXY], ipv6PrefixBits: 128 });
+    const sockets: UpgradeOutcome[] = [];
+    try {
+      const rotating = Array.from({ length: 6 }, () => inPrefix("2001:db8:1:2"));
+      assert.deepEqual(await upgradesFrom(whole.url, rotating, sockets), Array(6).fill("open"), "every address is its own client");
+      assert.deepEqual(await upgradesFrom(whole.url, [rotating[0]!, rotating[0]!], sockets), ["open", 429], "one address still has its cap");
+    } finally {
+      closeAll(sockets);
+      await whole.close();
+    }
+    const wide = await testServer({ maxConnectionsPerIp: 2, trustedProxies: [PROXY], ipv6PrefixBits: 48 });
+    try {
+      assert.deepEqual(await upgradesFrom(wide.url, ["2001:db8:1:2::1", "2001:db8:1:3::1", "2001:db8:1:ffff::1", "2001:db8:2::1"], sockets), ["open", "open", 429, "open"]);
+    } finally {
+      closeAll(sockets);
+      await wide.close();
+    }
+  });
+
+  it("the connection log has the whole address and the key it was counted by", async () => {
+    const lines: string[] = [];
+    const server = await testServer({ trustedProxies: [PROXY], log: (line) => lines.push(line) });
+    const sockets: UpgradeOutcome[] = [];
+    try {
+      await upgradesFrom(server.url, ["2001:db8:1:2:0:0:0:7", "203.0.113.5"], sockets);
+      await waitFor(() => lines.filter((l) => l.includes("event=connection_opened")).length === 2, "two connection_opened lines");
+      const opened = lines.filter((l) => l.includes("event=connection_opened"));
+      assert.match(opened[0]!, / ip=2001:db8:1:2::7 limitKey=2001:db8:1:2::\/64( |$)/);
+      assert.match(opened[1]!, / ip=203\.0\.113\.5 limitKey=203\.0\.113\.5( |$)/);
+    } finally {
+      closeAll(sockets);
+      await server.close();
+    }
+  });
+});
+
+describe("link-local addresses with a zone id", () => {
+  it("a forwarded fe80::1%eth0 is a client like any other, one per link", async () => {
+    const server = await testServer({ maxConnectionsPerIp: 1, trustedProxies: [PROXY] });
+    const sockets: UpgradeOutcome[] = [];
+    try {
+      // Before addresses were parsed by hand, the URL parser threw on the zone inside the
+      // upgrade handler: the whole server process died.
+      const statuses = await upgradesFrom(server.url, ["fe80::1%eth0", "fe80::2%eth0", "fe80::1%eth1"], sockets);
+      assert.deepEqual(statuses, ["open", 429, "open"], "one /64 on one link is one client; the same /64 on another link is another");
+    } finally {
+      closeAll(sockets);
+      await server.close();
+    }
+  });
+});
