@@ -12,7 +12,13 @@
  * one round's ratio moves by half either way. --system ws|socketio|bun|pulse-mem measures one
  * system alone (at its own defaults). --ping-tick-ms N (default 250): how often the generator
  * sends the Pulse pings that are due; 10 is close to the reference client's own timer per
- * connection (pings spread out), the unflattering case for Pulse.
+ * connection (pings spread out), the unflattering case for Pulse. --port N (default 9800): the
+ * first server's port (the second's is N + 10, each with its stats port 1,000 above).
+ *
+ * Heap per connection is given two ways: the growth since the server had no client, per
+ * connection (what the server allocates once, such as code compiled for the first hellos, is
+ * charged to the connections), and the growth since the previous size per connection added
+ * (at 1k: since a warm-up of 500 clients), which leaves most of that out.
  * Writes bench/results/liveness.json and liveness.md (which docs/benchmarks.md includes).
  */
 import { execFileSync } from "node:child_process";
@@ -22,7 +28,7 @@ import { Fleet } from "./load/fleet.js";
 import { machineInfo } from "./lib/machine.js";
 import { LOAD_CORE } from "./lib/spawn.js";
 import { markdownTable, textTable } from "./lib/table.js";
-import { memoryAt, memoryBaseline, meter } from "./scenarios/load-suite.js";
+import { memoryAt, memoryBaseline, memoryWarmup, meter } from "./scenarios/load-suite.js";
 import { median } from "./lib/stats.js";
 import { startSystem, systemById } from "./systems.js";
 
@@ -36,24 +42,28 @@ const pingTickArg = process.argv.includes("--ping-tick-ms") ? Number(process.arg
 if (!Number.isInteger(pingTickArg) || pingTickArg < 1 || pingTickArg > 1_000) throw new Error("--ping-tick-ms takes an integer from 1 to 1000");
 // Read by the generator workers (see startHeartbeat in load/worker.ts).
 process.env.BENCH_PING_TICK_MS = String(pingTickArg);
+const portArg = process.argv.includes("--port") ? Number(process.argv[process.argv.indexOf("--port") + 1]) : 9800;
+if (!Number.isInteger(portArg) || portArg < 1024 || portArg > 60_000) throw new Error("--port takes an integer from 1024 to 60000");
 const roundsArg = process.argv.includes("--rounds") ? Number(process.argv[process.argv.indexOf("--rounds") + 1]) : 3;
 if (!Number.isInteger(roundsArg) || roundsArg < 1 || roundsArg > 20) throw new Error("--rounds takes an integer from 1 to 20");
 // Pulse and plain ws in the same run (the machine is shared: only a same-run ratio means much).
 const defs = systemArg ? [systemById(systemArg)] : [systemById("pulse"), systemById("ws")];
 execFileSync("taskset", ["-pc", String(LOAD_CORE), String(process.pid)], { stdio: "ignore" });
 
-type Point = { connections: number; cpuPercent: number; rssPerConnKiB: number; heapPerConnKiB: number; delayP99Ms: number | null; generatorCpuPercent: number };
+type Point = { connections: number; cpuPercent: number; rssPerConnKiB: number; heapPerConnKiB: number; heapPerAddedConnKiB: number; addedSince: number; delayP99Ms: number | null; generatorCpuPercent: number };
 
 async function measure(def: ReturnType<typeof systemById>, k: number): Promise<Point[]> {
-  const port = 9800 + k * 10;
+  const port = portArg + k * 10;
   // Plain ws at Pulse's default interval, so the CPU ratio compares like with like.
   const server = await startSystem(def, port, false, true, def.id === "ws" ? ["--interval-ms", String(PULSE_DEFAULT_INTERVAL_MS)] : []);
   const fleet = await Fleet.start(4, { kind: def.kind, host: "127.0.0.1", port, reconnect: false, track: false }, 2 + k * 4);
   const points: Point[] = [];
   try {
     const base = await memoryBaseline(server);
+    let previous = await memoryWarmup(server, fleet);
     for (const n of SIZES) {
-      const mem = await memoryAt(server, fleet, n, base);
+      const mem = await memoryAt(server, fleet, n, base, previous);
+      previous = mem;
       await fleet.settle(1_000);
       await server.stats({ reset: true });
       const cpu = await meter(server.pid, fleet, WINDOW_MS);
@@ -63,10 +73,12 @@ async function measure(def: ReturnType<typeof systemById>, k: number): Promise<P
         cpuPercent: cpu.server * 100,
         rssPerConnKiB: mem.rssPerConnBytes / 1024,
         heapPerConnKiB: mem.heapPerConnBytes / 1024,
+        heapPerAddedConnKiB: mem.heapPerAddedConnBytes / 1024,
+        addedSince: mem.addedSince,
         delayP99Ms: stats.eventLoopDelayP99Ms,
         generatorCpuPercent: cpu.generator * 100,
       });
-      console.log(`  ${def.id}: ${mem.connections} idle: ${(cpu.server * 100).toFixed(2)} % CPU, ${(mem.rssPerConnBytes / 1024).toFixed(1)} KiB/conn, loop p99 ${stats.eventLoopDelayP99Ms?.toFixed(2)} ms`);
+      console.log(`  ${def.id}: ${mem.connections} idle: ${(cpu.server * 100).toFixed(2)} % CPU, ${(mem.rssPerConnBytes / 1024).toFixed(1)} KiB/conn, heap ${(mem.heapPerConnBytes / 1024).toFixed(2)} KiB/conn (${(mem.heapPerAddedConnBytes / 1024).toFixed(2)} per connection added since ${mem.addedSince}), loop p99 ${stats.eventLoopDelayP99Ms?.toFixed(2)} ms`);
     }
   } finally {
     await fleet.close();
@@ -94,6 +106,8 @@ const medianPoint = (k: number, i: number): Point => {
     cpuPercent: m((p) => p.cpuPercent),
     rssPerConnKiB: m((p) => p.rssPerConnKiB),
     heapPerConnKiB: m((p) => p.heapPerConnKiB),
+    heapPerAddedConnKiB: m((p) => p.heapPerAddedConnKiB),
+    addedSince: Math.round(m((p) => p.addedSince)),
     delayP99Ms: delays.length ? median(delays) : null,
     generatorCpuPercent: m((p) => p.generatorCpuPercent),
   };
@@ -101,7 +115,7 @@ const medianPoint = (k: number, i: number): Point => {
 const runs = defs.map((def, k) => ({ id: def.id, label: def.label, points: SIZES.map((_, i) => medianPoint(k, i)) }));
 const loadAtEnd = loadavg();
 
-const header = ["system", "idle connections", "server CPU (% of a core)", "RSS per connection (KiB)", "heap per connection after GC (KiB)", "event-loop delay p99 (ms)", "generator CPU (%)"];
+const header = ["system", "idle connections", "server CPU (% of a core)", "RSS per connection (KiB)", "heap per connection after GC (KiB, growth since no client)", "heap per connection added (KiB, growth since the previous size)", "event-loop delay p99 (ms)", "generator CPU (%)"];
 const rows = runs.flatMap((r) =>
   r.points.map((p) => [
     r.label,
@@ -109,6 +123,7 @@ const rows = runs.flatMap((r) =>
     p.cpuPercent.toFixed(2),
     p.rssPerConnKiB.toFixed(1),
     p.heapPerConnKiB.toFixed(2),
+    `${p.heapPerAddedConnKiB.toFixed(2)} (since ${p.addedSince})`,
     p.delayP99Ms === null ? "n/a" : p.delayP99Ms.toFixed(2),
     p.generatorCpuPercent.toFixed(1),
   ]),
@@ -120,9 +135,9 @@ const wsK = defs.findIndex((d) => d.id === "ws");
 /** The median over the rounds of one round's Pulse / ws ratio. */
 const ratio = (i: number, f: (p: Point) => number): string => median(rounds.map((r) => f(r[pulseK]![i]!) / f(r[wsK]![i]!))).toFixed(2);
 const ratioRows = pulse && ws
-  ? pulse.points.map((p, i) => [String(p.connections), ratio(i, (x) => x.cpuPercent), ratio(i, (x) => x.rssPerConnKiB), ratio(i, (x) => x.heapPerConnKiB)])
+  ? pulse.points.map((p, i) => [String(p.connections), ratio(i, (x) => x.cpuPercent), ratio(i, (x) => x.rssPerConnKiB), ratio(i, (x) => x.heapPerConnKiB), ratio(i, (x) => x.heapPerAddedConnKiB)])
   : [];
-const ratioHeader = ["idle connections", "CPU, Pulse / ws", "RSS per connection, Pulse / ws", "heap per connection, Pulse / ws"];
+const ratioHeader = ["idle connections", "CPU, Pulse / ws", "RSS per connection, Pulse / ws", "heap per connection (since no client), Pulse / ws", "heap per connection added (since the previous size), Pulse / ws"];
 const last = pulse?.points.at(-1);
 const verdict = last
   ? [

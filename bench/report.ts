@@ -50,6 +50,8 @@ function metrics(run: RunResult): Metric[] {
     const at = (s: SystemResult) => s.load?.memory.find((x) => x.connections === n);
     out.push({ name: `RSS per idle connection, ${n}`, better: "lower", unit: "KiB", get: (s) => at(s) && at(s)!.rssPerConnBytes / KiB, digits: 1 });
     out.push({ name: `heap per idle connection after GC, ${n}`, better: "lower", unit: "KiB", get: (s) => at(s) && at(s)!.heapPerConnBytes / KiB, digits: 2 });
+    // Leaves out most of what a server allocates once (compiled code), which the row above charges to the connections.
+    out.push({ name: `  heap per connection added since ${m.addedSince}`, better: "lower", unit: "KiB", get: (s) => at(s)?.heapPerAddedConnBytes !== undefined ? at(s)!.heapPerAddedConnBytes / KiB : undefined, digits: 2 });
   }
   if (any) {
     const n = any.heartbeat.connections;

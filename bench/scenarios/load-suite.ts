@@ -19,7 +19,25 @@ export interface LoadConfig {
   fillCapMs: number;
 }
 
-export interface MemoryPoint { connections: number; rssPerConnBytes: number; heapPerConnBytes: number }
+/**
+ * Memory at one size of idle connections. `rssPerConnBytes` and `heapPerConnBytes`: the growth
+ * since the server had no client, divided by the connections; that charges them with what the
+ * server allocates once (code compiled for the first hellos and joins, caches that fill once).
+ * `heapPerAddedConnBytes`: the heap's growth since the previous point (`addedSince` clients),
+ * per connection added, which leaves that out (mostly: code optimised later still counts).
+ */
+export interface MemoryPoint {
+  connections: number;
+  rssPerConnBytes: number;
+  heapPerConnBytes: number;
+  heapPerAddedConnBytes: number;
+  addedSince: number;
+  /** Live heap after GC at this point. */
+  heapBytes: number;
+}
+
+/** The first memory point's marginal figure is taken from this many clients (a warm-up). */
+export const MEMORY_WARMUP_CONNECTIONS = 500;
 export interface LatencyPoint { room: number; timedOut: number; dropped: number; p50Ms: number; p99Ms: number; generatorUsPerFrame: number; serverUsPerFrame: number }
 /**
  * One step of growing the shared room: `joins` more clients join it at once (the room keeps the
@@ -60,11 +78,13 @@ export async function runLoadSuite(def: SystemDef, port: number, cfg: LoadConfig
   try {
     const base = await memoryBaseline(server);
     const memory: MemoryPoint[] = [];
+    let previous = await memoryWarmup(server, fleet);
     for (const n of cfg.sizes) {
       const t0 = Date.now();
-      const point = await memoryAt(server, fleet, n, base);
+      const point = await memoryAt(server, fleet, n, base, previous);
+      previous = point;
       memory.push(point);
-      log(`  ${def.id}: ${point.connections}/${n} connected in ${Date.now() - t0} ms; rss/conn ${(point.rssPerConnBytes / 1024).toFixed(1)} KiB`);
+      log(`  ${def.id}: ${point.connections}/${n} connected in ${Date.now() - t0} ms; rss/conn ${(point.rssPerConnBytes / 1024).toFixed(1)} KiB, heap/conn ${(point.heapPerConnBytes / 1024).toFixed(2)} KiB (${(point.heapPerAddedConnBytes / 1024).toFixed(2)} per connection added since ${point.addedSince})`);
     }
 
     // Heartbeat cost: nothing but heartbeats for a few intervals at the largest size.
@@ -118,14 +138,31 @@ export async function memoryBaseline(server: RunningServer): Promise<{ rss: numb
   return { rss: rssBytes(server.pid), heap };
 }
 
-/** Grows the fleet to `n` joined clients, lets it go quiet, and charges the growth per connection. */
-export async function memoryAt(server: RunningServer, fleet: Fleet, n: number, base: { rss: number; heap: number }): Promise<MemoryPoint> {
+/** The point that the first size's marginal heap figure starts from: MEMORY_WARMUP_CONNECTIONS clients, live heap after GC. */
+export async function memoryWarmup(server: RunningServer, fleet: Fleet): Promise<{ connections: number; heapBytes: number }> {
+  const connections = await fleet.grow(MEMORY_WARMUP_CONNECTIONS);
+  await fleet.settle();
+  return { connections, heapBytes: (await server.stats({ gc: true })).heapUsedBytes };
+}
+
+/**
+ * Grows the fleet to `n` joined clients, lets it go quiet, and charges the growth per
+ * connection: since no client (`base`), and since the `previous` point.
+ */
+export async function memoryAt(server: RunningServer, fleet: Fleet, n: number, base: { rss: number; heap: number }, previous: { connections: number; heapBytes: number }): Promise<MemoryPoint> {
   const ready = await fleet.grow(n);
   await fleet.settle();
   const heap = (await server.stats({ gc: true })).heapUsedBytes;
   await sleep(300); // let the allocator settle after GC before reading RSS
   const rss = rssBytes(server.pid);
-  return { connections: ready, rssPerConnBytes: (rss - base.rss) / ready, heapPerConnBytes: (heap - base.heap) / ready };
+  return {
+    connections: ready,
+    rssPerConnBytes: (rss - base.rss) / ready,
+    heapPerConnBytes: (heap - base.heap) / ready,
+    heapPerAddedConnBytes: (heap - previous.heapBytes) / Math.max(1, ready - previous.connections),
+    addedSince: previous.connections,
+    heapBytes: heap,
+  };
 }
 
 /** CPU share of one core used by the server and by the whole generator over `ms`. */

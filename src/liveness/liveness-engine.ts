@@ -43,6 +43,7 @@ export type PingRole = { kind: "initiator" } | { kind: "responder"; graceMs: num
 export const INITIATOR: PingRole = { kind: "initiator" };
 
 const DEFAULT_WAKE_PROBE_MS = 2_000;
+const NO_OPTIONS: LivenessEngineOptions = {};
 
 export interface LivenessEngineOptions {
   /** Deadline of the probe sent when a check finds that our own timers slept; capped at timeoutMs. Default 2000. */
@@ -72,6 +73,35 @@ interface Probe {
 }
 
 /**
+ * Our own pings: made at the first. A server whose clients ping on their own never pings them
+ * (see PingRole), so most of its engines never make this.
+ */
+interface OwnPings {
+  nextId: number;
+  lastAt: number;
+  probe: Probe | null;
+  rtt: Rtt | null;
+}
+
+/** What an engine reads and never changes (setSettings replaces it). */
+interface Setup {
+  readonly settings: LivenessSettings;
+  readonly clock: Clock;
+  readonly options: LivenessEngineOptions;
+}
+
+/**
+ * The last Setup made: engines made one after another with the same settings, clock and options
+ * (a server's connections) share it, one field on each instead of three.
+ */
+let lastSetup: Setup | null = null;
+function setupOf(settings: LivenessSettings, clock: Clock, options: LivenessEngineOptions): Setup {
+  const last = lastSetup;
+  if (last !== null && last.settings === settings && last.clock === clock && last.options === options) return last;
+  return (lastSetup = { settings, clock, options });
+}
+
+/**
  * The heartbeat, shared by server and client.
  *
  * - A ping goes out only when the send buffer is empty (a heartbeat never queues behind chat),
@@ -87,40 +117,48 @@ interface Probe {
  */
 export class LivenessEngine {
   // Fields kept few on purpose: a server holds one engine per connection, idle ones included.
-  // Settings, clock and options are shared objects; the probe and RTT state are made when
-  // first needed (a server's engine rarely probes, and only gets RTT from its own pings).
+  // Settings, clock and options are one shared object; our own pings' state (ids, the last
+  // ping's time, a probe, RTT) is made at our first ping (a server's engine rarely pings).
   // Timestamps are whatever the clock gives, in generic fields set in the constructor: a
   // server's clock counts from its start, so they are small integers stored in the field
   // itself, with no allocation or write barrier per store. (Initialised to a number, the
   // optimised inbound path made them doubles: a 16-byte box each, per connection. With epoch
   // times, as on a client, each store allocates a heap number: one engine there.)
-  private settings: LivenessSettings;
+  private setup: Setup;
   private lastInboundAt: number;
   private lastSentAt: number;
-  /** null until our first ping (not -Infinity, a number that is never a small integer). */
-  private lastPingAt: number | null = null;
   private lastCheckAt: number;
-  private nextPingId = 1;
   private _health: PeerHealth = "alive";
-  private probeOut: Probe | null = null;
-  private rttState: Rtt | null = null;
-  /** The server's sweep keeps its slot here (see LivenessSweep); -2: in no sweep. */
+  /** null until our first ping. */
+  private pings: OwnPings | null = null;
+  /** The server's sweep keeps its slot and list links here (see LivenessSweep); -2: in no sweep. */
   sweepSlot = -2;
+  sweepPrev: LivenessEngine | null = null;
+  sweepNext: LivenessEngine | null = null;
 
   constructor(
     settings: LivenessSettings,
     private readonly host: LivenessHost,
-    private readonly clock: Clock,
+    clock: Clock,
     /** Read when needed, not copied: a server passes one object for all its connections. */
-    private readonly options: LivenessEngineOptions = {},
+    options: LivenessEngineOptions = NO_OPTIONS,
   ) {
-    this.settings = validateLiveness(settings);
+    this.setup = setupOf(validateLiveness(settings), clock, options);
     const now = clock.now();
     this.lastInboundAt = now;
     this.lastSentAt = now;
     this.lastCheckAt = now;
   }
 
+  private get settings(): LivenessSettings {
+    return this.setup.settings;
+  }
+  private get clock(): Clock {
+    return this.setup.clock;
+  }
+  private get options(): LivenessEngineOptions {
+    return this.setup.options;
+  }
   private get role(): PingRole {
     return this.options.role ?? INITIATOR;
   }
@@ -128,8 +166,10 @@ export class LivenessEngine {
   get health(): PeerHealth {
     return this._health;
   }
+  /** A responder's is always unknown (see onPong). */
   get rtt(): Rtt {
-    return { lastMs: this.rttState?.lastMs ?? null, smoothedMs: this.rttState?.smoothedMs ?? null };
+    const rtt = this.pings?.rtt;
+    return { lastMs: rtt?.lastMs ?? null, smoothedMs: rtt?.smoothedMs ?? null };
   }
   get current(): Readonly<LivenessSettings> {
     return this.settings;
@@ -138,20 +178,24 @@ export class LivenessEngine {
   get probing(): boolean {
     return this.probeOut !== null;
   }
+  private get probeOut(): Probe | null {
+    return this.pings?.probe ?? null;
+  }
   silentForMs(now = this.clock.now()): number {
     return now - this.lastInboundAt;
   }
 
   /** Adopt new settings (the client takes the server's from `welcome`). */
   setSettings(settings: LivenessSettings): void {
-    this.settings = validateLiveness(settings);
+    this.setup = setupOf(validateLiveness(settings), this.clock, this.options);
   }
 
   /** Any frame arrived. */
   noteInbound(): void {
     const now = this.clock.now();
     this.lastInboundAt = now;
-    if (this.probeOut !== null && now >= this.probeOut.sentAt) this.probeOut = null;
+    const probe = this.probeOut;
+    if (probe !== null && now >= probe.sentAt) this.pings!.probe = null;
     if (this._health === "suspect") this.transition("alive", "inbound", 0);
   }
 
@@ -168,12 +212,24 @@ export class LivenessEngine {
     return { type: "pong", id: ping.id, sentAt: ping.sentAt };
   }
 
-  /** A pong for one of our pings: update RTT. Pongs are inbound frames; call noteInbound too. */
+  /**
+   * A pong for one of our pings: update RTT. Pongs are inbound frames; call noteInbound first.
+   * A responder keeps no RTT (its host gets each sample) and, once answered with no probe out,
+   * forgets its pings: it pinged a peer it had not heard from, and the answer is news of it;
+   * nothing of that ping decides anything any more (the next is due by silence alone), so
+   * an idle server's engines do not keep the state of one late ping for their whole life.
+   */
   onPong(pong: PongMessage): void {
-    if (pong.id <= 0 || pong.id >= this.nextPingId) return; // not a ping of ours
+    const pings = this.pings;
+    if (pings === null || pong.id <= 0 || pong.id >= pings.nextId) return; // not a ping of ours
     const sample = this.clock.now() - pong.sentAt;
     if (sample < 0 || sample > this.settings.timeoutMs * 10) return;
-    const rtt = (this.rttState ??= { lastMs: null, smoothedMs: null });
+    if (this.role.kind === "responder") {
+      this.host.onRttSample?.(sample);
+      if (pings.probe === null && this.lastInboundAt >= pings.lastAt) this.pings = null;
+      return;
+    }
+    const rtt = (pings.rtt ??= { lastMs: null, smoothedMs: null });
     rtt.lastMs = sample;
     this.host.onRttSample?.(sample);
     // Smoothed like TCP's SRTT (RFC 6298): 7/8 old + 1/8 new.
@@ -192,7 +248,7 @@ export class LivenessEngine {
   private startProbe(deadlineMs: number, cause: ProbeCause): void {
     if (this._health === "dead") return;
     const now = this.clock.now();
-    this.probeOut = { sentAt: now, deadline: now + deadlineMs, cause };
+    this.ownPings(now).probe = { sentAt: now, deadline: now + deadlineMs, cause };
     this.ping(now);
   }
 
@@ -212,7 +268,7 @@ export class LivenessEngine {
     this.lastCheckAt = now;
     const probe = this.probeOut;
     if (probe !== null && now >= probe.deadline) {
-      this.probeOut = null;
+      this.pings!.probe = null;
       this.transition("dead", "probe-timeout", silent);
       return "dead";
     }
@@ -224,7 +280,7 @@ export class LivenessEngine {
     }
     if (probe !== null && probe.cause === "slept") return this._health;
     if (silent >= this.settings.timeoutMs) {
-      this.probeOut = null;
+      if (probe !== null) this.pings!.probe = null;
       this.transition("dead", "timeout", silent);
       return "dead";
     }
@@ -251,21 +307,29 @@ export class LivenessEngine {
   nextCheckAt(): number {
     const { intervalMs, suspectMs, timeoutMs } = this.settings;
     const unheardMs = this.role.kind === "responder" ? intervalMs + this.role.graceMs : intervalMs;
-    let at = Math.min(Math.max(this.lastInboundAt, this.lastPingAt ?? -Infinity) + unheardMs, this.lastInboundAt + timeoutMs);
+    const pings = this.pings;
+    let at = Math.min((pings === null ? this.lastInboundAt : Math.max(this.lastInboundAt, pings.lastAt)) + unheardMs, this.lastInboundAt + timeoutMs);
     if (this.role.kind === "initiator") at = Math.min(at, this.lastSentAt + intervalMs);
     if (this._health === "alive") at = Math.min(at, this.lastInboundAt + suspectMs);
-    if (this.probeOut !== null) at = Math.min(at, this.probeOut.deadline);
+    const probe = this.probeOut;
+    if (probe !== null) at = Math.min(at, probe.deadline);
     return at;
   }
 
   private sincePing(now: number): number {
-    return this.lastPingAt === null ? Infinity : now - this.lastPingAt;
+    return this.pings === null ? Infinity : now - this.pings.lastAt;
   }
 
   private ping(now: number): void {
-    this.host.sendPing({ type: "ping", id: this.nextPingId++, sentAt: now });
+    const pings = this.ownPings(now);
+    this.host.sendPing({ type: "ping", id: pings.nextId++, sentAt: now });
     this.lastSentAt = now;
-    this.lastPingAt = now;
+    pings.lastAt = now;
+  }
+
+  /** `now`: the first ping's time, if this is the first. */
+  private ownPings(now: number): OwnPings {
+    return (this.pings ??= { nextId: 1, lastAt: now, probe: null, rtt: null });
   }
 
   private transition(next: PeerHealth, reason: HealthReason, silentForMs: number): void {

@@ -36,6 +36,15 @@ const MAX_READ_PAUSE_MS = 1_000;
 const CONNECTION = Symbol("pulse.connection");
 type OwnedSocket = WebSocket & { [CONNECTION]?: Connection };
 
+/**
+ * The same string, as the one copy V8 keeps of it in its string table (the form property names
+ * take). A client's address is a fresh string for every socket: with many clients behind one
+ * address (a NAT, a load test) each connection kept its own copy, 32 bytes or more.
+ */
+function sharedCopy(text: string): string {
+  return Object.keys({ [text]: 0 })[0] ?? text;
+}
+
 /** Said once per process (see tapReceiver). */
 let untappedWarned = false;
 
@@ -88,6 +97,32 @@ interface Handshake {
 }
 
 /**
+ * What a connection holds only at times: its hello's state until it is ready, paged replies
+ * going out, what a refusal left behind, a fragmented message's deadline, the rooms its
+ * identity is limited to (tokens that say so), why it is closing. One object for all of them,
+ * made when first needed and dropped when it holds nothing again: on an idle connection, which
+ * needs none of them, that is one field instead of seven (8 bytes each, on every connection).
+ */
+class Occasional {
+  handshake: Handshake | null = null;
+  /** Made when a paged reply comes and dropped when the last is sent. */
+  pager: ReplyPager | null = null;
+  /** Made on the first refusal, kept from then on. */
+  reads: ReadPause | null = null;
+  /** Made on the first refused send, kept from then on: later sends wait for it, so a sender's messages keep their order. */
+  sendOrder: SendOrderGate | null = null;
+  /** See fragment-guard: set while a fragmented message is incomplete. */
+  fragmentTimer: NodeJS.Timeout | null = null;
+  allowedRooms: readonly string[] | undefined = undefined;
+  /** Set when the server closes the connection; null: the client did (or the link died). */
+  endReason: EndReason | null = null;
+
+  get holdsNothing(): boolean {
+    return this.handshake === null && this.pager === null && this.reads === null && this.sendOrder === null && this.fragmentTimer === null && this.allowedRooms === undefined && this.endReason === null;
+  }
+}
+
+/**
  * One client's WebSocket on the server: parses every inbound frame at the edge, runs the
  * liveness engine, and hands chat requests to the hub. It lives from the upgrade until the
  * socket's 'close' event, when `onEnd` removes every trace of it.
@@ -97,34 +132,27 @@ export class Connection implements Member, LivenessHost {
   private readonly serial = nextSerial++;
   readonly rooms = new JoinedRooms();
   readonly engine: LivenessEngine;
+  /** What the client's per-address limits count by (see ClientAddress.limitKey). */
+  readonly ip: string;
   nick = "";
   clientId = "";
   userId = "";
-  allowedRooms: readonly string[] | undefined;
-  /** Until the connection is ready (or ends): then null, and what it held is let go. */
-  private handshake: Handshake | null;
-  private endReason: EndReason = "closed";
-  /** Made when a paged reply comes and dropped when the last is sent: most of the time there is none. */
-  private pager: ReplyPager | null = null;
-  /** Made on the first refusal: an idle connection pays nothing for it. */
-  private reads: ReadPause | null = null;
-  /** Made on the first refused send: later sends wait for it, so a sender's messages keep their order. */
-  private sendOrder: SendOrderGate | null = null;
-  /** See fragment-guard: set while a fragmented message is incomplete. */
-  fragmentTimer: NodeJS.Timeout | null = null;
+  /** See Occasional: null while the connection needs none of it (an idle connection). */
+  private occasional: Occasional | null = null;
 
   constructor(
     readonly socket: WebSocket,
     request: IncomingMessage,
     private readonly context: ConnectionContext,
     /** What the client's per-address limits count by (see ClientAddress.limitKey). */
-    readonly ip: string,
+    ip: string,
     private readonly rate: ConnectionRateLimiter = new RateLimiter(false).forConnection(""),
   ) {
+    this.ip = sharedCopy(ip);
     const { options } = context;
     this.engine = new LivenessEngine(options.liveness, this, context.clock, options.engineOptions);
     const timer = setTimeout(() => this.closeWith(CloseCode.HandshakeTimeout, "handshake"), options.handshakeTimeoutMs);
-    this.handshake = { request, timer, pending: false };
+    this.more.handshake = { request, timer, pending: false };
     // Listeners shared by all connections (`this` is the socket), not closures per connection:
     // on an idle server each closure is heap that every connection pays for.
     (socket as OwnedSocket)[CONNECTION] = this;
@@ -141,6 +169,34 @@ export class Connection implements Member, LivenessHost {
 
   get fragmentLimits(): FragmentLimits {
     return this.options;
+  }
+  get fragmentTimer(): NodeJS.Timeout | null {
+    return this.occasional?.fragmentTimer ?? null;
+  }
+  set fragmentTimer(timer: NodeJS.Timeout | null) {
+    if (timer !== null) {
+      this.more.fragmentTimer = timer;
+    } else if (this.occasional) {
+      this.occasional.fragmentTimer = null;
+      this.tidy();
+    }
+  }
+
+  /** Rooms this identity may join: exact names and `prefix*`; undefined: all. */
+  get allowedRooms(): readonly string[] | undefined {
+    return this.occasional?.allowedRooms;
+  }
+
+  /** The occasional state, made if there is none. */
+  private get more(): Occasional {
+    return (this.occasional ??= new Occasional());
+  }
+  /** Call after clearing a part of the occasional state: drops it once it holds nothing. */
+  private tidy(): void {
+    if (this.occasional?.holdsNothing) this.occasional = null;
+  }
+  private get endReason(): EndReason {
+    return this.occasional?.endReason ?? "closed";
   }
 
   /** The client broke the fragment limits (see fragment-guard). */
@@ -167,12 +223,15 @@ export class Connection implements Member, LivenessHost {
       reply.finish(false);
       return false;
     }
-    return (this.pager ??= new ReplyPager(this, this.context.pagerSettings)).enqueue(reply);
+    const more = this.more;
+    return (more.pager ??= new ReplyPager(this, this.context.pagerSettings)).enqueue(reply);
   }
 
   /** The pager sent every reply it had. */
   onRepliesSent(pager: ReplyPager): void {
-    if (this.pager === pager) this.pager = null;
+    if (this.occasional?.pager !== pager) return;
+    this.occasional.pager = null;
+    this.tidy();
   }
 
   get isOpen(): boolean {
@@ -228,7 +287,7 @@ export class Connection implements Member, LivenessHost {
   closeWith(code: number, reason: EndReason, text = "", graceMs = 2_000): void {
     // Already closing: the first close frame and its deadline stand.
     if (this.socket.readyState !== WebSocket.OPEN) return;
-    this.endReason = reason;
+    this.more.endReason = reason;
     this.socket.close(code, text);
     // A dead peer never answers the close handshake; don't wait ws's 30 s for it.
     const hard = setTimeout(() => this.socket.terminate(), graceMs);
@@ -251,7 +310,7 @@ export class Connection implements Member, LivenessHost {
     this.hub.metrics.verdicts.inc({ side: "server", verdict: change.next, reason: change.reason });
     if (change.next === "dead") {
       this.options.log(`connection ${this.sessionId} (${this.nick || "no hello"}) silent for ${change.silentForMs} ms (${this.socket.bufferedAmount} bytes unsent): terminated`, { event: "liveness_dead", conn: this.sessionId, user: this.userId || undefined, reason: change.reason, ms: change.silentForMs });
-      this.endReason = "timeout";
+      this.more.endReason = "timeout";
       // terminate(), not close(): the peer is presumed gone and would never complete a close.
       this.socket.terminate();
     }
@@ -303,19 +362,21 @@ export class Connection implements Member, LivenessHost {
    */
   private admitted(request: ClientMessage | null, send: SendMessage | null): boolean {
     // A send behind a refused one waits for it (see SendOrderGate), without using a token.
-    const behind = send && this.sendOrder ? this.sendOrder.waitFor(send.room, send.id, Date.now()) : 0;
+    const sendOrder = this.occasional?.sendOrder ?? null;
+    const behind = send && sendOrder ? sendOrder.waitFor(send.room, send.id, Date.now()) : 0;
     const verdict: Admission = behind > 0 ? { ok: false, retryAfterMs: behind, abusive: this.rate.refuseOther() } : this.rate.admit(rateKindOf(request), send ? Buffer.byteLength(send.text) : 0);
     if (verdict.ok) {
-      if (send) this.sendOrder?.admitted(send.room, send.id);
+      if (send) sendOrder?.admitted(send.room, send.id);
       return true;
     }
     if (verdict.abusive) {
       this.closeWith(CloseCode.RateLimited, "closed", "rate limits ignored");
       return false;
     }
-    if (send) (this.sendOrder ??= new SendOrderGate()).refused(send.room, send.id, verdict.retryAfterMs, Date.now());
+    const more = this.more;
+    if (send) (more.sendOrder ??= new SendOrderGate()).refused(send.room, send.id, verdict.retryAfterMs, Date.now());
     // What it sends meanwhile waits in its own socket (frames already read are still served).
-    (this.reads ??= new ReadPause(this.socket, MAX_READ_PAUSE_MS)).pauseFor(verdict.retryAfterMs);
+    (more.reads ??= new ReadPause(this.socket, MAX_READ_PAUSE_MS)).pauseFor(verdict.retryAfterMs);
     const refusal = refusalOf(request, verdict.retryAfterMs);
     if (refusal) this.send(refusal);
     return false;
@@ -352,7 +413,7 @@ export class Connection implements Member, LivenessHost {
       case "send":
         void this.hub.send(this, m.room, m.id, m.text).then((verdict) => {
           // Refused by the store: the sends after it wait for it, as after a rate-limit refusal.
-          if (verdict !== null) (this.sendOrder ??= new SendOrderGate()).refused(m.room, m.id, verdict, Date.now());
+          if (verdict !== null) (this.more.sendOrder ??= new SendOrderGate()).refused(m.room, m.id, verdict, Date.now());
         });
         return;
       case "history":
@@ -369,7 +430,7 @@ export class Connection implements Member, LivenessHost {
    * then does the connection become ready.
    */
   private async hello(m: HelloMessage): Promise<void> {
-    const handshake = this.handshake;
+    const handshake = this.occasional?.handshake ?? null;
     if (handshake === null || handshake.pending) return this.send({ type: "error", code: ErrorCode.AlreadyHello, message: "hello was already sent" });
     if (!validId(m.clientId)) {
       return this.closeWith(CloseCode.PolicyViolation, "closed", "hello needs a clientId of 1-128 visible ASCII characters");
@@ -411,12 +472,20 @@ export class Connection implements Member, LivenessHost {
   }
 
   private becomeReady(clientId: string, nick: string, identity: Identity): void {
-    if (this.handshake) clearTimeout(this.handshake.timer);
-    this.handshake = null;
+    this.endHandshake();
     this.clientId = clientId;
     this.userId = identity.userId;
-    this.allowedRooms = identity.rooms;
+    if (identity.rooms !== undefined) this.more.allowedRooms = identity.rooms;
     this.nick = nick;
+  }
+
+  private endHandshake(): void {
+    const occasional = this.occasional;
+    if (occasional?.handshake) {
+      clearTimeout(occasional.handshake.timer);
+      occasional.handshake = null;
+      this.tidy();
+    }
   }
 
   private end(closeCode: number, closeReason: string): void {
@@ -425,11 +494,11 @@ export class Connection implements Member, LivenessHost {
     if ((closeCode === CloseCode.HeartbeatTimeout || closeCode === CloseCode.ProbeTimeout) && closeReason.startsWith(describeClose(closeCode))) {
       this.hub.metrics.verdicts.inc({ side: "client", verdict: "dead", reason: closeCode === CloseCode.ProbeTimeout ? "probe-timeout" : "timeout" });
     }
-    if (this.handshake) clearTimeout(this.handshake.timer);
-    this.handshake = null;
-    this.pager?.close();
-    this.pager = null;
-    this.reads?.stop();
+    this.endHandshake();
+    const occasional = this.occasional;
+    occasional?.pager?.close();
+    if (occasional) occasional.pager = null;
+    occasional?.reads?.stop();
     this.rate.release();
     this.hub.disconnect(this, this.endReason === "timeout" ? "timeout" : "closed");
     // The key is derived again rather than kept on every connection: `nick` is the form the

@@ -3,40 +3,52 @@ const NONE: readonly string[] = [];
 
 /**
  * The rooms one connection is in, with the part of Set's interface the hub uses. A connection
- * is in few rooms (at most maxRooms, usually one or two), and every idle connection holds
- * this: an array of exactly its rooms is about 90 bytes for one room where a Set is about 150
- * (its hash table starts with room for several). Lookups scan, which for a few dozen names at
- * most is as fast as hashing.
+ * is in few rooms (at most maxRooms, usually one), and every idle connection holds this, so it
+ * is kept small: a Set is about 150 bytes for one room; an array of exactly one name is 56
+ * (the array and its element store); the name itself is nothing more. Lookups scan, which for
+ * a few dozen names at most is as fast as hashing.
  */
 export class JoinedRooms implements Iterable<string> {
   /**
-   * Replaced, never grown in place, and made by concat and slice, which size an array
-   * exactly (spread, push and filter leave room for 17 elements).
+   * In one room: its name. In none or several: an array, replaced, never grown in place, made
+   * by literals, concat and slice, which size an array exactly (spread, push and filter leave
+   * room for 17 elements).
    */
-  private names: readonly string[] = NONE;
+  private names: string | readonly string[] = NONE;
 
   get size(): number {
-    return this.names.length;
+    const names = this.names;
+    return typeof names === "string" ? 1 : names.length;
   }
 
   has(room: string): boolean {
-    return this.names.includes(room);
+    const names = this.names;
+    return typeof names === "string" ? names === room : names.includes(room);
   }
 
   add(room: string): this {
-    if (!this.names.includes(room)) this.names = this.names.concat(room);
+    if (this.has(room)) return this;
+    const names = this.names;
+    this.names = typeof names === "string" ? [names, room] : names.length === 0 ? room : names.concat(room);
     return this;
   }
 
   /** True when the room was there. */
   delete(room: string): boolean {
-    const i = this.names.indexOf(room);
+    const names = this.names;
+    if (typeof names === "string") {
+      if (names !== room) return false;
+      this.names = NONE;
+      return true;
+    }
+    const i = names.indexOf(room);
     if (i < 0) return false;
-    this.names = this.names.length === 1 ? NONE : this.names.slice(0, i).concat(this.names.slice(i + 1));
+    this.names = names.length === 2 ? names[1 - i]! : names.slice(0, i).concat(names.slice(i + 1));
     return true;
   }
 
   [Symbol.iterator](): Iterator<string> {
-    return this.names[Symbol.iterator]();
+    const names = this.names;
+    return (typeof names === "string" ? [names] : names)[Symbol.iterator]();
   }
 }

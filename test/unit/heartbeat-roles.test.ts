@@ -165,6 +165,34 @@ describe("heartbeat roles: the client pings, the server answers", () => {
     assert.equal(pings, 0);
   });
 
+  it("a responder reports the RTT of each answered ping, pings again after the next silence, and ignores pongs it did not ask for", () => {
+    const clock = new FakeClock();
+    const sent: PingMessage[] = [];
+    const samples: number[] = [];
+    const server = new LivenessEngine(settings, { sendPing: (p) => sent.push(p), bufferedAmount: () => 0, onHealthChange: () => {}, onRttSample: (ms) => samples.push(ms) }, clock, { role: responder });
+    server.onPong({ type: "pong", id: 1, sentAt: clock.now() });
+    assert.deepEqual(samples, [], "no ping of ours was out");
+    const unheardMs = settings.intervalMs + responder.graceMs;
+    for (let round = 1; round <= 3; round++) {
+      clock.advance(unheardMs);
+      server.check();
+      assert.equal(sent.length, round, `round ${round}: pinged after ${unheardMs} ms of silence`);
+      clock.advance(40);
+      server.noteInbound();
+      server.onPong({ type: "pong", id: sent.at(-1)!.id, sentAt: sent.at(-1)!.sentAt });
+      assert.deepEqual(samples.at(-1), 40);
+      // Answered: no other ping until the peer has been silent for the whole interval again.
+      clock.advance(unheardMs - 40 - 1);
+      server.check();
+      assert.equal(sent.length, round);
+    }
+    assert.equal(samples.length, 3);
+    assert.equal(server.health, "alive");
+    clock.advance(1);
+    server.onPong({ type: "pong", id: 99, sentAt: clock.now() - 10 });
+    assert.equal(samples.length, 3, "a pong with an id we never sent is not a sample");
+  });
+
   it("settings where a client that only answers would turn suspect are refused", () => {
     assert.throws(() => responderGraceMs({ intervalMs: 5_000, suspectMs: 6_000, timeoutMs: 9_000 }, 1_000), /checkMs/);
     assert.equal(responderGraceMs(settings, 1_000), 1_000);

@@ -26,4 +26,27 @@ describe("JoinedRooms", () => {
     for (const r of [...rooms]) rooms.delete(r);
     assert.equal(rooms.size, 0);
   });
+
+  it("goes from none to one to two rooms and back, in every order", () => {
+    const rooms = new JoinedRooms();
+    rooms.add("a");
+    assert.equal(rooms.size, 1);
+    assert.equal(rooms.has("a"), true);
+    assert.equal(rooms.has("b"), false);
+    assert.equal(rooms.delete("b"), false);
+    assert.deepEqual([...rooms], ["a"]);
+    rooms.add("b");
+    assert.deepEqual([...rooms], ["a", "b"]);
+    assert.equal(rooms.delete("a"), true);
+    assert.deepEqual([...rooms], ["b"]);
+    assert.equal(rooms.has("b"), true);
+    rooms.add("c").add("d");
+    assert.equal(rooms.delete("d"), true);
+    assert.deepEqual([...rooms], ["b", "c"]);
+    assert.equal(rooms.delete("c"), true);
+    assert.deepEqual([...rooms], ["b"]);
+    assert.equal(rooms.delete("b"), true);
+    assert.equal(rooms.size, 0);
+    assert.deepEqual([...rooms], []);
+  });
 });

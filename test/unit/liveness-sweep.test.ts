@@ -7,6 +7,8 @@ import { sleep } from "../support/wait.js";
 class Member {
   checks: number[] = [];
   sweepSlot = NOT_FILED;
+  sweepPrev: Member | null = null;
+  sweepNext: Member | null = null;
   constructor(
     public dueAt: number,
     private readonly clock: { t: number },
@@ -81,6 +83,43 @@ describe("LivenessSweep", () => {
     assert.deepEqual([ending.checks.length, staying.checks.length], [1, 2]);
   });
 
+  it("a member deleted by another member's check in the same tick is not checked", () => {
+    const clock = { t: 0 };
+    const sweep = fakeSweep(clock);
+    const victims: Member[] = [];
+    const killer = new Member(50, clock, () => victims.forEach((v) => sweep.delete(v)));
+    victims.push(new Member(50, clock), new Member(50, clock));
+    // Filed after the killer, so whichever order a slot keeps, one victim is checked after it.
+    sweep.add(victims[0]!);
+    sweep.add(killer);
+    sweep.add(victims[1]!);
+    clock.t = 60;
+    sweep.tick();
+    assert.equal(killer.checks.length, 1);
+    assert.equal(victims.reduce((n, v) => n + v.checks.length, 0) <= 1, true, "a victim is checked only if its turn came before the killer's");
+    assert.equal(sweep.size, 1);
+    clock.t = 2_000;
+    sweep.tick();
+    assert.equal(victims.reduce((n, v) => n + v.checks.length, 0) <= 1, true, "deleted members are never checked again");
+  });
+
+  it("members deleted from the start, middle and end of a slot leave the others checked once each", () => {
+    const clock = { t: 0 };
+    const sweep = fakeSweep(clock);
+    const members = Array.from({ length: 7 }, () => new Member(50, clock));
+    for (const m of members) sweep.add(m);
+    for (const i of [0, 3, 6]) sweep.delete(members[i]!);
+    assert.equal(sweep.size, 4);
+    clock.t = 60;
+    sweep.tick();
+    assert.deepEqual(members.map((m) => m.checks.length), [0, 1, 1, 0, 1, 1, 0]);
+    for (const m of members) sweep.delete(m);
+    assert.equal(sweep.size, 0);
+    clock.t = 300;
+    sweep.tick();
+    assert.deepEqual(members.map((m) => m.checks.length), [0, 1, 1, 0, 1, 1, 0]);
+  });
+
   it("files a due time beyond the horizon at the horizon (checked early, which is harmless)", () => {
     const clock = { t: 0 };
     const sweep = fakeSweep(clock, 500);
@@ -102,10 +141,11 @@ describe("LivenessSweep", () => {
   });
 
   it("wakes by its own timer while it has members, and not at all for none", async () => {
-    const sweep = new LivenessSweep<{ check(): void; nextCheckAt(): number; sweepSlot: number }>(100, 10);
+    type Plain = { check(): void; nextCheckAt(): number; sweepSlot: number; sweepPrev: Plain | null; sweepNext: Plain | null };
+    const sweep = new LivenessSweep<Plain>(100, 10);
     const ticks: number[] = [];
     // Always due: checked at every tick, and a few members need one tick per period.
-    const m = { check: () => ticks.push(Date.now()), nextCheckAt: () => Date.now(), sweepSlot: NOT_FILED };
+    const m: Plain = { check: () => ticks.push(Date.now()), nextCheckAt: () => Date.now(), sweepSlot: NOT_FILED, sweepPrev: null, sweepNext: null };
     try {
       sweep.add(m);
       await sleep(550);
