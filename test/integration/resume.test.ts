@@ -56,6 +56,8 @@ describe("resume", () => {
     c.on("message", (m) => live.push(m));
     try {
       c.join("r");
+      // Joined first: messages stored before the join come in its page, not as live ones.
+      await waitFor(() => joins.length === 1, "the first join");
       await fill(server.url, "w1", "r", 3);
       await waitFor(() => live.length === 3, "live messages");
       proxy.blackHole();
