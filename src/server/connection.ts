@@ -382,7 +382,7 @@ export class Connection implements Member, LivenessHost {
     return false;
   }
 
-  /** Counted, then written as a frame built in one piece, with the other answers of this poll (see writeFramed). */
+  /** Counted, then written at once as a frame built in one piece (see writeFramed). */
   private answerPing(pong: Buffer): void {
     this.hub.metrics.pingReceived();
     writeFramed(this, pong, PONG_HEADER_BYTES);

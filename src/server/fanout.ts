@@ -1,7 +1,6 @@
 import type { Socket } from "node:net";
 import WebSocket from "ws";
 import * as wsModule from "ws";
-import { writeAfterPoll } from "./answers-after-poll.js";
 
 /** A recipient of broadcast frames: its socket, and what must happen after each write. */
 export interface FanoutTarget {
@@ -55,10 +54,10 @@ export function fanout(targets: Iterable<FanoutTarget>, frame: Buffer): number {
 }
 
 /**
- * Writes a heartbeat answer, already framed (`wire`: header + payload, as from pongFrameOf), to
- * one recipient: with this turn's broadcasts if the socket is corked for them, else after the
- * poll phase with the other answers (see writeAfterPoll). Without a raw socket, ws frames
- * `wire`'s payload itself, now.
+ * Writes one small frame, already framed (`wire`: header + payload, as from pongFrameOf), to
+ * one recipient, now: a heartbeat answer needs no batching, and waiting for setImmediate to
+ * uncork cost more than the write. If the socket is corked for this turn's broadcasts, the
+ * frame joins them in order. Without a raw socket, ws frames `wire`'s payload itself.
  */
 export function writeFramed(target: FanoutTarget, wire: Buffer, headerBytes: number): void {
   const ws = target.socket;
@@ -69,9 +68,9 @@ export function writeFramed(target: FanoutTarget, wire: Buffer, headerBytes: num
     target.afterSend();
     return;
   }
+  raw.write(wire);
   // Corked (by corkUntilImmediate, for this turn's broadcasts): afterSend comes with the uncork.
-  if (raw.writableCorked !== 0) raw.write(wire);
-  else writeAfterPoll(target, raw, wire);
+  if (raw.writableCorked === 0) target.afterSend();
 }
 
 /**
