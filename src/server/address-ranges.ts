@@ -20,8 +20,10 @@ export function parseRange(text: string): AddressRange | string {
   if (!address) return "is not an IP address or a CIDR range (address/prefix-length)";
   if (address.zone) return "has a zone id (%...); write the address alone, it matches on every interface";
   const mappedFrom = text.slice(0, slash < 0 ? text.length : slash).includes(":") && address.family === 4;
-  const written = slash < 0 ? (mappedFrom ? 128 : ADDRESS_BITS[address.family]) : prefixLength(text.slice(slash + 1), mappedFrom ? 128 : ADDRESS_BITS[address.family]);
-  if (written === null) return `has a prefix length that is not a whole number from 0 to ${mappedFrom ? 128 : ADDRESS_BITS[address.family]}`;
+  // An IPv4-mapped address is written in IPv6's 128 bits.
+  const max = mappedFrom ? 128 : ADDRESS_BITS[address.family];
+  const written = slash < 0 ? max : prefixLength(text.slice(slash + 1), max);
+  if (written === null) return `has a prefix length that is not a whole number from 0 to ${max}`;
   // An IPv4-mapped range (::ffff:10.0.0.0/104) is the IPv4 range it maps (10.0.0.0/8).
   if (mappedFrom && written < 96) return "is an IPv4-mapped prefix shorter than /96; write the IPv4 range instead";
   const bits = mappedFrom ? written - 96 : written;

@@ -1,6 +1,5 @@
 import type { Duplex } from "node:stream";
 
-
 /** Why an upgrade is refused, as the HTTP status, text and `Retry-After` (seconds) to answer with. */
 export type CapRefusal = { status: 503 | 429; text: string; retryAfterS: number };
 

@@ -114,10 +114,10 @@ export class LivenessSweep<T extends Checkable> {
     const first = Math.max(this.cursor, last - this.slots.length + 1);
     for (let s = first; s <= last; s++) {
       const i = s % this.slots.length;
-      if ((this.slots[i] ?? null) === null) continue;
+      if (this.slots[i] === null) continue;
       // Taken out of the list first: checks file members again, possibly under this slot.
       const due: T[] = [];
-      for (let member = this.slots[i] ?? null; member !== null; ) {
+      for (let member = this.slots[i] as T | null; member !== null; ) {
         const next = member.sweepNext as T | null;
         member.sweepPrev = member.sweepNext = null;
         member.sweepSlot = DUE;
@@ -142,7 +142,7 @@ export class LivenessSweep<T extends Checkable> {
     const wanted = Math.ceil(dueAt / this.slotMs);
     const slot = Math.min(Math.max(wanted, earliest), earliest + this.slots.length - 1);
     const i = slot % this.slots.length;
-    const head = this.slots[i] ?? null;
+    const head = this.slots[i] as T | null;
     member.sweepPrev = null;
     member.sweepNext = head;
     if (head !== null) head.sweepPrev = member;
