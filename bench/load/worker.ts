@@ -9,6 +9,8 @@ import { backoffMs } from "./backoff.js";
 import type { Request, Status, WorkerConfig } from "./ipc.js";
 import { Tag, helloFrame, joinFrame, pingFrame, sendFrame, typeTag } from "./protocol.js";
 import { RawWs } from "./raw-ws.js";
+import { idlePingAt } from "../../src/liveness/settings.js";
+import type { LivenessSettings } from "../../src/protocol/messages.js";
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
@@ -35,6 +37,8 @@ interface Conn {
   token?: string;
   lastInboundMs: number;
   lastSentMs: number;
+  /** The server's clock minus our hrtime ms, from welcome.serverTime (as the reference client reads it). */
+  serverOffsetMs: number | null;
 }
 
 let config: WorkerConfig;
@@ -133,34 +137,62 @@ function openRaw(c: Conn): void {
   );
 }
 
-let liveness: { intervalMs: number; timeoutMs: number } | undefined;
+let liveness: LivenessSettings | undefined;
 let heartbeatTimer: NodeJS.Timeout | null = null;
 /**
- * Pulse clients heartbeat like the reference client: a ping after intervalMs without sending
- * (the server answers, and pings only clients it has not heard from). Checked every
- * BENCH_PING_TICK_MS (default 250 ms), so a ping leaves 0-250 ms late, well inside the server's
- * grace, and each worker's due pings leave together. The reference client has a timer of its
- * own per connection, so its pings reach a server spread out, which costs the server more per
- * ping than these groups: bench:liveness --ping-tick-ms 10 measures that case.
+ * Pulse clients heartbeat by the reference client's rule: a ping after intervalMs without
+ * sending (the server answers, and pings only clients it has not heard from), sent at the last
+ * multiple of welcome.liveness.pingSlotMs in the server's clock up to then (see idlePingAt). A
+ * client's own timer fires at that instant; here one timer per worker fires just after each
+ * slot boundary and sends every ping due by then, which is the same instant to within a
+ * millisecond or two.
+ *
+ * BENCH_PING_TICK_MS (bench:liveness --ping-tick-ms N) models a client that ignores the slots:
+ * a ping at intervalMs of its own idleness, checked every N ms; at 10, close to one timer per
+ * connection, pings reach the server spread out, the unflattering case.
  */
-const PING_TICK_MS = Number(process.env.BENCH_PING_TICK_MS ?? 250);
-function startHeartbeat(): void {
+const PING_TICK_MS = process.env.BENCH_PING_TICK_MS ? Number(process.env.BENCH_PING_TICK_MS) : null;
+/** How long after a slot boundary the worker's timer fires: its clock and the clients' offsets differ by a little. */
+const SLOT_TIMER_LAG_MS = 2;
+function pingDue(c: Conn, now: number): boolean {
+  if (PING_TICK_MS !== null) return now - c.lastSentMs >= liveness!.intervalMs;
+  return now >= idlePingAt(liveness!, c.lastSentMs, c.serverOffsetMs);
+}
+function sendDuePings(): void {
+  const now = nowMs();
+  for (const c of conns) {
+    if (!c.ready || !c.ws || !pingDue(c, now)) continue;
+    c.lastSentMs = now;
+    c.ws.sendText(pingFrame(nextPingId++, Date.now()));
+  }
+}
+let nextPingId = 1;
+function startHeartbeat(offsetMs: number | null): void {
   if (heartbeatTimer || !liveness) return;
-  let nextId = 1;
-  heartbeatTimer = setInterval(() => {
-    const now = nowMs();
-    for (const c of conns) {
-      if (!c.ready || !c.ws || now - c.lastSentMs < liveness!.intervalMs) continue;
-      c.lastSentMs = now;
-      c.ws.sendText(pingFrame(nextId++, Date.now()));
-    }
-  }, PING_TICK_MS);
+  const slot = liveness.pingSlotMs ?? 0;
+  if (PING_TICK_MS !== null || slot === 0 || offsetMs === null) {
+    heartbeatTimer = setInterval(sendDuePings, PING_TICK_MS ?? 10);
+    heartbeatTimer.unref();
+    return;
+  }
+  const untilNextSlot = (): number => {
+    const intoSlot = (((nowMs() + offsetMs) % slot) + slot) % slot;
+    return slot - intoSlot + SLOT_TIMER_LAG_MS;
+  };
+  const tick = (): void => {
+    sendDuePings();
+    heartbeatTimer = setTimeout(tick, untilNextSlot());
+    heartbeatTimer.unref();
+  };
+  heartbeatTimer = setTimeout(tick, untilNextSlot());
   heartbeatTimer.unref();
 }
 function onWelcome(c: Conn, ws: RawWs, payload: Buffer): void {
-  const w = JSON.parse(String(payload)) as { epoch?: string; token?: string; liveness?: { intervalMs: number; timeoutMs: number } };
+  const w = JSON.parse(String(payload)) as { epoch?: string; token?: string; serverTime?: number; liveness?: LivenessSettings };
   liveness = w.liveness;
-  startHeartbeat();
+  // The hello went out at lastSentMs; serverTime was stamped between it and now.
+  c.serverOffsetMs = typeof w.serverTime === "number" ? w.serverTime - (c.lastSentMs + nowMs()) / 2 : null;
+  startHeartbeat(c.serverOffsetMs);
   // The same user on every reconnect, so the nickname is still ours.
   c.token = w.token;
   // Resume only within the same store epoch; a new epoch means our sequence numbers are void.
@@ -333,7 +365,7 @@ async function connect(count: number, concurrency: number): Promise<{ ready: num
     const deadline = setTimeout(resolve, 60_000); // a bounded wait even if some never join
     const launch = (): void => {
       while (next < target && next - start - settled < concurrency) {
-        const c: Conn = { index: next++, inBig: false, ready: false, recv: 0, attempt: 0, lastInboundMs: nowMs(), lastSentMs: nowMs() };
+        const c: Conn = { index: next++, inBig: false, ready: false, recv: 0, attempt: 0, lastInboundMs: nowMs(), lastSentMs: nowMs(), serverOffsetMs: null };
         conns.push(c);
         if (config.kind === "socketio") openIo(c);
         else openRaw(c);

@@ -267,7 +267,9 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     socket.onopen = () => {
       this.helloToken().then(
         (token) => {
-          if (this.socket === socket) this.raw({ type: "hello", clientId: this.clientId, nick: this._nick, ...(token ? { token } : {}) });
+          if (this.socket !== socket) return;
+          this.helloSentAt = this.clock.now();
+          this.raw({ type: "hello", clientId: this.clientId, nick: this._nick, ...(token ? { token } : {}) });
         },
         (err: Error) => {
           if (this.socket === socket) this.dropSocket(CloseCode.Unauthorized, `no token: ${err.message}`);
@@ -437,6 +439,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   // ------------------------------------------------------------------ inbound
 
   private welcomed = false;
+  /** Our clock when the last hello went out: welcome.serverTime is read against it. */
+  private helloSentAt = 0;
 
   private isReady(): boolean {
     return this.welcomed && this.socket !== null && this.socket.readyState === OPEN;
@@ -557,6 +561,11 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     } catch {
       // Incoherent advertised settings: keep ours rather than break the link.
     }
+    // The server stamped serverTime between our hello and this welcome: take it as the middle
+    // of that round trip (off by at most half of it), so our idle pings fall on the server's
+    // ping slots together with other clients'.
+    const serverOffsetMs = m.serverTime - (this.helloSentAt + this.clock.now()) / 2;
+    if (Number.isFinite(serverOffsetMs)) this.engine?.alignPings(serverOffsetMs);
     this.backoff = { baseMs: m.retry.baseMs, capMs: m.retry.capMs };
     const priorEpoch = this.rooms.epoch;
     this.rooms.epoch = m.epoch;

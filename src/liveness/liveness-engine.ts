@@ -1,6 +1,6 @@
 import type { LivenessSettings, PingMessage, PongMessage } from "../protocol/messages.js";
 import type { Clock } from "./clock.js";
-import { validateLiveness } from "./settings.js";
+import { idlePingAt, validateLiveness } from "./settings.js";
 
 export type PeerHealth = "alive" | "suspect" | "dead";
 
@@ -29,7 +29,8 @@ export interface LivenessHost {
 /**
  * Who drives the heartbeat on an idle link.
  *
- * - `initiator` (the client): pings when it has sent nothing for intervalMs, or heard nothing
+ * - `initiator` (the client): pings when it has sent nothing for intervalMs (or, once it knows
+ *   the server's clock, at the last ping slot before that: see alignPings), or heard nothing
  *   for intervalMs and not pinged in that time.
  * - `responder` (the server): answers pings and pings on its own only when it has heard nothing
  *   for intervalMs + graceMs (and not pinged in that time). A healthy idle link then carries the
@@ -83,11 +84,13 @@ interface OwnPings {
   rtt: Rtt | null;
 }
 
-/** What an engine reads and never changes (setSettings replaces it). */
+/** What an engine reads and never changes (setSettings and alignPings replace it). */
 interface Setup {
   readonly settings: LivenessSettings;
   readonly clock: Clock;
   readonly options: LivenessEngineOptions;
+  /** The server's clock minus ours, once known (see alignPings); null: pings are not aligned. */
+  readonly serverOffsetMs: number | null;
 }
 
 /**
@@ -95,10 +98,10 @@ interface Setup {
  * (a server's connections) share it, one field on each instead of three.
  */
 let lastSetup: Setup | null = null;
-function setupOf(settings: LivenessSettings, clock: Clock, options: LivenessEngineOptions): Setup {
+function setupOf(settings: LivenessSettings, clock: Clock, options: LivenessEngineOptions, serverOffsetMs: number | null): Setup {
   const last = lastSetup;
-  if (last !== null && last.settings === settings && last.clock === clock && last.options === options) return last;
-  return (lastSetup = { settings, clock, options });
+  if (last !== null && last.settings === settings && last.clock === clock && last.options === options && last.serverOffsetMs === serverOffsetMs) return last;
+  return (lastSetup = { settings, clock, options, serverOffsetMs });
 }
 
 /**
@@ -143,7 +146,7 @@ export class LivenessEngine {
     /** Read when needed, not copied: a server passes one object for all its connections. */
     options: LivenessEngineOptions = NO_OPTIONS,
   ) {
-    this.setup = setupOf(validateLiveness(settings), clock, options);
+    this.setup = setupOf(validateLiveness(settings), clock, options, null);
     const now = clock.now();
     this.lastInboundAt = now;
     this.lastSentAt = now;
@@ -187,7 +190,16 @@ export class LivenessEngine {
 
   /** Adopt new settings (the client takes the server's from `welcome`). */
   setSettings(settings: LivenessSettings): void {
-    this.setup = setupOf(validateLiveness(settings), this.clock, this.options);
+    this.setup = setupOf(validateLiveness(settings), this.clock, this.options, this.setup.serverOffsetMs);
+  }
+
+  /**
+   * The server's clock minus ours (the client learns it from `welcome.serverTime`): idle pings
+   * then go out on the settings' pingSlotMs boundaries of the server's clock, up to a slot
+   * before they are due (see idlePingAt).
+   */
+  alignPings(serverOffsetMs: number): void {
+    this.setup = setupOf(this.settings, this.clock, this.options, serverOffsetMs);
   }
 
   /** Any frame arrived. */
@@ -298,7 +310,7 @@ export class LivenessEngine {
       const unheardMs = intervalMs + this.role.graceMs;
       return silent >= unheardMs && this.sincePing(now) >= unheardMs;
     }
-    const idle = now - this.lastSentAt >= intervalMs;
+    const idle = now >= this.idlePingAt();
     const unheard = silent >= intervalMs && this.sincePing(now) >= intervalMs;
     return idle || unheard;
   }
@@ -309,11 +321,15 @@ export class LivenessEngine {
     const unheardMs = this.role.kind === "responder" ? intervalMs + this.role.graceMs : intervalMs;
     const pings = this.pings;
     let at = Math.min((pings === null ? this.lastInboundAt : Math.max(this.lastInboundAt, pings.lastAt)) + unheardMs, this.lastInboundAt + timeoutMs);
-    if (this.role.kind === "initiator") at = Math.min(at, this.lastSentAt + intervalMs);
+    if (this.role.kind === "initiator") at = Math.min(at, this.idlePingAt());
     if (this._health === "alive") at = Math.min(at, this.lastInboundAt + suspectMs);
     const probe = this.probeOut;
     if (probe !== null) at = Math.min(at, probe.deadline);
     return at;
+  }
+
+  private idlePingAt(): number {
+    return idlePingAt(this.settings, this.lastSentAt, this.setup.serverOffsetMs);
   }
 
   private sincePing(now: number): number {

@@ -1,5 +1,5 @@
 import type { LivenessSettings } from "../protocol/messages.js";
-import { DEFAULT_LIVENESS, defaultServerCheckMs, responderGraceMs, validateLiveness } from "../liveness/settings.js";
+import { DEFAULT_LIVENESS, defaultPingSlotMs, defaultServerCheckMs, responderGraceMs, validateLiveness } from "../liveness/settings.js";
 import type { LivenessEngineOptions } from "../liveness/liveness-engine.js";
 import type { PulseStore } from "../store/identity-store.js";
 import type { Authenticate } from "./identity/identity.js";
@@ -41,7 +41,10 @@ export interface ServerOptions extends ResourceOptions {
    * over it the oldest messages are trimmed (the newest is always kept). Default 64 MiB.
    */
   retainBytesPerRoom?: number;
-  /** Heartbeat settings, advertised to clients in `welcome`. Default 5000 / 8000 / 12000 ms. */
+  /**
+   * Heartbeat settings, advertised to clients in `welcome`. Default 5000 / 8000 / 12000 ms, and
+   * pingSlotMs 250 (0 when intervalMs is under 500).
+   */
   liveness?: Partial<LivenessSettings>;
   /**
    * How often all connections' liveness is evaluated. Default 1000 ms (less when the liveness
@@ -148,7 +151,8 @@ export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowed
 };
 
 export function resolveOptions(o: ServerOptions): ResolvedOptions {
-  const liveness = validateLiveness({ ...DEFAULT_LIVENESS, ...o.liveness });
+  const times = { ...DEFAULT_LIVENESS, ...o.liveness };
+  const liveness = validateLiveness({ ...times, pingSlotMs: o.liveness?.pingSlotMs ?? defaultPingSlotMs(times) });
   const checkMs = o.checkMs ?? defaultServerCheckMs(liveness);
   return {
     ...resolveResourceOptions(o),

@@ -10,12 +10,15 @@ describe("chat", () => {
     const liveness = { intervalMs: 1_000, suspectMs: 2_000, timeoutMs: 3_000 };
     const server = await testServer({ liveness });
     const raw = await RawClient.hello(server.url, "ada");
-    const welcome = await raw.next("welcome");
-    assert.deepEqual(welcome.liveness, liveness);
-    assert.equal(welcome.protocol, 1);
-    assert.ok(welcome.epoch.length > 0);
-    raw.close();
-    await server.close();
+    try {
+      const welcome = await raw.next("welcome");
+      assert.deepEqual(welcome.liveness, { ...liveness, pingSlotMs: 250 }, "the ping slot defaults to 250 ms");
+      assert.equal(welcome.protocol, 1);
+      assert.ok(welcome.epoch.length > 0);
+    } finally {
+      raw.close();
+      await server.close();
+    }
   });
 
   it("two clients chat: ack, live delivery, presence, history paging", async () => {

@@ -4,7 +4,9 @@ import WebSocket from "ws";
 import { testServer, testClient, FAST_LIVENESS } from "../support/test-server.js";
 import { BlackHoleProxy } from "../support/black-hole-proxy.js";
 import { waitFor, sleep } from "../support/wait.js";
-import type { ConnectionState } from "../../src/client/types.js";
+import type { ConnectionState, WebSocketFactory } from "../../src/client/types.js";
+import { PulseClient } from "../../src/client/pulse-client.js";
+import { systemClock, type Clock } from "../../src/liveness/clock.js";
 
 /** The real `ws` class, counting heartbeat frames in both directions. */
 function countingWebSocket() {
@@ -46,6 +48,50 @@ describe("heartbeat on a real server", () => {
       assert.equal(frames.serverPongs - start.serverPongs, pings, "each answered");
       assert.equal(frames.serverPings - start.serverPings, 0, "the server never pinged a client that pings");
       assert.equal(c.state.kind, "open");
+    } finally {
+      c.close();
+      await server.close();
+    }
+  });
+
+  it("an idle client pings on the server's ping slots, whatever its own clock says, and never later than intervalMs", async () => {
+    const liveness = { intervalMs: 1_000, suspectMs: 2_500, timeoutMs: 4_000, pingSlotMs: 500 };
+    const server = await testServer({ liveness });
+    // The client's clock is 98.76525 s behind the server's: only welcome.serverTime can tell it where the slots are.
+    const SHIFT = -98_765.25;
+    const clock: Clock = { ...systemClock, now: () => Date.now() + SHIFT };
+    const pings: number[] = [];
+    class RecordingWebSocket extends WebSocket {
+      override send(data: string): void {
+        if (data.startsWith('{"type":"ping"')) pings.push((JSON.parse(data) as { sentAt: number }).sentAt);
+        super.send(data);
+      }
+    }
+    const c = new PulseClient({ url: server.url, nick: "ada", WebSocket: RecordingWebSocket as unknown as WebSocketFactory }, { clock });
+    // Generous: a ping on a slot is early by at most the client's error on the server's clock (half the
+    // hello round trip) and late by its timer's lateness; by chance, 7 pings in a row would land that
+    // near a boundary (40 % of a slot) once in 600 runs.
+    const EARLY_MS = 50;
+    const LATE_MS = 150;
+    try {
+      c.connect();
+      await waitFor(() => c.state.kind === "open", "open");
+      c.join("quiet");
+      await waitFor(() => c.online("quiet").includes("ada"), "joined");
+      for (const pause of [130, 410, 260, 75, 330, 480, 20]) {
+        // A chat frame at its own moment: without slots the next ping would come exactly intervalMs later.
+        await sleep(pause);
+        const entry = c.send("quiet", "x");
+        const sentAt = clock.now();
+        await waitFor(() => !c.outboxEntries().some((e) => e.id === entry.id), "acked");
+        const before = pings.length;
+        await waitFor(() => pings.length > before, "the next ping", 5_000, 5);
+        const at = pings.at(-1)!;
+        const inSlot = (((at - SHIFT) % liveness.pingSlotMs) + liveness.pingSlotMs) % liveness.pingSlotMs;
+        assert.ok(inSlot < LATE_MS || inSlot > liveness.pingSlotMs - EARLY_MS, `ping ${inSlot.toFixed(1)} ms into a slot of the server's clock`);
+        const waited = at - sentAt;
+        assert.ok(waited > liveness.intervalMs - liveness.pingSlotMs - EARLY_MS && waited < liveness.intervalMs + LATE_MS, `pinged ${waited.toFixed(0)} ms after the send`);
+      }
     } finally {
       c.close();
       await server.close();
