@@ -67,6 +67,15 @@ export function clientAddressReader(options: ClientAddressOptions): (req: Incomi
 /** A socket that closed before its address was read; all such share one key. */
 const UNKNOWN: ClientAddress = { ip: "unknown", limitKey: "unknown" };
 
+/**
+ * The shortest prefix a trusted range may have, by family: the widest private block of each,
+ * 10.0.0.0/8 and fc00::/7. A wider range always holds other people's networks, and everyone in
+ * a trusted range can write X-Forwarded-For and pick an address: 0.0.0.0/0 would let any client
+ * escape the per-address limits. (A publicly routed proxy range is far narrower: a cloud load
+ * balancer's published blocks are /12 and longer.)
+ */
+export const WIDEST_TRUSTED_PREFIX = { 4: 8, 6: 7 } as const;
+
 /** The trusted proxies as ranges; throws a RangeError naming the first bad entry. */
 export function trustedProxyRanges(entries: readonly string[]): AddressRanges {
   if (entries.length > MAX_TRUSTED_PROXIES) {
@@ -76,6 +85,10 @@ export function trustedProxyRanges(entries: readonly string[]): AddressRanges {
     entries.map((entry) => {
       const range = parseRange(entry.trim());
       if (typeof range === "string") throw new RangeError(`trustedProxies: '${entry.slice(0, 80)}' ${range}`);
+      const widest = WIDEST_TRUSTED_PREFIX[range.family];
+      if (range.bits < widest) {
+        throw new RangeError(`trustedProxies: '${entry.slice(0, 80)}' is wider than /${widest}: it trusts other people's networks, whose clients could then pick their own address; name your proxies' own subnets`);
+      }
       return range;
     }),
   );

@@ -73,6 +73,11 @@ describe("clientAddressReader", () => {
     assert.throws(() => readerOf(["10.0.0.0/33"]), /'10\.0\.0\.0\/33' has a prefix length/);
     assert.throws(() => readerOf(["10.0.0.1/8"]), /'10\.0\.0\.1\/8' has bits set after the first 8; the range is 10\.0\.0\.0\/8/);
     assert.throws(() => readerOf(Array.from({ length: MAX_TRUSTED_PROXIES + 1 }, () => "10.0.0.1")), /at most 1024/);
+    // Trusting the whole internet (or a large part of it) would let any client pick its address.
+    for (const wide of ["0.0.0.0/0", "::/0", "0.0.0.0/7", "2000::/3", "::ffff:0.0.0.0/96", "fc00::/6"]) {
+      assert.throws(() => readerOf([wide]), /is wider than \/(8|7): it trusts other people's networks/, wide);
+    }
+    assert.doesNotThrow(() => readerOf(["10.0.0.0/8", "fc00::/7", "::ffff:10.0.0.0/104"]), "the widest private blocks");
     for (const bits of [31, 129, 64.5, Number.NaN]) assert.throws(() => readerOf([], bits), /ipv6PrefixBits/);
     assert.doesNotThrow(() => readerOf(Array.from({ length: MAX_TRUSTED_PROXIES }, () => " 10.0.0.1 "), 32), "the bounds themselves, and spaces around an entry");
   });
