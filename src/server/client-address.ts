@@ -71,8 +71,7 @@ const UNKNOWN: ClientAddress = { ip: "unknown", limitKey: "unknown" };
  * The shortest prefix a trusted range may have, by family: the widest private block of each,
  * 10.0.0.0/8 and fc00::/7. A wider range always holds other people's networks, and everyone in
  * a trusted range can write X-Forwarded-For and pick an address: 0.0.0.0/0 would let any client
- * escape the per-address limits. (A publicly routed proxy range is far narrower: a cloud load
- * balancer's published blocks are /12 and longer.)
+ * escape the per-address limits.
  */
 export const WIDEST_TRUSTED_PREFIX = { 4: 8, 6: 7 } as const;
 
