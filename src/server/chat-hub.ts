@@ -7,9 +7,8 @@ import type { Broker } from "./broker.js";
 import type { ResolvedOptions } from "./options.js";
 import { Nicknames } from "./nicknames.js";
 import { roomAllowed } from "./identity/identity.js";
-import { pageOf, Room } from "./room.js";
+import { pageOf, Room, type SyncingMember } from "./room.js";
 import { PresenceBatcher, type BatchTiming } from "./presence-batcher.js";
-import type { FanoutTarget } from "./fanout.js";
 import type { PagedReply } from "./reply-pager.js";
 import type { JoinedRooms } from "./joined-rooms.js";
 import { ReplayGate } from "./replay-gate.js";
@@ -18,7 +17,7 @@ import { LatestPageCache } from "./latest-page-cache.js";
 import type { Metrics } from "./metrics.js";
 
 /** What the hub needs of a connection. */
-export interface Member extends FanoutTarget {
+export interface Member extends SyncingMember {
   readonly nick: string;
   /** The server's word on who this is (see identity/). */
   readonly userId: string;

@@ -116,9 +116,11 @@ class Occasional {
   allowedRooms: readonly string[] | undefined = undefined;
   /** Set when the server closes the connection; null: the client did (or the link died). */
   endReason: EndReason | null = null;
+  /** What rooms hold for this reader while its catch-ups go out (see Room.deliver), all rooms together. */
+  heldBytes = 0;
 
   get holdsNothing(): boolean {
-    return this.handshake === null && this.pager === null && this.reads === null && this.sendOrder === null && this.fragmentTimer === null && this.allowedRooms === undefined && this.endReason === null;
+    return this.handshake === null && this.pager === null && this.reads === null && this.sendOrder === null && this.fragmentTimer === null && this.allowedRooms === undefined && this.endReason === null && this.heldBytes === 0;
   }
 }
 
@@ -265,6 +267,21 @@ export class Connection implements Member, LivenessHost {
   /** The server-wide queued-bytes budget is exceeded and this reader holds the most. */
   cutForBudget(): void {
     this.cutSlow(`held ${this.socket.bufferedAmount} queued bytes when the server's budget of ${this.options.maxQueuedBytesTotal} was exceeded`);
+  }
+
+  /**
+   * What the rooms hold for this reader during its catch-ups changed by `deltaBytes`: false once
+   * all rooms' together pass the send budget, and then the reader is cut as a slow consumer.
+   */
+  holdFrames(deltaBytes: number): boolean {
+    const more = this.more;
+    more.heldBytes += deltaBytes;
+    if (more.heldBytes <= this.options.maxBufferedBytes) {
+      this.tidy();
+      return true;
+    }
+    this.cutSlow(`had ${more.heldBytes} bytes of live frames held while its catch-ups waited (more than ${this.options.maxBufferedBytes})`);
+    return false;
   }
 
   /** A reply page waited too long for the reader to make room. */

@@ -8,6 +8,24 @@ interface PendingFrame {
   seq: number;
 }
 
+/** A member whose catch-up may be going out. */
+export interface SyncingMember extends FanoutTarget {
+  /**
+   * What is held for it changed by `deltaBytes` (in all its rooms together); false: too much,
+   * stop holding for it (it is being cut).
+   */
+  holdFrames(deltaBytes: number): boolean;
+}
+
+/** The frames held for one syncing member, and what they cost: their bytes plus each entry's own. */
+interface HeldFrames {
+  readonly frames: PendingFrame[];
+  bytes: number;
+}
+
+/** What one held entry costs beyond its frame: the entry object and its slot in the array. */
+const HELD_ENTRY_BYTES = 48;
+
 /**
  * One chat room on this node: who receives its frames, and who is online. Presence counts
  * connections per nickname, so a nickname with several tabs is online once and leaves when its
@@ -15,7 +33,7 @@ interface PendingFrame {
  */
 export class Room {
   readonly members = new Set<FanoutTarget>();
-  private readonly syncing = new Map<FanoutTarget, PendingFrame[]>();
+  private readonly syncing = new Map<SyncingMember, HeldFrames>();
   private readonly presence = new Map<string, number>();
 
   constructor(readonly name: string) {}
@@ -106,18 +124,21 @@ export class Room {
     return false;
   }
 
-  /** A joining member: frames published from now on are held until `finishSync`. */
-  startSync(member: FanoutTarget): PendingFrame[] {
+  /**
+   * A joining member: frames published from now on are held until `finishSync`. Returns what
+   * `holds` checks against: the frames held for this join.
+   */
+  startSync(member: SyncingMember): object {
     // A member joining again stops receiving live frames until its new `joined` went out; a
     // join already in flight keeps the frames it holds.
     this.members.delete(member);
     let held = this.syncing.get(member);
-    if (!held) this.syncing.set(member, (held = []));
+    if (!held) this.syncing.set(member, (held = { frames: [], bytes: 0 }));
     return held;
   }
 
-  /** Whether `member` is still syncing with the `held` list that startSync gave (not left meanwhile). */
-  holds(member: FanoutTarget, held: PendingFrame[]): boolean {
+  /** Whether `member` is still syncing with the `held` frames that startSync gave (not left or cut meanwhile). */
+  holds(member: SyncingMember, held: object): boolean {
     return this.syncing.get(member) === held;
   }
 
@@ -125,22 +146,37 @@ export class Room {
    * History up to `deliveredSeq` was sent; now release held frames that are newer, in order,
    * and make the member live.
    */
-  finishSync(member: FanoutTarget, deliveredSeq: number): PendingFrame[] {
-    const held = this.syncing.get(member) ?? [];
-    this.syncing.delete(member);
+  finishSync(member: SyncingMember, deliveredSeq: number): PendingFrame[] {
+    const held = this.stopHolding(member);
     this.members.add(member);
     return held.filter((f) => f.seq === 0 || f.seq > deliveredSeq);
   }
 
-  remove(member: FanoutTarget): void {
+  remove(member: SyncingMember): void {
     this.members.delete(member);
+    this.stopHolding(member);
+  }
+
+  private stopHolding(member: SyncingMember): PendingFrame[] {
+    const held = this.syncing.get(member);
+    if (!held) return [];
     this.syncing.delete(member);
+    if (held.bytes > 0) member.holdFrames(-held.bytes);
+    return held.frames;
   }
 
   /** A frame for everyone in the room; returns how many live members it was written to. */
   deliver(frame: Buffer, seq: number): number {
     const written = fanout(this.members, frame);
-    for (const held of this.syncing.values()) held.push({ frame, seq });
+    // A catch-up goes out only as fast as its reader reads (the pager cuts a reader only when
+    // it makes no progress at all), so what is held for one is bounded by its send budget.
+    for (const [member, held] of this.syncing) {
+      const cost = frame.length + HELD_ENTRY_BYTES;
+      held.frames.push({ frame, seq });
+      held.bytes += cost;
+      // Too much: it no longer gets this room's frames; its catch-up sees it is not held any more.
+      if (!member.holdFrames(cost)) this.stopHolding(member);
+    }
     return written;
   }
 }

@@ -65,6 +65,40 @@ describe("slow consumers", () => {
     }
   });
 
+  it("a reader whose catch-up waits while the room is busy is cut once the frames held for it pass its send budget", async () => {
+    const store = new MemoryStore();
+    const lines: string[] = [];
+    // No stall cut for a minute: a reader that trickles a few bytes now and then never trips it,
+    // and the frames the room holds for it until its catch-up is out must still be bounded.
+    const server = await testServer({ store, maxBufferedBytes: 64 * 1024, replayStallMs: 60_000, slowConsumerGraceMs: 20_000, maxReplayBytes: 64 * 1024 * 1024, rateLimits: false, log: (l) => lines.push(l) });
+    try {
+      await fillRoom(store, "r", 4_000, (i) => `${i} `.padEnd(4_000, "h")); // ~16 MB: more than kernel buffers take
+      const hoarder = await RawClient.hello(server.url, "hoarder");
+      tcpOf(hoarder).pause();
+      hoarder.send({ type: "join", room: "r", since: 0, epoch: store.epoch });
+      const writer = await RawClient.hello(server.url, "writer");
+      writer.send({ type: "join", room: "r" });
+      await writer.next("joined");
+      const text = "w".repeat(4_000);
+      const cut = () => lines.some((l) => l.includes("hoarder") && l.includes("held while its catch-ups waited") && l.includes("closed 4003"));
+      // 64 KiB of held frames is 16 of these; 200 (800 KB) without a cut means no bound.
+      for (let i = 0; i < 200 && !cut(); i++) {
+        writer.send({ type: "send", room: "r", id: `w${i}`, text });
+        await writer.next("ack", (a) => a.id === `w${i}`);
+      }
+      await waitFor(cut, "the server to cut the hoarder for the frames held for it", 5_000);
+      tcpOf(hoarder).resume();
+      const closed = await hoarder.waitClosed(20_000);
+      assert.equal(closed.code, 4003);
+      writer.send({ type: "ping", id: 7, sentAt: 1 });
+      await writer.next("pong");
+      assert.equal(writer.closed, null, "the writer, reading normally, was not touched");
+      writer.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it("a client that asks for a replay and stops reading is cut after replayStallMs", async () => {
     const store = new MemoryStore();
     const server = await testServer({ store, replayStallMs: 500, slowConsumerGraceMs: 20_000, maxReplayBytes: 64 * 1024 * 1024 });
