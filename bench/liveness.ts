@@ -12,7 +12,9 @@
  * one round's ratio moves by half either way. --system ws|socketio|bun|pulse-mem measures one
  * system alone (at its own defaults). --ping-tick-ms N: Pulse clients that ignore the ping
  * slots, each pinging at 5 s of its own idleness, checked every N ms; 10 is close to a timer per
- * connection (pings reach the server spread out), the unflattering case for Pulse. --port N (default 9800): the
+ * connection (pings reach the server spread out), the unflattering case for Pulse.
+ * --rate-limits: Pulse with its default per-connection rate limits on (elsewhere they are off:
+ * the generator runs thousands of clients per address), for their share of the memory. --port N (default 9800): the
  * first server's port (the second's is N + 10, each with its stats port 1,000 above).
  *
  * Heap per connection is given two ways: the growth since the server had no client, per
@@ -44,6 +46,8 @@ if (pingTickArg !== null && (!Number.isInteger(pingTickArg) || pingTickArg < 1 |
 if (pingTickArg !== null) process.env.BENCH_PING_TICK_MS = String(pingTickArg);
 const portArg = process.argv.includes("--port") ? Number(process.argv[process.argv.indexOf("--port") + 1]) : 9800;
 if (!Number.isInteger(portArg) || portArg < 1024 || portArg > 60_000) throw new Error("--port takes an integer from 1024 to 60000");
+// --rate-limits: Pulse with its default per-connection rate limits on (see bench/peers/pulse-server.ts).
+const rateLimitsArg = process.argv.includes("--rate-limits");
 const roundsArg = process.argv.includes("--rounds") ? Number(process.argv[process.argv.indexOf("--rounds") + 1]) : 3;
 if (!Number.isInteger(roundsArg) || roundsArg < 1 || roundsArg > 20) throw new Error("--rounds takes an integer from 1 to 20");
 // Pulse and plain ws in the same run (the machine is shared: only a same-run ratio means much).
@@ -55,7 +59,8 @@ type Point = { connections: number; cpuPercent: number; rssPerConnKiB: number; h
 async function measure(def: ReturnType<typeof systemById>, k: number): Promise<Point[]> {
   const port = portArg + k * 10;
   // Plain ws at Pulse's default interval, so the CPU ratio compares like with like.
-  const server = await startSystem(def, port, false, true, def.id === "ws" ? ["--interval-ms", String(PULSE_DEFAULT_INTERVAL_MS)] : []);
+  const extra = def.id === "ws" ? ["--interval-ms", String(PULSE_DEFAULT_INTERVAL_MS)] : def.kind === "pulse" && rateLimitsArg ? ["--per-connection-limits"] : [];
+  const server = await startSystem(def, port, false, true, extra);
   const fleet = await Fleet.start(4, { kind: def.kind, host: "127.0.0.1", port, reconnect: false, track: false }, 2 + k * 4);
   const points: Point[] = [];
   try {
@@ -155,11 +160,11 @@ if (last) console.log(`\nPulse at ${last.connections}: ${verdict.join("; ")}`);
 const dir = new URL("./results/", import.meta.url);
 mkdirSync(dir, { recursive: true });
 // The default run feeds docs/benchmarks.md (liveness.md); others are kept beside it.
-const suffix = `${systemArg ? `-${systemArg}` : ""}${pingTickArg !== null ? `-tick${pingTickArg}` : ""}`;
+const suffix = `${systemArg ? `-${systemArg}` : ""}${pingTickArg !== null ? `-tick${pingTickArg}` : ""}${rateLimitsArg ? "-limits" : ""}`;
 writeFileSync(new URL(`liveness${suffix}.json`, dir), JSON.stringify({ systems: runs, rounds: rounds.map((r) => r.map((points, k) => ({ id: defs[k]!.id, points }))), at: new Date().toISOString(), machine: machineInfo(), loadAverage: { start: loadAtStart, end: loadAtEnd }, windowMs: WINDOW_MS }, null, 2) + "\n");
 if (!systemArg) {
   const md = [
-    `Pulse at its default heartbeat (${pingTickArg === null ? "clients ping after 5 s idle on the server's 250 ms ping slots, as the reference client does; the server answers" : `clients that ignore the ping slots ping after 5 s idle, checked every ${pingTickArg} ms; the server answers`}) and plain ws with its README sweep set to the same 5 s, ${WINDOW_MS / 1000} s windows, ${roundsArg} rounds alternating which system goes first; each figure is the median over the rounds, each ratio the median of the rounds' ratios. Measured ${new Date().toISOString()}; ${load}: a shared machine, so read the ratios rather than the absolute figures.`,
+    `Pulse at its default heartbeat${rateLimitsArg ? " with its default per-connection rate limits on (per-address ones opened wide for the generator)" : ""} (${pingTickArg === null ? "clients ping after 5 s idle on the server's 250 ms ping slots, as the reference client does; the server answers" : `clients that ignore the ping slots ping after 5 s idle, checked every ${pingTickArg} ms; the server answers`}) and plain ws with its README sweep set to the same 5 s, ${WINDOW_MS / 1000} s windows, ${roundsArg} rounds alternating which system goes first; each figure is the median over the rounds, each ratio the median of the rounds' ratios. Measured ${new Date().toISOString()}; ${load}: a shared machine, so read the ratios rather than the absolute figures.`,
     markdownTable(header, rows),
     ratioRows.length ? markdownTable(ratioHeader, ratioRows) : "",
     last ? `Pulse at ${last.connections} idle: ${verdict.join("; ")}.` : "",

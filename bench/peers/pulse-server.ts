@@ -3,12 +3,22 @@
  * bench's side stats port, so Pulse's heap after GC and event-loop delay are read exactly like
  * the Node peers'. Needs `npm run build` first.
  *
- * node --expose-gc bench/... --port 9000 --store memory|<sqlite path> [--interval-ms N --suspect-ms N --timeout-ms N]
+ * node --expose-gc bench/... --port 9000 --store memory|<sqlite path> [--interval-ms N --suspect-ms N --timeout-ms N] [--per-connection-limits]
  * Liveness flags left out mean Pulse's defaults.
  */
 import { argNumber, argString, startStatsEndpoint } from "./node-stats.js";
 
 const port = argNumber("port", 9000);
+
+const WIDE = { perSecond: 1_000_000, burst: 1_000_000 };
+const PER_CONNECTION_LIMITS_ONLY = {
+  messages: { perIp: WIDE },
+  messageBytes: { perIp: WIDE },
+  pings: { perIp: WIDE },
+  membership: { perIp: WIDE },
+  history: { perIp: WIDE },
+  upgrades: WIDE,
+};
 
 const liveness: Record<string, number> = {};
 for (const key of ["intervalMs", "suspectMs", "timeoutMs"] as const) {
@@ -27,7 +37,11 @@ const server = await startServer({
   host: "127.0.0.1",
   log: () => {}, // per-connection log lines would cost CPU in the measurements
   store: argString("store", "memory"),
-  rateLimits: false, // the benchmarks measure throughput; limits would measure themselves
+  // The benchmarks measure throughput; limits would measure themselves. --per-connection-limits
+  // (bench:liveness --rate-limits): the default per-connection limits on, since their buckets are
+  // part of a connection's memory, and the per-address ones opened wide, since the generator runs
+  // thousands of clients from each of a few addresses.
+  rateLimits: process.argv.includes("--per-connection-limits") ? PER_CONNECTION_LIMITS_ONLY : false,
   maxConnections: 100_000, // the load runs open thousands of connections from a few addresses
   maxConnectionsPerIp: 100_000,
   ...(Object.keys(liveness).length ? { liveness } : {}),
