@@ -14,8 +14,9 @@
  * slots, each pinging at 5 s of its own idleness, checked every N ms; 10 is close to a timer per
  * connection (pings reach the server spread out), the unflattering case for Pulse.
  * --rate-limits: Pulse with its default per-connection rate limits on (elsewhere they are off:
- * the generator runs thousands of clients per address), for their share of the memory. --port N (default 9800): the
- * first server's port (the second's is N + 10, each with its stats port 1,000 above).
+ * the generator runs thousands of clients per address), for their share of the memory.
+ * --port N (default 9800): the first server's port (the second's is N + 10, each with its stats
+ * port 1,000 above).
  *
  * Heap per connection is given two ways: the growth since the server had no client, per
  * connection (what the server allocates once, such as code compiled for the first hellos, is

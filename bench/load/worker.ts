@@ -9,7 +9,7 @@ import { backoffMs } from "./backoff.js";
 import type { Request, Status, WorkerConfig } from "./ipc.js";
 import { Tag, helloFrame, joinFrame, pingFrame, sendFrame, typeTag } from "./protocol.js";
 import { RawWs } from "./raw-ws.js";
-import { idlePingAt } from "../../src/liveness/settings.js";
+import { idlePingAt, msIntoSlot } from "../../src/liveness/settings.js";
 import type { LivenessSettings } from "../../src/protocol/messages.js";
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
@@ -175,10 +175,7 @@ function startHeartbeat(offsetMs: number | null): void {
     heartbeatTimer.unref();
     return;
   }
-  const untilNextSlot = (): number => {
-    const intoSlot = (((nowMs() + offsetMs) % slot) + slot) % slot;
-    return slot - intoSlot + SLOT_TIMER_LAG_MS;
-  };
+  const untilNextSlot = (): number => slot - msIntoSlot(nowMs(), offsetMs, slot) + SLOT_TIMER_LAG_MS;
   const tick = (): void => {
     sendDuePings();
     heartbeatTimer = setTimeout(tick, untilNextSlot());

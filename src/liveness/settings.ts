@@ -61,8 +61,13 @@ export function idlePingAt(s: LivenessSettings, lastSentAt: number, serverOffset
   const due = lastSentAt + s.intervalMs;
   const slot = s.pingSlotMs ?? 0;
   if (serverOffsetMs === null || slot <= 0) return due;
-  const intoSlot = (due + serverOffsetMs) % slot;
-  return due - (intoSlot < 0 ? intoSlot + slot : intoSlot);
+  return due - msIntoSlot(due, serverOffsetMs, slot);
+}
+
+/** How far our time `t` is into its slot of the server's clock (ours plus `serverOffsetMs`): 0 to slotMs, excluded. */
+export function msIntoSlot(t: number, serverOffsetMs: number, slotMs: number): number {
+  const into = (t + serverOffsetMs) % slotMs;
+  return into < 0 ? into + slotMs : into;
 }
 
 /** Worst-case time from a peer's last frame to the dead verdict on a side that checks every checkMs. */

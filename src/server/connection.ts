@@ -277,7 +277,7 @@ export class Connection implements Member, LivenessHost {
     const more = this.more;
     more.heldBytes += deltaBytes;
     if (more.heldBytes <= this.options.maxBufferedBytes) {
-      this.tidy();
+      if (more.heldBytes === 0) this.tidy();
       return true;
     }
     this.cutSlow(`had ${more.heldBytes} bytes of live frames held while its catch-ups waited (more than ${this.options.maxBufferedBytes})`);

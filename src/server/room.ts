@@ -170,8 +170,8 @@ export class Room {
     const written = fanout(this.members, frame);
     // A catch-up goes out only as fast as its reader reads (the pager cuts a reader only when
     // it makes no progress at all), so what is held for one is bounded by its send budget.
+    const cost = frame.length + HELD_ENTRY_BYTES;
     for (const [member, held] of this.syncing) {
-      const cost = frame.length + HELD_ENTRY_BYTES;
       held.frames.push({ frame, seq });
       held.bytes += cost;
       // Too much: it no longer gets this room's frames; its catch-up sees it is not held any more.

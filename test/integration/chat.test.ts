@@ -6,7 +6,7 @@ import { waitFor } from "../support/wait.js";
 import type { ChatMessage } from "../../src/protocol/messages.js";
 
 describe("chat", () => {
-  it("welcome advertises liveness settings and the client adopts them", async () => {
+  it("welcome advertises the liveness settings, the ping slot included", async () => {
     const liveness = { intervalMs: 1_000, suspectMs: 2_000, timeoutMs: 3_000 };
     const server = await testServer({ liveness });
     const raw = await RawClient.hello(server.url, "ada");

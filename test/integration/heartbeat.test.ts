@@ -69,8 +69,9 @@ describe("heartbeat on a real server", () => {
     }
     const c = new PulseClient({ url: server.url, nick: "ada", WebSocket: RecordingWebSocket as unknown as WebSocketFactory }, { clock });
     // Generous: a ping on a slot is early by at most the client's error on the server's clock (half the
-    // hello round trip) and late by its timer's lateness; by chance, 7 pings in a row would land that
-    // near a boundary (40 % of a slot) once in 600 runs.
+    // hello round trip) and late by its timer's lateness. Without slots each ping would come intervalMs
+    // after its send, and these pauses put the 7 pings' phases 335 ms apart or more around the 500 ms
+    // slot, so no run could pass with all of them in this 200 ms window.
     const EARLY_MS = 50;
     const LATE_MS = 150;
     try {
