@@ -2,8 +2,10 @@
  * SqliteStore throughput on a temp file: persisted appends per second when 20 rooms append
  * 50,000 messages in bursts of 500 per tick (each burst awaited, so every figure counts only
  * committed messages), median of 3 runs; the same with every room held at its byte budget
- * (each batch also deletes as many old messages as it adds); then the time of one readAfter of
- * 10,000 messages.
+ * (each batch also deletes as many old messages as it adds); the same with every burst going
+ * into 20 rooms never seen before while the store is at its total budget (each batch also drops
+ * about 20 whole rooms: a flood of fresh room names); then the time of one readAfter of 10,000
+ * messages.
  *
  *   node --import tsx bench/store-append.ts
  */
@@ -23,6 +25,10 @@ const READ_COUNT = 10_000;
 const TARGET_PER_SECOND = 20_000;
 /** A budget of about 500 of these messages per room, so the trimmed run trims from its first fifth on. */
 const AT_BUDGET: RetentionOptions = { retainBytesPerRoom: 500 * (64 + MESSAGE_OVERHEAD_BYTES) };
+/** About 2,000 of these messages in all: after the first four bursts, every burst drops rooms. */
+const AT_TOTAL: RetentionOptions = { ...AT_BUDGET, retainBytesTotal: 2_000 * (64 + MESSAGE_OVERHEAD_BYTES) };
+/** 25 messages per room, so a burst of 500 opens 20 rooms never seen before. */
+const freshRoom = (n: number) => `flood-${Math.floor(n / 25)}`;
 
 function message(n: number, room: string): AppendInput {
   return {
@@ -57,12 +63,13 @@ async function appendInBursts(store: SqliteStore, count: number, roomOf: (n: num
   }
 }
 
-async function appendRun(retention: RetentionOptions = {}): Promise<number> {
+async function appendRun(retention: RetentionOptions = {}, roomOf = (n: number) => `room-${n % ROOMS}`): Promise<number> {
   return withTempStore(async (store) => {
     const started = performance.now();
-    await appendInBursts(store, TOTAL_MESSAGES, (n) => `room-${n % ROOMS}`);
+    await appendInBursts(store, TOTAL_MESSAGES, roomOf);
     const rate = TOTAL_MESSAGES / ((performance.now() - started) / 1000);
-    const held = await store.readAfter("room-0", 0, TOTAL_MESSAGES);
+    const held = await store.readAfter(roomOf(0), 0, TOTAL_MESSAGES);
+    if (retention.retainBytesTotal && held.length > 0) throw new Error(`${roomOf(0)} holds ${held.length} messages: the total did not drop it`);
     if (retention.retainBytesPerRoom && held.length > 600) throw new Error(`room-0 holds ${held.length} messages: the budget did not trim`);
     return rate;
   }, retention);
@@ -83,14 +90,20 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 const rates: number[] = [];
 const trimmedRates: number[] = [];
-// Interleaved, so both see the same machine load.
+const droppingRates: number[] = [];
+// Interleaved, so all see the same machine load.
 for (let run = 1; run <= RUNS; run++) {
   rates.push(await appendRun());
   trimmedRates.push(await appendRun(AT_BUDGET));
-  console.log(`run ${run}: ${Math.round(rates.at(-1)!).toLocaleString("en-US")} persisted appends/s; at the byte budget ${Math.round(trimmedRates.at(-1)!).toLocaleString("en-US")}`);
+  droppingRates.push(await appendRun(AT_TOTAL, freshRoom));
+  console.log(
+    `run ${run}: ${Math.round(rates.at(-1)!).toLocaleString("en-US")} persisted appends/s; at the byte budget ${Math.round(trimmedRates.at(-1)!).toLocaleString("en-US")}; ` +
+      `fresh rooms at the total ${Math.round(droppingRates.at(-1)!).toLocaleString("en-US")}`,
+  );
 }
 const rate = median(rates);
 const trimmedRate = median(trimmedRates);
+const droppingRate = median(droppingRates);
 console.log(
   `append: ${TOTAL_MESSAGES.toLocaleString("en-US")} messages, ${ROOMS} rooms, bursts of ${BURST}/tick: ` +
     `median ${Math.round(rate).toLocaleString("en-US")} persisted appends/s ` +
@@ -99,6 +112,10 @@ console.log(
 console.log(
   `append with every room at its byte budget (${AT_BUDGET.retainBytesPerRoom!.toLocaleString("en-US")} bytes, each batch trims): ` +
     `median ${Math.round(trimmedRate).toLocaleString("en-US")} persisted appends/s, ${(trimmedRate / rate).toFixed(2)}x the untrimmed run`,
+);
+console.log(
+  `append into fresh rooms at the total budget (${AT_TOTAL.retainBytesTotal!.toLocaleString("en-US")} bytes, each batch drops about 20 rooms): ` +
+    `median ${Math.round(droppingRate).toLocaleString("en-US")} persisted appends/s, ${(droppingRate / rate).toFixed(2)}x the untrimmed run`,
 );
 
 const readTimes: number[] = [];

@@ -42,6 +42,11 @@ export interface ServerOptions extends ResourceOptions {
    */
   retainBytesPerRoom?: number;
   /**
+   * Bytes kept in all rooms together when the store is opened from a spec, counted as for
+   * retainBytesPerRoom; over it whole rooms are dropped, least recently written first. Default 1 GiB.
+   */
+  retainBytesTotal?: number;
+  /**
    * Heartbeat settings, advertised to clients in `welcome`. Default 5000 / 8000 / 12000 ms, and
    * pingSlotMs 250 (0 when intervalMs is under 500).
    */
@@ -129,7 +134,7 @@ export interface ServerOptions extends ResourceOptions {
   log?: (line: string) => void;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | "retainBytesPerRoom" | "redis" | "authenticate" | "statsToken" | "allowedHosts" | "log" | "logger" | "metricsPort" | keyof ResourceOptions>> & ResolvedResourceOptions & {
+export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | "retainBytesPerRoom" | "retainBytesTotal" | "redis" | "authenticate" | "statsToken" | "allowedHosts" | "log" | "logger" | "metricsPort" | keyof ResourceOptions>> & ResolvedResourceOptions & {
   /** Every server log call goes through this (see logger.ts). */
   log: LogFn;
   metricsPort: number | null;
@@ -137,6 +142,7 @@ export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowed
   allowedHosts: string[] | null;
   retainPerRoom: number | undefined;
   retainBytesPerRoom: number | undefined;
+  retainBytesTotal: number | undefined;
   redis: string | null;
   authenticate: Authenticate | null;
   statsToken: string | null;
@@ -169,6 +175,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     statsToken: o.statsToken ?? null,
     retainPerRoom: o.retainPerRoom,
     retainBytesPerRoom: o.retainBytesPerRoom,
+    retainBytesTotal: o.retainBytesTotal,
     redis: o.redis ?? null,
     liveness,
     checkMs,
@@ -199,5 +206,6 @@ export function retentionOf(o: ResolvedOptions): RetentionOptions {
   return {
     ...(o.retainPerRoom !== undefined ? { retainPerRoom: o.retainPerRoom } : {}),
     ...(o.retainBytesPerRoom !== undefined ? { retainBytesPerRoom: o.retainBytesPerRoom } : {}),
+    ...(o.retainBytesTotal !== undefined ? { retainBytesTotal: o.retainBytesTotal } : {}),
   };
 }

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { ChatMessage } from "../protocol/messages.js";
 import { toWire, type AppendInput, type AppendResult, type MessageStore, type StoredMessage } from "./message-store.js";
 import { holdsAgainst, type ClaimResult, type IdentityStore, type NicknameClaim } from "./identity-store.js";
-import { overRetention, resolveRetention, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
+import { overRetention, resolveRetention, storedBytes, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
 
 export type MemoryStoreOptions = RetentionOptions;
 
@@ -19,7 +19,15 @@ interface RoomLog {
 export class MemoryStore implements MessageStore, IdentityStore {
   readonly epoch = randomUUID();
   private readonly retention: RetentionLimits;
+  /** Least recently written first (a room is moved to the end on every append). */
   private readonly rooms = new Map<string, RoomLog>();
+  /** What all rooms hold, in the byte budgets' measure (storedBytes). */
+  private heldBytes = 0;
+  /**
+   * The latest seq of a room with nothing held: above every seq of a room dropped to keep
+   * within retainBytesTotal, so such a room never hands out a seq it had before.
+   */
+  private seqFloor = 0;
   /** Idempotency index, keyed by idempotencyKey() so keys cannot collide. */
   private readonly byKey = new Map<string, StoredMessage>();
   private readonly nicknames = new Map<string, { userId: string; lastSeenAt: number }>();
@@ -40,9 +48,14 @@ export class MemoryStore implements MessageStore, IdentityStore {
     const { room, userId, clientId, id, from, text, ts } = input;
     const message: StoredMessage = { room, seq: log.first + log.messages.length, userId, clientId, id, from, text, ts };
     log.messages.push(message);
-    log.textBytes += utf8Bytes(text);
+    const bytes = utf8Bytes(text);
+    log.textBytes += bytes;
+    this.heldBytes += storedBytes(1, bytes);
     this.byKey.set(key, message);
     this.trim(log);
+    this.rooms.delete(room);
+    this.rooms.set(room, log);
+    this.dropRoomsOverTotal(room);
     return { message: { ...message }, duplicate: false };
   }
 
@@ -74,7 +87,7 @@ export class MemoryStore implements MessageStore, IdentityStore {
 
   async latestSeq(room: string): Promise<number> {
     const log = this.rooms.get(room);
-    return log && log.messages.length > 0 ? log.first + log.messages.length - 1 : 0;
+    return log ? log.first + log.messages.length - 1 : this.seqFloor;
   }
 
   async firstSeq(room: string): Promise<number> {
@@ -116,7 +129,7 @@ export class MemoryStore implements MessageStore, IdentityStore {
   private log(room: string): RoomLog {
     let log = this.rooms.get(room);
     if (!log) {
-      log = { messages: [], first: 1, textBytes: 0 };
+      log = { messages: [], first: this.seqFloor + 1, textBytes: 0 };
       this.rooms.set(room, log);
     }
     return log;
@@ -127,12 +140,25 @@ export class MemoryStore implements MessageStore, IdentityStore {
     let excess = 0;
     while (overRetention(this.retention, log.messages.length - excess, log.textBytes)) {
       const dropped = log.messages[excess++]!;
-      log.textBytes -= utf8Bytes(dropped.text);
+      const bytes = utf8Bytes(dropped.text);
+      log.textBytes -= bytes;
+      this.heldBytes -= storedBytes(1, bytes);
       this.byKey.delete(idempotencyKey(dropped));
     }
     if (excess === 0) return;
     log.messages.splice(0, excess);
     log.first += excess;
+  }
+
+  /** Over retainBytesTotal: drops whole rooms, least recently written first, never `written`. */
+  private dropRoomsOverTotal(written: string): void {
+    for (const [room, log] of this.rooms) {
+      if (this.heldBytes <= this.retention.retainBytesTotal || room === written) return;
+      for (const message of log.messages) this.byKey.delete(idempotencyKey(message));
+      this.heldBytes -= storedBytes(log.messages.length, log.textBytes);
+      this.seqFloor = Math.max(this.seqFloor, log.first + log.messages.length);
+      this.rooms.delete(room);
+    }
   }
 }
 

@@ -12,6 +12,11 @@
  *                                     through this one, trimmed ones included; missing on
  *                                     entries stored before it was kept)
  *   P bytes:{room}                    string, UTF-8 bytes of the texts held in log:{room}
+ *   P held                            string, what all rooms written since it was kept hold
+ *                                     (text bytes plus the per-message overhead)
+ *   P written                         sorted set  room scored by P tick at its last write
+ *   P tick                            string, one more per append (INCR)
+ *   P floor                           string, the seq a room dropped whole starts again above
  *   P nick:{key}                      hash  user nick seen
  *   P nicks                           sorted set  key scored by last seen (for purge)
  */
@@ -25,11 +30,14 @@ local function idem(u, c, i) return string.len(u) .. ':' .. u .. string.len(c) .
  * KEYS: dedupe hash, room seq counter, room stream, room text bytes.
  * ARGV: userId, clientId, id, from, text, ts, retainPerRoom, channel ("" = none),
  *       frame head, frame tail, room, key prefix, publish command, retainBytesPerRoom,
- *       per-message overhead bytes.
+ *       per-message overhead bytes, retainBytesTotal.
  * Returns {0, seq} for a new message, {1, room, seq, fields} for a duplicate.
  *
  * Trimming keeps the room within both limits as the other engines do (retention.ts,
- * overRetention): oldest first, never the newest message.
+ * overRetention): oldest first, never the newest message. Then, over retainBytesTotal, whole
+ * rooms are deleted, least recently written first, never this one; P floor moves above each
+ * one's latest seq, and a room's seq counter starts from it when the room has none.
+ * Rooms stored before P held was kept count from their first write after it.
  */
 export const APPEND_LUA = `${IDEMPOTENCY_KEY_LUA}
 local key = idem(ARGV[1], ARGV[2], ARGV[3])
@@ -68,11 +76,20 @@ end
 -- count starts again from the bytes held, which only ranges of such entries cannot use.
 local newest = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)[1]
 local through = newest and tonumber(fieldsOf(newest).b) or bytes
+local P = ARGV[12]
+local overhead = tonumber(ARGV[15])
+-- What the room held before this append, in P held (0 when it was not counted there yet).
+local before = 0
+if redis.call('ZSCORE', P .. 'written', ARGV[11]) then before = bytes + redis.call('XLEN', KEYS[3]) * overhead end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local floor = redis.call('GET', P .. 'floor')
+  if floor then redis.call('SET', KEYS[2], floor) end
+end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[3], seq .. '-0', 'u', ARGV[1], 'c', ARGV[2], 'i', ARGV[3], 'f', ARGV[4], 't', ARGV[5], 'ts', ARGV[6], 'b', through + string.len(ARGV[5]))
 redis.call('HSET', KEYS[1], key, seq .. ':' .. ARGV[11])
 bytes = bytes + string.len(ARGV[5])
-local retain, budget, overhead = tonumber(ARGV[7]), tonumber(ARGV[14]), tonumber(ARGV[15])
+local retain, budget = tonumber(ARGV[7]), tonumber(ARGV[14])
 local count = redis.call('XLEN', KEYS[3])
 local function over() return count > 1 and (count > retain or bytes + count * overhead > budget) end
 if over() then
@@ -96,6 +113,29 @@ if over() then
   redis.call('XTRIM', KEYS[3], 'MAXLEN', count)
 end
 redis.call('SET', KEYS[4], bytes)
+redis.call('ZADD', P .. 'written', redis.call('INCR', P .. 'tick'), ARGV[11])
+local held = redis.call('INCRBY', P .. 'held', bytes + count * overhead - before)
+local total = tonumber(ARGV[16])
+while held > total do
+  local victim = redis.call('ZRANGE', P .. 'written', 0, 0)[1]
+  if not victim or victim == ARGV[11] then break end
+  local log = P .. 'log:' .. victim
+  local cursor = '-'
+  repeat
+    local chunk = redis.call('XRANGE', log, cursor, '+', 'COUNT', 1000)
+    for _, entry in ipairs(chunk) do
+      local f = fieldsOf(entry)
+      redis.call('HDEL', KEYS[1], idem(f.u, f.c, f.i))
+      cursor = nextId(entry)
+    end
+  until #chunk < 1000
+  local cost = tonumber(redis.call('GET', P .. 'bytes:' .. victim) or '0') + redis.call('XLEN', log) * overhead
+  local last = tonumber(redis.call('GET', P .. 'seq:' .. victim) or '0')
+  redis.call('DEL', log, P .. 'bytes:' .. victim, P .. 'seq:' .. victim)
+  redis.call('ZREM', P .. 'written', victim)
+  held = redis.call('INCRBY', P .. 'held', -cost)
+  if last + 1 > tonumber(redis.call('GET', P .. 'floor') or '0') then redis.call('SET', P .. 'floor', last + 1) end
+end
 if ARGV[8] ~= '' then
   redis.call(ARGV[13], ARGV[8], seq .. ' ' .. ARGV[9] .. seq .. ARGV[10])
 end

@@ -52,7 +52,8 @@ export function redisConnectionOptions(commandTimeoutMs: number): RedisOptions {
 /**
  * MessageStore and IdentityStore on Redis (ioredis). Every append is one Lua script: dedupe,
  * the room's INCR, XADD to the room's stream under id "seq-0", exact trim to retainPerRoom
- * and retainBytesPerRoom (a per-room byte total kept next to the stream),
+ * and retainBytesPerRoom (a per-room byte total kept next to the stream), whole rooms dropped
+ * over retainBytesTotal (least recently written first),
  * and the publish of the message frame on the room's channel. An append resolves only after
  * Redis answered, so an ack means Redis has the message (durable as far as its AOF setting
  * makes it: see the README).
@@ -122,7 +123,7 @@ export class RedisStore implements MessageStore, IdentityStore {
       this.key("dedupe"), this.key(`seq:${room}`), this.key(`log:${room}`), this.key(`bytes:${room}`),
       userId, clientId, id, from, text, ts, this.retention.retainPerRoom,
       this.publish ? this.channelFor(room) : "", head, tail, room, this.keyPrefix, this.publishCommand,
-      this.retention.retainBytesPerRoom, MESSAGE_OVERHEAD_BYTES,
+      this.retention.retainBytesPerRoom, MESSAGE_OVERHEAD_BYTES, this.retention.retainBytesTotal,
     ])) as [0, number] | [1, string, string, string[]];
     if (reply[0] === 0) {
       return { message: { room, seq: Number(reply[1]), userId, clientId, id, from, text, ts }, duplicate: false };
@@ -152,7 +153,9 @@ export class RedisStore implements MessageStore, IdentityStore {
   }
 
   async latestSeq(room: string): Promise<number> {
-    return Number((await this.redis.get(this.key(`seq:${room}`))) ?? 0);
+    // A room with no counter (never written, or dropped whole) continues from the floor.
+    const [seq, floor] = await this.redis.mget(this.key(`seq:${room}`), this.key("floor"));
+    return Number(seq ?? floor ?? 0);
   }
 
   async firstSeq(room: string): Promise<number> {

@@ -5,6 +5,13 @@ export const DEFAULT_RETAIN_PER_ROOM = 100_000;
 export const DEFAULT_RETAIN_BYTES_PER_ROOM = 64 * 1024 * 1024;
 
 /**
+ * Default for `retainBytesTotal`: 1 GiB of text and per-message overhead in all rooms together.
+ * Rooms are made by naming them, so without a total a client could fill the disk one room at a
+ * time, each within its own budget.
+ */
+export const DEFAULT_RETAIN_BYTES_TOTAL = 1024 * 1024 * 1024;
+
+/**
  * What a stored message costs beyond its text, in the byte budget: its sender, ids, seq,
  * timestamp and index entries take about this much in SQLite (a row plus the idempotency
  * index entry). Counting it means a flood of tiny messages is bounded by bytes too, and the
@@ -26,12 +33,20 @@ export interface RetentionOptions {
    * Default DEFAULT_RETAIN_BYTES_PER_ROOM (64 MiB).
    */
   retainBytesPerRoom?: number;
+  /**
+   * Keep at most this many bytes in all rooms together, counted as for `retainBytesPerRoom`.
+   * Over it whole rooms are dropped, the least recently written first, never one written in
+   * the same append; a room dropped that way starts again above every seq it had. At least
+   * `retainBytesPerRoom`. Default DEFAULT_RETAIN_BYTES_TOTAL (1 GiB).
+   */
+  retainBytesTotal?: number;
 }
 
-/** Both limits, validated. */
+/** The three limits, validated. */
 export interface RetentionLimits {
   retainPerRoom: number;
   retainBytesPerRoom: number;
+  retainBytesTotal: number;
 }
 
 /** The validated limits; a room must keep at least its newest message. */
@@ -39,19 +54,28 @@ export function resolveRetention(options: RetentionOptions): RetentionLimits {
   const limits = {
     retainPerRoom: options.retainPerRoom ?? DEFAULT_RETAIN_PER_ROOM,
     retainBytesPerRoom: options.retainBytesPerRoom ?? DEFAULT_RETAIN_BYTES_PER_ROOM,
+    retainBytesTotal: options.retainBytesTotal ?? DEFAULT_RETAIN_BYTES_TOTAL,
   };
   for (const [name, value] of Object.entries(limits)) {
     if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   }
+  // Below it, the room just written could hold more than the total by itself, and would be the
+  // only one left.
+  if (limits.retainBytesTotal < limits.retainBytesPerRoom) {
+    throw new RangeError(`retainBytesTotal (${limits.retainBytesTotal}) must be at least retainBytesPerRoom (${limits.retainBytesPerRoom})`);
+  }
   return limits;
 }
+
+/** What `count` messages with `textBytes` of text in all cost in the byte budgets. */
+export const storedBytes = (count: number, textBytes: number): number => textBytes + count * MESSAGE_OVERHEAD_BYTES;
 
 /**
  * Whether a room holding `count` messages with `textBytes` of text in all must drop its
  * oldest one. Never true for a single message: the newest is always kept.
  */
 export function overRetention(limits: RetentionLimits, count: number, textBytes: number): boolean {
-  return count > 1 && (count > limits.retainPerRoom || textBytes + count * MESSAGE_OVERHEAD_BYTES > limits.retainBytesPerRoom);
+  return count > 1 && (count > limits.retainPerRoom || storedBytes(count, textBytes) > limits.retainBytesPerRoom);
 }
 
 /** The UTF-8 length of a text, as every engine stores it (a lone surrogate becomes U+FFFD, 3 bytes). */

@@ -53,6 +53,18 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   INSERT INTO room_sizes (room, text_bytes)
   SELECT room, SUM(octet_length(text)) FROM messages GROUP BY room;
   `,
+  // 4: each room's message count and when it was last written (a counter, not a clock), so the
+  // total across rooms is summed from this table at open and whole rooms can be dropped, least
+  // recently written first, when it is over retainBytesTotal. Rooms already stored are ordered
+  // by their newest message's time.
+  `
+  ALTER TABLE room_sizes ADD COLUMN message_count INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE room_sizes ADD COLUMN written INTEGER NOT NULL DEFAULT 0;
+  UPDATE room_sizes SET
+    message_count = (SELECT count(*) FROM messages WHERE messages.room = room_sizes.room),
+    written = coalesce((SELECT max(ts) FROM messages WHERE messages.room = room_sizes.room), 0);
+  CREATE INDEX room_sizes_written ON room_sizes (written);
+  `,
 ];
 
 /**

@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import type { ChatMessage } from "../protocol/messages.js";
 import type { AppendInput, AppendResult, MessageStore, StoredMessage } from "./message-store.js";
 import { holdsAgainst, type ClaimResult, type IdentityStore, type NicknameClaim } from "./identity-store.js";
-import { overRetention, resolveRetention, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
+import { MESSAGE_OVERHEAD_BYTES, overRetention, resolveRetention, storedBytes, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
 import { applyMigrations } from "./sqlite-migrations.js";
 import { LruMap } from "./lru-map.js";
 
@@ -30,11 +30,26 @@ interface PendingAppend {
   reject: (error: unknown) => void;
 }
 
-/** Seqs held for a room (both 0 when it is empty) and the UTF-8 bytes of their texts. */
+/**
+ * Seqs held for a room and the UTF-8 bytes of their texts. With nothing held, `first` is 0
+ * and `last` the seq the room's next message follows (the store's seq floor).
+ */
 interface RoomRange {
   first: number;
   last: number;
   textBytes: number;
+}
+
+const heldCount = (range: RoomRange): number => (range.first === 0 ? 0 : range.last - range.first + 1);
+const heldBytesOf = (range: RoomRange): number => storedBytes(heldCount(range), range.textBytes);
+
+/** What a batch changed beyond its rooms' ranges, published after its commit. */
+interface TotalsAfter {
+  heldBytes: number;
+  seqFloor: number;
+  writeTick: number;
+  /** Rooms dropped whole to keep within retainBytesTotal. */
+  dropped: string[];
 }
 
 type SeqRow = { seq: number };
@@ -61,6 +76,15 @@ export class SqliteStore implements MessageStore, IdentityStore {
    */
   private readonly rooms: LruMap<string, RoomRange>;
   private pending: PendingAppend[] = [];
+  /** What all rooms hold, in the byte budgets' measure (storedBytes), as committed. */
+  private heldBytes: number;
+  /**
+   * The latest seq of a room with nothing held: above every seq of a room dropped whole, so
+   * such a room never hands out a seq it had before (kept in meta as seq_floor).
+   */
+  private seqFloor: number;
+  /** Orders rooms by their last write (room_sizes.written): one more per batch. */
+  private writeTick: number;
   private flushHandle: NodeJS.Immediate | undefined;
   private closed = false;
 
@@ -76,10 +100,15 @@ export class SqliteStore implements MessageStore, IdentityStore {
   private readonly deleteBefore: Database.Statement<[string, number]>;
   private readonly selectOldest: Database.Statement<[string, number], SizedRow>;
   private readonly selectTextBytes: Database.Statement<[string], { bytes: number }>;
-  private readonly upsertTextBytes: Database.Statement<[string, number]>;
+  private readonly upsertRoomSize: Database.Statement<[string, number, number, number]>;
+  private readonly selectLeastWritten: Database.Statement<[number], { room: string; bytes: number }>;
+  private readonly deleteRoom: Database.Statement<[string]>;
+  private readonly deleteRoomSize: Database.Statement<[string]>;
+  private readonly upsertSeqFloor: Database.Statement<[string]>;
   private readonly writeBatch: (batch: PendingAppend[]) => {
     results: AppendResult[];
     ranges: Map<string, RoomRange>;
+    totals: TotalsAfter;
   };
 
   constructor(options: SqliteStoreOptions) {
@@ -131,10 +160,27 @@ export class SqliteStore implements MessageStore, IdentityStore {
         `SELECT seq, octet_length(text) AS bytes FROM messages WHERE room = ? AND seq >= ? ORDER BY seq`,
       );
       this.selectTextBytes = this.db.prepare(`SELECT text_bytes AS bytes FROM room_sizes WHERE room = ?`);
-      this.upsertTextBytes = this.db.prepare(
-        `INSERT INTO room_sizes (room, text_bytes) VALUES (?, ?)
-         ON CONFLICT (room) DO UPDATE SET text_bytes = excluded.text_bytes`,
+      this.upsertRoomSize = this.db.prepare(
+        `INSERT INTO room_sizes (room, text_bytes, message_count, written) VALUES (?, ?, ?, ?)
+         ON CONFLICT (room) DO UPDATE SET text_bytes = excluded.text_bytes,
+           message_count = excluded.message_count, written = excluded.written`,
       );
+      this.selectLeastWritten = this.db.prepare(
+        `SELECT room, text_bytes + message_count * ${MESSAGE_OVERHEAD_BYTES} AS bytes FROM room_sizes
+         WHERE written < ? ORDER BY written LIMIT 1`,
+      );
+      this.deleteRoom = this.db.prepare(`DELETE FROM messages WHERE room = ?`);
+      this.deleteRoomSize = this.db.prepare(`DELETE FROM room_sizes WHERE room = ?`);
+      this.upsertSeqFloor = this.db.prepare(
+        `INSERT INTO meta (key, value) VALUES ('seq_floor', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      );
+      const totals = this.db
+        .prepare(`SELECT coalesce(sum(text_bytes + message_count * ${MESSAGE_OVERHEAD_BYTES}), 0) AS bytes, coalesce(max(written), 0) AS tick FROM room_sizes`)
+        .get() as { bytes: number; tick: number };
+      this.heldBytes = totals.bytes;
+      this.writeTick = totals.tick;
+      const floor = this.db.prepare(`SELECT value FROM meta WHERE key = 'seq_floor'`).get() as { value: string } | undefined;
+      this.seqFloor = floor ? Number(floor.value) : 0;
       this.writeBatch = this.db.transaction((batch: PendingAppend[]) => this.writeInTransaction(batch));
     } catch (error) {
       this.db.close();
@@ -196,6 +242,11 @@ export class SqliteStore implements MessageStore, IdentityStore {
       return;
     }
     for (const [room, range] of outcome.ranges) this.rooms.set(room, range);
+    const { totals } = outcome;
+    for (const room of totals.dropped) this.rooms.delete(room);
+    this.heldBytes = totals.heldBytes;
+    this.seqFloor = totals.seqFloor;
+    this.writeTick = totals.writeTick;
     batch.forEach((request, i) => request.resolve(outcome.results[i]!));
   }
 
@@ -206,10 +257,12 @@ export class SqliteStore implements MessageStore, IdentityStore {
   private writeInTransaction(batch: PendingAppend[]) {
     const ranges = new Map<string, RoomRange>();
     const results: AppendResult[] = [];
+    let heldBytes = this.heldBytes;
     for (const { input } of batch) {
       let range = ranges.get(input.room);
       if (!range) {
         range = { ...this.roomRange(input.room) };
+        heldBytes -= heldBytesOf(range);
         ranges.set(input.room, range);
       }
       const seq = range.last + 1;
@@ -228,11 +281,36 @@ export class SqliteStore implements MessageStore, IdentityStore {
         results.push({ message: original, duplicate: true });
       }
     }
+    const writeTick = this.writeTick + 1;
     for (const [room, range] of ranges) {
       this.trim(room, range);
-      this.upsertTextBytes.run(room, range.textBytes);
+      heldBytes += heldBytesOf(range);
+      // A room that only met duplicates (of messages in other rooms) holds nothing: no row.
+      if (range.first !== 0) this.upsertRoomSize.run(room, range.textBytes, heldCount(range), writeTick);
     }
-    return { results, ranges };
+    return { results, ranges, totals: this.dropRoomsOverTotal(heldBytes, writeTick) };
+  }
+
+  /**
+   * Over retainBytesTotal: deletes whole rooms, least recently written first, never one this
+   * batch wrote (their `written` is `writeTick`). A room's rows are bounded by its own limits,
+   * so one drop is bounded work; the seq floor moves above the dropped room's latest seq.
+   */
+  private dropRoomsOverTotal(heldBytes: number, writeTick: number): TotalsAfter {
+    const dropped: string[] = [];
+    let seqFloor = this.seqFloor;
+    while (heldBytes > this.retention.retainBytesTotal) {
+      const victim = this.selectLeastWritten.get(writeTick);
+      if (!victim) break;
+      const last = this.selectLastSeq.get(victim.room)?.seq ?? 0;
+      this.deleteRoom.run(victim.room);
+      this.deleteRoomSize.run(victim.room);
+      heldBytes -= victim.bytes;
+      seqFloor = Math.max(seqFloor, last + 1);
+      dropped.push(victim.room);
+    }
+    if (seqFloor !== this.seqFloor) this.upsertSeqFloor.run(String(seqFloor));
+    return { heldBytes, seqFloor, writeTick, dropped };
   }
 
   /**
@@ -260,7 +338,7 @@ export class SqliteStore implements MessageStore, IdentityStore {
     if (!range) {
       range = {
         first: this.selectFirstSeq.get(room)?.seq ?? 0,
-        last: this.selectLastSeq.get(room)?.seq ?? 0,
+        last: this.selectLastSeq.get(room)?.seq ?? this.seqFloor,
         textBytes: this.selectTextBytes.get(room)?.bytes ?? 0,
       };
       this.rooms.set(room, range);

@@ -291,6 +291,70 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(9, 13));
       }));
 
+    it("keeps all rooms within retainBytesTotal by dropping the least recently written rooms whole", () =>
+      withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 12 * COST }, async ({ store }) => {
+        for (const room of ["a", "b", "c"]) for (const n of span(1, 3)) await store.append(sized(room, n));
+        await store.append(sized("a", 4)); // a is now written after b and c: b is the oldest
+        assert.deepEqual(seqs(await store.readAfter("b", 0, 100)), span(1, 3), "10 of 12 held: nothing dropped yet");
+
+        for (const n of span(1, 3)) await store.append(sized("d", n)); // 13 > 12: b goes, whole
+        assert.deepEqual(seqs(await store.readAfter("b", 0, 100)), []);
+        assert.equal(await store.firstSeq("b"), 0);
+        assert.equal(await store.latestSeq("b"), 4, "above every seq b had, so a resume from 3 sees a gap");
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(1, 4));
+        assert.deepEqual(seqs(await store.readAfter("c", 0, 100)), span(1, 3));
+        assert.deepEqual(seqs(await store.readAfter("d", 0, 100)), span(1, 3));
+
+        // b starts again above its old seqs; its old message keys are forgotten with it.
+        const again = await store.append(sized("b", 1));
+        assert.equal(again.duplicate, false);
+        assert.equal(again.message.seq, 5);
+        // 11 held; c (3) is now the least recently written and goes next.
+        await appendAll(store, span(4, 5).map((n) => sized("d", n)));
+        assert.deepEqual(seqs(await store.readAfter("c", 0, 100)), []);
+        assert.equal(await store.latestSeq("c"), 4);
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(1, 4));
+        // A room never written before starts above the floor too: no seq is ever handed out twice in a room.
+        assert.equal(await store.latestSeq("fresh"), 4);
+        assert.equal((await store.append(sized("fresh", 1))).message.seq, 5);
+      }));
+
+    it("never drops the room just written, even when it alone is left", () =>
+      withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 5 * COST }, async ({ store }) => {
+        for (const n of span(1, 2)) await store.append(sized("a", n));
+        for (const n of span(1, 7)) await store.append(sized("b", n));
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), []);
+        assert.deepEqual(seqs(await store.readAfter("b", 0, 100)), span(3, 7), "b trimmed to its own budget, kept");
+      }));
+
+    it("refuses a retainBytesTotal below retainBytesPerRoom", async () => {
+      await assert.rejects(makeStore({ retainBytesPerRoom: 2 * COST, retainBytesTotal: COST }), RangeError);
+    });
+
+    if (persistent) it("keeps the total across rooms and the seq floor across reopen", () =>
+      withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 8 * COST }, async ({ store, reopen }) => {
+        assert.ok(reopen, "a persistent engine's fixture must give reopen");
+        for (const room of ["a", "b"]) for (const n of span(1, 3)) await store.append(sized(room, n));
+        await store.close();
+        const again = await reopen();
+        try {
+          for (const n of span(1, 2)) await again.append(sized("c", n));
+          assert.deepEqual(seqs(await again.readAfter("a", 0, 100)), span(1, 3), "8 of 8 held");
+          await again.append(sized("c", 3)); // 9 > 8: a goes
+          assert.deepEqual(seqs(await again.readAfter("a", 0, 100)), []);
+          assert.deepEqual(seqs(await again.readAfter("b", 0, 100)), span(1, 3));
+        } finally {
+          await again.close();
+        }
+        const third = await reopen();
+        try {
+          assert.equal(await third.latestSeq("a"), 4, "the floor survives a restart");
+          assert.equal((await third.append(sized("a", 1))).message.seq, 5);
+        } finally {
+          await third.close();
+        }
+      }));
+
     it("gives each new store its own epoch", async () => {
       const one = await makeStore();
       const two = await makeStore();

@@ -4,10 +4,10 @@ import { readFileSync } from "node:fs";
 import { CONFIG_SCHEMA, markdownTable, usage } from "../../src/cli/config-schema.js";
 import { ConfigError, effectiveConfig, loadConfig, toServerOptions } from "../../src/cli/config.js";
 import { resolveOptions } from "../../src/server/options.js";
-import { DEFAULT_RETAIN_BYTES_PER_ROOM, DEFAULT_RETAIN_PER_ROOM } from "../../src/store/index.js";
+import { DEFAULT_RETAIN_BYTES_PER_ROOM, DEFAULT_RETAIN_BYTES_TOTAL, DEFAULT_RETAIN_PER_ROOM } from "../../src/store/index.js";
 
 /** Settings the store applies itself when the server leaves them out. */
-const STORE_DEFAULTS: Record<string, unknown> = { retainPerRoom: DEFAULT_RETAIN_PER_ROOM, retainBytesPerRoom: DEFAULT_RETAIN_BYTES_PER_ROOM };
+const STORE_DEFAULTS: Record<string, unknown> = { retainPerRoom: DEFAULT_RETAIN_PER_ROOM, retainBytesPerRoom: DEFAULT_RETAIN_BYTES_PER_ROOM, retainBytesTotal: DEFAULT_RETAIN_BYTES_TOTAL };
 
 const files = (map: Record<string, string>) => (path: string) => {
   if (!(path in map)) throw new Error(`ENOENT: ${path}`);

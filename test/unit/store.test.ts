@@ -33,6 +33,19 @@ async function sqliteFileFixture(options: RetentionOptions = {}): Promise<StoreF
   };
 }
 
+/**
+ * Replaces the fixture's database with one at schema `version` (the first `version`
+ * migrations) and epoch `epoch`, for the caller to fill as an older Pulse would have.
+ */
+async function databaseAtVersion(fixture: StoreFixture & { path: string }, version: number, epoch: string): Promise<Database.Database> {
+  await fixture.store.close();
+  await rm(fixture.path);
+  const old = new Database(fixture.path);
+  applyMigrations(old, SQLITE_MIGRATIONS.slice(0, version));
+  old.prepare(`INSERT INTO meta (key, value) VALUES ('epoch', ?)`).run(epoch);
+  return old;
+}
+
 storeContract("MemoryStore", async (options) => {
   const store = new MemoryStore(options);
   return { store, cleanup: () => store.close() };
@@ -49,11 +62,7 @@ describe("SqliteStore specifics", () => {
   it("migrates a version 1 database: history kept, old keys no longer pre-empt new users", async () => {
     const fixture = await sqliteFileFixture();
     try {
-      await fixture.store.close();
-      await rm(fixture.path);
-      const old = new Database(fixture.path);
-      applyMigrations(old, SQLITE_MIGRATIONS.slice(0, 1));
-      old.prepare(`INSERT INTO meta (key, value) VALUES ('epoch', 'e1')`).run();
+      const old = await databaseAtVersion(fixture, 1, "e1");
       old.prepare(`INSERT INTO messages (room, seq, client_id, msg_id, sender, text, ts) VALUES ('a', 1, 'c', 'm1', 'ada', 'before', 1)`).run();
       old.close();
       const store = (await fixture.reopen!()) as SqliteStore;
@@ -70,11 +79,7 @@ describe("SqliteStore specifics", () => {
     const cost = 1_000 + MESSAGE_OVERHEAD_BYTES;
     const fixture = await sqliteFileFixture({ retainBytesPerRoom: 5 * cost });
     try {
-      await fixture.store.close();
-      await rm(fixture.path);
-      const old = new Database(fixture.path);
-      applyMigrations(old, SQLITE_MIGRATIONS.slice(0, 2));
-      old.prepare(`INSERT INTO meta (key, value) VALUES ('epoch', 'e2')`).run();
+      const old = await databaseAtVersion(fixture, 2, "e2");
       const insert = old.prepare(`INSERT INTO messages (room, seq, user_id, client_id, msg_id, sender, text, ts) VALUES (?, ?, 'u', 'c', ?, 'ada', ?, 1)`);
       // 4 messages of 1,000 UTF-8 bytes (500 characters) in "a", one short one in "b".
       for (const seq of [1, 2, 3, 4]) insert.run("a", seq, `a${seq}`, "é".repeat(500));
@@ -88,6 +93,30 @@ describe("SqliteStore specifics", () => {
       await store.append({ ...base, id: "n6" });
       assert.deepEqual((await store.readAfter("a", 0, 10)).map((m) => m.seq), [2, 3, 4, 5, 6], "the migrated bytes count: the oldest went");
       assert.deepEqual((await store.readAfter("b", 0, 10)).map((m) => m.text), ["hi"]);
+    } finally {
+      await fixture.cleanup();
+    }
+  });
+
+  it("migrates a version 3 database: rooms are counted toward the total and ordered by their newest message", async () => {
+    const cost = 1_000 + MESSAGE_OVERHEAD_BYTES;
+    const fixture = await sqliteFileFixture({ retainBytesPerRoom: 5 * cost, retainBytesTotal: 7 * cost });
+    try {
+      const old = await databaseAtVersion(fixture, 3, "e3");
+      const insert = old.prepare(`INSERT INTO messages (room, seq, user_id, client_id, msg_id, sender, text, ts) VALUES (?, ?, 'u', 'c', ?, 'ada', ?, ?)`);
+      // "old" was last written at ts 10, "new" at ts 20: three messages of 1,000 bytes each.
+      for (const seq of [1, 2, 3]) insert.run("new", seq, `n${seq}`, "é".repeat(500), 20);
+      for (const seq of [1, 2, 3]) insert.run("old", seq, `o${seq}`, "é".repeat(500), 10);
+      old.prepare(`INSERT INTO room_sizes (room, text_bytes) VALUES ('new', 3000), ('old', 3000)`).run();
+      old.close();
+      const store = (await fixture.reopen!()) as SqliteStore;
+      const base = { room: "c", userId: "u1", clientId: "c", from: "bob", text: "é".repeat(500), ts: 30 };
+      await store.append({ ...base, id: "c1" });
+      assert.equal((await store.readAfter("old", 0, 10)).length, 3, "7 of 7 held");
+      await store.append({ ...base, id: "c2" });
+      assert.deepEqual(await store.readAfter("old", 0, 10), [], "the migrated rooms count: the oldest went whole");
+      assert.equal(await store.latestSeq("old"), 4);
+      assert.equal((await store.readAfter("new", 0, 10)).length, 3);
     } finally {
       await fixture.cleanup();
     }
