@@ -24,13 +24,33 @@ export function clockFromNow(base: Clock): Clock {
 }
 
 /**
+ * `base`'s time, never going back: a step back (the wall clock set back) counts as no time
+ * passing, and time goes on from there. For rate limits, which keep only the time at which
+ * each bucket is full again: on a clock set back 10 s, every bucket would look 10 s emptier
+ * (down to empty), the refusal counter too, so a connection refused once more would be closed
+ * as abusive.
+ */
+export function forwardOnly(base: { now(): number }): { now(): number } {
+  let last = base.now();
+  let behind = 0;
+  return {
+    now: () => {
+      const t = base.now() + behind;
+      if (t >= last) return (last = t);
+      behind += last - t;
+      return last;
+    },
+  };
+}
+
+/**
  * The same number, as V8's small integer when it is one. A difference of two epoch times is a
  * double until the code computing it is optimised: the first connections' engines kept it as a
  * 16-byte heap number in every timestamp that was never written again (a server engine's
  * lastSentAt: a box on each of the first ~1,000 connections). `| 0` yields an int32, which V8
  * keeps unboxed at every tier; a value beyond int32 (after 24 days) is returned as it is.
  */
-function smallInteger(n: number): number {
+export function smallInteger(n: number): number {
   const int = n | 0;
   return int === n ? int : n;
 }

@@ -1,5 +1,5 @@
-import { TokenBucket, type TimeSource } from "./token-bucket.js";
-import { clockFromNow, systemClock } from "../liveness/clock.js";
+import { BucketRate, type Bucket, type TimeSource } from "./token-bucket.js";
+import { clockFromNow, forwardOnly, systemClock } from "../liveness/clock.js";
 
 /** A sustained rate and the burst allowed on top of it. */
 export interface Rate {
@@ -115,49 +115,53 @@ function checkRate(name: string, r: Rate): void {
 }
 
 /**
- * One side's buckets (a connection's, or an address's), each made on the first request of its
- * kind. A bucket nobody took from is full, exactly like a fresh one, so making it late changes
- * no decision; and an idle connection that only pings holds one bucket instead of five (each
- * about 100 bytes of heap, on every connection).
+ * One side's buckets (a connection's, or an address's): a field per kind, each a bare number
+ * (see Bucket) in the object itself, with the rates shared by the limiter. Objects per bucket,
+ * even made only for the kinds used, cost an idle connection that only pings 160 bytes.
+ *
+ * Null, not 0, until first taken from: V8 gives a field one representation in every object of
+ * a class. A field that only ever held numbers becomes a 16-byte box in each once any of them
+ * holds a fraction (a byte at 16 KiB/s is 1000/16384 ms): one connection's first send would
+ * cost every idle one 16 bytes. A field that held null too keeps small integers inline, and
+ * only a fraction is a separate number.
  */
-class Buckets implements Record<RateKind, TokenBucket | null> {
-  // A field per kind (not an object of the made ones: that is one more object per connection).
-  messages: TokenBucket | null = null;
-  messageBytes: TokenBucket | null = null;
-  pings: TokenBucket | null = null;
-  membership: TokenBucket | null = null;
-  history: TokenBucket | null = null;
+class Buckets implements Record<RateKind, Bucket> {
+  messages: Bucket = null;
+  messageBytes: Bucket = null;
+  pings: Bucket = null;
+  membership: Bucket = null;
+  history: Bucket = null;
 
-  constructor(private readonly rates: Record<RateKind, Rate>, private readonly clock: TimeSource) {}
-
-  of(kind: RateKind): TokenBucket {
-    const made = this[kind];
-    if (made) return made;
-    const rate = this.rates[kind];
-    return (this[kind] = new TokenBucket(rate.perSecond, rate.burst, this.clock));
-  }
-
-  /** Milliseconds until every bucket is full again (0 when all are, or none was made). */
-  msUntilFull(): number {
+  /** Milliseconds until every bucket is full again (0 when all are). */
+  msUntilFull(rates: Record<RateKind, BucketRate>, now: number): number {
     let ms = 0;
-    for (const k of KINDS) ms = Math.max(ms, this[k]?.msUntilFull() ?? 0);
+    for (const k of KINDS) ms = Math.max(ms, rates[k].msUntilFull(this[k], now));
     return ms;
   }
 }
 
-const ratesOf = (settings: RateLimitSettings, side: "perConnection" | "perIp"): Record<RateKind, Rate> => {
-  const out = {} as Record<RateKind, Rate>;
-  for (const k of KINDS) out[k] = settings[k][side];
+const ratesOf = (settings: RateLimitSettings, side: "perConnection" | "perIp"): Record<RateKind, BucketRate> => {
+  const out = {} as Record<RateKind, BucketRate>;
+  for (const k of KINDS) out[k] = new BucketRate(settings[k][side].perSecond, settings[k][side].burst);
   return out;
 };
 
+/** The rates of a limiter's buckets, made once: its buckets are bare numbers. */
+interface BucketRates {
+  perConnection: Record<RateKind, BucketRate>;
+  perIp: Record<RateKind, BucketRate>;
+  refusals: BucketRate;
+}
+
 /** The buckets an IP address shares across its connections. */
-interface IpEntry {
-  readonly ip: string;
-  readonly buckets: Buckets;
-  connections: number;
+class IpEntry extends Buckets {
+  connections = 0;
   /** With no connection left: when every bucket is full again and the entry can go. */
-  refilledAt: number;
+  refilledAt = 0;
+
+  constructor(readonly ip: string) {
+    super();
+  }
 }
 
 /**
@@ -182,15 +186,18 @@ export class RateLimiter {
   /** Addresses with no connection, oldest first: ip -> refilledAt. */
   private readonly idle = new Map<string, number>();
 
-  private readonly rates: { perConnection: Record<RateKind, Rate>; perIp: Record<RateKind, Rate> } | null;
+  /** Null with rate limits off. */
+  readonly rates: BucketRates | null;
+  readonly clock: TimeSource;
 
   /**
    * `clock`: by default the wall clock counted from the limiter's start, so a bucket's time
-   * stays a small integer that V8 keeps in the bucket (epoch milliseconds need a separate
-   * 16-byte heap number per bucket).
+   * stays a small integer that V8 keeps in the object holding it (epoch milliseconds need a
+   * separate 16-byte heap number each). Read never going back (see forwardOnly).
    */
-  constructor(private readonly settings: RateLimitSettings | false, private readonly clock: TimeSource = clockFromNow(systemClock)) {
-    this.rates = settings === false ? null : { perConnection: ratesOf(settings, "perConnection"), perIp: ratesOf(settings, "perIp") };
+  constructor(settings: RateLimitSettings | false, clock: TimeSource = clockFromNow(systemClock)) {
+    this.rates = settings === false ? null : { perConnection: ratesOf(settings, "perConnection"), perIp: ratesOf(settings, "perIp"), refusals: new BucketRate(settings.refusals.perSecond, settings.refusals.burst) };
+    this.clock = forwardOnly(clock);
   }
 
   /** Addresses whose buckets are held (with connections, or refilling after their last). */
@@ -201,20 +208,14 @@ export class RateLimiter {
 
   /** A limiter for a new connection from `ip`; call its `release` when the connection ends. */
   forConnection(ip: string): ConnectionRateLimiter {
-    if (this.settings === false || this.rates === null) return UNLIMITED;
+    if (this.rates === null) return UNLIMITED;
     this.forgetRefilled();
     let entry = this.ips.get(ip);
-    if (!entry) this.ips.set(ip, (entry = { ip, buckets: new Buckets(this.rates.perIp, this.clock), connections: 0, refilledAt: 0 }));
+    if (!entry) this.ips.set(ip, (entry = new IpEntry(ip)));
     this.idle.delete(ip);
     entry.connections++;
     // No closure per connection: the limiter and the entry are all it needs to release.
-    return new ConnectionRateLimiter(this, new Buckets(this.rates.perConnection, this.clock), entry);
-  }
-
-  /** A refusal-counting bucket for a connection, made on its first refusal. */
-  refusalBucket(): TokenBucket {
-    const { perSecond, burst } = (this.settings as RateLimitSettings).refusals;
-    return new TokenBucket(perSecond, burst, this.clock);
+    return new ConnectionRateLimiter(this, entry);
   }
 
   /** One connection of `entry`'s address ended. */
@@ -224,7 +225,7 @@ export class RateLimiter {
 
   private keepUntilRefilled(ip: string, entry: IpEntry): void {
     const now = this.clock.now();
-    const refillMs = entry.buckets.msUntilFull();
+    const refillMs = entry.msUntilFull(this.rates!.perIp, now);
     if (refillMs === 0) {
       this.ips.delete(ip);
       return;
@@ -254,28 +255,36 @@ export class RateLimiter {
   }
 }
 
-export class ConnectionRateLimiter {
+/**
+ * A connection's limits: its own buckets (it is them: one object per connection, not one
+ * holding another, is 32 bytes less on each), its address's, and a count of its refusals.
+ */
+export class ConnectionRateLimiter extends Buckets {
   private released = false;
-  /** Counts this connection's refusals; made on the first. */
-  private refusals: TokenBucket | null = null;
+  /** The bucket counting this connection's refusals (null like the others, see Buckets). */
+  private refusals: Bucket = null;
 
   constructor(
     private readonly limiter: RateLimiter | null,
-    private readonly own: Buckets | null,
     private readonly address: IpEntry | null,
-  ) {}
+  ) {
+    super();
+  }
 
-  /** Charges a request of `kind` (and, for sends, its text bytes) to this connection and its IP. */
+  /**
+   * Charges a request of `kind` (and, for sends, its text bytes) to this connection and its
+   * IP. Every bucket it needs is asked before any is taken from, so a refusal takes nothing:
+   * a send refused for its bytes keeps its message token too.
+   */
   admit(kind: RateKind, bytes = 0): Admission {
-    if (!this.own || !this.address) return GRANTED;
-    let wait = this.charge(kind, 1);
-    if (wait === 0 && kind === "messages" && bytes > 0) {
-      wait = this.charge("messageBytes", bytes);
-      // The message token is given back: the request as a whole was refused.
-      if (wait > 0) this.refund(kind);
-    }
-    if (wait === 0) return GRANTED;
-    return { ok: false, retryAfterMs: wait, abusive: this.refuse() };
+    if (!this.limiter || !this.address) return GRANTED;
+    const now = this.limiter.clock.now();
+    const withBytes = kind === "messages" && bytes > 0;
+    const wait = this.waitMs(kind, 1, now) || (withBytes ? this.waitMs("messageBytes", bytes, now) : 0);
+    if (wait > 0) return { ok: false, retryAfterMs: wait, abusive: this.refuse(now) };
+    this.take(kind, 1, now);
+    if (withBytes) this.take("messageBytes", bytes, now);
+    return GRANTED;
   }
 
   /**
@@ -283,7 +292,7 @@ export class ConnectionRateLimiter {
    * refused send): counted like any refusal. Returns whether the connection is now abusive.
    */
   refuseOther(): boolean {
-    return this.limiter !== null && this.refuse();
+    return this.limiter !== null && this.refuse(this.limiter.clock.now());
   }
 
   release(): void {
@@ -293,25 +302,24 @@ export class ConnectionRateLimiter {
   }
 
   /** Counts a refusal; true when the connection has now ignored too many. */
-  private refuse(): boolean {
-    return (this.refusals ??= this.limiter!.refusalBucket()).take() > 0;
+  private refuse(now: number): boolean {
+    const rate = this.limiter!.rates!.refusals;
+    const wait = rate.waitMs(this.refusals, now);
+    if (wait === 0) this.refusals = rate.take(this.refusals, now);
+    return wait > 0;
   }
 
-  /** Takes from the connection's bucket and then the IP's; on refusal nothing is taken. */
-  private charge(kind: RateKind, cost: number): number {
-    const own = this.own!.of(kind);
-    const ip = this.address!.buckets.of(kind);
-    const ownWait = own.take(cost);
-    if (ownWait > 0) return ownWait;
-    const ipWait = ip.take(cost);
-    if (ipWait > 0) own.refund(cost);
-    return ipWait;
+  /** The wait for `cost` of `kind`: the connection's bucket first, then the IP's. */
+  private waitMs(kind: RateKind, cost: number, now: number): number {
+    const rates = this.limiter!.rates!;
+    return rates.perConnection[kind].waitMs(this[kind], now, cost) || rates.perIp[kind].waitMs(this.address![kind], now, cost);
   }
 
-  private refund(kind: RateKind): void {
-    this.own!.of(kind).refund(1);
-    this.address!.buckets.of(kind).refund(1);
+  private take(kind: RateKind, cost: number, now: number): void {
+    const rates = this.limiter!.rates!;
+    this[kind] = rates.perConnection[kind].take(this[kind], now, cost);
+    this.address![kind] = rates.perIp[kind].take(this.address![kind], now, cost);
   }
 }
 
-const UNLIMITED = new ConnectionRateLimiter(null, null, null);
+const UNLIMITED = new ConnectionRateLimiter(null, null);

@@ -1,5 +1,5 @@
-import { TokenBucket, type TimeSource } from "./token-bucket.js";
-import { clockFromNow, systemClock } from "../liveness/clock.js";
+import { BucketRate, type Bucket, type TimeSource } from "./token-bucket.js";
+import { clockFromNow, forwardOnly, systemClock } from "../liveness/clock.js";
 import type { UpgradeRate } from "./rate-limits.js";
 
 /** Least recently seen buckets looked at per upgrade, so an upgrade costs O(1) however many are tracked. */
@@ -19,11 +19,19 @@ const SWEEP_PER_UPGRADE = 8;
  * moments are tracked; filling 10,000 slots would take some 200,000 upgrades a second.
  */
 export class UpgradeRateLimiter {
-  /** In order of last upgrade, least recent first (a Map keeps insertion order). */
-  private readonly buckets = new Map<string, TokenBucket>();
+  /** Each address's bucket (see Bucket), in order of last upgrade, least recent first (a Map keeps insertion order). */
+  private readonly buckets = new Map<string, Bucket>();
+  /** Null with rate limits off. */
+  private readonly bucketRate: BucketRate | null;
+  private readonly maxTrackedIps: number;
+  private readonly clock: TimeSource;
 
-  /** `clock`: counted from the start, like the rate limiter's (see RateLimiter: same buckets, same field layout). */
-  constructor(private readonly rate: UpgradeRate | null, private readonly clock: TimeSource = clockFromNow(systemClock)) {}
+  /** `clock`: counted from the start and never going back, like the rate limiter's (see RateLimiter). */
+  constructor(rate: UpgradeRate | null, clock: TimeSource = clockFromNow(systemClock)) {
+    this.bucketRate = rate && new BucketRate(rate.perSecond, rate.burst);
+    this.maxTrackedIps = rate?.maxTrackedIps ?? 0;
+    this.clock = forwardOnly(clock);
+  }
 
   /** Addresses with a bucket now (for stats and tests). */
   get trackedIps(): number {
@@ -32,24 +40,24 @@ export class UpgradeRateLimiter {
 
   /** Charges one new connection to `ip`: 0 when it may connect, else the milliseconds until it may. */
   take(ip: string): number {
-    if (!this.rate) return 0;
-    this.dropFull();
-    let bucket = this.buckets.get(ip);
-    if (bucket) {
-      this.buckets.delete(ip); // set again below, as the most recently seen
-    } else {
-      if (this.buckets.size >= this.rate.maxTrackedIps) this.buckets.delete(this.buckets.keys().next().value!);
-      bucket = new TokenBucket(this.rate.perSecond, this.rate.burst, this.clock);
-    }
-    this.buckets.set(ip, bucket);
-    return bucket.take();
+    const rate = this.bucketRate;
+    if (!rate) return 0;
+    const now = this.clock.now();
+    this.dropFull(rate, now);
+    const held = this.buckets.get(ip);
+    if (held !== undefined) this.buckets.delete(ip); // set again below, as the most recently seen
+    else if (this.buckets.size >= this.maxTrackedIps) this.buckets.delete(this.buckets.keys().next().value!);
+    const bucket = held ?? null; // none yet: a full one
+    const wait = rate.waitMs(bucket, now);
+    this.buckets.set(ip, wait === 0 ? rate.take(bucket, now) : bucket);
+    return wait;
   }
 
-  private dropFull(): void {
+  private dropFull(rate: BucketRate, now: number): void {
     let looked = 0;
     for (const [ip, bucket] of this.buckets) {
       if (++looked > SWEEP_PER_UPGRADE) break;
-      if (bucket.available() >= bucket.burst) this.buckets.delete(ip);
+      if (rate.msUntilFull(bucket, now) === 0) this.buckets.delete(ip);
     }
   }
 }

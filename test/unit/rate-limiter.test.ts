@@ -58,4 +58,31 @@ describe("RateLimiter", () => {
     conn.release();
     assert.equal(limiter.trackedIps, 0, "already full when the last connection went");
   });
+
+  it("a send refused for its bytes takes no message token (nor anything else)", () => {
+    const limiter = new RateLimiter(settings, new FakeClock());
+    const conn = limiter.forConnection("10.0.0.1");
+    assert.deepEqual(conn.admit("messages", 60_000), { ok: true });
+    // 5,536 of the 64 KiB left: 4,464 bytes short at 16 KiB/s.
+    assert.deepEqual(conn.admit("messages", 10_000), { ok: false, retryAfterMs: 273, abusive: false });
+    let granted = 0;
+    while (conn.admit("messages", 1).ok) granted++;
+    assert.equal(granted, 19, "the burst of 20 less the one send granted");
+  });
+
+  it("a wall clock set back neither empties the buckets nor makes a refusal abusive", () => {
+    const clock = new FakeClock();
+    const limiter = new RateLimiter(settings, clock);
+    const conn = limiter.forConnection("10.0.0.1");
+    for (let i = 0; i < 20; i++) assert.ok(conn.admit("pings").ok);
+    // The refusal counter used (one never used is full whatever the clock says), then refilled.
+    for (let i = 0; i < 99; i++) conn.refuseOther();
+    clock.advance(10_000); // all full again
+    assert.ok(conn.admit("pings").ok);
+    clock.jump(-60_000);
+    for (let i = 0; i < 19; i++) assert.ok(conn.admit("pings").ok, `ping ${i}`);
+    assert.deepEqual(conn.admit("pings"), { ok: false, retryAfterMs: 200, abusive: false });
+    clock.advance(200);
+    assert.ok(conn.admit("pings").ok, "and time goes on from there");
+  });
 });
