@@ -78,19 +78,22 @@ local newest = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)[1]
 local through = newest and tonumber(fieldsOf(newest).b) or bytes
 local P = ARGV[12]
 local overhead = tonumber(ARGV[15])
--- What the room held before this append, in P held (0 when it was not counted there yet).
-local before = 0
-if redis.call('ZSCORE', P .. 'written', ARGV[11]) then before = bytes + redis.call('XLEN', KEYS[3]) * overhead end
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  local floor = redis.call('GET', P .. 'floor')
-  if floor then redis.call('SET', KEYS[2], floor) end
-end
+local bytesBefore = bytes
 local seq = redis.call('INCR', KEYS[2])
+if seq == 1 then
+  -- A room with no counter (new, or dropped whole) starts above the floor.
+  local floor = tonumber(redis.call('GET', P .. 'floor') or '0')
+  if floor > 0 then seq = redis.call('INCRBY', KEYS[2], floor) end
+end
 redis.call('XADD', KEYS[3], seq .. '-0', 'u', ARGV[1], 'c', ARGV[2], 'i', ARGV[3], 'f', ARGV[4], 't', ARGV[5], 'ts', ARGV[6], 'b', through + string.len(ARGV[5]))
 redis.call('HSET', KEYS[1], key, seq .. ':' .. ARGV[11])
 bytes = bytes + string.len(ARGV[5])
 local retain, budget = tonumber(ARGV[7]), tonumber(ARGV[14])
 local count = redis.call('XLEN', KEYS[3])
+-- What the room held before this append, as counted in P held: nothing when it is not in P
+-- written yet (ZADD answers 1 for a new member).
+local before = bytesBefore + (count - 1) * overhead
+if redis.call('ZADD', P .. 'written', redis.call('INCR', P .. 'tick'), ARGV[11]) == 1 then before = 0 end
 local function over() return count > 1 and (count > retain or bytes + count * overhead > budget) end
 if over() then
   local cursor = '-'
@@ -113,7 +116,6 @@ if over() then
   redis.call('XTRIM', KEYS[3], 'MAXLEN', count)
 end
 redis.call('SET', KEYS[4], bytes)
-redis.call('ZADD', P .. 'written', redis.call('INCR', P .. 'tick'), ARGV[11])
 local held = redis.call('INCRBY', P .. 'held', bytes + count * overhead - before)
 local total = tonumber(ARGV[16])
 while held > total do
