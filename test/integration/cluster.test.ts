@@ -253,48 +253,51 @@ describe("the storage total across nodes", () => {
   it("a room dropped whole while a member on another node is in it: the member resyncs once, honestly, and goes on live", async () => {
     const text = "é".repeat(1_000); // 2,000 UTF-8 bytes
     const cost = 2_000 + MESSAGE_OVERHEAD_BYTES;
-    const [writer, reader] = await Promise.all([0, 1].map(() => testServer({ redis: redis.url, retainBytesPerRoom: 3 * cost, retainBytesTotal: 6 * cost })));
+    // A Redis of its own: the total counts every room in a Redis, the other tests' rooms too.
+    const own = await RedisServer.start();
+    const [writer, reader] = await Promise.all([0, 1].map(() => testServer({ redis: own.url, retainBytesPerRoom: 3 * cost, retainBytesTotal: 6 * cost })));
     const raws: RawClient[] = [];
-    const bob = testClient(reader!.url, "bob");
+    const quinn = testClient(reader!.url, "dropreader");
     try {
       const joins: Array<{ recovered: boolean; texts: string[] }> = [];
       const live: ChatMessage[] = [];
-      bob.on("joined", (j) => j.room === "keep" && joins.push({ recovered: j.recovered, texts: j.messages.map((m) => m.text) }));
-      bob.on("message", (m) => m.room === "keep" && live.push(m));
-      bob.join("keep");
-      await waitFor(() => joins.length === 1, "bob in keep");
+      quinn.on("joined", (j) => j.room === "keep" && joins.push({ recovered: j.recovered, texts: j.messages.map((m) => m.text) }));
+      quinn.on("message", (m) => m.room === "keep" && live.push(m));
+      quinn.join("keep");
+      await waitFor(() => joins.length === 1, "quinn in keep");
 
       const say = async (c: RawClient, room: string, id: string, body = text) => {
         c.send({ type: "send", room, id, text: body });
         return (await c.next("ack", (a) => a.id === id)).seq;
       };
-      const ada = await RawClient.hello(writer!.url, "ada");
-      raws.push(ada);
-      ada.send({ type: "join", room: "keep" });
-      await ada.next("joined");
-      await say(ada, "keep", "k1");
-      await say(ada, "keep", "k2");
-      await waitFor(() => live.length === 2, "bob has keep's two messages");
+      const wren = await RawClient.hello(writer!.url, "dropwriter");
+      raws.push(wren);
+      wren.send({ type: "join", room: "keep" });
+      await wren.next("joined");
+      await say(wren, "keep", "k1");
+      await say(wren, "keep", "k2");
+      await waitFor(() => live.length === 2, "quinn has keep's two messages");
 
       // Rooms named and filled through the first node push keep (least recently written) out.
       for (const room of ["spam1", "spam2"]) {
-        ada.send({ type: "join", room });
-        await ada.next("joined", (j) => j.room === room);
-        for (const n of [1, 2, 3]) await say(ada, room, `${room}-${n}`);
+        wren.send({ type: "join", room });
+        await wren.next("joined", (j) => j.room === room);
+        for (const n of [1, 2, 3]) await say(wren, room, `${room}-${n}`);
       }
-      assert.equal(await say(ada, "keep", "k3", "after the drop"), 4, "keep goes on above its old seqs");
-      // Bob's node saw 2 then 4: it found nothing to fill the gap with and passed the jump on;
-      // bob's client resumed from 2 and was told the truth: not recovered, the newest page.
-      await waitFor(() => joins.length === 2, "bob resynced");
+      assert.equal(await say(wren, "keep", "k3", "after the drop"), 4, "keep goes on above its old seqs");
+      // Quinn's node saw 2 then 4: it found nothing to fill the gap with and passed the jump on;
+      // quinn's client resumed from 2 and was told the truth: not recovered, the newest page.
+      await waitFor(() => joins.length === 2, "quinn resynced");
       assert.deepEqual(joins[1], { recovered: false, texts: ["after the drop"] });
-      assert.equal(await say(ada, "keep", "k4", "live again"), 5);
-      await waitFor(() => live.some((m) => m.seq === 5), "bob gets the next message live");
+      assert.equal(await say(wren, "keep", "k4", "live again"), 5);
+      await waitFor(() => live.some((m) => m.seq === 5), "quinn gets the next message live");
       assert.deepEqual(live.map((m) => m.seq), [1, 2, 5], "nothing delivered twice, no seq from before the drop reused");
       assert.equal(joins.length, 2, "one resync");
     } finally {
-      bob.close();
+      quinn.close();
       for (const raw of raws) raw.close();
       await Promise.all([writer!.close(), reader!.close()]);
+      await own.dispose();
     }
   });
 });
