@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
 import { formatIp, parseIp, prefixKey, type IpAddress } from "./ip-address.js";
 import { AddressRanges, parseRange } from "./address-ranges.js";
 
@@ -59,10 +60,27 @@ export function clientAddressReader(options: ClientAddressOptions): (req: Incomi
     const address = clientIp(req, trusted);
     if (!address) return UNKNOWN;
     const ip = formatIp(address);
-    // The same string when the key is the whole address: written once, held once per connection.
-    return { ip, limitKey: address.family === 4 || bits === IPV6_PREFIX_BITS.max ? ip : prefixKey(address, bits) };
+    return { ip, limitKey: limitKeyOf(address, ip, bits) };
   };
 }
+
+/**
+ * The limit key of a socket's peer itself, before any request was read (no X-Forwarded-For):
+ * null for a trusted proxy, whose sockets carry many clients, and for a socket already closed.
+ * The options are those clientAddressReader checked.
+ */
+export function peerKeyReader(options: ClientAddressOptions): (socket: Socket) => string | null {
+  const trusted = trustedProxyRanges(options.trustedProxies);
+  return (socket) => {
+    const peer = parseIp(socket.remoteAddress ?? "");
+    if (!peer || trusted.has(peer)) return null;
+    return limitKeyOf(peer, formatIp(peer), options.ipv6PrefixBits);
+  };
+}
+
+/** The same string as `ip` when the key is the whole address: written once, held once per connection. */
+const limitKeyOf = (address: IpAddress, ip: string, bits: number): string =>
+  address.family === 4 || bits === IPV6_PREFIX_BITS.max ? ip : prefixKey(address, bits);
 
 /** A socket that closed before its address was read; all such share one key. */
 const UNKNOWN: ClientAddress = { ip: "unknown", limitKey: "unknown" };

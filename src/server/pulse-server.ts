@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -18,7 +19,8 @@ import { UpgradeRateLimiter } from "./upgrade-rate.js";
 import { QueuedBytesBudget } from "./queued-bytes-budget.js";
 import { resolveOptions, retentionOf, type ResolvedOptions, type ServerOptions } from "./options.js";
 import { defaultWebRoot, staticFiles } from "./static-files.js";
-import { clientAddressReader, type ClientAddress } from "./client-address.js";
+import { clientAddressReader, peerKeyReader, type ClientAddress } from "./client-address.js";
+import { HttpSockets } from "./http-sockets.js";
 import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from "./request-guard.js";
 import { anonymousAuth } from "./identity/anonymous-auth.js";
 import { jwtAuth } from "./identity/jwt-auth.js";
@@ -97,7 +99,9 @@ export async function startServer(
     return { connections: connections.size, rooms: hub.roomCount, nicknames: hub.nicknames.size, trackedIps: upgradeRate.trackedIps, eventLoopDelayP99Ms: Math.round(p99 * 100) / 100, heapUsedBytes: mem.heapUsed, rssBytes: mem.rss };
   };
 
-  const http: Server = createServer((req, res) => {
+  // Headers not complete within headersTimeout are checked for every second, not every 30 s
+  // (Node's default): a socket that sends nothing was held for up to 30 s.
+  const http: Server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
     if (!hostAllowed(req, allowedHosts)) {
       return res.writeHead(403, { "content-type": "text/plain" }).end("forbidden host: the server answers only to the names it is configured for (--allowed-host)\n");
     }
@@ -115,6 +119,11 @@ export async function startServer(
   // Slow or stalled HTTP requests (before any upgrade) must not hold sockets for minutes.
   http.headersTimeout = 10_000;
   http.requestTimeout = 15_000;
+  // Every socket is a file descriptor: the WebSockets are capped at the upgrade, and the
+  // sockets still speaking HTTP here, in all (Node refuses more at accept) and per address.
+  http.maxConnections = options.maxConnections + options.maxHttpSockets;
+  const httpSockets = new HttpSockets(options.maxHttpSocketsPerIp, peerKeyReader(options));
+  http.on("connection", (socket: Socket) => httpSockets.admit(socket));
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -155,6 +164,7 @@ export async function startServer(
     // A shared function, not a closure: a closure here would keep this scope (the upgrade
     // request included) alive for as long as the socket lives.
     socket.on("error", destroyOnError);
+    httpSockets.upgrading(socket);
     /** `retryAfterS`: for a refusal that passes, when to try again (whole seconds, as HTTP has them). */
     const refuse = (status: number, text: string, retryAfterS?: number) => {
       metrics.upgradesRefused.inc({ status });

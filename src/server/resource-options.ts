@@ -18,6 +18,19 @@ export interface ResourceOptions {
   maxConnections?: number;
   /** Connections at once from one IP address; more are answered HTTP 429. Default 100. */
   maxConnectionsPerIp?: number;
+  /**
+   * TCP connections still speaking HTTP (a page load, a WebSocket handshake not yet upgraded)
+   * at once, beyond `maxConnections`: Node refuses more at accept, so the server holds at most
+   * maxConnections + this many sockets. Default 1000.
+   */
+  maxHttpSockets?: number;
+  /**
+   * TCP connections still speaking HTTP at once from one address (an IPv6 client: its /64),
+   * counted by the peer itself, so a trusted proxy is not counted; more are answered HTTP 429
+   * and closed. Default `maxConnectionsPerIp`: an address may have as many handshakes on their
+   * way as it may have connections.
+   */
+  maxHttpSocketsPerIp?: number;
   /** Rooms with members on this server at once; a join that would open another gets `too_many_rooms`. Default 10000. */
   maxRoomsAlive?: number;
   /** Bytes queued to all clients together; over it the slowest readers are cut (4003) first. Default 256 MiB. */
@@ -38,13 +51,16 @@ export interface ResourceOptions {
 export type ResolvedResourceOptions = Required<Omit<ResourceOptions, "rateLimits">> & { rateLimits: RateLimitSettings | false };
 
 export function resolveResourceOptions(o: ResourceOptions): ResolvedResourceOptions {
+  const maxConnectionsPerIp = o.maxConnectionsPerIp ?? 100;
   const resolved = {
     maxReplayBytes: o.maxReplayBytes ?? 8 * 1024 * 1024,
     maxConcurrentReplays: o.maxConcurrentReplays ?? 4,
     replayStallMs: o.replayStallMs ?? 10_000,
     slowConsumerGraceMs: o.slowConsumerGraceMs ?? 2_000,
     maxConnections: o.maxConnections ?? 10_000,
-    maxConnectionsPerIp: o.maxConnectionsPerIp ?? 100,
+    maxConnectionsPerIp,
+    maxHttpSockets: o.maxHttpSockets ?? 1_000,
+    maxHttpSocketsPerIp: o.maxHttpSocketsPerIp ?? maxConnectionsPerIp,
     maxRoomsAlive: o.maxRoomsAlive ?? 10_000,
     maxQueuedBytesTotal: o.maxQueuedBytesTotal ?? 256 * 1024 * 1024,
     queuedBytesCheckMs: o.queuedBytesCheckMs ?? 250,

@@ -1,0 +1,61 @@
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+
+/**
+ * TCP connections still speaking HTTP, counted per peer address: page loads, and WebSocket
+ * handshakes whose upgrade request has not arrived yet. The connection caps count a socket only
+ * from its upgrade request on, so before this one address could open sockets that send nothing
+ * (each held until the headers timeout) up to the process's file limit, and nobody else got in.
+ *
+ * Over `maxPerPeer` a new socket is answered HTTP 429 and closed. A socket stops counting at its
+ * upgrade request (the caps take over) or its close; an open WebSocket carries nothing from here:
+ * no listener, no entry.
+ */
+export class HttpSockets {
+  private readonly perPeer = new Map<string, number>();
+  /** The key each counted socket was counted under (not a property: see ConnectionCaps.handshaking). */
+  private readonly counted = new WeakMap<Duplex, string>();
+  /** One 'close' listener for all counted sockets (`this` is the socket). */
+  private readonly onClose: (this: Duplex) => void;
+
+  constructor(
+    private readonly maxPerPeer: number,
+    /** The peer's limit key, or null for a peer not counted (a trusted proxy). */
+    private readonly keyOf: (socket: Socket) => string | null,
+  ) {
+    const sockets = this;
+    this.onClose = function (this: Duplex): void {
+      sockets.release(this);
+    };
+  }
+
+  /** A new TCP connection: counted, or answered 429 and closed when its peer has enough. */
+  admit(socket: Socket): void {
+    const key = this.keyOf(socket);
+    if (key === null) return;
+    const n = this.perPeer.get(key) ?? 0;
+    if (n >= this.maxPerPeer) {
+      socket.end("HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 5\r\nContent-Type: text/plain\r\n\r\nToo many connections from this address\n");
+      socket.destroySoon();
+      return;
+    }
+    this.perPeer.set(key, n + 1);
+    this.counted.set(socket, key);
+    socket.on("close", this.onClose);
+  }
+
+  /** The socket's upgrade request arrived: from here the connection caps count it. */
+  upgrading(socket: Duplex): void {
+    socket.off("close", this.onClose);
+    this.release(socket);
+  }
+
+  private release(socket: Duplex): void {
+    const key = this.counted.get(socket);
+    if (key === undefined) return;
+    this.counted.delete(socket);
+    const n = (this.perPeer.get(key) ?? 1) - 1;
+    if (n > 0) this.perPeer.set(key, n);
+    else this.perPeer.delete(key);
+  }
+}

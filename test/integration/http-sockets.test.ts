@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { connect, type Socket } from "node:net";
+import { describe, it } from "node:test";
+import WebSocket from "ws";
+import { SUBPROTOCOL } from "../../src/protocol/messages.js";
+import { testServer } from "../support/test-server.js";
+import { waitFor } from "../support/wait.js";
+
+/** A TCP connection from `localAddress` (any 127.x.y.z is this machine) that sends nothing. */
+async function silentSocket(port: number, localAddress: string): Promise<{ socket: Socket; closed: () => boolean; received: () => string }> {
+  const socket = connect({ port, host: "127.0.0.1", localAddress });
+  let closed = false;
+  let received = "";
+  socket.on("close", () => (closed = true));
+  socket.on("data", (chunk) => (received += chunk.toString()));
+  socket.on("error", () => {});
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  return { socket, closed: () => closed, received: () => received };
+}
+
+/** A WebSocket from `localAddress`, open and speaking the protocol. */
+async function openWebSocket(url: string, localAddress: string): Promise<WebSocket> {
+  const ws = new WebSocket(url, [SUBPROTOCOL], { localAddress });
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  return ws;
+}
+
+/** Long enough for the server to have read a connection and closed it if it meant to. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+
+describe("sockets still speaking HTTP", () => {
+  it("one address cannot hold more than maxHttpSocketsPerIp silent sockets; other addresses and WebSockets are not affected", async () => {
+    const server = await testServer({ maxHttpSocketsPerIp: 5 });
+    const sockets: Socket[] = [];
+    const webSockets: WebSocket[] = [];
+    try {
+      const held = [];
+      for (let i = 0; i < 5; i++) held.push(await silentSocket(server.port, "127.0.0.3"));
+      sockets.push(...held.map((h) => h.socket));
+      const extra = await silentSocket(server.port, "127.0.0.3");
+      sockets.push(extra.socket);
+      await waitFor(extra.closed, "the sixth silent socket from one address to be closed", 5_000);
+      assert.match(extra.received(), /^HTTP\/1\.1 429 /);
+      await settle();
+      assert.ok(held.every((h) => !h.closed()), "the first five are still open (closed only by the headers timeout)");
+
+      // Another address gets in, as a WebSocket or a silent socket.
+      webSockets.push(await openWebSocket(server.url, "127.0.0.4"));
+      const other = await silentSocket(server.port, "127.0.0.4");
+      sockets.push(other.socket);
+      await settle();
+      assert.equal(other.closed(), false);
+
+      // A WebSocket stops counting at its upgrade: an address with 5 open WebSockets may still load pages.
+      for (let i = 0; i < 5; i++) webSockets.push(await openWebSocket(server.url, "127.0.0.5"));
+      const page = [];
+      for (let i = 0; i < 5; i++) page.push(await silentSocket(server.port, "127.0.0.5"));
+      sockets.push(...page.map((p) => p.socket));
+      await settle();
+      assert.ok(page.every((p) => !p.closed()));
+
+      // A closed socket gives its place back.
+      held[0]!.socket.destroy();
+      await settle();
+      const again = await silentSocket(server.port, "127.0.0.3");
+      sockets.push(again.socket);
+      await settle();
+      assert.equal(again.closed(), false);
+    } finally {
+      for (const s of sockets) s.destroy();
+      for (const ws of webSockets) ws.terminate();
+      await server.close();
+    }
+  });
+
+  it("in all, at most maxConnections + maxHttpSockets sockets are accepted", async () => {
+    const server = await testServer({ maxConnections: 3, maxHttpSockets: 2 });
+    const sockets: Socket[] = [];
+    try {
+      const held = [];
+      // From five addresses, so the per-address limit is not what refuses.
+      for (let i = 0; i < 5; i++) held.push(await silentSocket(server.port, `127.0.1.${i + 1}`));
+      sockets.push(...held.map((h) => h.socket));
+      const extra = await silentSocket(server.port, "127.0.1.9");
+      sockets.push(extra.socket);
+      await waitFor(extra.closed, "the sixth socket to be refused", 5_000);
+      await settle();
+      assert.ok(held.every((h) => !h.closed()));
+    } finally {
+      for (const s of sockets) s.destroy();
+      await server.close();
+    }
+  });
+
+  it("a socket that sends nothing is closed by the headers timeout (10 s), not held for Node's 30 s check interval", async () => {
+    const server = await testServer();
+    const sockets: Socket[] = [];
+    try {
+      const started = Date.now();
+      const silent = await silentSocket(server.port, "127.0.0.6");
+      sockets.push(silent.socket);
+      // Generous: 10 s of timeout, checked every second; without the check interval set, 30 s.
+      await waitFor(silent.closed, "the silent socket to be closed", 25_000, 100);
+      const heldMs = Date.now() - started;
+      assert.ok(heldMs < 20_000, `held ${heldMs} ms`);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await server.close();
+    }
+  });
+});
