@@ -11,6 +11,14 @@ export type CapRefusal = { status: 503 | 429; text: string; retryAfterS: number 
 export const FULL_RETRY_AFTER_S = 5;
 
 /**
+ * A refusal written straight to a socket that is not served by the HTTP server any more (an
+ * upgrade) or not yet (a socket refused at accept). `retryAfterS`: when to try again, in whole
+ * seconds as HTTP has them.
+ */
+export const httpRefusal = (status: number, text: string, retryAfterS?: number): string =>
+  `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${retryAfterS === undefined ? "" : `Retry-After: ${retryAfterS}\r\n`}Content-Type: text/plain\r\n\r\n${text}\n`;
+
+/**
  * Counts connections, in all and per client address, from the upgrade request on (a socket
  * still in its handshake holds a file descriptor too). A client address here is its limit key
  * (ClientAddress.limitKey): an IPv4 address, or an IPv6 client's /64. Over a cap the upgrade

@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { FULL_RETRY_AFTER_S, httpRefusal } from "./connection-caps.js";
 
 /**
  * TCP connections still speaking HTTP, counted per peer address: page loads, and WebSocket
@@ -35,7 +36,7 @@ export class HttpSockets {
     if (key === null) return;
     const n = this.perPeer.get(key) ?? 0;
     if (n >= this.maxPerPeer) {
-      socket.end("HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 5\r\nContent-Type: text/plain\r\n\r\nToo many connections from this address\n");
+      socket.end(httpRefusal(429, "Too Many Requests: too many connections still speaking HTTP from this address", FULL_RETRY_AFTER_S));
       socket.destroySoon();
       return;
     }

@@ -14,7 +14,7 @@ import { LivenessSweep } from "./liveness-sweep.js";
 import type { LivenessEngine } from "../liveness/liveness-engine.js";
 import { Connection, connectionContext, type EndReason } from "./connection.js";
 import { RateLimiter } from "./rate-limits.js";
-import { ConnectionCaps, FULL_RETRY_AFTER_S } from "./connection-caps.js";
+import { ConnectionCaps, FULL_RETRY_AFTER_S, httpRefusal } from "./connection-caps.js";
 import { UpgradeRateLimiter } from "./upgrade-rate.js";
 import { QueuedBytesBudget } from "./queued-bytes-budget.js";
 import { resolveOptions, retentionOf, type ResolvedOptions, type ServerOptions } from "./options.js";
@@ -168,8 +168,7 @@ export async function startServer(
     /** `retryAfterS`: for a refusal that passes, when to try again (whole seconds, as HTTP has them). */
     const refuse = (status: number, text: string, retryAfterS?: number) => {
       metrics.upgradesRefused.inc({ status });
-      const retryAfter = retryAfterS === undefined ? "" : `Retry-After: ${retryAfterS}\r\n`;
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${retryAfter}Content-Type: text/plain\r\n\r\n${text}\n`);
+      socket.end(httpRefusal(status, text, retryAfterS));
     };
     if (draining || !storeReachable) return refuse(503, "Service Unavailable", FULL_RETRY_AFTER_S);
     if (!hostAllowed(req, allowedHosts)) return refuse(403, "Forbidden host");
