@@ -27,7 +27,7 @@ import { PulseClient } from "../src/client/pulse-client.js";
 import type { WebSocketFactory } from "../src/client/types.js";
 import { SqliteStore } from "../src/store/index.js";
 import { cpuSeconds, rssBytes } from "./lib/proc.js";
-import { LOAD_CORE, SERVER_CORE, spawnPinned, stopProcess } from "./lib/spawn.js";
+import { listeningPort, LOAD_CORE, SERVER_CORE, spawnPinned, stopProcess } from "./lib/spawn.js";
 import { median, percentile, sleep, waitUntil } from "./lib/stats.js";
 import { markdownTable, textTable } from "./lib/table.js";
 import { ATTACK_KINDS, BOMB_ROOM, HONEST_ROOM, type AttackKind } from "./abuse/shared.js";
@@ -78,19 +78,7 @@ async function bombStore(dir: string): Promise<string> {
 
 async function startPulse(storePath: string): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
   const child = spawnPinned(SERVER_CORE, process.execPath, [...EXTRA_FLAGS, SERVER_SCRIPT, "serve", "--port", "0", "--host", "127.0.0.1", "--store", storePath, "--quiet"]);
-  const port = await new Promise<number>((resolve, reject) => {
-    let seen = "";
-    const timer = setTimeout(() => reject(new Error("server did not start")), 20_000);
-    child.stdout!.on("data", (chunk: Buffer) => {
-      seen += String(chunk);
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(seen);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-  });
+  const port = await listeningPort(child);
   return { pid: child.pid!, port, stop: () => stopProcess(child, "SIGTERM", 5_000) };
 }
 

@@ -32,6 +32,23 @@ export function waitForLine(child: ChildProcess, marker: string, timeoutMs = 15_
   });
 }
 
+/** The port a Pulse server started with `--port 0` prints in its "listening on" line. */
+export function listeningPort(child: ChildProcess, timeoutMs = 20_000): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error("server did not start")), timeoutMs);
+    child.stdout!.on("data", (chunk: Buffer) => {
+      seen += String(chunk);
+      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+  });
+}
+
 /** Sends `signal` and waits for the exit, escalating to SIGKILL after `graceMs`. */
 export function stopProcess(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM", graceMs = 5_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();

@@ -38,8 +38,11 @@ const MAX_WHO_AFTER = 256;
 /** Client ids and message ids: visible ASCII, so they log and compare without surprises. */
 const ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
 export const validId = (id: string): boolean => ID_PATTERN.test(id);
-/** Expired nickname holds are forgotten this often. */
-const NICKNAME_PURGE_MS = 60 * 60 * 1000;
+/**
+ * Expired nickname holds are forgotten this often: a small share of the shortest hold (10 min),
+ * so what a flood of drive-by names leaves in the store is bounded by that hold, not by this.
+ */
+const NICKNAME_PURGE_MS = 60 * 1000;
 /** Bytes of rooms' newest pages kept for the joins that follow (a page is at most 240 KiB). */
 const LATEST_PAGES_BYTES = 4 * 1024 * 1024;
 const frameOf = (message: ServerMessage): Buffer => Buffer.from(JSON.stringify(message));
@@ -61,7 +64,7 @@ export class ChatHub {
     private readonly options: ResolvedOptions,
     readonly metrics: Metrics,
   ) {
-    this.nicknames = new Nicknames(store, options.nicknameHoldMs, options.log);
+    this.nicknames = new Nicknames(store, { minMs: options.nicknameHoldMinMs, maxMs: options.nicknameHoldMs }, options.log);
     // Other nodes see only the store: keep online holders' holds fresh there.
     if (broker.spansNodes) this.nicknames.keepHoldsFresh();
     const purge = () => this.nicknames.purgeExpired().catch((err: Error) => options.log(`nickname purge failed: ${err.message}`, { event: "nickname_store_failed", err: err.message }));

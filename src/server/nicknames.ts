@@ -1,4 +1,4 @@
-import type { IdentityStore } from "../store/identity-store.js";
+import { holdFor, type HoldLimits, type IdentityStore } from "../store/identity-store.js";
 import { nicknameKey } from "./confusables.js";
 
 /** `nick`: the display form to use; a user already online keeps the form it came with. */
@@ -8,17 +8,20 @@ export type NicknameClaimResult = { ok: true; key: string; nick: string } | { ok
  * Who holds which nickname. Names compare by their confusable skeleton, so "ada", "Ada",
  * "аda" (Cyrillic а) and "ａda" are one name. A name belongs to one userId:
  * - while any connection of that user is online on this node (tabs share it), and
- * - for `holdMs` after its last connection went, across restarts (the store keeps the hold),
- *   so a name cannot be taken in the blip of a reconnect or after a server restart.
+ * - after its last connection went, across restarts (the store keeps the hold), for as long as
+ *   the owner has used it, between `hold.minMs` and `hold.maxMs` (HoldLimits), so a name cannot
+ *   be taken in the blip of a reconnect or after a server restart, and names taken for a moment
+ *   do not pile up for a day.
  * The owner always gets its name back; another user gets 4501 until the hold ends.
  */
 export class Nicknames {
-  private readonly online = new Map<string, { userId: string; nick: string; connections: number }>();
+  /** `usedBefore`: use carried over from earlier visits; `since`: when this node's visit began. */
+  private readonly online = new Map<string, { userId: string; nick: string; connections: number; usedBefore: number; since: number }>();
   private freshTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly store: IdentityStore,
-    private readonly holdMs: number,
+    private readonly hold: HoldLimits,
     private readonly log: (line: string) => void,
     private readonly now: () => number = Date.now,
   ) {}
@@ -31,12 +34,13 @@ export class Nicknames {
   async claim(nick: string, userId: string): Promise<NicknameClaimResult> {
     const key = nicknameKey(nick);
     if (this.heldByOther(key, userId)) return { ok: false };
-    const stored = await this.store.claimNickname({ key, nick, userId, now: this.now(), holdMs: this.holdMs });
+    const now = this.now();
+    const stored = await this.store.claimNickname({ key, nick, userId, now, hold: this.hold });
     // Checked again: another connection may have come online while the store answered.
     if (!stored.ok || this.heldByOther(key, userId)) return { ok: false };
     const holder = this.online.get(key);
     if (holder) holder.connections++;
-    else this.online.set(key, { userId, nick, connections: 1 });
+    else this.online.set(key, { userId, nick, connections: 1, usedBefore: stored.usedMs, since: now });
     // "Ada" in one tab and "ada" in another are one person in presence, shown one way.
     return { ok: true, key, nick: holder?.nick ?? nick };
   }
@@ -46,22 +50,26 @@ export class Nicknames {
     const holder = this.online.get(key);
     if (!holder || --holder.connections > 0) return;
     this.online.delete(key);
-    this.store.releaseNickname(key, holder.userId, this.now()).catch((err: Error) => this.log(`nickname release failed: ${err.message}`));
+    this.write(key, holder, this.now()).catch((err: Error) => this.log(`nickname release failed: ${err.message}`));
+  }
+
+  /** The holder's use so far and the hold it has earned, as of `at`. */
+  private write(key: string, holder: { userId: string; nick: string; usedBefore: number; since: number }, at: number): Promise<void> {
+    const usedMs = holder.usedBefore + Math.max(0, at - holder.since);
+    return this.store.releaseNickname({ key, nick: holder.nick, userId: holder.userId, at, usedMs, heldUntil: at + holdFor(usedMs, this.hold) });
   }
 
   /**
    * With several nodes on one store, a node sees other nodes' online holders only through
-   * the store: refresh their last-seen time often enough that a hold never lapses while its
-   * owner is online (every third of the hold, at most once a minute, at least once a second).
+   * the store: write their use and hold often enough that a hold never lapses while its owner
+   * is online (every third of the shortest hold, at most once a minute, at least once a second).
    */
   keepHoldsFresh(): void {
-    const everyMs = Math.max(1_000, Math.min(60_000, Math.floor(this.holdMs / 3)));
+    const everyMs = Math.max(1_000, Math.min(60_000, Math.floor(holdFor(0, this.hold) / 3)));
     this.freshTimer = setInterval(() => {
       const now = this.now();
-      for (const [key, holder] of this.online) {
-        // "Released at now" while still online: the store's last-seen time moves to now.
-        this.store.releaseNickname(key, holder.userId, now).catch((err: Error) => this.log(`nickname refresh failed: ${err.message}`));
-      }
+      // Written as if released now while still online: the store's hold runs from now.
+      for (const [key, holder] of this.online) this.write(key, holder, now).catch((err: Error) => this.log(`nickname refresh failed: ${err.message}`));
     }, everyMs);
     this.freshTimer.unref();
   }
@@ -73,7 +81,7 @@ export class Nicknames {
 
   /** Forgets holds that ended; returns how many. */
   purgeExpired(): Promise<number> {
-    return this.store.purgeNicknames(this.now() - this.holdMs);
+    return this.store.purgeNicknames(this.now());
   }
 
   private heldByOther(key: string, userId: string): boolean {

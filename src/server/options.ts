@@ -30,8 +30,13 @@ export interface ServerOptions extends ResourceOptions {
   auth?: "anonymous" | JwtKey;
   /** Your own authentication (cookie session, API key...); replaces `auth` when given. */
   authenticate?: Authenticate;
-  /** A nickname stays its owner's this long after the owner's last connection. Default 24 h. */
+  /**
+   * A nickname stays its owner's after the owner's last connection for as long as the owner
+   * used it (online time), at most this long. Default 24 h.
+   */
   nicknameHoldMs?: number;
+  /** ...and at least this long (a value above nicknameHoldMs acts as nicknameHoldMs). Default 10 min. */
+  nicknameHoldMinMs?: number;
   /** Chat text may be at most this share (0..1) newlines and tabs. Default 0.5. */
   maxControlShare?: number;
   /** Messages kept per room when the store is opened from a spec; older ones are trimmed. Default 100000. */
@@ -168,6 +173,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     auth: o.auth ?? "anonymous",
     authenticate: o.authenticate ?? null,
     nicknameHoldMs: o.nicknameHoldMs ?? 24 * 60 * 60 * 1000,
+    nicknameHoldMinMs: o.nicknameHoldMinMs ?? 10 * 60 * 1000,
     maxControlShare: o.maxControlShare ?? 0.5,
     allowedHosts: o.allowedHosts ?? null,
     trustedProxies: o.trustedProxies ?? [],

@@ -3,6 +3,22 @@
  * resume tokens, and who holds which nickname. Kept in the same store so that both survive a
  * restart together with the history they give meaning to.
  */
+
+/**
+ * How long a nickname stays its owner's after the owner was last seen: as long as the owner has
+ * used it (online time, summed over visits while the hold never lapsed), but at least `minMs`
+ * and at most `maxMs`. A name taken for a moment is free again after `minMs`, so a flood of
+ * drive-by names holds at most (new connections per second x `minMs`) names per address at
+ * any time, not a day's worth; a name used for hours is held for hours.
+ */
+export interface HoldLimits {
+  minMs: number;
+  maxMs: number;
+}
+
+/** The hold a name has earned after `usedMs` of use (a `minMs` above `maxMs` acts as `maxMs`). */
+export const holdFor = (usedMs: number, limits: HoldLimits): number => Math.min(limits.maxMs, Math.max(limits.minMs, usedMs));
+
 export interface NicknameClaim {
   /** The comparison key of the nickname (its confusable skeleton), not the display form. */
   key: string;
@@ -11,11 +27,25 @@ export interface NicknameClaim {
   userId: string;
   /** Now, on the caller's clock (ms since the epoch). */
   now: number;
-  /** Another identity's claim is honoured until this long after it was last seen. */
-  holdMs: number;
+  /** The hold written for the claimant (from now, for the use it carries over). */
+  hold: HoldLimits;
 }
 
-export type ClaimResult = { ok: true } | { ok: false; ownerId: string };
+/**
+ * Granted: `usedMs` is the use the claimant carries over (its own hold had not lapsed), else 0.
+ * Refused: another identity holds the name.
+ */
+export type ClaimResult = { ok: true; usedMs: number } | { ok: false; ownerId: string };
+
+/** The holder was last seen at `at`, having used the name for `usedMs`; it is held until `heldUntil`. */
+export interface NicknameRelease {
+  key: string;
+  nick: string;
+  userId: string;
+  at: number;
+  usedMs: number;
+  heldUntil: number;
+}
 
 export interface IdentityStore {
   /**
@@ -24,19 +54,38 @@ export interface IdentityStore {
    */
   signingSecret(): Promise<Uint8Array>;
   /**
-   * Atomically: if `key` is held by another user seen less than `holdMs` ago, refuse and name
-   * the owner; otherwise record the claimant as the holder, last seen `now`.
+   * Atomically: if `key` is held by another user until after `now`, refuse and name the owner;
+   * otherwise record the claimant as the holder, carrying over its use if its own hold had not
+   * lapsed, held until `now + holdFor(use)`.
    */
   claimNickname(claim: NicknameClaim): Promise<ClaimResult>;
-  /** The holder went offline at `at`: the hold window starts then. Ignored if someone else holds it. */
-  releaseNickname(key: string, userId: string, at: number): Promise<void>;
-  /** Forgets holds last seen before `before`; returns how many were dropped. */
+  /**
+   * Writes the holder's use and hold end (when it goes offline, and while it is online so other
+   * nodes see it). Written even if the hold had been purged meanwhile; ignored if another user
+   * holds the name.
+   */
+  releaseNickname(release: NicknameRelease): Promise<void>;
+  /** Forgets holds that ended before `before`; returns how many were dropped. */
   purgeNicknames(before: number): Promise<number>;
 }
 
 /** A store the server can run on: history plus identities. */
 export type PulseStore = import("./message-store.js").MessageStore & IdentityStore;
 
+/** A stored hold: whose, how long used, held until when. */
+export interface StoredHold {
+  userId: string;
+  usedMs: number;
+  heldUntil: number;
+}
+
 /** Whether `existing` still shuts out a claimant other than its owner. */
-export const holdsAgainst = (existing: { userId: string; lastSeenAt: number }, claim: NicknameClaim): boolean =>
-  existing.userId !== claim.userId && claim.now - existing.lastSeenAt < claim.holdMs;
+export const holdsAgainst = (existing: StoredHold, claimant: { userId: string; now: number }): boolean =>
+  existing.userId !== claimant.userId && claimant.now < existing.heldUntil;
+
+/** The use a granted claimant carries over: its own hold's, if that had not lapsed. */
+export const usedCarriedOver = (existing: StoredHold | undefined, claim: NicknameClaim): number =>
+  existing && existing.userId === claim.userId && claim.now < existing.heldUntil ? existing.usedMs : 0;
+
+/** Holds written before use was counted keep the hold they had then (the old default, 24 h, from last seen). */
+export const LEGACY_HOLD_MS = 24 * 60 * 60 * 1000;

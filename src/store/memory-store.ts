@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { ChatMessage } from "../protocol/messages.js";
 import { toWire, type AppendInput, type AppendResult, type MessageStore, type StoredMessage } from "./message-store.js";
-import { holdsAgainst, type ClaimResult, type IdentityStore, type NicknameClaim } from "./identity-store.js";
+import { holdFor, holdsAgainst, usedCarriedOver, type ClaimResult, type IdentityStore, type NicknameClaim, type NicknameRelease, type StoredHold } from "./identity-store.js";
 import { overRetention, resolveRetention, storedBytes, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
 
 export type MemoryStoreOptions = RetentionOptions;
@@ -30,7 +30,7 @@ export class MemoryStore implements MessageStore, IdentityStore {
   private seqFloor = 0;
   /** Idempotency index, keyed by idempotencyKey() so keys cannot collide. */
   private readonly byKey = new Map<string, StoredMessage>();
-  private readonly nicknames = new Map<string, { userId: string; lastSeenAt: number }>();
+  private readonly nicknames = new Map<string, StoredHold>();
   private readonly secret = new Uint8Array(randomBytes(32));
   private closed = false;
 
@@ -106,19 +106,21 @@ export class MemoryStore implements MessageStore, IdentityStore {
   async claimNickname(claim: NicknameClaim): Promise<ClaimResult> {
     const existing = this.nicknames.get(claim.key);
     if (existing && holdsAgainst(existing, claim)) return { ok: false, ownerId: existing.userId };
-    this.nicknames.set(claim.key, { userId: claim.userId, lastSeenAt: claim.now });
-    return { ok: true };
+    const usedMs = usedCarriedOver(existing, claim);
+    this.nicknames.set(claim.key, { userId: claim.userId, usedMs, heldUntil: claim.now + holdFor(usedMs, claim.hold) });
+    return { ok: true, usedMs };
   }
 
-  async releaseNickname(key: string, userId: string, at: number): Promise<void> {
-    const existing = this.nicknames.get(key);
-    if (existing?.userId === userId) existing.lastSeenAt = at;
+  async releaseNickname(r: NicknameRelease): Promise<void> {
+    const existing = this.nicknames.get(r.key);
+    if (existing && holdsAgainst(existing, { userId: r.userId, now: r.at })) return;
+    this.nicknames.set(r.key, { userId: r.userId, usedMs: r.usedMs, heldUntil: r.heldUntil });
   }
 
   async purgeNicknames(before: number): Promise<number> {
     let dropped = 0;
     for (const [key, hold] of this.nicknames) {
-      if (hold.lastSeenAt < before) {
+      if (hold.heldUntil < before) {
         this.nicknames.delete(key);
         dropped++;
       }

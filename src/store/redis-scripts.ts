@@ -17,8 +17,11 @@
  *   P written                         sorted set  room scored by P tick at its last write
  *   P tick                            string, one more per append (INCR)
  *   P floor                           string, the seq a room dropped whole starts again above
- *   P nick:{key}                      hash  user nick seen
- *   P nicks                           sorted set  key scored by last seen (for purge)
+ *   P nick:{key}                      hash  user nick seen used until (holds written
+ *                                     before use was counted have no used/until: they
+ *                                     are held LEGACY_HOLD_MS from seen)
+ *   P nicks                           sorted set  key scored by when its hold ends (for
+ *                                     purge; by seen for holds written before)
  */
 
 /** Same construction as the other engines: length-prefixed, so no two triples share a key. */
@@ -170,36 +173,62 @@ if not from then return -1 end
 return upto - (from - string.len(field(first, 't')))
 `;
 
-/**
- * KEYS: the nickname's hash, the purge index. ARGV: userId, nick, now, holdMs, key.
- * Returns nil when granted, the owner's userId when refused.
- */
-export const CLAIM_NICKNAME_LUA = `
-local owner = redis.call('HGET', KEYS[1], 'user')
-if owner and owner ~= ARGV[1] then
-  local seen = tonumber(redis.call('HGET', KEYS[1], 'seen'))
-  if tonumber(ARGV[3]) - seen < tonumber(ARGV[4]) then return owner end
+/** A hold's end, for holds written before use was counted too. ARGV[2] is LEGACY_HOLD_MS. */
+const HOLD_END_LUA = `
+local function holdEnd(hash, legacyMs)
+  local til = tonumber(redis.call('HGET', hash, 'until'))
+  if til then return til end
+  return tonumber(redis.call('HGET', hash, 'seen')) + legacyMs
 end
-redis.call('HSET', KEYS[1], 'user', ARGV[1], 'nick', ARGV[2], 'seen', ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
-return false
 `;
 
-/** KEYS: the nickname's hash, the purge index. ARGV: userId, at, key. */
-export const RELEASE_NICKNAME_LUA = `
-if redis.call('HGET', KEYS[1], 'user') == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'seen', ARGV[2])
-  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+/**
+ * KEYS: the nickname's hash, the purge index. ARGV: userId, nick, now, hold min, hold max, key,
+ * LEGACY_HOLD_MS. Returns {0, owner} when refused, {1, use carried over} when granted.
+ */
+export const CLAIM_NICKNAME_LUA = HOLD_END_LUA + `
+local now = tonumber(ARGV[3])
+local owner = redis.call('HGET', KEYS[1], 'user')
+local used = 0
+if owner then
+  local til = holdEnd(KEYS[1], tonumber(ARGV[7]))
+  if owner ~= ARGV[1] and now < til then return {0, owner} end
+  if owner == ARGV[1] and now < til then used = tonumber(redis.call('HGET', KEYS[1], 'used')) or tonumber(ARGV[7]) end
 end
+local hold = math.min(tonumber(ARGV[5]), math.max(tonumber(ARGV[4]), used))
+redis.call('HSET', KEYS[1], 'user', ARGV[1], 'nick', ARGV[2], 'seen', now, 'used', used, 'until', now + hold)
+redis.call('ZADD', KEYS[2], now + hold, ARGV[6])
+return {1, used}
+`;
+
+/** KEYS: the nickname's hash, the purge index. ARGV: userId, nick, at, used, held until, key, LEGACY_HOLD_MS. */
+export const RELEASE_NICKNAME_LUA = HOLD_END_LUA + `
+local owner = redis.call('HGET', KEYS[1], 'user')
+if owner and owner ~= ARGV[1] and tonumber(ARGV[3]) < holdEnd(KEYS[1], tonumber(ARGV[7])) then return 0 end
+redis.call('HSET', KEYS[1], 'user', ARGV[1], 'nick', ARGV[2], 'seen', ARGV[3], 'used', ARGV[4], 'until', ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
 return 0
 `;
 
-/** KEYS: the purge index. ARGV: before, key prefix, batch size. Returns how many were dropped. */
-export const PURGE_NICKNAMES_LUA = `
+/**
+ * KEYS: the purge index. ARGV: before, key prefix, batch size, LEGACY_HOLD_MS. Returns how many
+ * candidates were handled: dropped, or (a hold written before use was counted, scored by when
+ * it was seen) scored again by when it ends.
+ */
+export const PURGE_NICKNAMES_LUA = HOLD_END_LUA + `
 local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local dropped = 0
 for _, key in ipairs(keys) do
-  redis.call('DEL', ARGV[2] .. 'nick:' .. key)
-  redis.call('ZREM', KEYS[1], key)
+  local hash = ARGV[2] .. 'nick:' .. key
+  local til = -1
+  if redis.call('EXISTS', hash) == 1 then til = holdEnd(hash, tonumber(ARGV[4])) end
+  if til >= tonumber(ARGV[1]) then
+    redis.call('ZADD', KEYS[1], til, key)
+  else
+    redis.call('DEL', hash)
+    redis.call('ZREM', KEYS[1], key)
+    dropped = dropped + 1
+  end
 end
-return #keys
+return {#keys, dropped}
 `;

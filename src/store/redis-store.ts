@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { Redis, type RedisOptions } from "ioredis";
 import type { ChatMessage } from "../protocol/messages.js";
 import type { AppendInput, AppendResult, MessageStore, StoredMessage } from "./message-store.js";
-import type { ClaimResult, IdentityStore, NicknameClaim } from "./identity-store.js";
+import { LEGACY_HOLD_MS, type ClaimResult, type IdentityStore, type NicknameClaim, type NicknameRelease } from "./identity-store.js";
 import { MESSAGE_OVERHEAD_BYTES, resolveRetention, type RetentionLimits, type RetentionOptions } from "./retention.js";
 import { Script } from "./redis-script.js";
 import { APPEND_LUA, CLAIM_NICKNAME_LUA, PURGE_NICKNAMES_LUA, RELEASE_NICKNAME_LUA, TEXT_BYTES_BETWEEN_LUA } from "./redis-scripts.js";
@@ -177,23 +177,24 @@ export class RedisStore implements MessageStore, IdentityStore {
   }
 
   async claimNickname(claim: NicknameClaim): Promise<ClaimResult> {
-    const owner = (await CLAIM.run(this.redis, [
-      this.key(`nick:${claim.key}`), this.key("nicks"), claim.userId, claim.nick, claim.now, claim.holdMs, claim.key,
-    ])) as string | null;
-    return owner === null ? { ok: true } : { ok: false, ownerId: owner };
+    const [granted, value] = (await CLAIM.run(this.redis, [
+      this.key(`nick:${claim.key}`), this.key("nicks"),
+      claim.userId, claim.nick, claim.now, claim.hold.minMs, claim.hold.maxMs, claim.key, LEGACY_HOLD_MS,
+    ])) as [number, string | number];
+    return granted === 1 ? { ok: true, usedMs: Number(value) } : { ok: false, ownerId: String(value) };
   }
 
-  async releaseNickname(key: string, userId: string, at: number): Promise<void> {
-    await RELEASE.run(this.redis, [this.key(`nick:${key}`), this.key("nicks"), userId, at, key]);
+  async releaseNickname(r: NicknameRelease): Promise<void> {
+    await RELEASE.run(this.redis, [this.key(`nick:${r.key}`), this.key("nicks"), r.userId, r.nick, r.at, r.usedMs, r.heldUntil, r.key, LEGACY_HOLD_MS]);
   }
 
   async purgeNicknames(before: number): Promise<number> {
     let total = 0;
-    // Bounded: each round drops up to PURGE_BATCH holds; at most 1,000 rounds per call.
+    // Bounded: each round handles up to PURGE_BATCH holds; at most 1,000 rounds per call.
     for (let round = 0; round < 1_000; round++) {
-      const dropped = Number(await PURGE.run(this.redis, [this.key("nicks"), before, this.keyPrefix, PURGE_BATCH]));
+      const [handled, dropped] = (await PURGE.run(this.redis, [this.key("nicks"), before, this.keyPrefix, PURGE_BATCH, LEGACY_HOLD_MS])) as [number, number];
       total += dropped;
-      if (dropped < PURGE_BATCH) break;
+      if (handled < PURGE_BATCH) break;
     }
     return total;
   }

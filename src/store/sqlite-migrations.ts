@@ -65,6 +65,16 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     written = coalesce((SELECT max(ts) FROM messages WHERE messages.room = room_sizes.room), 0);
   CREATE INDEX room_sizes_written ON room_sizes (written);
   `,
+  // 5: a nickname is held for as long as it was used (between a minimum and a maximum), so each
+  // hold keeps its use and when it ends, and is purged by that end. Holds already stored keep
+  // the hold they had: 24 h (the default then) from when their owner was last seen.
+  `
+  ALTER TABLE nicknames ADD COLUMN used_ms INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE nicknames ADD COLUMN held_until INTEGER NOT NULL DEFAULT 0;
+  UPDATE nicknames SET used_ms = 86400000, held_until = last_seen_at + 86400000;
+  DROP INDEX nicknames_last_seen;
+  CREATE INDEX nicknames_held_until ON nicknames (held_until);
+  `,
 ];
 
 /**

@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { ChatMessage } from "../protocol/messages.js";
 import type { AppendInput, AppendResult, MessageStore, StoredMessage } from "./message-store.js";
-import { holdsAgainst, type ClaimResult, type IdentityStore, type NicknameClaim } from "./identity-store.js";
+import { holdFor, holdsAgainst, usedCarriedOver, type ClaimResult, type IdentityStore, type NicknameClaim, type NicknameRelease, type StoredHold } from "./identity-store.js";
 import { MESSAGE_OVERHEAD_BYTES, overRetention, resolveRetention, storedBytes, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
 import { applyMigrations } from "./sqlite-migrations.js";
 import { LruMap } from "./lru-map.js";
@@ -58,8 +58,6 @@ type SizedRow = { seq: number; bytes: number };
 /** The wire form: the sender's keys stay in the database. */
 const MESSAGE_COLUMNS = `room, seq, sender AS "from", text, ts`;
 const STORED_COLUMNS = `${MESSAGE_COLUMNS}, user_id AS userId, client_id AS clientId, msg_id AS id`;
-
-type HoldRow = { userId: string; lastSeenAt: number };
 
 /**
  * MessageStore on SQLite (better-sqlite3). Appends requested in one event-loop tick are
@@ -364,12 +362,12 @@ export class SqliteStore implements MessageStore, IdentityStore {
     return this.holds.claim(claim);
   }
 
-  async releaseNickname(key: string, userId: string, at: number): Promise<void> {
-    this.holds.release.run(at, key, userId);
+  async releaseNickname(r: NicknameRelease): Promise<void> {
+    this.holds.release(r);
   }
 
   async purgeNicknames(before: number): Promise<number> {
-    return this.holds.deleteBefore.run(before).changes;
+    return this.holds.endedBefore.run(before).changes;
   }
 
   private loadOrCreateEpoch(): string {
@@ -387,21 +385,28 @@ export class SqliteStore implements MessageStore, IdentityStore {
 type HoldStatements = ReturnType<typeof prepareHolds>;
 
 function prepareHolds(db: Database.Database) {
-  const select = db.prepare<[string], HoldRow>(`SELECT user_id AS userId, last_seen_at AS lastSeenAt FROM nicknames WHERE key = ?`);
-  const upsert = db.prepare<[string, string, string, number]>(
-    `INSERT INTO nicknames (key, nick, user_id, last_seen_at) VALUES (?, ?, ?, ?)
-     ON CONFLICT (key) DO UPDATE SET nick = excluded.nick, user_id = excluded.user_id, last_seen_at = excluded.last_seen_at`,
+  const select = db.prepare<[string], StoredHold>(`SELECT user_id AS userId, used_ms AS usedMs, held_until AS heldUntil FROM nicknames WHERE key = ?`);
+  const upsert = db.prepare<[string, string, string, number, number, number]>(
+    `INSERT INTO nicknames (key, nick, user_id, last_seen_at, used_ms, held_until) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (key) DO UPDATE SET nick = excluded.nick, user_id = excluded.user_id, last_seen_at = excluded.last_seen_at,
+       used_ms = excluded.used_ms, held_until = excluded.held_until`,
   );
   const claim = db.transaction((c: NicknameClaim): ClaimResult => {
     const existing = select.get(c.key);
     if (existing && holdsAgainst(existing, c)) return { ok: false, ownerId: existing.userId };
-    upsert.run(c.key, c.nick, c.userId, c.now);
-    return { ok: true };
+    const usedMs = usedCarriedOver(existing, c);
+    upsert.run(c.key, c.nick, c.userId, c.now, usedMs, c.now + holdFor(usedMs, c.hold));
+    return { ok: true, usedMs };
+  });
+  const release = db.transaction((r: NicknameRelease): void => {
+    const existing = select.get(r.key);
+    if (existing && holdsAgainst(existing, { userId: r.userId, now: r.at })) return;
+    upsert.run(r.key, r.nick, r.userId, r.at, r.usedMs, r.heldUntil);
   });
   return {
     /** One IMMEDIATE transaction: the read and the write cannot interleave with another claim. */
     claim: (c: NicknameClaim): ClaimResult => claim.immediate(c),
-    release: db.prepare<[number, string, string]>(`UPDATE nicknames SET last_seen_at = ? WHERE key = ? AND user_id = ?`),
-    deleteBefore: db.prepare<[number]>(`DELETE FROM nicknames WHERE last_seen_at < ?`),
+    release: (r: NicknameRelease): void => release.immediate(r),
+    endedBefore: db.prepare<[number]>(`DELETE FROM nicknames WHERE held_until < ?`),
   };
 }

@@ -142,6 +142,32 @@ describe("nobody can take another user's name", () => {
     }
   });
 
+  it("a name taken for a moment is held only nicknameHoldMinMs, so a flood of drive-by names does not pile up for a day; a name used longer is held as long as it was used", { timeout: 30_000 }, async () => {
+    // The maximum stays at its default, 24 h: without use-based holds every name here is held a day.
+    const server = await testServer({ nicknameHoldMinMs: 300 });
+    try {
+      const driveBy = await RawClient.hello(server.url, "drive");
+      driveBy.close();
+      const stayer = await RawClient.hello(server.url, "stay");
+      await sleep(1_500);
+      stayer.close();
+      await stayer.waitClosed();
+      await sleep(500);
+      const thief = await RawClient.connect(server.url);
+      thief.send({ type: "hello", clientId: "thief", nick: "stay" });
+      assert.equal((await thief.waitClosed()).code, 4501, "1.5 s of use holds the name about 1.5 s");
+      const taker = await RawClient.hello(server.url, "drive");
+      assert.notEqual(taker.welcome!.userId, driveBy.welcome!.userId, "a name used for a moment is free after the minimum");
+      taker.close();
+      await sleep(2_000);
+      const later = await RawClient.hello(server.url, "stay");
+      assert.notEqual(later.welcome!.userId, stayer.welcome!.userId, "and free once that use has passed");
+      later.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it("look-alikes of an online name are refused (4501 same skeleton, 4502 not a name)", async () => {
     const server = await testServer();
     const ada = await RawClient.hello(server.url, "ada");

@@ -99,6 +99,31 @@ describe("RedisStore on a real redis-server", () => {
     }
   });
 
+  it("holds a nickname written before use was counted for 24 h from when its owner was last seen, and purges it then", async () => {
+    const fixture = await redisFixture();
+    const store = fixture.store as RedisStore;
+    const day = 24 * 60 * 60 * 1000;
+    try {
+      // As an older Pulse left them: user, nick and seen, indexed by seen.
+      for (const [key, seen] of [["ada", 1000], ["bo", 0]] as const) {
+        await store.redis.hset(`${store.keyPrefix}nick:${key}`, "user", `u-${key}`, "nick", key, "seen", seen);
+        await store.redis.zadd(`${store.keyPrefix}nicks`, seen, key);
+      }
+      const hold = { minMs: 100, maxMs: 200 };
+      // A purge before their 24 h are up scores them by their end instead of dropping them.
+      assert.equal(await store.purgeNicknames(5_000), 0);
+      assert.deepEqual(await store.claimNickname({ key: "ada", nick: "ada", userId: "u9", now: 1000 + day - 1, hold }), { ok: false, ownerId: "u-ada" });
+      assert.deepEqual(await store.claimNickname({ key: "bo", nick: "bo", userId: "u-bo", now: day - 1, hold }), { ok: true, usedMs: day });
+      assert.equal(await store.purgeNicknames(day + 199), 0);
+      assert.equal(await store.purgeNicknames(day + 200), 1, "bo's new hold (200 ms from its claim) ended");
+      assert.equal(await store.purgeNicknames(1000 + day), 0);
+      assert.equal(await store.purgeNicknames(1000 + day + 1), 1, "ada's legacy hold ended");
+      assert.equal(await store.redis.exists(`${store.keyPrefix}nick:ada`), 0);
+    } finally {
+      await fixture.cleanup();
+    }
+  });
+
   it("a server on it refuses a gap whose texts alone exceed maxReplayBytes without reading a row of it", async () => {
     const fixture = await redisFixture();
     const store = fixture.store as RedisStore;

@@ -1,0 +1,95 @@
+/**
+ * `node --import tsx bench/nickname-flood.ts`: one address says `hello` with a new name, leaves at
+ * once, and does it again, as fast as the server lets it in (the default upgrade limit: 20 new
+ * connections a second, burst 200), for --seconds (default 150). --addresses N spreads the flood
+ * over N loopback source addresses (127.0.0.2 on), N times the limit, to find how many names
+ * the server itself can grant a second. Every 10 s it prints how many
+ * names were granted so far and how many holds the store keeps (rows of SQLite's nicknames
+ * table). The shortest hold is set to --min-hold-ms (default 30,000, through
+ * PULSE_NICKNAME_HOLD_MIN_MS, which a build without it ignores), so the plateau shows within the
+ * run; at the default 10 min it is 20 times as high. --server PATH runs another build's pulse.js.
+ */
+import Database from "better-sqlite3";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import WebSocket from "ws";
+import { SUBPROTOCOL } from "../src/protocol/messages.js";
+import { cpuSeconds } from "./lib/proc.js";
+import { listeningPort, SERVER_CORE, spawnPinned, stopProcess } from "./lib/spawn.js";
+import { sleep } from "./lib/stats.js";
+import { textTable } from "./lib/table.js";
+
+const { values } = parseArgs({ options: { seconds: { type: "string" }, "min-hold-ms": { type: "string" }, server: { type: "string" }, addresses: { type: "string" } } });
+const SECONDS = Number(values.seconds ?? 150);
+const MIN_HOLD_MS = Number(values["min-hold-ms"] ?? 30_000);
+const SERVER_SCRIPT = values.server ?? "dist/cli/pulse.js";
+const ADDRESSES = Number(values.addresses ?? 1);
+/** Hellos in flight at once per address: enough to meet the upgrade limit on loopback. */
+const IN_FLIGHT = 8;
+
+const dir = mkdtempSync(join(tmpdir(), "pulse-nick-flood-"));
+const storePath = join(dir, "pulse.db");
+process.env.PULSE_NICKNAME_HOLD_MIN_MS = String(MIN_HOLD_MS);
+const child = spawnPinned(SERVER_CORE, process.execPath, [SERVER_SCRIPT, "serve", "--port", "0", "--host", "127.0.0.1", "--store", storePath, "--quiet"]);
+const port = await listeningPort(child);
+
+let granted = 0;
+let refused = 0;
+let next = 0;
+/** One drive-by name: hello, welcome, gone. Resolves false when the upgrade was refused (429). */
+function driveBy(localAddress: string): Promise<boolean> {
+  const i = next++;
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}`, [SUBPROTOCOL], { localAddress });
+    ws.on("unexpected-response", (_req, res) => {
+      res.resume();
+      resolve(false);
+    });
+    ws.on("error", () => resolve(false));
+    ws.on("open", () => ws.send(JSON.stringify({ type: "hello", clientId: `flood-${i}`, nick: `flood${i}` })));
+    ws.on("message", (data) => {
+      if ((JSON.parse(String(data)) as { type: string }).type !== "welcome") return;
+      ws.close();
+      resolve(true);
+    });
+  });
+}
+
+const heldRows = (): number => {
+  const db = new Database(storePath, { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare(`SELECT count(*) AS n FROM nicknames`).get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+};
+
+const cpu0 = cpuSeconds(child.pid!);
+const start = Date.now();
+const deadline = start + SECONDS * 1000;
+const flooders = Array.from({ length: IN_FLIGHT * ADDRESSES }, async (_, k) => {
+  const from = ADDRESSES === 1 ? "127.0.0.1" : `127.0.0.${2 + (k % ADDRESSES)}`;
+  while (Date.now() < deadline) {
+    if (await driveBy(from)) granted++;
+    else {
+      refused++;
+      await sleep(50);
+    }
+  }
+});
+const rows: string[][] = [];
+for (let t = 10; t <= SECONDS; t += 10) {
+  await sleep(start + t * 1000 - Date.now());
+  rows.push([String(t), String(granted), String(refused), String(heldRows())]);
+  console.log(`${t} s: ${granted} names granted, ${refused} upgrades refused, ${rows.at(-1)![3]} holds kept`);
+}
+await Promise.all(flooders);
+const serverCpu = (cpuSeconds(child.pid!) - cpu0) / SECONDS;
+await stopProcess(child, "SIGTERM", 5_000);
+rmSync(dir, { recursive: true, force: true });
+console.log(`\nserver ${SERVER_SCRIPT}, shortest hold ${MIN_HOLD_MS} ms (PULSE_NICKNAME_HOLD_MIN_MS), ${ADDRESSES} address(es), default limits`);
+console.log(`names granted per second: ${(granted / SECONDS).toFixed(0)}; server CPU ${(serverCpu * 100).toFixed(0)} % of a core`);
+console.log(textTable(["s", "names granted", "upgrades refused (429)", "holds kept"], rows));
+process.exit(0);
