@@ -11,7 +11,8 @@ export type NicknameClaimResult = { ok: true; key: string; nick: string } | { ok
  * - after its last connection went, across restarts (the store keeps the hold), for as long as
  *   the owner has used it, between `hold.minMs` and `hold.maxMs` (HoldLimits), so a name cannot
  *   be taken in the blip of a reconnect or after a server restart, and names taken for a moment
- *   do not pile up for a day.
+ *   do not pile up for a day. While online, the store holds it for `hold.maxMs` from the claim
+ *   (or the last refresh), so a node that dies without writing the release leaves it held.
  * The owner always gets its name back; another user gets 4501 until the hold ends.
  */
 export class Nicknames {
@@ -35,7 +36,7 @@ export class Nicknames {
     const key = nicknameKey(nick);
     if (this.heldByOther(key, userId)) return { ok: false };
     const now = this.now();
-    const stored = await this.store.claimNickname({ key, nick, userId, now, hold: this.hold });
+    const stored = await this.store.claimNickname({ key, nick, userId, now, holdMs: this.hold.maxMs });
     // Checked again: another connection may have come online while the store answered.
     if (!stored.ok || this.heldByOther(key, userId)) return { ok: false };
     const holder = this.online.get(key);
@@ -50,26 +51,29 @@ export class Nicknames {
     const holder = this.online.get(key);
     if (!holder || --holder.connections > 0) return;
     this.online.delete(key);
-    this.write(key, holder, this.now()).catch((err: Error) => this.log(`nickname release failed: ${err.message}`));
+    this.write(key, holder, this.now(), false).catch((err: Error) => this.log(`nickname release failed: ${err.message}`));
   }
 
-  /** The holder's use so far and the hold it has earned, as of `at`. */
-  private write(key: string, holder: { userId: string; nick: string; usedBefore: number; since: number }, at: number): Promise<void> {
+  /**
+   * The holder's use so far, as of `at`, and its hold: the longest while it is still online
+   * (so a crash of this node leaves it held as long as any), else the hold its use earned.
+   */
+  private write(key: string, holder: { userId: string; nick: string; usedBefore: number; since: number }, at: number, online: boolean): Promise<void> {
     const usedMs = holder.usedBefore + Math.max(0, at - holder.since);
-    return this.store.releaseNickname({ key, nick: holder.nick, userId: holder.userId, at, usedMs, heldUntil: at + holdFor(usedMs, this.hold) });
+    const heldUntil = at + (online ? this.hold.maxMs : holdFor(usedMs, this.hold));
+    return this.store.releaseNickname({ key, nick: holder.nick, userId: holder.userId, at, usedMs, heldUntil });
   }
 
   /**
    * With several nodes on one store, a node sees other nodes' online holders only through
    * the store: write their use and hold often enough that a hold never lapses while its owner
-   * is online (every third of the shortest hold, at most once a minute, at least once a second).
+   * is online (every third of the hold, at most once a minute, at least once a second).
    */
   keepHoldsFresh(): void {
-    const everyMs = Math.max(1_000, Math.min(60_000, Math.floor(holdFor(0, this.hold) / 3)));
+    const everyMs = Math.max(1_000, Math.min(60_000, Math.floor(this.hold.maxMs / 3)));
     this.freshTimer = setInterval(() => {
       const now = this.now();
-      // Written as if released now while still online: the store's hold runs from now.
-      for (const [key, holder] of this.online) this.write(key, holder, now).catch((err: Error) => this.log(`nickname refresh failed: ${err.message}`));
+      for (const [key, holder] of this.online) this.write(key, holder, now, true).catch((err: Error) => this.log(`nickname refresh failed: ${err.message}`));
     }, everyMs);
     this.freshTimer.unref();
   }

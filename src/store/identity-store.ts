@@ -27,8 +27,11 @@ export interface NicknameClaim {
   userId: string;
   /** Now, on the caller's clock (ms since the epoch). */
   now: number;
-  /** The hold written for the claimant (from now, for the use it carries over). */
-  hold: HoldLimits;
+  /**
+   * How long from now the name stays the claimant's if its node stops writing (a crash): the
+   * longest hold, as for every name online. The hold by use is written when its owner leaves.
+   */
+  holdMs: number;
 }
 
 /**
@@ -56,13 +59,13 @@ export interface IdentityStore {
   /**
    * Atomically: if `key` is held by another user until after `now`, refuse and name the owner;
    * otherwise record the claimant as the holder, carrying over its use if its own hold had not
-   * lapsed, held until `now + holdFor(use)`.
+   * lapsed, held until `now + holdMs`.
    */
   claimNickname(claim: NicknameClaim): Promise<ClaimResult>;
   /**
-   * Writes the holder's use and hold end (when it goes offline, and while it is online so other
-   * nodes see it). Written even if the hold had been purged meanwhile; ignored if another user
-   * holds the name.
+   * Writes the holder's use and hold end: when it goes offline (the hold by use), and with
+   * several nodes while it is online (the longest hold, from now). Written even if the hold had
+   * been purged meanwhile; ignored if another user holds the name.
    */
   releaseNickname(release: NicknameRelease): Promise<void>;
   /** Forgets holds that ended before `before`; returns how many were dropped. */

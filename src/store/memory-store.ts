@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { ChatMessage } from "../protocol/messages.js";
 import { toWire, type AppendInput, type AppendResult, type MessageStore, type StoredMessage } from "./message-store.js";
-import { holdFor, holdsAgainst, usedCarriedOver, type ClaimResult, type IdentityStore, type NicknameClaim, type NicknameRelease, type StoredHold } from "./identity-store.js";
+import { holdsAgainst, usedCarriedOver, type ClaimResult, type IdentityStore, type NicknameClaim, type NicknameRelease, type StoredHold } from "./identity-store.js";
 import { overRetention, resolveRetention, storedBytes, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
 
 export type MemoryStoreOptions = RetentionOptions;
@@ -107,7 +107,7 @@ export class MemoryStore implements MessageStore, IdentityStore {
     const existing = this.nicknames.get(claim.key);
     if (existing && holdsAgainst(existing, claim)) return { ok: false, ownerId: existing.userId };
     const usedMs = usedCarriedOver(existing, claim);
-    this.nicknames.set(claim.key, { userId: claim.userId, usedMs, heldUntil: claim.now + holdFor(usedMs, claim.hold) });
+    this.nicknames.set(claim.key, { userId: claim.userId, usedMs, heldUntil: claim.now + claim.holdMs });
     return { ok: true, usedMs };
   }
 

@@ -183,7 +183,7 @@ end
 `;
 
 /**
- * KEYS: the nickname's hash, the purge index. ARGV: userId, nick, now, hold min, hold max, key,
+ * KEYS: the nickname's hash, the purge index. ARGV: userId, nick, now, holdMs, key,
  * LEGACY_HOLD_MS. Returns {0, owner} when refused, {1, use carried over} when granted.
  */
 export const CLAIM_NICKNAME_LUA = HOLD_END_LUA + `
@@ -191,13 +191,13 @@ local now = tonumber(ARGV[3])
 local owner = redis.call('HGET', KEYS[1], 'user')
 local used = 0
 if owner then
-  local til = holdEnd(KEYS[1], tonumber(ARGV[7]))
+  local til = holdEnd(KEYS[1], tonumber(ARGV[6]))
   if owner ~= ARGV[1] and now < til then return {0, owner} end
-  if owner == ARGV[1] and now < til then used = tonumber(redis.call('HGET', KEYS[1], 'used')) or tonumber(ARGV[7]) end
+  if owner == ARGV[1] and now < til then used = tonumber(redis.call('HGET', KEYS[1], 'used')) or tonumber(ARGV[6]) end
 end
-local hold = math.min(tonumber(ARGV[5]), math.max(tonumber(ARGV[4]), used))
-redis.call('HSET', KEYS[1], 'user', ARGV[1], 'nick', ARGV[2], 'seen', now, 'used', used, 'until', now + hold)
-redis.call('ZADD', KEYS[2], now + hold, ARGV[6])
+local til = now + tonumber(ARGV[4])
+redis.call('HSET', KEYS[1], 'user', ARGV[1], 'nick', ARGV[2], 'seen', now, 'used', used, 'until', til)
+redis.call('ZADD', KEYS[2], til, ARGV[5])
 return {1, used}
 `;
 

@@ -179,7 +179,7 @@ export class RedisStore implements MessageStore, IdentityStore {
   async claimNickname(claim: NicknameClaim): Promise<ClaimResult> {
     const [granted, value] = (await CLAIM.run(this.redis, [
       this.key(`nick:${claim.key}`), this.key("nicks"),
-      claim.userId, claim.nick, claim.now, claim.hold.minMs, claim.hold.maxMs, claim.key, LEGACY_HOLD_MS,
+      claim.userId, claim.nick, claim.now, claim.holdMs, claim.key, LEGACY_HOLD_MS,
     ])) as [number, string | number];
     return granted === 1 ? { ok: true, usedMs: Number(value) } : { ok: false, ownerId: String(value) };
   }

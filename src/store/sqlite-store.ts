@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { ChatMessage } from "../protocol/messages.js";
 import type { AppendInput, AppendResult, MessageStore, StoredMessage } from "./message-store.js";
-import { holdFor, holdsAgainst, usedCarriedOver, type ClaimResult, type IdentityStore, type NicknameClaim, type NicknameRelease, type StoredHold } from "./identity-store.js";
+import { holdsAgainst, usedCarriedOver, type ClaimResult, type IdentityStore, type NicknameClaim, type NicknameRelease, type StoredHold } from "./identity-store.js";
 import { MESSAGE_OVERHEAD_BYTES, overRetention, resolveRetention, storedBytes, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
 import { applyMigrations } from "./sqlite-migrations.js";
 import { LruMap } from "./lru-map.js";
@@ -395,7 +395,7 @@ function prepareHolds(db: Database.Database) {
     const existing = select.get(c.key);
     if (existing && holdsAgainst(existing, c)) return { ok: false, ownerId: existing.userId };
     const usedMs = usedCarriedOver(existing, c);
-    upsert.run(c.key, c.nick, c.userId, c.now, usedMs, c.now + holdFor(usedMs, c.hold));
+    upsert.run(c.key, c.nick, c.userId, c.now, usedMs, c.now + c.holdMs);
     return { ok: true, usedMs };
   });
   const release = db.transaction((r: NicknameRelease): void => {

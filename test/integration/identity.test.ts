@@ -128,6 +128,24 @@ describe("nobody can take another user's name", () => {
     }
   });
 
+  it("a name online when its server crashes stays its owner's after the restart, however short the shortest hold", { timeout: 60_000 }, async () => {
+    const server = await ServerProcess.start({ args: ["--quiet", "--nickname-hold-min-ms", "100"] });
+    try {
+      const owner = await RawClient.hello(server.wsUrl, "ada");
+      const token = owner.welcome!.token;
+      await server.restart(); // SIGKILL: no release is written
+      await sleep(500);
+      const thief = await RawClient.connect(server.wsUrl);
+      thief.send({ type: "hello", clientId: "thief", nick: "ada" });
+      assert.equal((await thief.waitClosed()).code, 4501, "held as long as any name while it was online");
+      const back = await RawClient.hello(server.wsUrl, "ada", token);
+      assert.equal(back.welcome!.userId, owner.welcome!.userId);
+      back.close();
+    } finally {
+      await server.dispose();
+    }
+  });
+
   it("a name is free for others once its hold has ended", async () => {
     const server = await testServer({ nicknameHoldMs: 200 });
     try {

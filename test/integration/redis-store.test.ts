@@ -109,11 +109,10 @@ describe("RedisStore on a real redis-server", () => {
         await store.redis.hset(`${store.keyPrefix}nick:${key}`, "user", `u-${key}`, "nick", key, "seen", seen);
         await store.redis.zadd(`${store.keyPrefix}nicks`, seen, key);
       }
-      const hold = { minMs: 100, maxMs: 200 };
       // A purge before their 24 h are up scores them by their end instead of dropping them.
       assert.equal(await store.purgeNicknames(5_000), 0);
-      assert.deepEqual(await store.claimNickname({ key: "ada", nick: "ada", userId: "u9", now: 1000 + day - 1, hold }), { ok: false, ownerId: "u-ada" });
-      assert.deepEqual(await store.claimNickname({ key: "bo", nick: "bo", userId: "u-bo", now: day - 1, hold }), { ok: true, usedMs: day });
+      assert.deepEqual(await store.claimNickname({ key: "ada", nick: "ada", userId: "u9", now: 1000 + day - 1, holdMs: 200 }), { ok: false, ownerId: "u-ada" });
+      assert.deepEqual(await store.claimNickname({ key: "bo", nick: "bo", userId: "u-bo", now: day - 1, holdMs: 200 }), { ok: true, usedMs: day });
       assert.equal(await store.purgeNicknames(day + 199), 0);
       assert.equal(await store.purgeNicknames(day + 200), 1, "bo's new hold (200 ms from its claim) ended");
       assert.equal(await store.purgeNicknames(1000 + day), 0);

@@ -130,11 +130,10 @@ describe("SqliteStore specifics", () => {
       old.prepare(`INSERT INTO nicknames (key, nick, user_id, last_seen_at) VALUES ('ada', 'Ada', 'u1', 1000), ('bo', 'bo', 'u2', 0)`).run();
       old.close();
       const store = (await fixture.reopen!()) as SqliteStore;
-      const hold = { minMs: 100, maxMs: 200 };
-      assert.deepEqual(await store.claimNickname({ key: "ada", nick: "ada", userId: "u9", now: 1000 + day - 1, hold }), { ok: false, ownerId: "u1" });
-      assert.deepEqual(await store.claimNickname({ key: "ada", nick: "ada", userId: "u9", now: 1000 + day, hold }), { ok: true, usedMs: 0 });
-      // The owner coming back within the hold carries its 24 h over (capped by today's maximum).
-      assert.deepEqual(await store.claimNickname({ key: "bo", nick: "bo", userId: "u2", now: day - 1, hold }), { ok: true, usedMs: day });
+      assert.deepEqual(await store.claimNickname({ key: "ada", nick: "ada", userId: "u9", now: 1000 + day - 1, holdMs: 200 }), { ok: false, ownerId: "u1" });
+      assert.deepEqual(await store.claimNickname({ key: "ada", nick: "ada", userId: "u9", now: 1000 + day, holdMs: 200 }), { ok: true, usedMs: 0 });
+      // The owner coming back within the hold carries its 24 h of use over.
+      assert.deepEqual(await store.claimNickname({ key: "bo", nick: "bo", userId: "u2", now: day - 1, holdMs: 200 }), { ok: true, usedMs: day });
       assert.equal(await store.purgeNicknames(day + 199), 0);
       assert.equal(await store.purgeNicknames(day + 200), 1);
     } finally {
