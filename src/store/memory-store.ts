@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { ChatMessage } from "../protocol/messages.js";
 import { toWire, type AppendInput, type AppendResult, type MessageStore, type StoredMessage } from "./message-store.js";
 import { holdsAgainst, usedCarriedOver, type ClaimResult, type IdentityStore, type NicknameClaim, type NicknameRelease, type StoredHold } from "./identity-store.js";
-import { overRetention, resolveRetention, storedBytes, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
+import { dropAllowance, overRetention, resolveRetention, storedBytes, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
 
 export type MemoryStoreOptions = RetentionOptions;
 
@@ -152,13 +152,26 @@ export class MemoryStore implements MessageStore, IdentityStore {
     log.first += excess;
   }
 
-  /** Over retainBytesTotal: drops whole rooms, least recently written first, never `written`. */
+  /**
+   * Over retainBytesTotal: drops whole rooms, least recently written first, never `written`;
+   * at most dropAllowance(1) messages, so a larger room loses its oldest that many.
+   */
   private dropRoomsOverTotal(written: string): void {
+    let allowance = dropAllowance(1);
     for (const [room, log] of this.rooms) {
-      if (this.heldBytes <= this.retention.retainBytesTotal || room === written) return;
-      for (const message of log.messages) this.byKey.delete(idempotencyKey(message));
-      this.heldBytes -= storedBytes(log.messages.length, log.textBytes);
-      this.seqFloor = Math.max(this.seqFloor, log.first + log.messages.length);
+      if (this.heldBytes <= this.retention.retainBytesTotal || room === written || allowance === 0) return;
+      const n = Math.min(allowance, log.messages.length);
+      allowance -= n;
+      const gone = log.messages.splice(0, n);
+      for (const message of gone) {
+        this.byKey.delete(idempotencyKey(message));
+        const bytes = utf8Bytes(message.text);
+        log.textBytes -= bytes;
+        this.heldBytes -= storedBytes(1, bytes);
+      }
+      log.first += n;
+      if (log.messages.length > 0) return;
+      this.seqFloor = Math.max(this.seqFloor, log.first);
       this.rooms.delete(room);
     }
   }

@@ -33,13 +33,14 @@ local function idem(u, c, i) return string.len(u) .. ':' .. u .. string.len(c) .
  * KEYS: dedupe hash, room seq counter, room stream, room text bytes.
  * ARGV: userId, clientId, id, from, text, ts, retainPerRoom, channel ("" = none),
  *       frame head, frame tail, room, key prefix, publish command, retainBytesPerRoom,
- *       per-message overhead bytes, retainBytesTotal.
+ *       per-message overhead bytes, retainBytesTotal, dropAllowance(1).
  * Returns {0, seq} for a new message, {1, room, seq, fields} for a duplicate.
  *
  * Trimming keeps the room within both limits as the other engines do (retention.ts,
  * overRetention): oldest first, never the newest message. Then, over retainBytesTotal, whole
  * rooms are deleted, least recently written first, never this one; P floor moves above each
- * one's latest seq, and a room's seq counter starts from it when the room has none.
+ * one's latest seq, and a room's seq counter starts from it when the room has none. At most
+ * dropAllowance(1) messages are deleted so: a larger room loses its oldest that many.
  * Rooms stored before P held was kept count from their first write after it.
  */
 export const APPEND_LUA = `${IDEMPOTENCY_KEY_LUA}
@@ -121,19 +122,31 @@ end
 redis.call('SET', KEYS[4], bytes)
 local held = redis.call('INCRBY', P .. 'held', bytes + count * overhead - before)
 local total = tonumber(ARGV[16])
-while held > total do
+local allowance = tonumber(ARGV[17])
+while held > total and allowance > 0 do
   local victim = redis.call('ZRANGE', P .. 'written', 0, 0)[1]
   if not victim or victim == ARGV[11] then break end
   local log = P .. 'log:' .. victim
-  local cursor = '-'
-  repeat
-    local chunk = redis.call('XRANGE', log, cursor, '+', 'COUNT', 1000)
-    for _, entry in ipairs(chunk) do
+  local n = redis.call('XLEN', log)
+  if n > allowance then
+    -- More than this append may delete: the room's oldest go, and it stays the least recently
+    -- written, for the next append over the total to go on with.
+    local text = 0
+    for _, entry in ipairs(redis.call('XRANGE', log, '-', '+', 'COUNT', allowance)) do
       local f = fieldsOf(entry)
       redis.call('HDEL', KEYS[1], idem(f.u, f.c, f.i))
-      cursor = nextId(entry)
+      text = text + string.len(f.t)
     end
-  until #chunk < 1000
+    redis.call('XTRIM', log, 'MAXLEN', n - allowance)
+    if redis.call('EXISTS', P .. 'bytes:' .. victim) == 1 then redis.call('DECRBY', P .. 'bytes:' .. victim, text) end
+    held = redis.call('INCRBY', P .. 'held', -(text + allowance * overhead))
+    break
+  end
+  allowance = allowance - n
+  for _, entry in ipairs(redis.call('XRANGE', log, '-', '+')) do
+    local f = fieldsOf(entry)
+    redis.call('HDEL', KEYS[1], idem(f.u, f.c, f.i))
+  end
   local cost = tonumber(redis.call('GET', P .. 'bytes:' .. victim) or '0') + redis.call('XLEN', log) * overhead
   local last = tonumber(redis.call('GET', P .. 'seq:' .. victim) or '0')
   redis.call('DEL', log, P .. 'bytes:' .. victim, P .. 'seq:' .. victim)

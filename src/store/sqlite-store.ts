@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import type { ChatMessage } from "../protocol/messages.js";
 import type { AppendInput, AppendResult, MessageStore, StoredMessage } from "./message-store.js";
 import { holdsAgainst, usedCarriedOver, type ClaimResult, type IdentityStore, type NicknameClaim, type NicknameRelease, type StoredHold } from "./identity-store.js";
-import { MESSAGE_OVERHEAD_BYTES, overRetention, resolveRetention, storedBytes, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
+import { dropAllowance, MESSAGE_OVERHEAD_BYTES, overRetention, resolveRetention, storedBytes, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
 import { applyMigrations } from "./sqlite-migrations.js";
 import { LruMap } from "./lru-map.js";
 
@@ -48,7 +48,7 @@ interface TotalsAfter {
   heldBytes: number;
   seqFloor: number;
   writeTick: number;
-  /** Rooms dropped whole to keep within retainBytesTotal. */
+  /** Rooms dropped whole, or losing their oldest messages, to keep within retainBytesTotal. */
   dropped: string[];
 }
 
@@ -99,7 +99,8 @@ export class SqliteStore implements MessageStore, IdentityStore {
   private readonly selectOldest: Database.Statement<[string, number], SizedRow>;
   private readonly selectTextBytes: Database.Statement<[string], { bytes: number }>;
   private readonly upsertRoomSize: Database.Statement<[string, number, number, number]>;
-  private readonly selectLeastWritten: Database.Statement<[number], { room: string; bytes: number }>;
+  private readonly selectLeastWritten: Database.Statement<[number], { room: string; bytes: number; count: number }>;
+  private readonly shrinkRoomSize: Database.Statement<[number, number, string]>;
   private readonly deleteRoom: Database.Statement<[string]>;
   private readonly deleteRoomSize: Database.Statement<[string]>;
   private readonly upsertSeqFloor: Database.Statement<[string]>;
@@ -164,8 +165,11 @@ export class SqliteStore implements MessageStore, IdentityStore {
            message_count = excluded.message_count, written = excluded.written`,
       );
       this.selectLeastWritten = this.db.prepare(
-        `SELECT room, text_bytes + message_count * ${MESSAGE_OVERHEAD_BYTES} AS bytes FROM room_sizes
+        `SELECT room, text_bytes + message_count * ${MESSAGE_OVERHEAD_BYTES} AS bytes, message_count AS count FROM room_sizes
          WHERE written < ? ORDER BY written LIMIT 1`,
+      );
+      this.shrinkRoomSize = this.db.prepare(
+        `UPDATE room_sizes SET text_bytes = text_bytes - ?, message_count = message_count - ? WHERE room = ?`,
       );
       this.deleteRoom = this.db.prepare(`DELETE FROM messages WHERE room = ?`);
       this.deleteRoomSize = this.db.prepare(`DELETE FROM room_sizes WHERE room = ?`);
@@ -286,29 +290,51 @@ export class SqliteStore implements MessageStore, IdentityStore {
       // A room that only met duplicates (of messages in other rooms) holds nothing: no row.
       if (range.first !== 0) this.upsertRoomSize.run(room, range.textBytes, heldCount(range), writeTick);
     }
-    return { results, ranges, totals: this.dropRoomsOverTotal(heldBytes, writeTick) };
+    return { results, ranges, totals: this.dropRoomsOverTotal(heldBytes, writeTick, dropAllowance(batch.length)) };
   }
 
   /**
    * Over retainBytesTotal: deletes whole rooms, least recently written first, never one this
-   * batch wrote (their `written` is `writeTick`). A room's rows are bounded by its own limits,
-   * so one drop is bounded work; the seq floor moves above the dropped room's latest seq.
+   * batch wrote (their `written` is `writeTick`); the seq floor moves above a dropped room's
+   * latest seq. At most `allowance` rows in all: a room with more loses its oldest that many
+   * and stays the least recently written, so the next batch over the total goes on with it.
    */
-  private dropRoomsOverTotal(heldBytes: number, writeTick: number): TotalsAfter {
+  private dropRoomsOverTotal(heldBytes: number, writeTick: number, allowance: number): TotalsAfter {
     const dropped: string[] = [];
     let seqFloor = this.seqFloor;
-    while (heldBytes > this.retention.retainBytesTotal) {
+    while (heldBytes > this.retention.retainBytesTotal && allowance > 0) {
       const victim = this.selectLeastWritten.get(writeTick);
       if (!victim) break;
+      dropped.push(victim.room);
+      if (victim.count > allowance) {
+        heldBytes -= this.deleteOldest(victim.room, allowance);
+        break;
+      }
+      allowance -= victim.count;
       const last = this.selectLastSeq.get(victim.room)?.seq ?? 0;
       this.deleteRoom.run(victim.room);
       this.deleteRoomSize.run(victim.room);
       heldBytes -= victim.bytes;
       seqFloor = Math.max(seqFloor, last + 1);
-      dropped.push(victim.room);
     }
     if (seqFloor !== this.seqFloor) this.upsertSeqFloor.run(String(seqFloor));
     return { heldBytes, seqFloor, writeTick, dropped };
+  }
+
+  /** Deletes the room's `n` oldest messages (fewer than it holds); returns the bytes freed. */
+  private deleteOldest(room: string, n: number): number {
+    let textBytes = 0;
+    let count = 0;
+    let keepFrom = 0;
+    for (const row of this.selectOldest.iterate(room, 0)) {
+      if (count === n) break;
+      textBytes += row.bytes;
+      count++;
+      keepFrom = row.seq + 1;
+    }
+    this.deleteBefore.run(room, keepFrom);
+    this.shrinkRoomSize.run(textBytes, count, room);
+    return storedBytes(count, textBytes);
   }
 
   /**

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { ChatMessage } from "../../src/protocol/messages.js";
 import { toWire, type AppendInput, type MessageStore } from "../../src/store/message-store.js";
 import type { PulseStore } from "../../src/store/identity-store.js";
-import { MESSAGE_OVERHEAD_BYTES, type RetentionOptions } from "../../src/store/retention.js";
+import { dropAllowance, MESSAGE_OVERHEAD_BYTES, type RetentionOptions } from "../../src/store/retention.js";
 
 export interface StoreFixture {
   store: PulseStore;
@@ -318,6 +318,30 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         assert.equal(await store.latestSeq("fresh"), 4);
         assert.equal((await store.append(sized("fresh", 1))).message.seq, 5);
       }));
+
+    it("deletes at most dropAllowance messages of other rooms per append: a larger room loses its oldest, then goes whole", () => {
+      const small = 2 + MESSAGE_OVERHEAD_BYTES;
+      const total = 2_600 * small;
+      return withStore({ retainBytesPerRoom: total, retainBytesTotal: total }, async ({ store }) => {
+        await appendAll(store, span(1, 2_500).map((n) => sized("big", n, 2)));
+        let n = 0;
+        // Over the total only after this one: big loses its oldest 1,000, not all 2,500.
+        await store.append(sized("new", ++n, 26_000));
+        assert.equal(await store.firstSeq("big"), 1_001);
+        assert.equal((await store.readAfter("big", 0, 10))[0]!.seq, 1_001, "it reads as trimmed");
+        // Each large message adds 26,256 bytes; big loses 1,000 more at each append that passes the total.
+        const untilOver = async () => {
+          const first = await store.firstSeq("big");
+          while ((await store.firstSeq("big")) === first && n < 40) await store.append(sized("new", ++n, 26_000));
+        };
+        await untilOver();
+        assert.equal(await store.firstSeq("big"), 2_001);
+        await untilOver();
+        assert.deepEqual(seqs(await store.readAfter("big", 0, 10)), [], "500 left, within the allowance: dropped whole");
+        assert.equal(await store.latestSeq("big"), 2_501, "above every seq it had");
+        assert.equal(dropAllowance(1), 1_000, "the figures above assume it");
+      });
+    });
 
     it("never drops the room just written, even when it alone is left", () =>
       withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 5 * COST }, async ({ store }) => {
