@@ -137,10 +137,14 @@ export class MemoryStore implements MessageStore, IdentityStore {
     return log;
   }
 
-  /** Drops the oldest messages beyond the count or byte limit and forgets their keys, as SQLite does. */
+  /**
+   * Drops the oldest messages beyond the count or byte limit and forgets their keys, as SQLite
+   * does: at most dropAllowance(1) at once.
+   */
   private trim(log: RoomLog): void {
     let excess = 0;
-    while (overRetention(this.retention, log.messages.length - excess, log.textBytes)) {
+    const allowance = dropAllowance(1);
+    while (excess < allowance && overRetention(this.retention, log.messages.length - excess, log.textBytes)) {
       const dropped = log.messages[excess++]!;
       const bytes = utf8Bytes(dropped.text);
       log.textBytes -= bytes;

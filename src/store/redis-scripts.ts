@@ -98,7 +98,10 @@ local count = redis.call('XLEN', KEYS[3])
 -- written yet (ZADD answers 1 for a new member).
 local before = bytesBefore + (count - 1) * overhead
 if redis.call('ZADD', P .. 'written', redis.call('INCR', P .. 'tick'), ARGV[11]) == 1 then before = 0 end
-local function over() return count > 1 and (count > retain or bytes + count * overhead > budget) end
+local allowance = tonumber(ARGV[17])
+local trimmed = 0
+-- At most the allowance at once: a room far over its limits (lowered since) gets there over several appends.
+local function over() return count > 1 and trimmed < allowance and (count > retain or bytes + count * overhead > budget) end
 if over() then
   local cursor = '-'
   -- The first read covers the count excess (usually 1); more only when bytes need it.
@@ -113,6 +116,7 @@ if over() then
       redis.call('HDEL', KEYS[1], idem(f.u, f.c, f.i))
       bytes = bytes - string.len(f.t)
       count = count - 1
+      trimmed = trimmed + 1
       cursor = nextId(entry)
     end
     want = 64
@@ -122,7 +126,7 @@ end
 redis.call('SET', KEYS[4], bytes)
 local held = redis.call('INCRBY', P .. 'held', bytes + count * overhead - before)
 local total = tonumber(ARGV[16])
-local allowance = tonumber(ARGV[17])
+allowance = tonumber(ARGV[17])
 while held > total and allowance > 0 do
   local victim = redis.call('ZRANGE', P .. 'written', 0, 0)[1]
   if not victim or victim == ARGV[11] then break end

@@ -73,9 +73,10 @@ export function resolveRetention(options: RetentionOptions): RetentionLimits {
 
 /**
  * How many messages of other rooms an append of `appended` messages may delete to get back
- * within retainBytesTotal. Deleting a room of 100,000 messages at once held the event loop
- * (SQLite) 290 ms and Redis 1.7 s, for every connection; this bounds that work to about a
- * thousand rows. 64 per message appended: each deleted message frees at least its
+ * within retainBytesTotal, and how many of its own room's oldest it may trim (a room far over
+ * limits lowered since gets there over several appends). Deleting a room of 100,000 messages
+ * at once held the event loop (SQLite) 290 ms and Redis 1.7 s, for every connection; this
+ * bounds that work to about a thousand rows. 64 per message appended: each deleted message frees at least its
  * MESSAGE_OVERHEAD_BYTES, so 64 free at least 16 KiB, more than the largest message costs
  * (4,000 code points of 4 bytes plus the overhead), and the total cannot run away.
  */

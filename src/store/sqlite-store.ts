@@ -284,8 +284,9 @@ export class SqliteStore implements MessageStore, IdentityStore {
       }
     }
     const writeTick = this.writeTick + 1;
+    let trimAllowance = dropAllowance(batch.length);
     for (const [room, range] of ranges) {
-      this.trim(room, range);
+      trimAllowance -= this.trim(room, range, trimAllowance);
       heldBytes += heldBytesOf(range);
       // A room that only met duplicates (of messages in other rooms) holds nothing: no row.
       if (range.first !== 0) this.upsertRoomSize.run(room, range.textBytes, heldCount(range), writeTick);
@@ -338,23 +339,27 @@ export class SqliteStore implements MessageStore, IdentityStore {
   }
 
   /**
-   * Deletes the room's oldest messages while it is over its count or byte limit. Seqs are
-   * contiguous from `first` to `last`, so the count is their difference; the rows to drop are
-   * read oldest first and the scan stops at the first one kept.
+   * Deletes the room's oldest messages while it is over its count or byte limit, at most
+   * `allowance` of them (a room far over, after its limits were lowered, gets there over
+   * several appends); returns how many. Seqs are contiguous from `first` to `last`, so the count
+   * is their difference; the rows to drop are read oldest first and the scan stops at the first
+   * one kept.
    */
-  private trim(room: string, range: RoomRange): void {
-    if (range.first === 0) return;
+  private trim(room: string, range: RoomRange, allowance: number): number {
+    if (range.first === 0) return 0;
     let count = range.last - range.first + 1;
-    if (!overRetention(this.retention, count, range.textBytes)) return;
+    if (!overRetention(this.retention, count, range.textBytes)) return 0;
     let keepFrom = range.first;
+    const from = count;
     for (const row of this.selectOldest.iterate(room, range.first)) {
-      if (!overRetention(this.retention, count, range.textBytes)) break;
+      if (!overRetention(this.retention, count, range.textBytes) || from - count === allowance) break;
       range.textBytes -= row.bytes;
       count--;
       keepFrom = row.seq + 1;
     }
     this.deleteBefore.run(room, keepFrom);
     range.first = keepFrom;
+    return from - count;
   }
 
   private roomRange(room: string): RoomRange {

@@ -343,6 +343,20 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
       });
     });
 
+    it("trims at most dropAllowance messages of a room at once: a room far over its budget gets there over several appends", () => {
+      const small = 2 + MESSAGE_OVERHEAD_BYTES;
+      return withStore({ retainBytesPerRoom: 3_000 * small, retainBytesTotal: 10_000 * small }, async ({ store }) => {
+        await appendAll(store, span(1, 2_500).map((n) => sized("r", n, 2)));
+        // 600,000 bytes more: 1,827 of the 2,500 would have to go at once; 1,000 go.
+        await store.append(sized("r", 2_501, 600_000));
+        assert.equal(await store.firstSeq("r"), 1_001);
+        // The next append takes the room the rest of the way (828 more), within its budget again.
+        await store.append(sized("r", 2_502, 2));
+        assert.equal(await store.firstSeq("r"), 1_829);
+        assert.equal(await store.latestSeq("r"), 2_502);
+      });
+    });
+
     it("never drops the room just written, even when it alone is left", () =>
       withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 5 * COST }, async ({ store }) => {
         for (const n of span(1, 2)) await store.append(sized("a", n));
