@@ -142,18 +142,24 @@ export class MemoryStore implements MessageStore, IdentityStore {
    * does: at most dropAllowance(1) at once.
    */
   private trim(log: RoomLog): void {
-    let excess = 0;
     const allowance = dropAllowance(1);
-    while (excess < allowance && overRetention(this.retention, log.messages.length - excess, log.textBytes)) {
-      const dropped = log.messages[excess++]!;
-      const bytes = utf8Bytes(dropped.text);
+    let excess = 0;
+    let textBytes = log.textBytes;
+    while (excess < allowance && overRetention(this.retention, log.messages.length - excess, textBytes)) {
+      textBytes -= utf8Bytes(log.messages[excess++]!.text);
+    }
+    this.deleteOldest(log, excess);
+  }
+
+  /** Deletes the room's `n` oldest messages and forgets their keys. */
+  private deleteOldest(log: RoomLog, n: number): void {
+    for (const message of log.messages.splice(0, n)) {
+      const bytes = utf8Bytes(message.text);
       log.textBytes -= bytes;
       this.heldBytes -= storedBytes(1, bytes);
-      this.byKey.delete(idempotencyKey(dropped));
+      this.byKey.delete(idempotencyKey(message));
     }
-    if (excess === 0) return;
-    log.messages.splice(0, excess);
-    log.first += excess;
+    log.first += n;
   }
 
   /**
@@ -166,14 +172,7 @@ export class MemoryStore implements MessageStore, IdentityStore {
       if (this.heldBytes <= this.retention.retainBytesTotal || room === written || allowance === 0) return;
       const n = Math.min(allowance, log.messages.length);
       allowance -= n;
-      const gone = log.messages.splice(0, n);
-      for (const message of gone) {
-        this.byKey.delete(idempotencyKey(message));
-        const bytes = utf8Bytes(message.text);
-        log.textBytes -= bytes;
-        this.heldBytes -= storedBytes(1, bytes);
-      }
-      log.first += n;
+      this.deleteOldest(log, n);
       if (log.messages.length > 0) return;
       this.seqFloor = Math.max(this.seqFloor, log.first);
       this.rooms.delete(room);

@@ -126,30 +126,27 @@ end
 redis.call('SET', KEYS[4], bytes)
 local held = redis.call('INCRBY', P .. 'held', bytes + count * overhead - before)
 local total = tonumber(ARGV[16])
-allowance = tonumber(ARGV[17])
-while held > total and allowance > 0 do
+local dropLeft = allowance
+while held > total and dropLeft > 0 do
   local victim = redis.call('ZRANGE', P .. 'written', 0, 0)[1]
   if not victim or victim == ARGV[11] then break end
   local log = P .. 'log:' .. victim
   local n = redis.call('XLEN', log)
-  if n > allowance then
-    -- More than this append may delete: the room's oldest go, and it stays the least recently
-    -- written, for the next append over the total to go on with.
-    local text = 0
-    for _, entry in ipairs(redis.call('XRANGE', log, '-', '+', 'COUNT', allowance)) do
-      local f = fieldsOf(entry)
-      redis.call('HDEL', KEYS[1], idem(f.u, f.c, f.i))
-      text = text + string.len(f.t)
-    end
-    redis.call('XTRIM', log, 'MAXLEN', n - allowance)
-    if redis.call('EXISTS', P .. 'bytes:' .. victim) == 1 then redis.call('DECRBY', P .. 'bytes:' .. victim, text) end
-    held = redis.call('INCRBY', P .. 'held', -(text + allowance * overhead))
-    break
-  end
-  allowance = allowance - n
-  for _, entry in ipairs(redis.call('XRANGE', log, '-', '+')) do
+  local take = math.min(n, dropLeft)
+  dropLeft = dropLeft - take
+  local text = 0
+  for _, entry in ipairs(redis.call('XRANGE', log, '-', '+', 'COUNT', take)) do
     local f = fieldsOf(entry)
     redis.call('HDEL', KEYS[1], idem(f.u, f.c, f.i))
+    text = text + string.len(f.t)
+  end
+  if take < n then
+    -- More than this append may delete: the room's oldest go, and it stays the least recently
+    -- written, for the next append over the total to go on with.
+    redis.call('XTRIM', log, 'MAXLEN', n - take)
+    if redis.call('EXISTS', P .. 'bytes:' .. victim) == 1 then redis.call('DECRBY', P .. 'bytes:' .. victim, text) end
+    held = redis.call('INCRBY', P .. 'held', -(text + take * overhead))
+    break
   end
   local cost = tonumber(redis.call('GET', P .. 'bytes:' .. victim) or '0') + redis.call('XLEN', log) * overhead
   local last = tonumber(redis.call('GET', P .. 'seq:' .. victim) or '0')
@@ -190,7 +187,7 @@ if not from then return -1 end
 return upto - (from - string.len(field(first, 't')))
 `;
 
-/** A hold's end, for holds written before use was counted too. ARGV[2] is LEGACY_HOLD_MS. */
+/** A hold's end; a hold written before use was counted ends `legacyMs` (LEGACY_HOLD_MS) after it was seen. */
 const HOLD_END_LUA = `
 local function holdEnd(hash, legacyMs)
   local til = tonumber(redis.call('HGET', hash, 'until'))

@@ -76,9 +76,10 @@ export function resolveRetention(options: RetentionOptions): RetentionLimits {
  * within retainBytesTotal, and how many of its own room's oldest it may trim (a room far over
  * limits lowered since gets there over several appends). Deleting a room of 100,000 messages
  * at once held the event loop (SQLite) 290 ms and Redis 1.7 s, for every connection; this
- * bounds that work to about a thousand rows. 64 per message appended: each deleted message frees at least its
- * MESSAGE_OVERHEAD_BYTES, so 64 free at least 16 KiB, more than the largest message costs
- * (4,000 code points of 4 bytes plus the overhead), and the total cannot run away.
+ * bounds that work to about a thousand rows. 64 per message appended: each deleted message
+ * frees at least its MESSAGE_OVERHEAD_BYTES, so 64 free at least 16 KiB, more than the largest
+ * message costs (4,000 code points of 4 bytes plus the overhead), and the total cannot run
+ * away.
  */
 export const dropAllowance = (appended: number): number => Math.max(1_000, 64 * appended);
 

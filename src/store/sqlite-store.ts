@@ -284,14 +284,15 @@ export class SqliteStore implements MessageStore, IdentityStore {
       }
     }
     const writeTick = this.writeTick + 1;
-    let trimAllowance = dropAllowance(batch.length);
+    const allowance = dropAllowance(batch.length);
+    let trimAllowance = allowance;
     for (const [room, range] of ranges) {
       trimAllowance -= this.trim(room, range, trimAllowance);
       heldBytes += heldBytesOf(range);
       // A room that only met duplicates (of messages in other rooms) holds nothing: no row.
       if (range.first !== 0) this.upsertRoomSize.run(room, range.textBytes, heldCount(range), writeTick);
     }
-    return { results, ranges, totals: this.dropRoomsOverTotal(heldBytes, writeTick, dropAllowance(batch.length)) };
+    return { results, ranges, totals: this.dropRoomsOverTotal(heldBytes, writeTick, allowance) };
   }
 
   /**
@@ -308,7 +309,12 @@ export class SqliteStore implements MessageStore, IdentityStore {
       if (!victim) break;
       dropped.push(victim.room);
       if (victim.count > allowance) {
-        heldBytes -= this.deleteOldest(victim.room, allowance);
+        // The room's oldest `allowance`: its range is read again after the commit (`dropped`).
+        const range = { ...this.roomRange(victim.room) };
+        const textBytes = range.textBytes;
+        const n = this.deleteOldestWhile(victim.room, range, allowance, () => true);
+        this.shrinkRoomSize.run(textBytes - range.textBytes, n, victim.room);
+        heldBytes -= storedBytes(n, textBytes - range.textBytes);
         break;
       }
       allowance -= victim.count;
@@ -322,22 +328,6 @@ export class SqliteStore implements MessageStore, IdentityStore {
     return { heldBytes, seqFloor, writeTick, dropped };
   }
 
-  /** Deletes the room's `n` oldest messages (fewer than it holds); returns the bytes freed. */
-  private deleteOldest(room: string, n: number): number {
-    let textBytes = 0;
-    let count = 0;
-    let keepFrom = 0;
-    for (const row of this.selectOldest.iterate(room, 0)) {
-      if (count === n) break;
-      textBytes += row.bytes;
-      count++;
-      keepFrom = row.seq + 1;
-    }
-    this.deleteBefore.run(room, keepFrom);
-    this.shrinkRoomSize.run(textBytes, count, room);
-    return storedBytes(count, textBytes);
-  }
-
   /**
    * Deletes the room's oldest messages while it is over its count or byte limit, at most
    * `allowance` of them (a room far over, after its limits were lowered, gets there over
@@ -346,13 +336,20 @@ export class SqliteStore implements MessageStore, IdentityStore {
    * one kept.
    */
   private trim(room: string, range: RoomRange, allowance: number): number {
-    if (range.first === 0) return 0;
-    let count = range.last - range.first + 1;
-    if (!overRetention(this.retention, count, range.textBytes)) return 0;
+    if (range.first === 0 || !overRetention(this.retention, heldCount(range), range.textBytes)) return 0;
+    return this.deleteOldestWhile(room, range, allowance, (count, textBytes) => overRetention(this.retention, count, textBytes));
+  }
+
+  /**
+   * Deletes the room's oldest messages, at most `n`, while `more(count, textBytes)` holds for
+   * what the room would then keep; moves `range` past them and returns how many went.
+   */
+  private deleteOldestWhile(room: string, range: RoomRange, n: number, more: (count: number, textBytes: number) => boolean): number {
+    const from = heldCount(range);
+    let count = from;
     let keepFrom = range.first;
-    const from = count;
     for (const row of this.selectOldest.iterate(room, range.first)) {
-      if (!overRetention(this.retention, count, range.textBytes) || from - count === allowance) break;
+      if (from - count === n || !more(count, range.textBytes)) break;
       range.textBytes -= row.bytes;
       count--;
       keepFrom = row.seq + 1;
