@@ -11,6 +11,7 @@ import { pageOf, Room, type SyncingMember } from "./room.js";
 import { PresenceBatcher, type BatchTiming } from "./presence-batcher.js";
 import type { PagedReply } from "./reply-pager.js";
 import type { JoinedRooms } from "./joined-rooms.js";
+import { RoomsOpened } from "./rooms-opened.js";
 import { ReplayGate } from "./replay-gate.js";
 import { HistoryPage, RoomCatchUp, type CatchUpSettings } from "./room-catch-up.js";
 import { LatestPageCache } from "./latest-page-cache.js";
@@ -22,6 +23,8 @@ export interface Member extends SyncingMember {
   /** The server's word on who this is (see identity/). */
   readonly userId: string;
   readonly clientId: string;
+  /** What the client's per-address limits count by (see ClientAddress.limitKey). */
+  readonly ip: string;
   /** Rooms this identity may join: exact names and `prefix*`; undefined: all. */
   readonly allowedRooms: readonly string[] | undefined;
   readonly rooms: JoinedRooms;
@@ -54,6 +57,7 @@ const frameOf = (message: ServerMessage): Buffer => Buffer.from(JSON.stringify(m
 export class ChatHub {
   readonly nicknames: Nicknames;
   private readonly rooms = new Map<string, Room>();
+  private readonly roomsOpened: RoomsOpened;
   private readonly presence: PresenceBatcher;
   private readonly purgeTimer: NodeJS.Timeout;
   private readonly catchUp: CatchUpSettings;
@@ -64,6 +68,7 @@ export class ChatHub {
     private readonly options: ResolvedOptions,
     readonly metrics: Metrics,
   ) {
+    this.roomsOpened = new RoomsOpened(options.maxRoomsOpenedPerIp);
     this.nicknames = new Nicknames(store, { minMs: options.nicknameHoldMinMs, maxMs: options.nicknameHoldMs }, options.log);
     // Other nodes see only the store: keep online holders' holds fresh there.
     if (broker.spansNodes) this.nicknames.keepHoldsFresh();
@@ -129,11 +134,16 @@ export class ChatHub {
     if (!again && member.rooms.size >= this.options.maxRooms) {
       return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: `at most ${this.options.maxRooms} rooms per connection`, ref: room });
     }
-    if (!this.rooms.has(room) && this.rooms.size >= this.options.maxRoomsAlive) {
-      return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: "this server has as many rooms open as it may; try again later", ref: room });
+    if (!this.rooms.has(room)) {
+      if (this.rooms.size >= this.options.maxRoomsAlive) {
+        return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: "this server has as many rooms open as it may; try again later", ref: room });
+      }
+      if (!this.roomsOpened.mayOpen(member.ip)) {
+        return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: `your address has ${this.options.maxRoomsOpenedPerIp} rooms open; join one that is open, or try again when one of yours closes`, ref: room });
+      }
     }
     member.rooms.add(room);
-    const state = this.roomFor(room);
+    const state = this.roomFor(room, member.ip);
     if (!again && state.addPresence(member.nick)) {
       this.presence.add(room, { event: "join", nick: member.nick }, this.presenceTiming(state));
       this.broker.memberJoined?.(room, member.nick);
@@ -190,6 +200,7 @@ export class ChatHub {
     }
     if (state.size === 0) {
       this.rooms.delete(room);
+      this.roomsOpened.closed(state.openedBy);
       this.broker.unsubscribe(room);
     }
   }
@@ -300,12 +311,14 @@ export class ChatHub {
     return { quietMs: presenceBatchMs, maxWaitMs: largeRoomPresenceMs, notBefore: state.countSentAt + largeRoomPresenceMs };
   }
 
-  private roomFor(name: string): Room {
+  /** The open room `name`, opened now (and charged to `opener`, an address's limit key) if it was not. */
+  private roomFor(name: string, opener: string): Room {
     let room = this.rooms.get(name);
     if (!room) {
-      const created = new Room(name);
+      const created = new Room(name, opener);
       room = created;
       this.rooms.set(name, created);
+      this.roomsOpened.opened(opener);
       this.broker.subscribe(name, (frame, seq) => this.metrics.countDelivered(seq, created.deliver(frame, seq)));
     }
     return room;

@@ -33,6 +33,13 @@ export interface ResourceOptions {
   maxHttpSocketsPerIp?: number;
   /** Rooms with members on this server at once; a join that would open another gets `too_many_rooms`. Default 10000. */
   maxRoomsAlive?: number;
+  /**
+   * Rooms open on this server that joins from one address (an IPv6 client: its /64) opened; a
+   * join from it that would open another gets `too_many_rooms`. A room counts for its opener
+   * until it closes, whoever keeps it open. Default `maxConnectionsPerIp`: filling
+   * `maxRoomsAlive` takes as many addresses as filling `maxConnections`.
+   */
+  maxRoomsOpenedPerIp?: number;
   /** Bytes queued to all clients together; over it the slowest readers are cut (4003) first. Default 256 MiB. */
   maxQueuedBytesTotal?: number;
   /** How often the queued-bytes total is checked while there are connections. Default 250 ms. */
@@ -62,6 +69,7 @@ export function resolveResourceOptions(o: ResourceOptions): ResolvedResourceOpti
     maxHttpSockets: o.maxHttpSockets ?? 1_000,
     maxHttpSocketsPerIp: o.maxHttpSocketsPerIp ?? maxConnectionsPerIp,
     maxRoomsAlive: o.maxRoomsAlive ?? 10_000,
+    maxRoomsOpenedPerIp: o.maxRoomsOpenedPerIp ?? maxConnectionsPerIp,
     maxQueuedBytesTotal: o.maxQueuedBytesTotal ?? 256 * 1024 * 1024,
     queuedBytesCheckMs: o.queuedBytesCheckMs ?? 250,
     maxFragmentsPerMessage: o.maxFragmentsPerMessage ?? 128,

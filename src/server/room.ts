@@ -36,7 +36,11 @@ export class Room {
   private readonly syncing = new Map<SyncingMember, HeldFrames>();
   private readonly presence = new Map<string, number>();
 
-  constructor(readonly name: string) {}
+  /** `openedBy`: the limit key of the address whose join opened the room (see RoomsOpened). */
+  constructor(
+    readonly name: string,
+    readonly openedBy: string,
+  ) {}
 
   get size(): number {
     return this.members.size + this.syncing.size;

@@ -109,6 +109,40 @@ describe("caps", () => {
     }
   });
 
+  it("one address opens at most maxRoomsOpenedPerIp rooms, each counted until it closes, whoever keeps it open", async () => {
+    const server = await testServer({ maxRoomsOpenedPerIp: 2, maxRooms: 8 });
+    try {
+      // The answer to this join: `joined`, or the error that refused it.
+      const join = async (c: RawClient, room: string) => {
+        const from = c.received.length;
+        c.send({ type: "join", room });
+        return waitFor(() => c.received.slice(from).find((m) => (m.type === "joined" && m.room === room) || (m.type === "error" && m.ref === room)), `an answer to joining ${room}`);
+      };
+      // Two connections of one address: the budget is the address's, not the connection's.
+      const a1 = await RawClient.hello(server.url, "a1", undefined, undefined, "127.0.0.1");
+      const a2 = await RawClient.hello(server.url, "a2", undefined, undefined, "127.0.0.1");
+      assert.equal((await join(a1, "x")).type, "joined");
+      assert.equal((await join(a2, "y")).type, "joined");
+      const refused = await join(a2, "z");
+      assert.equal(refused.type === "error" && refused.code, "too_many_rooms", "a third room opened from one address is refused");
+      assert.equal((await join(a2, "x")).type, "joined", "a room that is open still takes the address's members");
+      const b = await RawClient.hello(server.url, "b", undefined, undefined, "127.0.0.2");
+      assert.equal((await join(b, "z")).type, "joined", "another address has its own budget");
+      assert.equal((await join(b, "y")).type, "joined");
+      // The opener leaves a room another address keeps open: still charged to the opener, or
+      // two addresses could take turns opening rooms without end.
+      a2.send({ type: "leave", room: "y" });
+      await a2.next("left", (l) => l.room === "y");
+      assert.equal((await join(a1, "w")).type, "error", "a room the opener left but another keeps open still counts for the opener");
+      b.send({ type: "leave", room: "y" });
+      await b.next("left", (l) => l.room === "y");
+      assert.equal((await join(a1, "w")).type, "joined", "once the room closes, its opener may open another");
+      for (const c of [a1, a2, b]) c.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it("over maxQueuedBytesTotal the reader holding the most is cut with 4003, readers are not", async () => {
     const lines: string[] = [];
     const server = await testServer({ maxQueuedBytesTotal: 1024 * 1024, maxBufferedBytes: 512 * 1024 * 1024, queuedBytesCheckMs: 50, slowConsumerGraceMs: 20_000, rateLimits: false, log: (l) => lines.push(l) });

@@ -25,9 +25,12 @@ export class RawClient {
     ws.on("error", () => {});
   }
 
-  /** `headers`: extra upgrade request headers (`X-Forwarded-For` as if through a proxy). */
-  static async connect(url: string, protocols: string[] = [SUBPROTOCOL], headers?: Record<string, string>): Promise<RawClient> {
-    const ws = new WebSocket(url, protocols, headers ? { headers } : {});
+  /**
+   * `headers`: extra upgrade request headers (`X-Forwarded-For` as if through a proxy);
+   * `localAddress`: the address to connect from (any 127.x.y.z is this machine).
+   */
+  static async connect(url: string, protocols: string[] = [SUBPROTOCOL], headers?: Record<string, string>, localAddress?: string): Promise<RawClient> {
+    const ws = new WebSocket(url, protocols, { ...(headers ? { headers } : {}), ...(localAddress ? { localAddress } : {}) });
     const client = new RawClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
@@ -40,8 +43,8 @@ export class RawClient {
    * Connects and says hello; resolves once welcomed. Without `token`, a new anonymous user;
    * with an earlier welcome's token, the same user again (another tab, a reconnect).
    */
-  static async hello(url: string, nick: string, token?: string, headers?: Record<string, string>): Promise<RawClient> {
-    const c = await RawClient.connect(url, [SUBPROTOCOL], headers);
+  static async hello(url: string, nick: string, token?: string, headers?: Record<string, string>, localAddress?: string): Promise<RawClient> {
+    const c = await RawClient.connect(url, [SUBPROTOCOL], headers, localAddress);
     c.send({ type: "hello", clientId: `raw-${nick}`, nick, ...(token !== undefined ? { token } : {}) });
     c.welcome = await c.next("welcome");
     return c;

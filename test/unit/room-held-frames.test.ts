@@ -23,8 +23,8 @@ const frame = (n: number): Buffer => Buffer.alloc(n, 0x61);
 
 describe("frames held for a member in catch-up", () => {
   it("are counted while held and given back when the catch-up ends or the member leaves, in every room", () => {
-    const a = new Room("a");
-    const b = new Room("b");
+    const a = new Room("a", "127.0.0.1");
+    const b = new Room("b", "127.0.0.1");
     const m = member(1_000_000);
     a.startSync(m);
     b.startSync(m);
@@ -42,8 +42,8 @@ describe("frames held for a member in catch-up", () => {
   });
 
   it("stop for a member once all its rooms together pass its budget", () => {
-    const a = new Room("a");
-    const b = new Room("b");
+    const a = new Room("a", "127.0.0.1");
+    const b = new Room("b", "127.0.0.1");
     const m = member(1_000);
     const heldA = a.startSync(m);
     const heldB = b.startSync(m);
