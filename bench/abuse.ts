@@ -1,10 +1,10 @@
 /**
  * `npm run bench:abuse`: one attacker per kind (message flood, ping flood, join/leave churn,
- * replay bomb, non-reader) against 200 honest clients chatting in one room, each run against a
- * fresh server (and a fresh copy of the store) with the default limits. Per run: the server's
- * CPU and RSS growth, honest clients' delivery latency p50/p99, honest deliveries lost. The
- * server is pinned to core 0; the honest clients (this process) and the attacker (a child
- * process at nice 19, so it takes only the CPU they leave idle) share core 1.
+ * replay bomb, non-reader, page flood) against 200 honest clients chatting in one room, each
+ * run against a fresh server (and a fresh copy of the store) with the default limits. Per run:
+ * the server's CPU and RSS growth, honest clients' delivery latency p50/p99, honest deliveries
+ * lost. The server is pinned to core 0; the honest clients (this process) and the attacker (a
+ * child process at nice 19, so it takes only the CPU they leave idle) share core 1.
  *
  * Each attack is measured beside its own no-attack run, one right after the other, in each of
  * several rounds: on a shared machine the load drifts over minutes, and a baseline measured

@@ -4,7 +4,7 @@
  * Every kind reconnects at once when it is cut, so the attack lasts the whole window; it
  * prints one JSON line with what it managed at the end.
  */
-import type { Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import WebSocket from "ws";
 import { ATTACK_KINDS, type AttackKind, BOMB_ROOM, HONEST_ROOM } from "./shared.js";
 
@@ -13,8 +13,12 @@ const kind = kindArg as AttackKind;
 if (!ATTACK_KINDS.includes(kind)) throw new Error(`unknown attack '${kindArg}'`);
 const url = `ws://127.0.0.1:${portArg}`;
 const endAt = Date.now() + Number(secondsArg) * 1000;
-/** `acked`: sends the server stored; `rateLimited`: refusals answered with an error frame. */
-const tally = { kind, connections: 0, refused: 0, closes: {} as Record<string, number>, framesSent: 0, acked: 0, rateLimited: 0 };
+/**
+ * `acked`: sends the server stored; `rateLimited`: refusals answered with an error frame;
+ * `pagesServed`: page-flood answers of 200 (`framesSent` counts its requests, `refused` and
+ * `closes` its other answers, by status).
+ */
+const tally = { kind, connections: 0, refused: 0, closes: {} as Record<string, number>, framesSent: 0, acked: 0, rateLimited: 0, pagesServed: 0 };
 let n = 0;
 
 /** Opens a connection and says hello; resolves with the socket and the welcome's epoch. */
@@ -118,6 +122,72 @@ async function once(): Promise<void> {
   await closed;
 }
 
-while (Date.now() < endAt) await once();
+/** Requests in flight on each page-flood socket: a pipeline that never runs dry. */
+const PIPELINE = 8;
+/** Page-flood sockets at once: well within one address's 100 HTTP sockets. */
+const PAGE_SOCKETS = 16;
+/** The largest file the page serves: the most bytes one request makes the server write. */
+const PAGE_REQUEST = `GET /app.js.map HTTP/1.1\r\nHost: 127.0.0.1:${portArg}\r\n\r\n`;
+
+/**
+ * One keep-alive HTTP socket asking for the page's largest file again and again, PIPELINE
+ * requests ahead of the answers. Answers are not parsed: the first one's size is learnt from
+ * its Content-Length, and the rest are counted by bytes (every answer to it has that size).
+ * An answer of another size (a refusal) ends the socket; the attack then opens another.
+ */
+function pageFloodSocket(): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port: Number(portArg), localAddress });
+    let answerBytes = 0;
+    let received = 0;
+    let asked = 0;
+    let head = "";
+    const ask = (n: number) => {
+      socket.write(PAGE_REQUEST.repeat(n));
+      asked += n;
+      tally.framesSent += n;
+    };
+    socket.on("connect", () => {
+      tally.connections++;
+      ask(1);
+    });
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.length;
+      if (answerBytes === 0) {
+        head += chunk.toString("latin1", 0, Math.min(chunk.length, 4096));
+        const end = head.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const status = Number(head.slice(9, 12));
+        const length = Number(/content-length: (\d+)/i.exec(head.slice(0, end))?.[1] ?? NaN);
+        if (status !== 200 || !Number.isFinite(length)) {
+          tally.refused++;
+          tally.closes[status] = (tally.closes[status] ?? 0) + 1;
+          socket.destroy();
+          return;
+        }
+        answerBytes = end + 4 + length;
+      }
+      const answered = Math.floor(received / answerBytes);
+      tally.pagesServed += answered - Math.floor((received - chunk.length) / answerBytes);
+      if (Date.now() < endAt && asked - answered < PIPELINE) ask(PIPELINE - (asked - answered));
+      else if (Date.now() >= endAt) socket.destroy();
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => resolve());
+  });
+}
+
+if (kind === "page-flood") {
+  await Promise.all(
+    Array.from({ length: PAGE_SOCKETS }, async () => {
+      while (Date.now() < endAt) {
+        await pageFloodSocket();
+        if (Date.now() < endAt) await new Promise((r) => setTimeout(r, 50));
+      }
+    }),
+  );
+} else {
+  while (Date.now() < endAt) await once();
+}
 console.log(JSON.stringify(tally));
 process.exit(0);

@@ -15,7 +15,7 @@ import type { LivenessEngine } from "../liveness/liveness-engine.js";
 import { Connection, connectionContext, type EndReason } from "./connection.js";
 import { RateLimiter } from "./rate-limits.js";
 import { ConnectionCaps, FULL_RETRY_AFTER_S, httpRefusal } from "./connection-caps.js";
-import { UpgradeRateLimiter } from "./upgrade-rate.js";
+import { AddressRateLimiter } from "./address-rate.js";
 import { QueuedBytesBudget } from "./queued-bytes-budget.js";
 import { resolveOptions, retentionOf, type ResolvedOptions, type ServerOptions } from "./options.js";
 import { defaultWebRoot, staticFiles } from "./static-files.js";
@@ -74,7 +74,8 @@ export async function startServer(
   const hub = new ChatHub(store, broker, options, metrics);
   const rateLimiter = new RateLimiter(options.rateLimits);
   const caps = new ConnectionCaps(options.maxConnections, options.maxConnectionsPerIp);
-  const upgradeRate = new UpgradeRateLimiter(options.rateLimits ? options.rateLimits.upgrades : null);
+  const upgradeRate = new AddressRateLimiter(options.rateLimits ? options.rateLimits.upgrades : null);
+  const httpRequestRate = new AddressRateLimiter(options.rateLimits ? options.rateLimits.httpRequests : null);
   const queuedBudget = new QueuedBytesBudget<Connection>(options.maxQueuedBytesTotal, options.queuedBytesCheckMs);
   const sweep = new LivenessSweep<LivenessEngine>(options.checkMs, undefined, () => clock.now());
   const serveFile = staticFiles(options.webRoot ?? defaultWebRoot());
@@ -102,6 +103,14 @@ export async function startServer(
   // Headers not complete within headersTimeout are checked for every second, not every 30 s
   // (Node's default): a socket that sends nothing was held for up to 30 s.
   const http: Server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
+    // First, before anything is looked at: one address asking for the page's largest file over
+    // a few keep-alive sockets took 90 % of a core and tripled everyone's chat latency.
+    const waitMs = httpRequestRate.take(addressOf(req).limitKey);
+    if (waitMs > 0) {
+      metrics.httpRequestsRefused.inc();
+      // Closed after the answer: what the client pipelined behind it is not read.
+      return res.writeHead(429, { "content-type": "text/plain", "retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))), connection: "close" }).end("too many requests from this address\n");
+    }
     if (!hostAllowed(req, allowedHosts)) {
       return res.writeHead(403, { "content-type": "text/plain" }).end("forbidden host: the server answers only to the names it is configured for (--allowed-host)\n");
     }

@@ -7,8 +7,8 @@ export interface Rate {
   burst: number;
 }
 
-/** New WebSocket connections per client IP address, checked at the HTTP upgrade. */
-export interface UpgradeRate extends Rate {
+/** Requests per client IP address, checked before they are served (see AddressRateLimiter). */
+export interface AddressRate extends Rate {
   /**
    * Addresses whose bucket is kept at once. A bucket back at its burst is dropped (it is the
    * same as none); at this many, the least recently seen address is forgotten and starts again
@@ -56,10 +56,17 @@ export interface RateLimitSettings {
    * per-IP connection cap, so a whole NAT reconnecting at once gets in); 10,000 addresses
    * tracked at most.
    */
-  upgrades: UpgradeRate;
+  upgrades: AddressRate;
+  /**
+   * HTTP requests that are not upgrades (the chat page's files, `/stats`, `/healthz`, anything
+   * answered 403 or 404) per client IP; over it the request is answered HTTP 429 with
+   * `Retry-After` and its socket closed. A page load is about five requests. Default 50/s,
+   * burst 500 (a hundred page loads at once behind one NAT); 10,000 addresses tracked at most.
+   */
+  httpRequests: AddressRate;
 }
 
-export type RateKind = Exclude<keyof RateLimitSettings, "refusals" | "upgrades">;
+export type RateKind = Exclude<keyof RateLimitSettings, "refusals" | "upgrades" | "httpRequests">;
 
 export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
   messages: { perConnection: { perSecond: 10, burst: 20 }, perIp: { perSecond: 20, burst: 60 } },
@@ -69,6 +76,7 @@ export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
   history: { perConnection: { perSecond: 20, burst: 40 }, perIp: { perSecond: 100, burst: 200 } },
   refusals: { perSecond: 10, burst: 100 },
   upgrades: { perSecond: 20, burst: 200, maxTrackedIps: 10_000 },
+  httpRequests: { perSecond: 50, burst: 500, maxTrackedIps: 10_000 },
 };
 
 const KINDS: RateKind[] = ["messages", "messageBytes", "pings", "membership", "history"];
@@ -83,7 +91,7 @@ const GRANTED: Admission = { ok: true };
 
 /** Partial settings merged over the defaults, kind by kind. */
 export type RateLimitOptions = {
-  [K in keyof RateLimitSettings]?: K extends "refusals" ? Partial<Rate> : K extends "upgrades" ? Partial<UpgradeRate> : { perConnection?: Partial<Rate>; perIp?: Partial<Rate> };
+  [K in keyof RateLimitSettings]?: K extends "refusals" ? Partial<Rate> : K extends "upgrades" | "httpRequests" ? Partial<AddressRate> : { perConnection?: Partial<Rate>; perIp?: Partial<Rate> };
 };
 
 export function resolveRateLimits(o: RateLimitOptions | false | undefined): RateLimitSettings | false {
@@ -101,12 +109,15 @@ export function resolveRateLimits(o: RateLimitOptions | false | undefined): Rate
     history: pair("history"),
     refusals: { ...d.refusals, ...o?.refusals },
     upgrades: { ...d.upgrades, ...o?.upgrades },
+    httpRequests: { ...d.httpRequests, ...o?.httpRequests },
   };
   for (const k of KINDS) for (const r of [resolved[k].perConnection, resolved[k].perIp]) checkRate(k, r);
   checkRate("refusals", resolved.refusals);
-  checkRate("upgrades", resolved.upgrades);
-  const { maxTrackedIps } = resolved.upgrades;
-  if (!Number.isSafeInteger(maxTrackedIps) || maxTrackedIps < 1) throw new RangeError(`rateLimits.upgrades.maxTrackedIps must be a positive integer, got ${maxTrackedIps}`);
+  for (const k of ["upgrades", "httpRequests"] as const) {
+    checkRate(k, resolved[k]);
+    const { maxTrackedIps } = resolved[k];
+    if (!Number.isSafeInteger(maxTrackedIps) || maxTrackedIps < 1) throw new RangeError(`rateLimits.${k}.maxTrackedIps must be a positive integer, got ${maxTrackedIps}`);
+  }
   return resolved;
 }
 

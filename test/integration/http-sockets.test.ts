@@ -79,6 +79,31 @@ describe("sockets still speaking HTTP", () => {
     }
   });
 
+  it("one address's HTTP requests over rateLimits.httpRequests are answered 429 with Retry-After and the socket closed; another address is served", async () => {
+    const server = await testServer({ rateLimits: { httpRequests: { perSecond: 1, burst: 3 } } });
+    try {
+      const request = `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\n\r\n`;
+      const statuses = (text: string) => [...text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]));
+      // Ten requests pipelined on one keep-alive socket, as a flood would send them.
+      const flood = await silentSocket(server.port, "127.0.0.1");
+      flood.socket.write(request.repeat(10));
+      await waitFor(() => flood.closed(), "the socket to be closed after the refusal");
+      assert.deepEqual(statuses(flood.received()), [200, 200, 200, 429], "the burst served, then one refusal, and nothing read after it");
+      assert.match(flood.received(), /retry-after: 1\r\n/i);
+      const fresh = await silentSocket(server.port, "127.0.0.1");
+      fresh.socket.write(request);
+      await waitFor(() => statuses(fresh.received()).length > 0, "an answer on a new socket");
+      assert.deepEqual(statuses(fresh.received()), [429], "the address, not the socket, is limited");
+      const other = await silentSocket(server.port, "127.0.0.2");
+      other.socket.write(request);
+      await waitFor(() => statuses(other.received()).length > 0, "an answer to another address");
+      assert.deepEqual(statuses(other.received()), [200]);
+      for (const s of [fresh, other]) s.socket.destroy();
+    } finally {
+      await server.close();
+    }
+  });
+
   it("in all, at most maxConnections + maxHttpSockets sockets are accepted", async () => {
     const server = await testServer({ maxConnections: 3, maxHttpSockets: 2 });
     const sockets: Socket[] = [];

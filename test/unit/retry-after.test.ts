@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { MAX_RETRY_AFTER_MS, retryAfterMs } from "../../src/client/retry-after.js";
-import { UpgradeRateLimiter } from "../../src/server/upgrade-rate.js";
+import { AddressRateLimiter } from "../../src/server/address-rate.js";
 import { resolveRateLimits } from "../../src/server/rate-limits.js";
 
 describe("retryAfterMs", () => {
@@ -19,10 +19,10 @@ describe("retryAfterMs", () => {
   });
 });
 
-describe("UpgradeRateLimiter", () => {
+describe("AddressRateLimiter", () => {
   it("refuses over the burst with the wait until a token, per address", () => {
     let t = 0;
-    const limiter = new UpgradeRateLimiter({ perSecond: 2, burst: 3, maxTrackedIps: 100 }, { now: () => t });
+    const limiter = new AddressRateLimiter({ perSecond: 2, burst: 3, maxTrackedIps: 100 }, { now: () => t });
     assert.deepEqual([1, 2, 3].map(() => limiter.take("a")), [0, 0, 0]);
     assert.equal(limiter.take("a"), 500);
     assert.equal(limiter.take("b"), 0);
@@ -31,14 +31,14 @@ describe("UpgradeRateLimiter", () => {
   });
   it("never tracks more than maxTrackedIps; the least recently seen goes first", () => {
     const t = 0;
-    const limiter = new UpgradeRateLimiter({ perSecond: 1, burst: 1, maxTrackedIps: 3 }, { now: () => t });
+    const limiter = new AddressRateLimiter({ perSecond: 1, burst: 1, maxTrackedIps: 3 }, { now: () => t });
     for (const ip of ["a", "b", "c", "d", "e"]) limiter.take(ip);
     assert.equal(limiter.trackedIps, 3);
     assert.ok(limiter.take("e") > 0, "e is tracked and drained");
     assert.equal(limiter.take("a"), 0, "a was forgotten: a full bucket again");
   });
   it("is off with rateLimits: false, and refuses a bad maxTrackedIps", () => {
-    const off = new UpgradeRateLimiter(null);
+    const off = new AddressRateLimiter(null);
     for (let i = 0; i < 1_000; i++) assert.equal(off.take("a"), 0);
     assert.equal(off.trackedIps, 0);
     assert.throws(() => resolveRateLimits({ upgrades: { maxTrackedIps: 0 } }), RangeError);

@@ -1,25 +1,26 @@
 import { BucketRate, type Bucket, type TimeSource } from "./token-bucket.js";
 import { clockFromNow, forwardOnly, systemClock } from "../liveness/clock.js";
-import type { UpgradeRate } from "./rate-limits.js";
+import type { AddressRate } from "./rate-limits.js";
 
-/** Least recently seen buckets looked at per upgrade, so an upgrade costs O(1) however many are tracked. */
-const SWEEP_PER_UPGRADE = 8;
+/** Least recently seen buckets looked at per request, so a request costs O(1) however many are tracked. */
+const SWEEP_PER_REQUEST = 8;
 
 /**
- * New connections per client address (its limit key: an IPv4 address, an IPv6 client's /64),
- * as token buckets checked at the HTTP upgrade: each upgrade takes a token, and without one it
- * is answered 429 with the wait until there is one.
+ * One kind of request per client address (its limit key: an IPv4 address, an IPv6 client's
+ * /64), as token buckets checked before the request is served: new connections at the HTTP
+ * upgrade, and the HTTP requests that are not upgrades. Each request takes a token, and
+ * without one it is answered 429 with the wait until there is one.
  *
  * The map of buckets is bounded, since an attacker can cycle source addresses (counting IPv6
  * by /64 stops one host, but a /48 holds 65,536 of them, and a botnet has many): a bucket
- * back at its burst is the same as no bucket, so each upgrade drops the full ones among the
+ * back at its burst is the same as no bucket, so each request drops the full ones among the
  * least recently seen; and at `maxTrackedIps` the least recently seen address is forgotten
- * whatever its bucket holds (it starts again with a full burst). At the defaults a bucket that
- * took one token is full again 50 ms later, so only addresses that connected in the last
- * moments are tracked; filling 10,000 slots would take some 200,000 upgrades a second.
+ * whatever its bucket holds (it starts again with a full burst). At the default upgrade rate a
+ * bucket that took one token is full again 50 ms later, so only addresses that connected in the
+ * last moments are tracked; filling 10,000 slots would take some 200,000 upgrades a second.
  */
-export class UpgradeRateLimiter {
-  /** Each address's bucket (see Bucket), in order of last upgrade, least recent first (a Map keeps insertion order). */
+export class AddressRateLimiter {
+  /** Each address's bucket (see Bucket), in order of last request, least recent first (a Map keeps insertion order). */
   private readonly buckets = new Map<string, Bucket>();
   /** Null with rate limits off. */
   private readonly bucketRate: BucketRate | null;
@@ -27,7 +28,7 @@ export class UpgradeRateLimiter {
   private readonly clock: TimeSource;
 
   /** `clock`: counted from the start and never going back, like the rate limiter's (see RateLimiter). */
-  constructor(rate: UpgradeRate | null, clock: TimeSource = clockFromNow(systemClock)) {
+  constructor(rate: AddressRate | null, clock: TimeSource = clockFromNow(systemClock)) {
     this.bucketRate = rate && new BucketRate(rate.perSecond, rate.burst);
     this.maxTrackedIps = rate?.maxTrackedIps ?? 0;
     this.clock = forwardOnly(clock);
@@ -38,7 +39,7 @@ export class UpgradeRateLimiter {
     return this.buckets.size;
   }
 
-  /** Charges one new connection to `ip`: 0 when it may connect, else the milliseconds until it may. */
+  /** Charges one request to `ip`: 0 when it may be served, else the milliseconds until it may. */
   take(ip: string): number {
     const rate = this.bucketRate;
     if (!rate) return 0;
@@ -56,7 +57,7 @@ export class UpgradeRateLimiter {
   private dropFull(rate: BucketRate, now: number): void {
     let looked = 0;
     for (const [ip, bucket] of this.buckets) {
-      if (++looked > SWEEP_PER_UPGRADE) break;
+      if (++looked > SWEEP_PER_REQUEST) break;
       if (rate.msUntilFull(bucket, now) === 0) this.buckets.delete(ip);
     }
   }
