@@ -20,8 +20,11 @@ export interface Broker {
   memberJoined?(room: string, nick: string): void;
   /** A nickname's last connection in a room on this node went. */
   memberLeft?(room: string, nick: string): void;
-  /** Nicknames online in the room through other nodes. */
-  onlineElsewhere?(room: string): Promise<string[]>;
+  /**
+   * Nicknames online in the room through other nodes. The same array may be handed to every
+   * caller until the room's presence changes: read it, never change it.
+   */
+  onlineElsewhere?(room: string): Promise<readonly string[]>;
   /**
    * Called when the node loses (false) or regains (true) its link to the shared store for
    * longer than the liveness bound: cut off, it can neither store nor fan out, so its clients

@@ -152,7 +152,7 @@ export class ChatHub {
     const held = state.startSync(member);
     // Several nodes (Redis): the history is read once this node receives the room's frames,
     // and the online list includes the names online through the other nodes.
-    let elsewhere: string[] = [];
+    let elsewhere: readonly string[] = [];
     const spansNodes = this.broker.whenSubscribed !== undefined || this.broker.onlineElsewhere !== undefined;
     const reply = new RoomCatchUp(this.catchUp, { room, ...(since !== undefined ? { since } : {}), ...(epoch !== undefined ? { epoch } : {}) }, {
       // A single node has nothing to wait for: no turn of the microtask queue per joiner.
@@ -166,7 +166,7 @@ export class ChatHub {
         : {}),
       onlineFields: () => {
         this.presence.snapshot(room);
-        const online = withNames(state.onlineJsonFor(member.nick, this.options.onlineListMax), state, elsewhere, this.options.onlineListMax);
+        const online = withNames(state.onlineJsonFor(member.nick, this.options.onlineListMax), member.nick, state, elsewhere, this.options.onlineListMax);
         return [state.onlineFieldHead(online.json), Buffer.from(String(online.count))];
       },
       stillWanted: () => member.isOpen && state.holds(member, held),
@@ -293,7 +293,7 @@ export class ChatHub {
     void this.broker.onlineElsewhere(room).then(
       (elsewhere) => {
         if (!member.isOpen) return;
-        const all = [...new Set([...state.online(), ...elsewhere])].sort();
+        const all = state.onlineWith(elsewhere).sorted;
         const page = pageOf(all, after, pageSize);
         member.send({ type: "who", room, count: all.length, online: page.online, more: page.more });
       },
@@ -359,15 +359,16 @@ const storeFailed = (message: string, ref: string): ServerMessage & { retryAfter
 
 /**
  * A joined frame's online list and count with the names online through other nodes added
- * (several nodes on one Redis); above `max` names, the first `max` in code-unit order.
+ * (several nodes on one Redis); above `max` names, the first `max` in code-unit order. The
+ * merged list is made once per presence batch and read of the others' names (see
+ * Room.onlineWith); the joiner is listed even when its arrival came after it.
  */
-function withNames(onlineJson: string, state: Room, elsewhere: string[], max: number): { json: string; count: number } {
+function withNames(onlineJson: string, joiner: string, state: Room, elsewhere: readonly string[], max: number): { json: string; count: number } {
   if (elsewhere.length === 0) return { json: onlineJson, count: state.onlineCount };
-  const local = new Set(state.online());
-  const remoteOnly = elsewhere.filter((nick) => !local.has(nick));
-  const count = state.onlineCount + remoteOnly.length;
-  const names = [...(JSON.parse(onlineJson) as string[]), ...remoteOnly];
-  return { json: JSON.stringify(count > max ? names.sort().slice(0, max) : names), count };
+  const merged = state.onlineWith(elsewhere);
+  const count = state.onlineCount + merged.remoteOnly;
+  if (count > max) return { json: (merged.pageJson ??= JSON.stringify(merged.sorted.slice(0, max))), count };
+  return { json: JSON.stringify(merged.sorted.includes(joiner) ? merged.sorted : [...merged.sorted, joiner]), count };
 }
 
 const messageFrame = (m: ChatMessage): ServerMessage => ({ type: "message", ...toWire(m) });

@@ -1,6 +1,18 @@
 import type { FanoutTarget } from "./fanout.js";
 import { fanout } from "./fanout.js";
 
+/** A room's online list across nodes (see Room.onlineWith). */
+export interface OnlineAcrossNodes {
+  /** The others' names it was made from (the broker hands out the same array until they change). */
+  readonly elsewhere: readonly string[];
+  /** Everyone online, in code-unit order. */
+  readonly sorted: string[];
+  /** How many of them are online only through other nodes. */
+  readonly remoteOnly: number;
+  /** The first page of `sorted` as JSON, once asked for. */
+  pageJson: string | null;
+}
+
 /** A member that joined but has not yet received its history: live frames wait here. */
 interface PendingFrame {
   frame: Buffer;
@@ -101,10 +113,25 @@ export class Room {
     this.onlineCache = null;
     this.sortedCache = null;
     this.pageCache = null;
+    this.mergedCache = null;
   }
   private onlineCache: { names: Set<string>; json: string } | null = null;
   private sortedCache: string[] | null = null;
   private pageCache: string | null = null;
+  private mergedCache: OnlineAcrossNodes | null = null;
+
+  /**
+   * The names online through this node and through the others (`elsewhere`, several nodes on
+   * one Redis), sorted: made once per presence batch and read of the others' names, as the
+   * local list is. Each join and `who` of a large room merged and sorted the whole list.
+   */
+  onlineWith(elsewhere: readonly string[]): OnlineAcrossNodes {
+    if (this.mergedCache?.elsewhere !== elsewhere) {
+      const sorted = [...new Set([...this.presence.keys(), ...elsewhere])].sort();
+      this.mergedCache = { elsewhere, sorted, remoteOnly: sorted.length - this.presence.size, pageJson: null };
+    }
+    return this.mergedCache;
+  }
 
   private sortedOnline(): string[] {
     return (this.sortedCache ??= this.online().sort());

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { Redis } from "ioredis";
 import type { ChatMessage } from "../../src/protocol/messages.js";
 import type { PulseServer } from "../../src/server/index.js";
 import type { PulseClient } from "../../src/client/pulse-client.js";
@@ -48,6 +49,51 @@ describe("three nodes on one Redis", () => {
       assert.deepEqual([page.online, page.more, page.count], [["lu"], true, 3]);
     } finally {
       for (const raw of raws) raw.close();
+      await Promise.all(nodes.map((n) => n.close()));
+    }
+  });
+
+  it("joins and `who` on one node share one read of the others' names until presence changes, and still list everyone", async () => {
+    const nodes = await threeNodes();
+    const probe = new Redis(redis.url);
+    const raws: RawClient[] = [];
+    try {
+      // Names online through the two other nodes.
+      for (const [i, nick] of ["far1", "far2", "far3", "far4"].entries()) {
+        const raw = await RawClient.hello(nodes[1 + (i % 2)]!.url, nick);
+        raw.send({ type: "join", room: "crowd" });
+        await raw.next("joined");
+        raws.push(raw);
+      }
+      const here = await Promise.all(["near1", "near2", "near3", "near4", "near5"].map((nick) => RawClient.hello(nodes[0]!.url, nick)));
+      raws.push(...here);
+      await probe.config("RESETSTAT");
+      // Five joins and 30 `who` requests on node 0: 35 requests that each need the others' names.
+      for (const raw of here) raw.send({ type: "join", room: "crowd" });
+      const joined = await Promise.all(here.map((raw) => raw.next("joined")));
+      for (const j of joined) for (const far of ["far1", "far2", "far3", "far4"]) assert.ok(j.online.includes(far), `a joiner on node 0 sees ${far}`);
+      const asker = here[0]!;
+      for (let i = 0; i < 30; i++) asker.send({ type: "who", room: "crowd" });
+      await waitFor(() => asker.received.filter((m) => m.type === "who").length === 30, "30 answers to who");
+      const whos = asker.received.filter((m) => m.type === "who");
+      assert.deepEqual(whos.at(-1)!.type === "who" && whos.at(-1)!.online, ["far1", "far2", "far3", "far4", "near1", "near2", "near3", "near4", "near5"]);
+      const stats = await probe.info("commandstats");
+      const reads = Number(/cmdstat_hkeys:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+      // One read, plus one after each presence frame of the room (the joins' batches).
+      assert.ok(reads >= 1 && reads <= 10, `node 0 read the online hash ${reads} times for 35 requests`);
+      // A name that comes online elsewhere after that read: its presence frame makes the next
+      // `who` read again, not the age of the read.
+      const late = await RawClient.hello(nodes[1]!.url, "far5");
+      raws.push(late);
+      late.send({ type: "join", room: "crowd" });
+      await asker.nextPresence("far5", "join");
+      asker.received.length = 0;
+      asker.send({ type: "who", room: "crowd" });
+      const after = await asker.next("who");
+      assert.ok(after.online.includes("far5"), "who lists a name whose presence frame came");
+    } finally {
+      for (const raw of raws) raw.close();
+      probe.disconnect();
       await Promise.all(nodes.map((n) => n.close()));
     }
   });
