@@ -26,6 +26,11 @@ export interface Broker {
    */
   onlineElsewhere?(room: string): Promise<readonly string[]>;
   /**
+   * Whether the room was lately found to have more than `onlineListMax` online on all nodes
+   * together, so this node batches its presence as a large room's even with few members here.
+   */
+  roomIsLarge?(room: string): boolean;
+  /**
    * Called when the node loses (false) or regains (true) its link to the shared store for
    * longer than the liveness bound: cut off, it can neither store nor fan out, so its clients
    * are sent to another node.

@@ -91,9 +91,11 @@ export class ChatHub {
       const state = this.rooms.get(room);
       const count = state?.onlineCount ?? 0;
       // A large room hears only its count: names for every arrival would cost O(n^2) to fill it.
-      const countOnly = count > options.onlineListMax;
+      const countOnly = count > options.onlineListMax || broker.roomIsLarge?.(room) === true;
       state?.presenceFlushed(countOnly ? Date.now() : undefined);
-      broker.publish(room, frameOf({ type: "presence", room, changes: countOnly ? [] : changes, count }), 0);
+      // Several nodes: the changes go to the store's script all the same. It keeps who was
+      // announced by them, and leaves the names out when the room is large on all nodes.
+      broker.publish(room, frameOf({ type: "presence", room, changes: countOnly && !broker.spansNodes ? [] : changes, count }), 0);
     });
   }
 
@@ -307,7 +309,13 @@ export class ChatHub {
    */
   private presenceTiming(state: Room): BatchTiming {
     const { presenceBatchMs, largeRoomPresenceMs, onlineListMax } = this.options;
-    if (state.onlineCount <= onlineListMax) return { quietMs: presenceBatchMs, maxWaitMs: presenceBatchMs, notBefore: 0 };
+    if (state.onlineCount <= onlineListMax) {
+      if (this.broker.roomIsLarge?.(state.name) !== true) return { quietMs: presenceBatchMs, maxWaitMs: presenceBatchMs, notBefore: 0 };
+      // Large on all nodes, few here: a whole interval per batch. This node may have no room
+      // between one member's visits (nothing to remember its last count by), and a pause
+      // between a join and a leave must not send each on its own.
+      return { quietMs: largeRoomPresenceMs, maxWaitMs: largeRoomPresenceMs, notBefore: 0 };
+    }
     return { quietMs: presenceBatchMs, maxWaitMs: largeRoomPresenceMs, notBefore: state.countSentAt + largeRoomPresenceMs };
   }
 

@@ -8,7 +8,7 @@ import { HEARTBEAT_LUA, PRESENCE_PUBLISH_LUA, REAP_NODE_LUA } from "./redis-pres
 
 const HEARTBEAT = new Script(HEARTBEAT_LUA, 2);
 const REAP_NODE = new Script(REAP_NODE_LUA, 3);
-const PRESENCE_PUBLISH = new Script(PRESENCE_PUBLISH_LUA, 2);
+const PRESENCE_PUBLISH = new Script(PRESENCE_PUBLISH_LUA, 3);
 
 export interface RedisBrokerOptions {
   /** This node's id in Redis. Default: a random UUID. */
@@ -20,6 +20,10 @@ export interface RedisBrokerOptions {
   nodeTimeoutMs?: number;
   /** How often this node looks for dead nodes. Default 1000 ms. */
   reapCheckMs?: number;
+  /** A room with more online than this on all nodes together hears only its count (see ServerOptions.onlineListMax). Default 100. */
+  onlineListMax?: number;
+  /** ...at most this often, from all nodes together (ServerOptions.largeRoomPresenceMs). Default 1000 ms. */
+  largeRoomPresenceMs?: number;
   log?: (line: string) => void;
 }
 
@@ -34,6 +38,9 @@ const SUBSCRIBE_DEADLINE_MS = 5_000;
  * when no presence frame came (pub/sub may lose one while the link blinks).
  */
 const ELSEWHERE_MAX_AGE_MS = 1_000;
+
+/** Rooms this node remembers as large on all nodes together, at most; the least recently found large is forgotten first. */
+const MAX_LARGE_ROOMS_KNOWN = 10_000;
 
 /** A read of a room's names online through other nodes, shared by every join and `who` until the room's presence changes. */
 interface ElsewhereRead {
@@ -85,6 +92,16 @@ export class RedisBroker implements Broker {
    * `who` requests (100/s) on a room of 9,000 took 96 % of a node's core and 31 % of Redis's.
    */
   private readonly elsewhereReads = new Map<string, ElsewhereRead>();
+  /**
+   * Rooms found large on all nodes together (the publish script's count), and until when that
+   * is believed: what makes this node batch a room's presence as a large room's even when it
+   * has few of its members, or no local room at all between one member's visits.
+   */
+  private readonly largeRooms = new Map<string, number>();
+  /** Rooms whose count this node was told to send later, and the timer that will. */
+  private readonly countsDue = new Map<string, NodeJS.Timeout>();
+  private readonly onlineListMax: number;
+  private readonly largeRoomPresenceMs: number;
   private readonly nodeTimeoutMs: number;
   private readonly log: (line: string) => void;
   private readonly heartbeatTimer: NodeJS.Timeout;
@@ -99,6 +116,8 @@ export class RedisBroker implements Broker {
   constructor(private readonly store: RedisStore, options: RedisBrokerOptions = {}) {
     this.nodeId = options.nodeId ?? randomUUID();
     this.nodeTimeoutMs = options.nodeTimeoutMs ?? 12_000;
+    this.onlineListMax = options.onlineListMax ?? 100;
+    this.largeRoomPresenceMs = options.largeRoomPresenceMs ?? 1_000;
     this.log = options.log ?? (() => {});
     // The subscriber connection queues (re)subscriptions while Redis is away, and ioredis
     // subscribes again to every channel after a reconnect.
@@ -175,14 +194,53 @@ export class RedisBroker implements Broker {
   publish(room: string, frame: Buffer, seq: number): void {
     if (seq > 0) return;
     const presence = JSON.parse(frame.toString()) as Partial<PresenceMessage>;
-    const channel = this.store.channelFor(room);
+    if (presence.type === "presence" && Array.isArray(presence.changes)) return this.publishPresence(room, JSON.stringify(presence.changes));
     const command = this.store.sharded ? "SPUBLISH" : "PUBLISH";
-    const send = presence.type === "presence" && Array.isArray(presence.changes)
-      ? PRESENCE_PUBLISH.run(this.store.redis, [
-          this.key(`online:${room}`), this.key(`announced:${room}`), channel, `{"type":"presence","room":${JSON.stringify(presence.room)},"changes":`, JSON.stringify(presence.changes), command,
-        ])
-      : this.store.redis.call(command, channel, Buffer.concat([Buffer.from("0 "), frame]));
-    send.catch((err: Error) => this.log(`presence publish to ${room} failed: ${err.message}`));
+    this.store.redis.call(command, this.store.channelFor(room), Buffer.concat([Buffer.from("0 "), frame])).catch((err: Error) => this.log(`presence publish to ${room} failed: ${err.message}`));
+  }
+
+  /** Whether `room` was found large on all nodes together lately: its presence is batched as a large room's. */
+  roomIsLarge(room: string): boolean {
+    const until = this.largeRooms.get(room);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.largeRooms.delete(room);
+    return false;
+  }
+
+  /** Publishes a batch of presence changes (a JSON array) through the script, which sees all nodes. */
+  private publishPresence(room: string, changes: string): void {
+    const command = this.store.sharded ? "SPUBLISH" : "PUBLISH";
+    PRESENCE_PUBLISH.run(this.store.redis, [
+      this.key(`online:${room}`), this.key(`announced:${room}`), this.key(`count-sent:${room}`),
+      this.store.channelFor(room), `{"type":"presence","room":${JSON.stringify(room)},"changes":`, changes, command, this.onlineListMax, this.largeRoomPresenceMs,
+    ]).then(
+      (result) => {
+        const count = Number(result);
+        if (count > this.onlineListMax || count <= -2) this.foundLarge(room);
+        else if (count >= 0) this.largeRooms.delete(room);
+        if (count <= -2) this.sendCountLater(room, -count - 2);
+      },
+      (err: Error) => this.log(`presence publish to ${room} failed: ${err.message}`),
+    );
+  }
+
+  private foundLarge(room: string): void {
+    this.largeRooms.delete(room); // set again below, as the most recently found
+    if (this.largeRooms.size >= MAX_LARGE_ROOMS_KNOWN) this.largeRooms.delete(this.largeRooms.keys().next().value!);
+    // Believed for a few intervals: long enough to cover one member's comings and goings.
+    this.largeRooms.set(room, Date.now() + 10 * this.largeRoomPresenceMs);
+  }
+
+  /** The room's count was held back (another count went out less than an interval ago): sends it once that interval ends. */
+  private sendCountLater(room: string, waitMs: number): void {
+    if (this.closed || this.countsDue.has(room)) return;
+    const timer = setTimeout(() => {
+      this.countsDue.delete(room);
+      if (!this.closed) this.publishPresence(room, "[]");
+    }, waitMs + 1);
+    timer.unref();
+    this.countsDue.set(room, timer);
   }
 
   /** A nickname came online in a room on this node. */
@@ -264,6 +322,8 @@ export class RedisBroker implements Broker {
     this.closed = true;
     clearInterval(this.heartbeatTimer);
     clearInterval(this.reapTimer);
+    for (const timer of this.countsDue.values()) clearTimeout(timer);
+    this.countsDue.clear();
     for (const feed of this.feeds.values()) feed.closed = true;
     this.feeds.clear();
     // A node that leaves cleanly takes its heartbeat and registrations with it; its

@@ -12,6 +12,12 @@ import { retentionOf, type ResolvedOptions } from "./options.js";
  */
 export async function openRedisEngine(url: string, options: ResolvedOptions): Promise<{ store: RedisStore; broker: RedisBroker }> {
   const store = await RedisStore.open({ url, ...retentionOf(options) });
-  const broker = new RedisBroker(store, { nodeTimeoutMs: options.liveness.timeoutMs, reapCheckMs: options.checkMs, log: options.log });
+  const broker = new RedisBroker(store, {
+    nodeTimeoutMs: options.liveness.timeoutMs,
+    reapCheckMs: options.checkMs,
+    onlineListMax: options.onlineListMax,
+    largeRoomPresenceMs: options.largeRoomPresenceMs,
+    log: options.log,
+  });
   return { store, broker };
 }

@@ -71,9 +71,17 @@ return announced
  * The count is the room's distinct nicknames on all nodes (the node's own count knows only its
  * members). The node added or removed its own entry before (same connection, so Redis ran that
  * first). A batch whose changes were all dropped is not published: nothing changed for anyone.
- * KEYS: the room's online hash, the room's announced set. ARGV: channel, frame head (up to
- * `"changes":`), the changes as a JSON array, publish command.
- * Returns the count published, or -1 when nothing was published.
+ *
+ * A room with more than the online list's length on all nodes together hears only its count,
+ * at most once per interval from all nodes together (the sent key's TTL): each node knows only
+ * its own members, and a node with few of a large room's members batched its changes as a
+ * small room's, so one client joining and leaving there sent its name to the whole room every
+ * batch. A count that may not go out yet is left to the node, which sends it when told.
+ * KEYS: the room's online hash, the room's announced set, the room's count-sent key. ARGV:
+ * channel, frame head (up to `"changes":`), the changes as a JSON array, publish command, the
+ * online list's length, the interval in ms.
+ * Returns the count published; -1 when nothing changed for anyone; -2 - w when the count may go
+ * out in w ms.
  */
 export const PRESENCE_PUBLISH_LUA = `
 local online, count = {}, 0
@@ -101,7 +109,13 @@ end
 if #changes > 0 and #kept == 0 then return -1 end
 -- cjson writes an empty table as {}: a count-only frame spells its empty array itself.
 local encoded = '[]'
-if #kept > 0 then encoded = cjson.encode(kept) end
+if count > tonumber(ARGV[5]) then
+  local wait = redis.call('PTTL', KEYS[3])
+  if wait > 0 then return -2 - wait end
+  redis.call('SET', KEYS[3], '1', 'PX', tonumber(ARGV[6]))
+elseif #kept > 0 then
+  encoded = cjson.encode(kept)
+end
 redis.call(ARGV[4], ARGV[1], '0 ' .. ARGV[2] .. encoded .. ',"count":' .. count .. '}')
 return count
 `;

@@ -203,6 +203,93 @@ describe("a node shut down cleanly", () => {
   });
 });
 
+describe("a room large across nodes", () => {
+  it("hears only its count, at most every largeRoomPresenceMs, from a node that has few of its members", async () => {
+    const options = { onlineListMax: 3, largeRoomPresenceMs: 1_000, presenceBatchMs: 20 };
+    const [crowded, quiet] = await Promise.all([testServer({ redis: redis.url, ...options }), testServer({ redis: redis.url, ...options })]);
+    const probe = new Redis(redis.url);
+    const raws: RawClient[] = [];
+    try {
+      // Five members through one node: the room is large, but the other node has none of them.
+      for (const nick of ["m1", "m2", "m3", "m4", "m5"]) {
+        const raw = await RawClient.hello(crowded.url, nick);
+        raw.send({ type: "join", room: "hall" });
+        await raw.next("joined");
+        raws.push(raw);
+      }
+      const watcher = raws[0]!;
+      await waitFor(() => watcher.received.some((m) => m.type === "presence" && m.count === 5), "count 5");
+      // A churner on the other node: joins and leaves, each in a batch of its own.
+      const churner = await RawClient.hello(quiet.url, "churner");
+      raws.push(churner);
+      watcher.received.length = 0;
+      await probe.config("RESETSTAT");
+      const startedAt = Date.now();
+      for (let i = 0; i < 8; i++) {
+        churner.send({ type: i % 2 === 0 ? "join" : "leave", room: "hall" });
+        await (i % 2 === 0 ? churner.next("joined", () => true) : churner.next("left"));
+        churner.received.length = 0;
+        await new Promise((r) => setTimeout(r, 60));
+      }
+      await new Promise((r) => setTimeout(r, 1_200));
+      const frames = watcher.received.filter((m) => m.type === "presence");
+      const elapsed = Date.now() - startedAt;
+      assert.ok(frames.every((m) => m.type === "presence" && m.changes.length === 0), `no names in a large room: ${JSON.stringify(frames)}`);
+      assert.ok(frames.length <= Math.ceil(elapsed / 1_000) + 1, `${frames.length} presence frames in ${elapsed} ms`);
+      // And the churner's node, once it found the room large, batches as a large room does:
+      // not a run of the publish script (which reads the whole online hash) per batch.
+      const scripts = Number(/cmdstat_evalsha:calls=(\d+)/.exec(await probe.info("commandstats"))?.[1] ?? 0);
+      assert.ok(scripts <= 5, `${scripts} scripts run for 8 changes`);
+    } finally {
+      probe.disconnect();
+      for (const raw of raws) raw.close();
+      await Promise.all([crowded.close(), quiet.close()]);
+    }
+  });
+});
+
+describe("a room that was large", () => {
+  it("announces the join of a name that left while the room was large, once it is small again", async () => {
+    const node = await testServer({ redis: redis.url, onlineListMax: 2, largeRoomPresenceMs: 200, presenceBatchMs: 20 });
+    const raws = new Map<string, RawClient>();
+    const join = async (nick: string) => {
+      const raw = raws.get(nick) ?? (await RawClient.hello(node.url, nick));
+      raws.set(nick, raw);
+      raw.send({ type: "join", room: "ebb" });
+      await raw.next("joined", () => true);
+      raw.received.length = 0;
+    };
+    const leave = async (nick: string) => {
+      const raw = raws.get(nick)!;
+      raw.send({ type: "leave", room: "ebb" });
+      await raw.next("left");
+      raw.received.length = 0;
+    };
+    try {
+      await join("watcher");
+      await join("x"); // small: announced by name
+      const watcher = raws.get("watcher")!;
+      await watcher.nextPresence("x", "join");
+      await join("y");
+      await join("z"); // 4 online: large
+      await waitFor(() => watcher.received.some((m) => m.type === "presence" && m.count === 4), "count 4");
+      watcher.received.length = 0;
+      await leave("x"); // while large: its leave goes out as a count
+      await waitFor(() => watcher.received.some((m) => m.type === "presence" && m.count === 3), "count 3 after x left");
+      watcher.received.length = 0;
+      await leave("y");
+      await leave("z");
+      await waitFor(() => watcher.received.some((m) => m.type === "presence" && m.count === 1), "count 1");
+      watcher.received.length = 0;
+      await join("x"); // small again: the watcher must hear x come back
+      await watcher.nextPresence("x", "join", 3_000);
+    } finally {
+      for (const raw of raws.values()) raw.close();
+      await node.close();
+    }
+  });
+});
+
 describe("presence is per nickname across nodes", () => {
   it("a second tab through another node announces no second join; the last tab's leave is announced once", async () => {
     const [a, b] = await Promise.all([testServer({ redis: redis.url }), testServer({ redis: redis.url })]);
