@@ -168,7 +168,7 @@ export class ChatHub {
         : {}),
       onlineFields: () => {
         this.presence.snapshot(room);
-        const online = withNames(state.onlineJsonFor(member.nick, this.options.onlineListMax), member.nick, state, elsewhere, this.options.onlineListMax);
+        const online = withNames(state, member.nick, elsewhere, this.options.onlineListMax);
         return [state.onlineFieldHead(online.json), Buffer.from(String(online.count))];
       },
       stillWanted: () => member.isOpen && state.holds(member, held),
@@ -366,13 +366,13 @@ const storeFailed = (message: string, ref: string): ServerMessage & { retryAfter
 });
 
 /**
- * A joined frame's online list and count with the names online through other nodes added
- * (several nodes on one Redis); above `max` names, the first `max` in code-unit order. The
- * merged list is made once per presence batch and read of the others' names (see
- * Room.onlineWith); the joiner is listed even when its arrival came after it.
+ * A joined frame's online list and count (see Room.onlineJsonFor), with the names online
+ * through other nodes added (several nodes on one Redis); above `max` names, the first `max`
+ * in code-unit order. The merged list is made once per presence batch and read of the others'
+ * names (see Room.onlineWith); the joiner is listed even when its arrival came after it.
  */
-function withNames(onlineJson: string, joiner: string, state: Room, elsewhere: readonly string[], max: number): { json: string; count: number } {
-  if (elsewhere.length === 0) return { json: onlineJson, count: state.onlineCount };
+function withNames(state: Room, joiner: string, elsewhere: readonly string[], max: number): { json: string; count: number } {
+  if (elsewhere.length === 0) return { json: state.onlineJsonFor(joiner, max), count: state.onlineCount };
   const merged = state.onlineWith(elsewhere);
   const count = state.onlineCount + merged.remoteOnly;
   if (count > max) return { json: (merged.pageJson ??= JSON.stringify(merged.sorted.slice(0, max))), count };

@@ -60,8 +60,9 @@ export interface RateLimitSettings {
   /**
    * HTTP requests that are not upgrades (the chat page's files, `/stats`, `/healthz`, anything
    * answered 403 or 404) per client IP; over it the request is answered HTTP 429 with
-   * `Retry-After` and its socket closed. A page load is about five requests. Default 50/s,
-   * burst 500 (a hundred page loads at once behind one NAT); 10,000 addresses tracked at most.
+   * `Retry-After` and its socket closed. The chat page is four files (index.html, app.js,
+   * style.css, sw.js). Default 50/s, burst 500 (over a hundred page loads at once behind one
+   * NAT); 10,000 addresses tracked at most.
    */
   httpRequests: AddressRate;
 }
