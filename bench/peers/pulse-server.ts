@@ -14,6 +14,7 @@ const WIDE = { perSecond: 1_000_000, burst: 1_000_000 };
 const PER_CONNECTION_LIMITS_ONLY = {
   messages: { perIp: WIDE },
   messageBytes: { perIp: WIDE },
+  deliveries: { perIp: WIDE },
   pings: { perIp: WIDE },
   membership: { perIp: WIDE },
   history: { perIp: WIDE },

@@ -259,6 +259,16 @@ export class ChatHub {
     return null;
   }
 
+  /**
+   * The members a `send` to `requested` would be written to (see Room.recipients), charged to
+   * the sender's `deliveries` rate limit before the send is served; 0 when the member is not in
+   * the room (the send is refused for that).
+   */
+  recipientsOf(member: Member, requested: string): number {
+    const room = member.rooms.has(requested) ? requested : requested.normalize("NFKC");
+    return member.rooms.has(room) ? (this.rooms.get(room)?.recipients ?? 0) : 0;
+  }
+
   history(member: Member, requested: string, before: number, limit?: number): void {
     const room = this.roomName(member, requested);
     if (room === null) return;
@@ -327,7 +337,11 @@ export class ChatHub {
       room = created;
       this.rooms.set(name, created);
       this.roomsOpened.opened(opener);
-      this.broker.subscribe(name, (frame, seq) => this.metrics.countDelivered(seq, created.deliver(frame, seq)));
+      const spansNodes = this.broker.spansNodes === true;
+      this.broker.subscribe(name, (frame, seq) => {
+        if (seq === 0 && spansNodes) created.presenceHeard(frame);
+        this.metrics.countDelivered(seq, created.deliver(frame, seq));
+      });
     }
     return room;
   }

@@ -381,7 +381,7 @@ export class Connection implements Member, LivenessHost {
     // A send behind a refused one waits for it (see SendOrderGate), without using a token.
     const sendOrder = this.occasional?.sendOrder ?? null;
     const behind = send && sendOrder ? sendOrder.waitFor(send.room, send.id, Date.now()) : 0;
-    const verdict: Admission = behind > 0 ? { ok: false, retryAfterMs: behind, abusive: this.rate.refuseOther() } : this.rate.admit(rateKindOf(request), send ? Buffer.byteLength(send.text) : 0);
+    const verdict: Admission = behind > 0 ? { ok: false, retryAfterMs: behind, abusive: this.rate.refuseOther() } : this.rate.admit(rateKindOf(request), send ? Buffer.byteLength(send.text) : 0, send ? this.hub.recipientsOf(this, send.room) : 0);
     if (verdict.ok) {
       if (send) sendOrder?.admitted(send.room, send.id);
       return true;

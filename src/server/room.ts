@@ -47,6 +47,11 @@ export class Room {
   readonly members = new Set<FanoutTarget>();
   private readonly syncing = new Map<SyncingMember, HeldFrames>();
   private readonly presence = new Map<string, number>();
+  /**
+   * The room's count of nicknames on all nodes, as its last presence frame said (0 until one
+   * came; only brokers that span nodes pass it, see presenceHeard).
+   */
+  private countAcrossNodes = 0;
 
   /** `openedBy`: the limit key of the address whose join opened the room (see RoomsOpened). */
   constructor(
@@ -56,6 +61,21 @@ export class Room {
 
   get size(): number {
     return this.members.size + this.syncing.size;
+  }
+
+  /** A presence frame of the room arrived through a broker that spans nodes: its count is the room's on all of them. */
+  presenceHeard(frame: Buffer): void {
+    const count = countAtEnd(frame);
+    if (count !== null) this.countAcrossNodes = count;
+  }
+
+  /**
+   * The members a message to the room reaches: this node's connections, plus the names online
+   * only through other nodes as far as the last presence frame told (each at least one
+   * connection there). What a send is charged in the `deliveries` rate limit.
+   */
+  get recipients(): number {
+    return this.size + Math.max(0, this.countAcrossNodes - this.presence.size);
   }
 
   online(): string[] {
@@ -225,4 +245,26 @@ export function pageOf(sorted: readonly string[], after: string | undefined, lim
     }
   }
   return { online: sorted.slice(lo, lo + limit), more: lo + limit < sorted.length };
+}
+
+const COUNT_FIELD = Buffer.from(',"count":');
+
+/**
+ * The `count` of a presence frame, read from its end without parsing it: the presence frames of
+ * every node (the publish script's and the broker's) end with `,"count":<digits>}`. Null for
+ * a frame that does not.
+ */
+export function countAtEnd(frame: Buffer): number | null {
+  let i = frame.length - 2;
+  if (i < 0 || frame[i + 1] !== 0x7d) return null;
+  let count = 0;
+  let scale = 1;
+  while (i >= 0 && frame[i]! >= 0x30 && frame[i]! <= 0x39 && scale <= 1e9) {
+    count += (frame[i]! - 0x30) * scale;
+    scale *= 10;
+    i--;
+  }
+  if (scale === 1) return null;
+  const start = i + 1 - COUNT_FIELD.length;
+  return start >= 0 && frame.compare(COUNT_FIELD, 0, COUNT_FIELD.length, start, i + 1) === 0 ? count : null;
 }

@@ -248,6 +248,36 @@ describe("a room large across nodes", () => {
   });
 });
 
+describe("deliveries across nodes", () => {
+  it("a sender alone on its node is charged for the room's members on the other nodes", async () => {
+    // A sender's deliveries bucket holds 100 (refilling 2 a second); its room has 24 members
+    // through another node, so 15 sends cost 25 each: 4 go through.
+    const [home, far] = await Promise.all([0, 1].map(() => testServer({ redis: redis.url, rateLimits: { deliveries: { perConnection: { perSecond: 2, burst: 100 } } } })));
+    const raws: RawClient[] = [];
+    try {
+      const sender = await RawClient.hello(home!.url, "shouter");
+      raws.push(sender);
+      sender.send({ type: "join", room: "hall" });
+      await sender.next("joined");
+      for (let i = 0; i < 24; i++) {
+        const raw = await RawClient.hello(far!.url, `listener${i}`);
+        raws.push(raw);
+        raw.send({ type: "join", room: "hall" });
+        await raw.next("joined");
+      }
+      await waitFor(() => sender.received.some((m) => m.type === "presence" && m.count === 25), "the sender's node to hear the room's count on both nodes", 10_000);
+      sender.received.length = 0;
+      for (let i = 0; i < 15; i++) sender.send({ type: "send", room: "hall", id: `s${i}`, text: "hello all" });
+      const answered = () => sender.received.filter((m) => m.type === "ack" || (m.type === "error" && m.code === "rate_limited")).length;
+      await waitFor(() => answered() === 15, "an answer to every send");
+      assert.equal(sender.received.filter((m) => m.type === "ack").length, 4, "100 deliveries at 25 a send");
+    } finally {
+      for (const raw of raws) raw.close();
+      await Promise.all([home!.close(), far!.close()]);
+    }
+  });
+});
+
 describe("a room that was large", () => {
   it("announces the join of a name that left while the room was large, once it is small again", async () => {
     const node = await testServer({ redis: redis.url, onlineListMax: 2, largeRoomPresenceMs: 200, presenceBatchMs: 20 });

@@ -57,6 +57,44 @@ describe("rate limits", () => {
     }
   });
 
+  it("a send costs a delivery per member of its room: the same sender is refused sooner in a large room than in a small one", async () => {
+    // 25 members in "big", 2 in "small"; a sender's deliveries bucket holds 100 (refilling
+    // 2 a second). 15 sends cost 30 in the small room and 375 in the large one.
+    const server = await testServer({ rateLimits: { deliveries: { perConnection: { perSecond: 2, burst: 100 } } } });
+    const clients: RawClient[] = [];
+    try {
+      const join = async (nick: string, room: string) => {
+        const c = await RawClient.hello(server.url, nick);
+        clients.push(c);
+        c.send({ type: "join", room });
+        await c.next("joined");
+        return c;
+      };
+      const bigSender = await join("loud", "big");
+      for (let i = 0; i < 24; i++) await join(`member${i}`, "big");
+      const smallSender = await join("quiet", "small");
+      await join("friend", "small");
+      for (const [c, room] of [[bigSender, "big"], [smallSender, "small"]] as const) {
+        c.received.length = 0;
+        for (let i = 0; i < 15; i++) c.send({ type: "send", room, id: `${room}${i}`, text: "hello" });
+      }
+      const answered = (c: RawClient) => count(c, (m) => m.type === "ack" || (m.type === "error" && m.code === "rate_limited"));
+      await waitFor(() => answered(bigSender) === 15 && answered(smallSender) === 15, "an answer to every send");
+      assert.equal(count(smallSender, (m) => m.type === "ack"), 15, "a small room's sends are all served");
+      // 100 / 25 = 4 in the bucket; a fifth would need 12 s of refill.
+      assert.equal(count(bigSender, (m) => m.type === "ack"), 4, "a large room's sends stop when the bucket runs out");
+      const refusal = bigSender.received.find((m) => m.type === "error" && m.code === "rate_limited");
+      assert.ok(refusal && refusal.type === "error" && refusal.retryAfterMs! > 1_000, `a wait for 25 deliveries at 2 a second: ${JSON.stringify(refusal)}`);
+      // What was refused was not written to the room.
+      const member = clients[1]!;
+      await sleep(200);
+      assert.equal(count(member, (m) => m.type === "message"), 4);
+    } finally {
+      for (const c of clients) c.close();
+      await server.close();
+    }
+  });
+
   it("connections from one IP share its buckets", async () => {
     const server = await testServer({ rateLimits: { messages: { perConnection: { perSecond: 1, burst: 100 }, perIp: { perSecond: 1, burst: 10 } } } });
     try {

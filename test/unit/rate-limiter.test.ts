@@ -85,4 +85,29 @@ describe("RateLimiter", () => {
     clock.advance(200);
     assert.ok(conn.admit("pings").ok, "and time goes on from there");
   });
+
+  it("a send is charged one delivery per recipient, per connection and per address; a refusal takes nothing", () => {
+    const clock = new FakeClock();
+    const limiter = new RateLimiter(settings, clock);
+    // Defaults: 20,000 deliveries at once per connection, 40,000 per address.
+    const a = limiter.forConnection("10.0.0.1");
+    assert.ok(a.admit("messages", 10, 5_000).ok);
+    assert.ok(a.admit("messages", 10, 15_000).ok);
+    const refused = a.admit("messages", 10, 1);
+    assert.ok(!refused.ok && refused.retryAfterMs === 1, "the connection's 20,000 are spent; one more comes back in 0.2 ms, rounded up");
+    // A second connection of the address has its own 20,000, and the address its other 20,000.
+    const b = limiter.forConnection("10.0.0.1");
+    assert.ok(b.admit("messages", 10, 20_000).ok);
+    assert.ok(!b.admit("messages", 10, 1).ok);
+    // The refused send kept its message token: a has 20 - 2 left for sends that reach nobody.
+    let sends = 0;
+    while (a.admit("messages", 10, 0).ok) sends++;
+    assert.equal(sends, 18);
+    // The deliveries come back at 5,000 a second per connection.
+    clock.advance(2_000);
+    assert.ok(a.admit("messages", 10, 10_000).ok, "two seconds refilled 10,000 deliveries");
+    assert.ok(!a.admit("messages", 10, 1).ok, "and no more");
+    a.release();
+    b.release();
+  });
 });

@@ -130,7 +130,7 @@ class CountedBucket {
 const nearWholeMs = (ms: number): boolean => Math.abs(ms - Math.round(ms)) < 1e-6;
 
 const DEFAULT_RATES: Rate[] = [
-  ...(["messages", "messageBytes", "pings", "membership", "history"] as const).flatMap((k) => [DEFAULT_RATE_LIMITS[k].perConnection, DEFAULT_RATE_LIMITS[k].perIp]),
+  ...(["messages", "messageBytes", "deliveries", "pings", "membership", "history"] as const).flatMap((k) => [DEFAULT_RATE_LIMITS[k].perConnection, DEFAULT_RATE_LIMITS[k].perIp]),
   DEFAULT_RATE_LIMITS.refusals,
   DEFAULT_RATE_LIMITS.upgrades,
 ];
