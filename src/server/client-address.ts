@@ -82,6 +82,26 @@ export function peerKeyReader(options: ClientAddressOptions): (socket: Socket) =
 const limitKeyOf = (address: IpAddress, ip: string, bits: number): string =>
   address.family === 4 || bits === IPV6_PREFIX_BITS.max ? ip : prefixKey(address, bits);
 
+/**
+ * The prefix of an IPv6 site: RIRs give an end site at most a /48, and one is free for the
+ * asking from tunnel brokers, so one attacker may hold 65,536 /64s.
+ */
+export const IPV6_SITE_BITS = 48;
+
+/**
+ * The /48 that an IPv6 limit key's client is in, as a key of its own (ConnectionCaps counts
+ * connections by it too); null for IPv4 clients, unknown ones, and keys of a /48 or wider,
+ * which the per-address caps already count whole.
+ */
+export function siteKeyOf(limitKey: string): string | null {
+  if (!limitKey.includes(":")) return null;
+  const slash = limitKey.lastIndexOf("/");
+  const bits = slash < 0 ? IPV6_PREFIX_BITS.max : Number(limitKey.slice(slash + 1));
+  if (!(bits > IPV6_SITE_BITS)) return null;
+  const address = parseIp(slash < 0 ? limitKey : limitKey.slice(0, slash));
+  return address && address.family === 6 ? prefixKey(address, IPV6_SITE_BITS) : null;
+}
+
 /** A socket that closed before its address was read; all such share one key. */
 const UNKNOWN: ClientAddress = { ip: "unknown", limitKey: "unknown" };
 

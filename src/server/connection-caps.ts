@@ -1,4 +1,5 @@
 import type { Duplex } from "node:stream";
+import { siteKeyOf } from "./client-address.js";
 
 /** Why an upgrade is refused, as the HTTP status, text and `Retry-After` (seconds) to answer with. */
 export type CapRefusal = { status: 503 | 429; text: string; retryAfterS: number };
@@ -21,13 +22,18 @@ export const httpRefusal = (status: number, text: string, retryAfterS?: number):
 /**
  * Counts connections, in all and per client address, from the upgrade request on (a socket
  * still in its handshake holds a file descriptor too). A client address here is its limit key
- * (ClientAddress.limitKey): an IPv4 address, or an IPv6 client's /64. Over a cap the upgrade
- * is answered 503 (server full) or 429 (this address has enough), with `Retry-After`; a
- * client that is refused may retry later and gets in once others leave.
+ * (ClientAddress.limitKey): an IPv4 address, or an IPv6 client's /64. IPv6 clients are also
+ * counted by their /48 (siteKeyOf), with a cap of their own: a site's many /64s would
+ * otherwise each get a whole per-address cap, and one /48 could take every connection of the
+ * server. Over a cap the upgrade is answered 503 (server full) or 429 (this address or site
+ * has enough), with `Retry-After`; a client that is refused may retry later and gets in once
+ * others leave.
  */
 export class ConnectionCaps {
   private total = 0;
   private readonly perIp = new Map<string, number>();
+  /** Connections per IPv6 /48 that has any (derived from the limit key, so nothing more is kept per connection). */
+  private readonly perSite = new Map<string, number>();
   /**
    * The address of each socket still in its handshake. Not a property on the socket: one that
    * stays after the handshake (even set to undefined) grows the socket's property store of
@@ -37,7 +43,11 @@ export class ConnectionCaps {
   /** One 'close' listener for all sockets in their handshake (`this` is the socket). */
   private readonly releaseSlot: (this: Duplex) => void;
 
-  constructor(private readonly maxConnections: number, private readonly maxPerIp: number) {
+  constructor(
+    private readonly maxConnections: number,
+    private readonly maxPerIp: number,
+    private readonly maxPerIpv6Site: number,
+  ) {
     const caps = this;
     this.releaseSlot = function (this: Duplex): void {
       const ip = caps.handshaking.get(this);
@@ -56,8 +66,11 @@ export class ConnectionCaps {
     if (this.total >= this.maxConnections) return { status: 503, text: "Service Unavailable: too many connections", retryAfterS: FULL_RETRY_AFTER_S };
     const n = this.perIp.get(ip) ?? 0;
     if (n >= this.maxPerIp) return { status: 429, text: "Too Many Requests: too many connections from this address", retryAfterS: FULL_RETRY_AFTER_S };
-    this.total++;
-    this.perIp.set(ip, n + 1);
+    const site = siteKeyOf(ip);
+    if (site !== null && (this.perSite.get(site) ?? 0) >= this.maxPerIpv6Site) {
+      return { status: 429, text: "Too Many Requests: too many connections from this network", retryAfterS: FULL_RETRY_AFTER_S };
+    }
+    this.take(ip, site);
     return null;
   }
 
@@ -83,15 +96,28 @@ export class ConnectionCaps {
   }
 
   private retake(ip: string): void {
+    this.take(ip, siteKeyOf(ip));
+  }
+
+  private take(ip: string, site: string | null): void {
     this.total++;
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    if (site !== null) this.perSite.set(site, (this.perSite.get(site) ?? 0) + 1);
   }
 
   release(ip: string): void {
     const n = this.perIp.get(ip) ?? 0;
     if (n <= 0) return;
     this.total--;
-    if (n === 1) this.perIp.delete(ip);
-    else this.perIp.set(ip, n - 1);
+    countDown(this.perIp, ip);
+    const site = siteKeyOf(ip);
+    if (site !== null) countDown(this.perSite, site);
   }
+}
+
+/** One fewer under `key`; the entry goes at zero, so a map holds only keys with connections. */
+function countDown(counts: Map<string, number>, key: string): void {
+  const n = counts.get(key) ?? 0;
+  if (n <= 1) counts.delete(key);
+  else counts.set(key, n - 1);
 }

@@ -73,7 +73,7 @@ export async function startServer(
   const broker: Broker = deps.broker ?? shared?.broker ?? new LocalBroker();
   const hub = new ChatHub(store, broker, options, metrics);
   const rateLimiter = new RateLimiter(options.rateLimits);
-  const caps = new ConnectionCaps(options.maxConnections, options.maxConnectionsPerIp);
+  const caps = new ConnectionCaps(options.maxConnections, options.maxConnectionsPerIp, options.maxConnectionsPerIpv6Site);
   const upgradeRate = new AddressRateLimiter(options.rateLimits ? options.rateLimits.upgrades : null);
   const httpRequestRate = new AddressRateLimiter(options.rateLimits ? options.rateLimits.httpRequests : null);
   const queuedBudget = new QueuedBytesBudget<Connection>(options.maxQueuedBytesTotal, options.queuedBytesCheckMs);

@@ -19,6 +19,13 @@ export interface ResourceOptions {
   /** Connections at once from one IP address; more are answered HTTP 429. Default 100. */
   maxConnectionsPerIp?: number;
   /**
+   * Connections at once from one IPv6 /48 (a site: one is free from tunnel brokers, and holds
+   * 65,536 /64s, each counted as an address); more are answered HTTP 429. Applies when
+   * `ipv6PrefixBits` is longer than 48. Default 10 x `maxConnectionsPerIp` (1,000): one /48
+   * takes at most a tenth of the default `maxConnections`.
+   */
+  maxConnectionsPerIpv6Site?: number;
+  /**
    * TCP connections still speaking HTTP (a page load, a WebSocket handshake not yet upgraded)
    * at once, beyond `maxConnections`: Node refuses more at accept, so the server holds at most
    * maxConnections + this many sockets. Default 1000.
@@ -66,6 +73,7 @@ export function resolveResourceOptions(o: ResourceOptions): ResolvedResourceOpti
     slowConsumerGraceMs: o.slowConsumerGraceMs ?? 2_000,
     maxConnections: o.maxConnections ?? 10_000,
     maxConnectionsPerIp,
+    maxConnectionsPerIpv6Site: o.maxConnectionsPerIpv6Site ?? 10 * maxConnectionsPerIp,
     maxHttpSockets: o.maxHttpSockets ?? 1_000,
     maxHttpSocketsPerIp: o.maxHttpSocketsPerIp ?? maxConnectionsPerIp,
     maxRoomsAlive: o.maxRoomsAlive ?? 10_000,

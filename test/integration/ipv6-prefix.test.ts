@@ -47,6 +47,30 @@ describe("per-address limits count an IPv6 client by its /64", () => {
     }
   });
 
+  it("the /64s of one /48 share a cap of their own: a site cannot take every connection", async () => {
+    const server = await testServer({ maxConnectionsPerIp: 2, maxConnectionsPerIpv6Site: 5, trustedProxies: [PROXY] });
+    const sockets: UpgradeOutcome[] = [];
+    try {
+      // Ten /64s of 2001:db8:5::/48, one address each: each under its own cap of 2.
+      const site = Array.from({ length: 10 }, (_, i) => `2001:db8:5:${(i + 1).toString(16)}::1`);
+      const statuses = await upgradesFrom(server.url, site, sockets);
+      assert.deepEqual(statuses, [...Array<string>(5).fill("open"), ...Array<number>(5).fill(429)], "five connections for the whole /48");
+      assert.deepEqual(await upgradesFrom(server.url, ["2001:db8:6:1::1", "203.0.113.9"], sockets), ["open", "open"], "another /48 and IPv4 clients have their own");
+      // A connection of the site that ends gives its slot back.
+      const first = sockets[0]!;
+      assert.ok("ws" in first);
+      first.ws.close();
+      await waitFor(async () => {
+        const o = await tryUpgrade(server.url, PROXY, xff("2001:db8:5:ff::1"));
+        sockets.push(o);
+        return "ws" in o;
+      }, "a slot of the /48 to come back");
+    } finally {
+      closeAll(sockets);
+      await server.close();
+    }
+  });
+
   it("new connections per second: one /64 has one bucket", async () => {
     // 0.01/s: a bucket that was drained stays drained for the whole test.
     const server = await testServer({ trustedProxies: [PROXY], rateLimits: { upgrades: { perSecond: 0.01, burst: 3 } } });

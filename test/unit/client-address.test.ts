@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { IncomingMessage } from "node:http";
-import { clientAddressReader, MAX_FORWARDED_HOPS, MAX_TRUSTED_PROXIES } from "../../src/server/client-address.js";
+import { clientAddressReader, MAX_FORWARDED_HOPS, MAX_TRUSTED_PROXIES, siteKeyOf } from "../../src/server/client-address.js";
 import { AddressRanges, parseRange } from "../../src/server/address-ranges.js";
 import { parseIp } from "../../src/server/ip-address.js";
 
@@ -80,6 +80,16 @@ describe("clientAddressReader", () => {
     assert.doesNotThrow(() => readerOf(["10.0.0.0/8", "fc00::/7", "::ffff:10.0.0.0/104"]), "the widest private blocks");
     for (const bits of [31, 129, 64.5, Number.NaN]) assert.throws(() => readerOf([], bits), /ipv6PrefixBits/);
     assert.doesNotThrow(() => readerOf(Array.from({ length: MAX_TRUSTED_PROXIES }, () => " 10.0.0.1 "), 32), "the bounds themselves, and spaces around an entry");
+  });
+});
+
+describe("siteKeyOf", () => {
+  it("is the /48 of an IPv6 limit key longer than that, and nothing for IPv4, unknown or wider keys", () => {
+    assert.equal(siteKeyOf("2001:db8:1:2::/64"), "2001:db8:1::/48");
+    assert.equal(siteKeyOf("2001:db8:abcd:12ff::/56"), "2001:db8:abcd::/48");
+    assert.equal(siteKeyOf("2001:db8:1:2::5"), "2001:db8:1::/48", "ipv6PrefixBits 128: the whole address");
+    assert.equal(siteKeyOf("fe80::%eth0/64"), "fe80::%eth0/48", "a link-local client keeps its link");
+    for (const key of ["203.0.113.1", "unknown", "2001:db8:1::/48", "2001:db8::/32"]) assert.equal(siteKeyOf(key), null, key);
   });
 });
 
