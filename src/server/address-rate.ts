@@ -62,3 +62,6 @@ export class AddressRateLimiter {
     }
   }
 }
+
+/** `rate` for `k` addresses together: k times the rate and the burst, the same tracking bound. */
+export const timesRate = (rate: AddressRate, k: number): AddressRate => ({ perSecond: rate.perSecond * k, burst: rate.burst * k, maxTrackedIps: rate.maxTrackedIps });

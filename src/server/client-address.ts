@@ -89,6 +89,14 @@ const limitKeyOf = (address: IpAddress, ip: string, bits: number): string =>
 export const IPV6_SITE_BITS = 48;
 
 /**
+ * How many addresses' worth an IPv6 site may take together: the default of its connection cap
+ * (maxConnectionsPerIpv6Site) and its new connections per second, in multiples of one
+ * address's. A site is a home, an office or a campus behind one /48, as a NAT is behind one
+ * IPv4 address, but it often holds many more hosts.
+ */
+export const IPV6_SITE_SHARE = 10;
+
+/**
  * The /48 that an IPv6 limit key's client is in, as a key of its own (ConnectionCaps counts
  * connections by it too); null for IPv4 clients, unknown ones, and keys of a /48 or wider,
  * which the per-address caps already count whole.

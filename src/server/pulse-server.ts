@@ -15,11 +15,11 @@ import type { LivenessEngine } from "../liveness/liveness-engine.js";
 import { Connection, connectionContext, type EndReason } from "./connection.js";
 import { RateLimiter } from "./rate-limits.js";
 import { ConnectionCaps, FULL_RETRY_AFTER_S, httpRefusal } from "./connection-caps.js";
-import { AddressRateLimiter } from "./address-rate.js";
+import { AddressRateLimiter, timesRate } from "./address-rate.js";
 import { QueuedBytesBudget } from "./queued-bytes-budget.js";
 import { resolveOptions, retentionOf, type ResolvedOptions, type ServerOptions } from "./options.js";
 import { defaultWebRoot, staticFiles } from "./static-files.js";
-import { clientAddressReader, peerKeyReader, type ClientAddress } from "./client-address.js";
+import { clientAddressReader, IPV6_SITE_SHARE, peerKeyReader, siteKeyOf, type ClientAddress } from "./client-address.js";
 import { HttpSockets } from "./http-sockets.js";
 import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from "./request-guard.js";
 import { anonymousAuth } from "./identity/anonymous-auth.js";
@@ -75,6 +75,11 @@ export async function startServer(
   const rateLimiter = new RateLimiter(options.rateLimits);
   const caps = new ConnectionCaps(options.maxConnections, options.maxConnectionsPerIp, options.maxConnectionsPerIpv6Site);
   const upgradeRate = new AddressRateLimiter(options.rateLimits ? options.rateLimits.upgrades : null);
+  // An IPv6 /48 opens new connections at IPV6_SITE_SHARE times one address's rate, as it may
+  // hold that many times its connections: each of its 65,536 /64s has a bucket of its own, so
+  // one site alone could otherwise say `hello` (a new identity, a name held) as fast as the
+  // server can answer.
+  const siteUpgradeRate = new AddressRateLimiter(options.rateLimits ? timesRate(options.rateLimits.upgrades, IPV6_SITE_SHARE) : null);
   const httpRequestRate = new AddressRateLimiter(options.rateLimits ? options.rateLimits.httpRequests : null);
   const queuedBudget = new QueuedBytesBudget<Connection>(options.maxQueuedBytesTotal, options.queuedBytesCheckMs);
   const sweep = new LivenessSweep<LivenessEngine>(options.checkMs, undefined, () => clock.now());
@@ -188,6 +193,10 @@ export async function startServer(
     forgetPeerAddress(socket);
     const waitMs = upgradeRate.take(client.limitKey);
     if (waitMs > 0) return refuse(429, "Too Many Requests: too many new connections from this address", Math.max(1, Math.ceil(waitMs / 1000)));
+    // The address first: an address over its own rate does not spend its site's.
+    const site = siteKeyOf(client.limitKey);
+    const siteWaitMs = site === null ? 0 : siteUpgradeRate.take(site);
+    if (siteWaitMs > 0) return refuse(429, "Too Many Requests: too many new connections from this network", Math.max(1, Math.ceil(siteWaitMs / 1000)));
     const full = caps.acquire(client.limitKey);
     if (full) return refuse(full.status, full.text, full.retryAfterS);
     caps.releaseOnClose(socket, client.limitKey);

@@ -65,7 +65,8 @@ export interface RateLimitSettings {
    * creates an identity and may hold a nickname, so this bounds those too); over it the
    * upgrade is answered HTTP 429 with `Retry-After`. Default 20/s, burst 200 (twice the
    * per-IP connection cap, so a whole NAT reconnecting at once gets in); 10,000 addresses
-   * tracked at most.
+   * tracked at most. The /64s of an IPv6 /48 also share a bucket of IPV6_SITE_SHARE (10) times
+   * this rate and burst (see pulse-server.ts).
    */
   upgrades: AddressRate;
   /**

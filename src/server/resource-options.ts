@@ -1,3 +1,4 @@
+import { IPV6_SITE_SHARE } from "./client-address.js";
 import { resolveRateLimits, type RateLimitOptions, type RateLimitSettings } from "./rate-limits.js";
 
 /**
@@ -73,7 +74,7 @@ export function resolveResourceOptions(o: ResourceOptions): ResolvedResourceOpti
     slowConsumerGraceMs: o.slowConsumerGraceMs ?? 2_000,
     maxConnections: o.maxConnections ?? 10_000,
     maxConnectionsPerIp,
-    maxConnectionsPerIpv6Site: o.maxConnectionsPerIpv6Site ?? 10 * maxConnectionsPerIp,
+    maxConnectionsPerIpv6Site: o.maxConnectionsPerIpv6Site ?? IPV6_SITE_SHARE * maxConnectionsPerIp,
     maxHttpSockets: o.maxHttpSockets ?? 1_000,
     maxHttpSocketsPerIp: o.maxHttpSocketsPerIp ?? maxConnectionsPerIp,
     maxRoomsAlive: o.maxRoomsAlive ?? 10_000,

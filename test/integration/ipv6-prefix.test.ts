@@ -71,6 +71,24 @@ describe("per-address limits count an IPv6 client by its /64", () => {
     }
   });
 
+  it("new connections per second: the /64s of one /48 share a bucket of ten addresses' rate and burst", async () => {
+    // One address: a burst of 1 that hardly refills; the /48: 10.
+    const server = await testServer({ trustedProxies: [PROXY], rateLimits: { upgrades: { perSecond: 0.01, burst: 1 } } });
+    const sockets: UpgradeOutcome[] = [];
+    try {
+      const site = Array.from({ length: 15 }, (_, i) => `2001:db8:9:${(i + 1).toString(16)}::1`);
+      const statuses = await upgradesFrom(server.url, site, sockets);
+      closeAll(sockets); // the connection cap is not what is tested here
+      assert.deepEqual(statuses, [...Array<string>(10).fill("open"), ...Array<number>(5).fill(429)], "fifteen /64s, each with its own token, ten for the /48");
+      const refused = sockets.at(-1)!;
+      assert.ok(!("ws" in refused) && Number(refused.retryAfter) >= 1, "with Retry-After");
+      assert.deepEqual(await upgradesFrom(server.url, ["2001:db8:a:1::1", "203.0.113.5"], sockets), ["open", "open"], "another /48 and IPv4 clients have their own");
+    } finally {
+      closeAll(sockets);
+      await server.close();
+    }
+  });
+
   it("new connections per second: one /64 has one bucket", async () => {
     // 0.01/s: a bucket that was drained stays drained for the whole test.
     const server = await testServer({ trustedProxies: [PROXY], rateLimits: { upgrades: { perSecond: 0.01, burst: 3 } } });
