@@ -153,6 +153,27 @@ describe("/metrics", () => {
       await server.close();
     }
   });
+
+  it("a scrape never calls process._getActiveHandles, a Node internal that aborted a test process during one", async () => {
+    const server = await testServer({ metricsPort: 0 });
+    const internal = process as unknown as { _getActiveHandles: () => unknown[] };
+    const original = internal._getActiveHandles;
+    let calls = 0;
+    internal._getActiveHandles = () => {
+      calls++;
+      throw new Error("process._getActiveHandles called");
+    };
+    try {
+      const scrape = await httpGet(server.metricsPort!, "/metrics");
+      assert.equal(scrape.status, 200);
+      assert.equal(calls, 0);
+      assert.doesNotMatch(scrape.body, /nodejs_active_handles/);
+      assert.match(scrape.body, /^nodejs_active_resources_total /m, "handles are still counted, through the public API");
+    } finally {
+      internal._getActiveHandles = original;
+      await server.close();
+    }
+  });
 });
 
 describe("/healthz and /readyz", () => {
