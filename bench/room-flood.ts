@@ -6,9 +6,9 @@
  * sending 100- or 4,000-character messages into the room as fast as the rate limits let them
  * (bench/room-flood-sender.ts: the reference client kept ahead of its acks, so it waits out
  * every refusal and is never cut, the most a client that follows the protocol gets stored).
- * Per scenario: the server's CPU, its event-loop delay p99 and max, another room's chat
- * latency (bench/room-flood-probe.ts: a client alone in a small room timing its own messages,
- * five a second), deliveries per second to the members, and the attackers' messages stored.
+ * Per scenario: the server's CPU, its event-loop delay p99 and max (what every other client
+ * waits on top of its own traffic), deliveries per second to the members, and the attackers'
+ * messages stored.
  *
  * The server runs in this process (pinned to core 0) so that its rate limits can be the
  * defaults for the attackers while the generator's few addresses, each carrying 1,250 members,
@@ -62,16 +62,6 @@ function attack(address: string, textLength: number): Promise<number> {
   });
 }
 
-/** Runs the bystander process; resolves with its latencies (ms). */
-function probe(): Promise<{ samples: number; p50: number; p99: number; max: number }> {
-  return new Promise((done) => {
-    const child = spawn("taskset", ["-c", String(LOAD_CORE), process.execPath, "--import", "tsx", "bench/room-flood-probe.ts", String(server.port), String(SECONDS)], { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d));
-    child.on("exit", () => done(JSON.parse(out.trim().split("\n").at(-1) ?? "{}")));
-  });
-}
-
 interface Scenario {
   label: string;
   addresses: number;
@@ -91,9 +81,7 @@ for (const s of scenarios) {
   delay.enable();
   const cpuStart = process.cpuUsage();
   const wallStart = Date.now();
-  const bystander = probe();
   const stored = s.addresses === 0 ? (await sleep(SECONDS * 1000), []) : await Promise.all(Array.from({ length: s.addresses }, (_, i) => attack(`127.0.0.${99 + i}`, s.textLength)));
-  const other = await bystander;
   const cpu = process.cpuUsage(cpuStart);
   const wallMs = Date.now() - wallStart;
   delay.disable();
@@ -104,7 +92,6 @@ for (const s of scenarios) {
     // The histogram's resolution (10 ms) is its floor: subtracted, as in the other benches.
     (Math.max(0, delay.percentile(99) / 1e6 - 10)).toFixed(0),
     (delay.max / 1e6 - 10).toFixed(0),
-    `${other.p50}, ${other.p99}, ${other.max}`,
     String(Math.round((delivered / wallMs) * 1000)),
     s.addresses === 0 ? "" : String(stored.reduce((a, b) => a + b, 0)),
   ]);
@@ -115,5 +102,5 @@ await fleet.close();
 await server.close();
 
 console.log(`\nA room of ${inRoom} idle members, ${SECONDS} s per scenario, server ${DIST}, ${new Date().toISOString()}\n`);
-console.log(textTable(["scenario", "server CPU", "event-loop delay p99 (ms)", "max (ms)", "another room's latency p50, p99, max (ms)", "deliveries/s", "attackers' messages stored"], rows));
+console.log(textTable(["scenario", "server CPU", "event-loop delay p99 (ms)", "max (ms)", "deliveries/s", "attackers' messages stored"], rows));
 process.exit(0);

@@ -22,8 +22,6 @@ export interface FanoutTarget {
  *   and uncorked in `setImmediate`, after the poll phase: every frame (and every other write,
  *   acks and pongs included, in program order) queued for that socket meanwhile leaves in one
  *   `writev`. Under load that is one syscall for many frames; an idle room pays nothing extra.
- *   At most UNCORKS_PER_TURN sockets are uncorked per turn; a larger room's rest goes out in
- *   the turns after, with other I/O in between.
  *
  * `afterSend` runs once per recipient per turn, right after its uncork: the liveness "sent"
  * time is the same turn either way, and the send-buffer cap then sees only what the kernel did
@@ -122,15 +120,6 @@ function rawSocketOf(ws: WebSocket): Socket | undefined {
 const corked = new Map<Socket, FanoutTarget>();
 let flushScheduled = false;
 
-/**
- * Sockets uncorked per turn of the event loop at most; the rest wait for the next turn, in
- * the order they were corked. Each uncork is a write syscall of its own, so one message to a
- * room of 5,000 held the event loop 72-110 ms at p99 in bench/room-flood.ts (about 18 us per
- * socket, by arithmetic), and every other room's frames and every heartbeat answer waited
- * behind it; 10-24 ms with this. A room of up to this many still goes out in one turn.
- */
-export const UNCORKS_PER_TURN = 1_000;
-
 function corkUntilImmediate(socket: Socket, target: FanoutTarget): void {
   if (corked.has(socket)) return;
   socket.cork();
@@ -143,20 +132,12 @@ function corkUntilImmediate(socket: Socket, target: FanoutTarget): void {
 
 function flushCorked(): void {
   flushScheduled = false;
-  let uncorked = 0;
-  // uncork() on a destroyed socket is harmless; its queued bytes are simply dropped. Sockets
-  // corked meanwhile (frames of later turns) join the end of the map, so each socket's frames
-  // still leave in the order they were written.
+  // uncork() on a destroyed socket is harmless; its queued bytes are simply dropped.
   for (const [socket, target] of corked) {
-    if (uncorked++ === UNCORKS_PER_TURN) {
-      flushScheduled = true;
-      setImmediate(flushCorked);
-      return;
-    }
-    corked.delete(socket);
     socket.uncork();
     target.afterSend();
   }
+  corked.clear();
 }
 
 /** ws's own framing, which @types/ws does not declare: header and payload buffers. */
