@@ -1,6 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import type { PulseServer } from "../../src/server/index.js";
+import type { ServerOptions } from "../../src/server/options.js";
 import { testServer } from "../support/test-server.js";
 import { tryUpgrade, type UpgradeOutcome } from "../support/upgrade.js";
 import { RawClient } from "../support/raw-client.js";
@@ -29,11 +31,21 @@ const closeAll = (outcomes: UpgradeOutcome[]) => {
   for (const o of outcomes) if ("ws" in o) o.ws.terminate();
 };
 
+/** A server behind the trusted proxy (the test itself), with `options`; the sockets `body` opens are closed after it, then the server. */
+async function behindProxy(options: ServerOptions, body: (server: PulseServer, sockets: UpgradeOutcome[]) => Promise<void>): Promise<void> {
+  const server = await testServer({ trustedProxies: [PROXY], ...options });
+  const sockets: UpgradeOutcome[] = [];
+  try {
+    await body(server, sockets);
+  } finally {
+    closeAll(sockets);
+    await server.close();
+  }
+}
+
 describe("per-address limits count an IPv6 client by its /64", () => {
   it("many addresses in one /64 share one connection cap; another /64 has its own", async () => {
-    const server = await testServer({ maxConnectionsPerIp: 4, trustedProxies: [PROXY] });
-    const sockets: UpgradeOutcome[] = [];
-    try {
+    await behindProxy({ maxConnectionsPerIp: 4 }, async (server, sockets) => {
       const rotating = Array.from({ length: 20 }, () => inPrefix("2001:db8:1:2"));
       assert.equal(new Set(rotating).size, 20, "twenty different addresses");
       const statuses = await upgradesFrom(server.url, rotating, sockets);
@@ -41,16 +53,11 @@ describe("per-address limits count an IPv6 client by its /64", () => {
       const neighbours = await upgradesFrom(server.url, ["2001:db8:1:3::1", "2001:db8:1:1:ffff:ffff:ffff:ffff", "2001:db8:2:2::1"], sockets);
       assert.deepEqual(neighbours, ["open", "open", "open"], "the /64s next to it are other clients");
       assert.equal(statusOf(await tryUpgrade(server.url, PROXY, xff("203.0.113.1"))), "open", "IPv4 clients are not affected");
-    } finally {
-      closeAll(sockets);
-      await server.close();
-    }
+    });
   });
 
   it("the /64s of one /48 share a cap of their own: a site cannot take every connection", async () => {
-    const server = await testServer({ maxConnectionsPerIp: 2, maxConnectionsPerIpv6Site: 5, trustedProxies: [PROXY] });
-    const sockets: UpgradeOutcome[] = [];
-    try {
+    await behindProxy({ maxConnectionsPerIp: 2, maxConnectionsPerIpv6Site: 5 }, async (server, sockets) => {
       // Ten /64s of 2001:db8:5::/48, one address each: each under its own cap of 2.
       const site = Array.from({ length: 10 }, (_, i) => `2001:db8:5:${(i + 1).toString(16)}::1`);
       const statuses = await upgradesFrom(server.url, site, sockets);
@@ -65,17 +72,12 @@ describe("per-address limits count an IPv6 client by its /64", () => {
         sockets.push(o);
         return "ws" in o;
       }, "a slot of the /48 to come back");
-    } finally {
-      closeAll(sockets);
-      await server.close();
-    }
+    });
   });
 
   it("new connections per second: the /64s of one /48 share a bucket of ten addresses' rate and burst", async () => {
     // One address: a burst of 1 that hardly refills; the /48: 10.
-    const server = await testServer({ trustedProxies: [PROXY], rateLimits: { upgrades: { perSecond: 0.01, burst: 1 } } });
-    const sockets: UpgradeOutcome[] = [];
-    try {
+    await behindProxy({ rateLimits: { upgrades: { perSecond: 0.01, burst: 1 } } }, async (server, sockets) => {
       const site = Array.from({ length: 15 }, (_, i) => `2001:db8:9:${(i + 1).toString(16)}::1`);
       const statuses = await upgradesFrom(server.url, site, sockets);
       closeAll(sockets); // the connection cap is not what is tested here
@@ -83,25 +85,17 @@ describe("per-address limits count an IPv6 client by its /64", () => {
       const refused = sockets.at(-1)!;
       assert.ok(!("ws" in refused) && Number(refused.retryAfter) >= 1, "with Retry-After");
       assert.deepEqual(await upgradesFrom(server.url, ["2001:db8:a:1::1", "203.0.113.5"], sockets), ["open", "open"], "another /48 and IPv4 clients have their own");
-    } finally {
-      closeAll(sockets);
-      await server.close();
-    }
+    });
   });
 
   it("new connections per second: one /64 has one bucket", async () => {
     // 0.01/s: a bucket that was drained stays drained for the whole test.
-    const server = await testServer({ trustedProxies: [PROXY], rateLimits: { upgrades: { perSecond: 0.01, burst: 3 } } });
-    const sockets: UpgradeOutcome[] = [];
-    try {
+    await behindProxy({ rateLimits: { upgrades: { perSecond: 0.01, burst: 3 } } }, async (server, sockets) => {
       const statuses = await upgradesFrom(server.url, Array.from({ length: 6 }, () => inPrefix("2001:db8:7:7")), sockets);
       closeAll(sockets); // the connection cap is not what is tested here
       assert.deepEqual(statuses, ["open", "open", "open", 429, 429, 429]);
       assert.deepEqual(await upgradesFrom(server.url, ["2001:db8:7:8::1"], sockets), ["open"], "the next /64 has its own bucket");
-    } finally {
-      closeAll(sockets);
-      await server.close();
-    }
+    });
   });
 
   it("message rate limits: connections from one /64 share the per-address buckets", async () => {
@@ -125,54 +119,35 @@ describe("per-address limits count an IPv6 client by its /64", () => {
   });
 
   it("ipv6PrefixBits 128 counts each address on its own; 48 counts a /48 as one client", async () => {
-    const whole = await testServer({ maxConnectionsPerIp: 2, trustedProxies: [PROXY], ipv6PrefixBits: 128 });
-    const sockets: UpgradeOutcome[] = [];
-    try {
+    await behindProxy({ maxConnectionsPerIp: 2, ipv6PrefixBits: 128 }, async (whole, sockets) => {
       const rotating = Array.from({ length: 6 }, () => inPrefix("2001:db8:1:2"));
       assert.deepEqual(await upgradesFrom(whole.url, rotating, sockets), Array(6).fill("open"), "every address is its own client");
       assert.deepEqual(await upgradesFrom(whole.url, [rotating[0]!, rotating[0]!], sockets), ["open", 429], "one address still has its cap");
-    } finally {
-      closeAll(sockets);
-      await whole.close();
-    }
-    const wide = await testServer({ maxConnectionsPerIp: 2, trustedProxies: [PROXY], ipv6PrefixBits: 48 });
-    try {
+    });
+    await behindProxy({ maxConnectionsPerIp: 2, ipv6PrefixBits: 48 }, async (wide, sockets) => {
       assert.deepEqual(await upgradesFrom(wide.url, ["2001:db8:1:2::1", "2001:db8:1:3::1", "2001:db8:1:ffff::1", "2001:db8:2::1"], sockets), ["open", "open", 429, "open"]);
-    } finally {
-      closeAll(sockets);
-      await wide.close();
-    }
+    });
   });
 
   it("the connection log has the whole address and the key it was counted by", async () => {
     const lines: string[] = [];
-    const server = await testServer({ trustedProxies: [PROXY], log: (line) => lines.push(line) });
-    const sockets: UpgradeOutcome[] = [];
-    try {
+    await behindProxy({ log: (line) => lines.push(line) }, async (server, sockets) => {
       await upgradesFrom(server.url, ["2001:db8:1:2:0:0:0:7", "203.0.113.5"], sockets);
       await waitFor(() => lines.filter((l) => l.includes("event=connection_opened")).length === 2, "two connection_opened lines");
       const opened = lines.filter((l) => l.includes("event=connection_opened"));
       assert.match(opened[0]!, / ip=2001:db8:1:2::7 limitKey=2001:db8:1:2::\/64( |$)/);
       assert.match(opened[1]!, / ip=203\.0\.113\.5 limitKey=203\.0\.113\.5( |$)/);
-    } finally {
-      closeAll(sockets);
-      await server.close();
-    }
+    });
   });
 });
 
 describe("link-local addresses with a zone id", () => {
   it("a forwarded fe80::1%eth0 is a client like any other, one per link", async () => {
-    const server = await testServer({ maxConnectionsPerIp: 1, trustedProxies: [PROXY] });
-    const sockets: UpgradeOutcome[] = [];
-    try {
+    await behindProxy({ maxConnectionsPerIp: 1 }, async (server, sockets) => {
       // Before addresses were parsed by hand, the URL parser threw on the zone inside the
       // upgrade handler: the whole server process died.
       const statuses = await upgradesFrom(server.url, ["fe80::1%eth0", "fe80::2%eth0", "fe80::1%eth1"], sockets);
       assert.deepEqual(statuses, ["open", 429, "open"], "one /64 on one link is one client; the same /64 on another link is another");
-    } finally {
-      closeAll(sockets);
-      await server.close();
-    }
+    });
   });
 });
