@@ -209,7 +209,7 @@ export class ChatHub {
 
   /** A `leave` request: answers `left` with the room's name as the server knows it. */
   leaveRequested(member: Member, requested: string): void {
-    const room = member.rooms.has(requested) ? requested : requested.normalize("NFKC");
+    const room = joinedName(member, requested);
     this.leave(member, room, "left");
     member.send({ type: "left", room });
   }
@@ -228,8 +228,7 @@ export class ChatHub {
     if (!validId(id)) {
       return refused(member, { type: "error", code: ErrorCode.BadMessage, message: "a message id is 1-128 visible ASCII characters" });
     }
-    // Rooms a member is in are held under their normalised (NFKC) names.
-    const room = member.rooms.has(requestedRoom) ? requestedRoom : requestedRoom.normalize("NFKC");
+    const room = joinedName(member, requestedRoom);
     if (!member.rooms.has(room)) {
       return refused(member, { type: "error", code: ErrorCode.NotInRoom, message: `join '${room.slice(0, MAX_ROOM_NAME)}' before sending to it`, ref: id });
     }
@@ -265,7 +264,7 @@ export class ChatHub {
    * the room (the send is refused for that).
    */
   recipientsOf(member: Member, requested: string): number {
-    const room = member.rooms.has(requested) ? requested : requested.normalize("NFKC");
+    const room = joinedName(member, requested);
     return member.rooms.has(room) ? (this.rooms.get(room)?.recipients ?? 0) : 0;
   }
 
@@ -285,8 +284,7 @@ export class ChatHub {
 
   /** A page of the room's online list. */
   who(member: Member, requested: string, after?: string, limit?: number): void {
-    // Rooms a member is in are held under their normalised (NFKC) names.
-    const room = member.rooms.has(requested) ? requested : requested.normalize("NFKC");
+    const room = joinedName(member, requested);
     const state = member.rooms.has(room) ? this.rooms.get(room) : undefined;
     if (!state) {
       return member.send({ type: "error", code: ErrorCode.NotInRoom, message: `join '${room.slice(0, MAX_ROOM_NAME)}' before listing who is in it`, ref: room.slice(0, MAX_ROOM_NAME) });
@@ -346,6 +344,13 @@ export class ChatHub {
     return room;
   }
 }
+
+/**
+ * A room name as a request gave it, as the hub holds the member's rooms: under their normalised
+ * (NFKC) names. The name as given first, so a client that uses the server's spelling costs no
+ * normalisation.
+ */
+const joinedName = (member: Member, requested: string): string => (member.rooms.has(requested) ? requested : requested.normalize("NFKC"));
 
 /** What the store made of a send: the wait of its `store_failed` refusal, or null when it did not refuse it. */
 export type StoreVerdict = number | null;

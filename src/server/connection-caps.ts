@@ -1,5 +1,6 @@
 import type { Duplex } from "node:stream";
 import { siteKeyOf } from "./client-address.js";
+import { KeyCounts } from "./key-counts.js";
 
 /** Why an upgrade is refused, as the HTTP status, text and `Retry-After` (seconds) to answer with. */
 export type CapRefusal = { status: 503 | 429; text: string; retryAfterS: number };
@@ -31,9 +32,9 @@ export const httpRefusal = (status: number, text: string, retryAfterS?: number):
  */
 export class ConnectionCaps {
   private total = 0;
-  private readonly perIp = new Map<string, number>();
+  private readonly perIp = new KeyCounts();
   /** Connections per IPv6 /48 that has any (derived from the limit key, so nothing more is kept per connection). */
-  private readonly perSite = new Map<string, number>();
+  private readonly perSite = new KeyCounts();
   /**
    * The address of each socket still in its handshake. Not a property on the socket: one that
    * stays after the handshake (even set to undefined) grows the socket's property store of
@@ -61,13 +62,14 @@ export class ConnectionCaps {
     return this.total;
   }
 
-  /** Takes a slot for `ip`, or says why not. Call `release(ip)` when the socket closes. */
-  acquire(ip: string): CapRefusal | null {
+  /**
+   * Takes a slot for `ip` (and its IPv6 site, `siteKeyOf(ip)`, which the caller may have at hand
+   * already), or says why not. Call `release(ip)` when the socket closes.
+   */
+  acquire(ip: string, site: string | null = siteKeyOf(ip)): CapRefusal | null {
     if (this.total >= this.maxConnections) return { status: 503, text: "Service Unavailable: too many connections", retryAfterS: FULL_RETRY_AFTER_S };
-    const n = this.perIp.get(ip) ?? 0;
-    if (n >= this.maxPerIp) return { status: 429, text: "Too Many Requests: too many connections from this address", retryAfterS: FULL_RETRY_AFTER_S };
-    const site = siteKeyOf(ip);
-    if (site !== null && (this.perSite.get(site) ?? 0) >= this.maxPerIpv6Site) {
+    if (this.perIp.get(ip) >= this.maxPerIp) return { status: 429, text: "Too Many Requests: too many connections from this address", retryAfterS: FULL_RETRY_AFTER_S };
+    if (site !== null && this.perSite.get(site) >= this.maxPerIpv6Site) {
       return { status: 429, text: "Too Many Requests: too many connections from this network", retryAfterS: FULL_RETRY_AFTER_S };
     }
     this.take(ip, site);
@@ -101,23 +103,16 @@ export class ConnectionCaps {
 
   private take(ip: string, site: string | null): void {
     this.total++;
-    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
-    if (site !== null) this.perSite.set(site, (this.perSite.get(site) ?? 0) + 1);
+    this.perIp.add(ip);
+    if (site !== null) this.perSite.add(site);
   }
 
   release(ip: string): void {
-    const n = this.perIp.get(ip) ?? 0;
-    if (n <= 0) return;
+    if (this.perIp.get(ip) === 0) return;
     this.total--;
-    countDown(this.perIp, ip);
+    this.perIp.remove(ip);
     const site = siteKeyOf(ip);
-    if (site !== null) countDown(this.perSite, site);
+    if (site !== null) this.perSite.remove(site);
   }
 }
 
-/** One fewer under `key`; the entry goes at zero, so a map holds only keys with connections. */
-function countDown(counts: Map<string, number>, key: string): void {
-  const n = counts.get(key) ?? 0;
-  if (n <= 1) counts.delete(key);
-  else counts.set(key, n - 1);
-}

@@ -1,6 +1,7 @@
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { FULL_RETRY_AFTER_S, httpRefusal } from "./connection-caps.js";
+import { KeyCounts } from "./key-counts.js";
 
 /**
  * TCP connections still speaking HTTP, counted per peer address: page loads, and WebSocket
@@ -13,7 +14,7 @@ import { FULL_RETRY_AFTER_S, httpRefusal } from "./connection-caps.js";
  * no listener, no entry.
  */
 export class HttpSockets {
-  private readonly perPeer = new Map<string, number>();
+  private readonly perPeer = new KeyCounts();
   /** The key each counted socket was counted under (not a property: see ConnectionCaps.handshaking). */
   private readonly counted = new WeakMap<Duplex, string>();
   /** One 'close' listener for all counted sockets (`this` is the socket). */
@@ -34,13 +35,12 @@ export class HttpSockets {
   admit(socket: Socket): void {
     const key = this.keyOf(socket);
     if (key === null) return;
-    const n = this.perPeer.get(key) ?? 0;
-    if (n >= this.maxPerPeer) {
+    if (this.perPeer.get(key) >= this.maxPerPeer) {
       socket.end(httpRefusal(429, "Too Many Requests: too many connections still speaking HTTP from this address", FULL_RETRY_AFTER_S));
       socket.destroySoon();
       return;
     }
-    this.perPeer.set(key, n + 1);
+    this.perPeer.add(key);
     this.counted.set(socket, key);
     socket.on("close", this.onClose);
   }
@@ -55,8 +55,6 @@ export class HttpSockets {
     const key = this.counted.get(socket);
     if (key === undefined) return;
     this.counted.delete(socket);
-    const n = (this.perPeer.get(key) ?? 1) - 1;
-    if (n > 0) this.perPeer.set(key, n);
-    else this.perPeer.delete(key);
+    this.perPeer.remove(key);
   }
 }

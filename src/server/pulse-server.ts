@@ -197,7 +197,7 @@ export async function startServer(
     const site = siteKeyOf(client.limitKey);
     const siteWaitMs = site === null ? 0 : siteUpgradeRate.take(site);
     if (siteWaitMs > 0) return refuse(429, "Too Many Requests: too many new connections from this network", Math.max(1, Math.ceil(siteWaitMs / 1000)));
-    const full = caps.acquire(client.limitKey);
+    const full = caps.acquire(client.limitKey, site);
     if (full) return refuse(full.status, full.text, full.retryAfterS);
     caps.releaseOnClose(socket, client.limitKey);
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, client));

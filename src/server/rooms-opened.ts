@@ -1,3 +1,5 @@
+import { KeyCounts } from "./key-counts.js";
+
 /**
  * How many of this node's open rooms each client address opened, against a budget per address.
  *
@@ -12,23 +14,21 @@
  * let an opener push its charge onto whoever it invited.
  */
 export class RoomsOpened {
-  /** Addresses with at least one room open; an address at zero is forgotten. */
-  private readonly byAddress = new Map<string, number>();
+  /** Rooms open per address that opened them. */
+  private readonly byAddress = new KeyCounts();
 
   constructor(private readonly maxPerAddress: number) {}
 
   /** Whether `address` may open one more room now. */
   mayOpen(address: string): boolean {
-    return (this.byAddress.get(address) ?? 0) < this.maxPerAddress;
+    return this.byAddress.get(address) < this.maxPerAddress;
   }
 
   opened(address: string): void {
-    this.byAddress.set(address, (this.byAddress.get(address) ?? 0) + 1);
+    this.byAddress.add(address);
   }
 
   closed(address: string): void {
-    const left = (this.byAddress.get(address) ?? 0) - 1;
-    if (left > 0) this.byAddress.set(address, left);
-    else this.byAddress.delete(address);
+    this.byAddress.remove(address);
   }
 }
