@@ -8,7 +8,12 @@
  * every refusal and is never cut, the most a client that follows the protocol gets stored).
  * Per scenario: the server's CPU, its event-loop delay p99 and max (what every other client
  * waits on top of its own traffic), deliveries per second to the members, and the attackers'
- * messages stored.
+ * messages stored and sends refused (each resent later). Two scenarios come from one IPv6 /48
+ * instead, through a proxy the server trusts (127.0.0.98, X-Forwarded-For): --site-senders
+ * (default 100) connections, each from a /64 of its own, as anyone with a free /48 from a
+ * tunnel broker can; one of them into the large room, one into a room of their own (what it
+ * costs is the store's disk and the server's writes to it). --site-only runs those two and the
+ * run without an attacker.
  *
  * The server runs in this process (pinned to core 0) so that its rate limits can be the
  * defaults for the attackers while the generator's few addresses, each carrying 1,250 members,
@@ -26,7 +31,10 @@ import { LOAD_CORE, SERVER_CORE } from "./lib/spawn.js";
 import { sleep } from "./lib/stats.js";
 import { textTable } from "./lib/table.js";
 
-const { values } = parseArgs({ options: { members: { type: "string" }, seconds: { type: "string" }, server: { type: "string" } } });
+const { values } = parseArgs({ options: { members: { type: "string" }, seconds: { type: "string" }, server: { type: "string" }, "site-senders": { type: "string" }, "site-only": { type: "boolean" } } });
+const SITE_SENDERS = Number(values["site-senders"] ?? 100);
+/** The proxy the site's senders connect from; the server trusts its X-Forwarded-For. */
+const PROXY = "127.0.0.98";
 const MEMBERS = Number(values.members ?? 5_000);
 const SECONDS = Number(values.seconds ?? 12);
 const DIST = resolve(values.server ?? "dist");
@@ -44,6 +52,7 @@ const server = await startServer({
   store: "memory",
   maxConnectionsPerIp: 100_000,
   maxHttpSocketsPerIp: 100_000,
+  trustedProxies: [PROXY],
   // Only what the generator's members need; sends keep the defaults, per connection and per address.
   rateLimits: { upgrades: WIDE, pings: { perIp: WIDE }, membership: { perIp: WIDE }, history: { perIp: WIDE } },
 });
@@ -52,13 +61,17 @@ await fleet.grow(MEMBERS);
 const inRoom = await fleet.fillBig(MEMBERS);
 await fleet.settle(1_500);
 
-/** Runs one attacker process; resolves with the messages it had stored. */
-function attack(address: string, textLength: number): Promise<number> {
+interface Sent {
+  acked: number;
+  refused: number;
+}
+/** Runs one attacker process (its senders forwarded from `forwarded`, if any); resolves with its sends stored and refused. */
+function attack(address: string, room: string, textLength: number, forwarded: readonly string[] = []): Promise<Sent> {
   return new Promise((done) => {
-    const child = spawn("taskset", ["-c", String(LOAD_CORE), process.execPath, "--import", "tsx", "bench/room-flood-sender.ts", String(server.port), address, ROOM, String(textLength), String(SECONDS)], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn("taskset", ["-c", String(LOAD_CORE), process.execPath, "--import", "tsx", "bench/room-flood-sender.ts", String(server.port), address, room, String(textLength), String(SECONDS), ...forwarded], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d));
-    child.on("exit", () => done((JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as { acked: number }).acked));
+    child.on("exit", () => done(JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as Sent));
   });
 }
 
@@ -66,22 +79,33 @@ interface Scenario {
   label: string;
   addresses: number;
   textLength: number;
+  /** Senders from /64s of one IPv6 /48 instead of addresses of their own; into `room`. */
+  site?: { room: string };
 }
+/** One address in each of SITE_SENDERS /64s of 2001:db8:5::/48. */
+const SITE = Array.from({ length: SITE_SENDERS }, (_, i) => `2001:db8:5:${(i + 1).toString(16)}::1`);
 const scenarios: Scenario[] = [
   { label: "no attacker", addresses: 0, textLength: 0 },
   { label: "1 address, 100-character messages", addresses: 1, textLength: 100 },
   { label: "1 address, 4,000-character messages", addresses: 1, textLength: 4_000 },
   { label: "3 addresses, 4,000-character messages", addresses: 3, textLength: 4_000 },
+  { label: `one /48 (${SITE_SENDERS} /64s), 100-character messages`, addresses: 1, textLength: 100, site: { room: ROOM } },
+  { label: `one /48 (${SITE_SENDERS} /64s), 4,000 characters, a room of its own`, addresses: 1, textLength: 4_000, site: { room: "side" } },
 ];
 
 const rows: string[][] = [];
-for (const s of scenarios) {
+for (const s of scenarios.filter((x) => !values["site-only"] || x.addresses === 0 || x.site)) {
   await fleet.count();
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   const cpuStart = process.cpuUsage();
   const wallStart = Date.now();
-  const stored = s.addresses === 0 ? (await sleep(SECONDS * 1000), []) : await Promise.all(Array.from({ length: s.addresses }, (_, i) => attack(`127.0.0.${99 + i}`, s.textLength)));
+  const stored =
+    s.addresses === 0
+      ? (await sleep(SECONDS * 1000), [])
+      : s.site
+        ? [await attack(PROXY, s.site.room, s.textLength, SITE)]
+        : await Promise.all(Array.from({ length: s.addresses }, (_, i) => attack(`127.0.0.${99 + i}`, ROOM, s.textLength)));
   const cpu = process.cpuUsage(cpuStart);
   const wallMs = Date.now() - wallStart;
   delay.disable();
@@ -93,7 +117,8 @@ for (const s of scenarios) {
     (Math.max(0, delay.percentile(99) / 1e6 - 10)).toFixed(0),
     (delay.max / 1e6 - 10).toFixed(0),
     String(Math.round((delivered / wallMs) * 1000)),
-    s.addresses === 0 ? "" : String(stored.reduce((a, b) => a + b, 0)),
+    s.addresses === 0 ? "" : String(stored.reduce((n, x) => n + x.acked, 0)),
+    s.addresses === 0 ? "" : String(stored.reduce((n, x) => n + x.refused, 0)),
   ]);
   console.log(`  ${rows.at(-1)!.join(" | ")}`);
   await fleet.settle(1_000);
@@ -102,5 +127,5 @@ await fleet.close();
 await server.close();
 
 console.log(`\nA room of ${inRoom} idle members, ${SECONDS} s per scenario, server ${DIST}, ${new Date().toISOString()}\n`);
-console.log(textTable(["scenario", "server CPU", "event-loop delay p99 (ms)", "max (ms)", "deliveries/s", "attackers' messages stored"], rows));
+console.log(textTable(["scenario", "server CPU", "event-loop delay p99 (ms)", "max (ms)", "deliveries/s", "attackers' messages stored", "refused (rate_limited)"], rows));
 process.exit(0);

@@ -1,6 +1,7 @@
 import { BucketRate, type Bucket, type TimeSource } from "./token-bucket.js";
 import { clockFromNow, forwardOnly, systemClock } from "../liveness/clock.js";
 import type { AddressRate } from "./rate-limits.js";
+import { IPV6_SITE_SHARE } from "./client-address.js";
 
 /** Least recently seen buckets looked at per request, so a request costs O(1) however many are tracked. */
 const SWEEP_PER_REQUEST = 8;
@@ -64,4 +65,40 @@ export class AddressRateLimiter {
 }
 
 /** `rate` for `k` addresses together: k times the rate and the burst, the same tracking bound. */
-export const timesRate = (rate: AddressRate, k: number): AddressRate => ({ perSecond: rate.perSecond * k, burst: rate.burst * k, maxTrackedIps: rate.maxTrackedIps });
+const timesRate = (rate: AddressRate, k: number): AddressRate => ({ perSecond: rate.perSecond * k, burst: rate.burst * k, maxTrackedIps: rate.maxTrackedIps });
+
+/** Who was over the rate: the address itself, or its IPv6 site. */
+export interface RateRefusal {
+  waitMs: number;
+  scope: "address" | "network";
+}
+
+/**
+ * One kind of request per client address, and per IPv6 site (its /48, see siteKeyOf) at
+ * IPV6_SITE_SHARE times an address's rate and burst: each of a site's 65,536 /64s has a bucket
+ * of its own, so one site alone could otherwise open connections (each `hello` a new identity,
+ * a name held) or ask for pages as fast as the server can answer. The address is asked first,
+ * so an address over its own rate does not spend its site's.
+ */
+export class AddressAndSiteRate {
+  private readonly address: AddressRateLimiter;
+  private readonly site: AddressRateLimiter;
+
+  constructor(rate: AddressRate | null, clock?: TimeSource) {
+    this.address = new AddressRateLimiter(rate, clock);
+    this.site = new AddressRateLimiter(rate && timesRate(rate, IPV6_SITE_SHARE), clock);
+  }
+
+  /** Addresses with a bucket now (for stats and tests). */
+  get trackedIps(): number {
+    return this.address.trackedIps;
+  }
+
+  /** Charges one request to `key` and its `site`: null when it may be served. */
+  take(key: string, site: string | null): RateRefusal | null {
+    const waitMs = this.address.take(key);
+    if (waitMs > 0) return { waitMs, scope: "address" };
+    const siteWaitMs = site === null ? 0 : this.site.take(site);
+    return siteWaitMs > 0 ? { waitMs: siteWaitMs, scope: "network" } : null;
+  }
+}

@@ -15,11 +15,11 @@ import type { LivenessEngine } from "../liveness/liveness-engine.js";
 import { Connection, connectionContext, type EndReason } from "./connection.js";
 import { RateLimiter } from "./rate-limits.js";
 import { ConnectionCaps, FULL_RETRY_AFTER_S, httpRefusal } from "./connection-caps.js";
-import { AddressRateLimiter, timesRate } from "./address-rate.js";
+import { AddressAndSiteRate } from "./address-rate.js";
 import { QueuedBytesBudget } from "./queued-bytes-budget.js";
 import { resolveOptions, retentionOf, type ResolvedOptions, type ServerOptions } from "./options.js";
 import { defaultWebRoot, staticFiles } from "./static-files.js";
-import { clientAddressReader, IPV6_SITE_SHARE, peerKeyReader, siteKeyOf, type ClientAddress } from "./client-address.js";
+import { clientAddressReader, peerKeyReader, siteKeyOf, type ClientAddress } from "./client-address.js";
 import { HttpSockets } from "./http-sockets.js";
 import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from "./request-guard.js";
 import { anonymousAuth } from "./identity/anonymous-auth.js";
@@ -74,13 +74,9 @@ export async function startServer(
   const hub = new ChatHub(store, broker, options, metrics);
   const rateLimiter = new RateLimiter(options.rateLimits);
   const caps = new ConnectionCaps(options.maxConnections, options.maxConnectionsPerIp, options.maxConnectionsPerIpv6Site);
-  const upgradeRate = new AddressRateLimiter(options.rateLimits ? options.rateLimits.upgrades : null);
-  // An IPv6 /48 opens new connections at IPV6_SITE_SHARE times one address's rate, as it may
-  // hold that many times its connections: each of its 65,536 /64s has a bucket of its own, so
-  // one site alone could otherwise say `hello` (a new identity, a name held) as fast as the
-  // server can answer.
-  const siteUpgradeRate = new AddressRateLimiter(options.rateLimits ? timesRate(options.rateLimits.upgrades, IPV6_SITE_SHARE) : null);
-  const httpRequestRate = new AddressRateLimiter(options.rateLimits ? options.rateLimits.httpRequests : null);
+  // New connections and other HTTP requests per address, and per IPv6 /48 (see AddressAndSiteRate).
+  const upgradeRate = new AddressAndSiteRate(options.rateLimits ? options.rateLimits.upgrades : null);
+  const httpRequestRate = new AddressAndSiteRate(options.rateLimits ? options.rateLimits.httpRequests : null);
   const queuedBudget = new QueuedBytesBudget<Connection>(options.maxQueuedBytesTotal, options.queuedBytesCheckMs);
   const sweep = new LivenessSweep<LivenessEngine>(options.checkMs, undefined, () => clock.now());
   const serveFile = staticFiles(options.webRoot ?? defaultWebRoot());
@@ -110,11 +106,12 @@ export async function startServer(
   const http: Server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
     // First, before anything is looked at: one address asking for the page's largest file over
     // a few keep-alive sockets took 90 % of a core and tripled everyone's chat latency.
-    const waitMs = httpRequestRate.take(addressOf(req).limitKey);
-    if (waitMs > 0) {
+    const { limitKey } = addressOf(req);
+    const over = httpRequestRate.take(limitKey, siteKeyOf(limitKey));
+    if (over) {
       metrics.httpRequestsRefused.inc();
       // Closed after the answer: what the client pipelined behind it is not read.
-      return res.writeHead(429, { "content-type": "text/plain", "retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))), connection: "close" }).end("too many requests from this address\n");
+      return res.writeHead(429, { "content-type": "text/plain", "retry-after": String(Math.max(1, Math.ceil(over.waitMs / 1000))), connection: "close" }).end(`too many requests from this ${over.scope}\n`);
     }
     if (!hostAllowed(req, allowedHosts)) {
       return res.writeHead(403, { "content-type": "text/plain" }).end("forbidden host: the server answers only to the names it is configured for (--allowed-host)\n");
@@ -162,12 +159,12 @@ export async function startServer(
   // was created in the handler's scope would keep that scope, the upgrade request included,
   // alive (a heap snapshot of 5,000 idle connections still held 5,000 IncomingMessages).
   const context = connectionContext(authMode, hub, options, clock, connectionEnded, queuedBudget);
-  const accept = (ws: WebSocket, req: IncomingMessage, client: ClientAddress): void => {
+  const accept = (ws: WebSocket, req: IncomingMessage, client: ClientAddress, site: string | null): void => {
     // ws watches the socket's errors from here on: ours (a second listener, an array) can go.
     req.socket.off("error", destroyOnError);
     const key = client.limitKey;
     caps.handOver(req.socket, key);
-    const conn = new Connection(ws, req, context, key, rateLimiter.forConnection(key));
+    const conn = new Connection(ws, req, context, key, rateLimiter.forConnection(key, site));
     connections.add(conn);
     sweep.add(conn.engine);
     metrics.opened.inc();
@@ -191,16 +188,13 @@ export async function startServer(
     if (!offered.includes(SUBPROTOCOL)) return refuse(426, `Upgrade Required: subprotocol ${SUBPROTOCOL}`);
     const client = addressOf(req);
     forgetPeerAddress(socket);
-    const waitMs = upgradeRate.take(client.limitKey);
-    if (waitMs > 0) return refuse(429, "Too Many Requests: too many new connections from this address", Math.max(1, Math.ceil(waitMs / 1000)));
-    // The address first: an address over its own rate does not spend its site's.
     const site = siteKeyOf(client.limitKey);
-    const siteWaitMs = site === null ? 0 : siteUpgradeRate.take(site);
-    if (siteWaitMs > 0) return refuse(429, "Too Many Requests: too many new connections from this network", Math.max(1, Math.ceil(siteWaitMs / 1000)));
+    const over = upgradeRate.take(client.limitKey, site);
+    if (over) return refuse(429, `Too Many Requests: too many new connections from this ${over.scope}`, Math.max(1, Math.ceil(over.waitMs / 1000)));
     const full = caps.acquire(client.limitKey, site);
     if (full) return refuse(full.status, full.text, full.retryAfterS);
     caps.releaseOnClose(socket, client.limitKey);
-    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, client));
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, client, site));
   });
   http.on("clientError", (_err, socket) => socket.destroy());
 

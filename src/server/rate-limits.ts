@@ -1,5 +1,6 @@
 import { BucketRate, type Bucket, type TimeSource } from "./token-bucket.js";
 import { clockFromNow, forwardOnly, systemClock } from "../liveness/clock.js";
+import { IPV6_SITE_SHARE } from "./client-address.js";
 
 /** A sustained rate and the burst allowed on top of it. */
 export interface Rate {
@@ -17,7 +18,12 @@ export interface AddressRate extends Rate {
   maxTrackedIps: number;
 }
 
-/** One kind of request, limited per connection and per client address (an IPv6 client: its /64, see ClientAddress.limitKey). */
+/**
+ * One kind of request, limited per connection and per client address (an IPv6 client: its
+ * /64, see ClientAddress.limitKey). The /64s of an IPv6 /48 also share buckets of
+ * IPV6_SITE_SHARE (10) times the per-address rate and burst, for these kinds (see RateLimiter)
+ * and for new connections and HTTP requests (see AddressAndSiteRate).
+ */
 export interface RatePair {
   perConnection: Rate;
   perIp: Rate;
@@ -65,8 +71,7 @@ export interface RateLimitSettings {
    * creates an identity and may hold a nickname, so this bounds those too); over it the
    * upgrade is answered HTTP 429 with `Retry-After`. Default 20/s, burst 200 (twice the
    * per-IP connection cap, so a whole NAT reconnecting at once gets in); 10,000 addresses
-   * tracked at most. The /64s of an IPv6 /48 also share a bucket of IPV6_SITE_SHARE (10) times
-   * this rate and burst (see pulse-server.ts).
+   * tracked at most.
    */
   upgrades: AddressRate;
   /**
@@ -167,9 +172,9 @@ class Buckets implements Record<RateKind, Bucket> {
   }
 }
 
-const ratesOf = (settings: RateLimitSettings, side: "perConnection" | "perIp"): Record<RateKind, BucketRate> => {
+const ratesOf = (settings: RateLimitSettings, side: "perConnection" | "perIp", times = 1): Record<RateKind, BucketRate> => {
   const out = {} as Record<RateKind, BucketRate>;
-  for (const k of KINDS) out[k] = new BucketRate(settings[k][side].perSecond, settings[k][side].burst);
+  for (const k of KINDS) out[k] = new BucketRate(settings[k][side].perSecond * times, settings[k][side].burst * times);
   return out;
 };
 
@@ -177,17 +182,44 @@ const ratesOf = (settings: RateLimitSettings, side: "perConnection" | "perIp"): 
 interface BucketRates {
   perConnection: Record<RateKind, BucketRate>;
   perIp: Record<RateKind, BucketRate>;
+  /** An IPv6 /48's: IPV6_SITE_SHARE times an address's. */
+  perSite: Record<RateKind, BucketRate>;
   refusals: BucketRate;
 }
 
-/** The buckets an IP address shares across its connections. */
-class IpEntry extends Buckets {
+/** The buckets an address (or an IPv6 site) shares across its connections. */
+class SharedEntry extends Buckets {
   connections = 0;
   /** With no connection left: when every bucket is full again and the entry can go. */
   refilledAt = 0;
+  /**
+   * An IPv6 /64's site (its /48), whose buckets its connections draw from as well; null for
+   * IPv4 addresses, for keys of a /48 or wider, and for a site itself. Set again by every
+   * connection of the address, so it is never a site entry that was forgotten.
+   */
+  site: SharedEntry | null = null;
+  /** Until when retries of refused requests are already spread (see retryAfter). */
+  private retriesSpreadUntil = 0;
 
-  constructor(readonly ip: string) {
+  constructor(
+    readonly key: string,
+    readonly table: SharedTable,
+  ) {
     super();
+  }
+
+  /**
+   * The `retryAfterMs` of a request of `cost` that this entry's bucket refused, `waitMs` before
+   * it has the tokens: after the retries already told to come back, each a cost's refill later,
+   * never beyond a whole bucket's refill. Every connection of an address (or of a site) refused
+   * by the same bucket was told the same wait, and came back together to find one request's
+   * worth: 100 senders of one /48 made 43,945 refusals in 12 s, each a 4 KB frame read and
+   * parsed, for 2,604 messages stored (bench/room-flood.ts --site-only).
+   */
+  retryAfter(rate: BucketRate, waitMs: number, cost: number, now: number): number {
+    const at = Math.min(Math.max(now + waitMs, this.retriesSpreadUntil), now + rate.msToFill);
+    this.retriesSpreadUntil = Math.ceil(at + rate.costMs(cost));
+    return Math.max(waitMs, Math.ceil(at - now));
   }
 }
 
@@ -199,19 +231,88 @@ class IpEntry extends Buckets {
 const MAX_IDLE_IPS = 10_000;
 
 /**
- * The server's rate limits: per-IP buckets shared by that address's connections, and a
- * limiter per connection.
+ * The entries of one level (addresses, or IPv6 sites), each shared by its connections.
  *
- * An address's buckets outlive its last connection until they would be full again (a few
- * seconds at the defaults). Dropped at once, they gave a client that reconnects whenever it
- * is cut (4005) a fresh per-IP burst each time: a message flood got about seven times its
- * per-IP rate into a room that way (bench:abuse). Their number is bounded by the connections
- * plus MAX_IDLE_IPS.
+ * An entry outlives its last connection until its buckets would be full again (a few seconds
+ * at the defaults). Dropped at once, they gave a client that reconnects whenever it is cut
+ * (4005) a fresh per-IP burst each time: a message flood got about seven times its per-IP rate
+ * into a room that way (bench:abuse). Their number is bounded by the connections plus
+ * MAX_IDLE_IPS.
+ */
+class SharedTable {
+  private readonly entries = new Map<string, SharedEntry>();
+  /** Keys with no connection, oldest first: key -> refilledAt. */
+  private readonly idle = new Map<string, number>();
+
+  constructor(
+    readonly rates: Record<RateKind, BucketRate>,
+    private readonly clock: TimeSource,
+  ) {}
+
+  get size(): number {
+    this.forgetRefilled();
+    return this.entries.size;
+  }
+
+  /** `key`'s entry, with one more connection. */
+  acquire(key: string): SharedEntry {
+    this.forgetRefilled();
+    let entry = this.entries.get(key);
+    if (!entry) this.entries.set(key, (entry = new SharedEntry(key, this)));
+    this.idle.delete(key);
+    entry.connections++;
+    return entry;
+  }
+
+  /** One connection of `entry` ended. */
+  ended(entry: SharedEntry): void {
+    if (--entry.connections > 0) return;
+    const now = this.clock.now();
+    const refillMs = entry.msUntilFull(this.rates, now);
+    if (refillMs === 0) {
+      this.entries.delete(entry.key);
+      return;
+    }
+    entry.refilledAt = now + refillMs;
+    this.idle.set(entry.key, entry.refilledAt);
+    if (this.idle.size > MAX_IDLE_IPS) {
+      const [oldest] = this.idle.keys();
+      this.idle.delete(oldest!);
+      this.entries.delete(oldest!);
+    }
+    this.forgetRefilled();
+  }
+
+  /**
+   * Drops idle entries whose buckets are full again, oldest first. Refill times are all of a
+   * few seconds, so stopping at the first one still refilling leaves few behind (and those go
+   * on a later call).
+   */
+  private forgetRefilled(): void {
+    const now = this.clock.now();
+    for (const [key, refilledAt] of this.idle) {
+      if (refilledAt > now) break;
+      this.idle.delete(key);
+      this.entries.delete(key);
+    }
+  }
+}
+
+/**
+ * The server's rate limits: per-address buckets shared by that address's connections, per-site
+ * buckets shared by the /64s of an IPv6 /48, and a limiter per connection.
+ *
+ * Why sites: an IPv6 client is counted by its /64, and a /48 (free from tunnel brokers) holds
+ * 65,536 of them. With buckets per /64 only, one /48 with 100 connections, each from a /64 of
+ * its own, had 100 times an address's message and byte rates: 6,205 messages of 4,000
+ * characters stored in 12 s, and into a room of 5,000 the server at 91 % of a core with its
+ * event loop held 753 ms at p99 (bench/room-flood.ts --site-only). A site now draws, on top of
+ * each /64's own buckets, from buckets of IPV6_SITE_SHARE times an address's rates, as its
+ * connection cap and its new connections are (see ConnectionCaps, pulse-server.ts).
  */
 export class RateLimiter {
-  private readonly ips = new Map<string, IpEntry>();
-  /** Addresses with no connection, oldest first: ip -> refilledAt. */
-  private readonly idle = new Map<string, number>();
+  private readonly addresses: SharedTable | null;
+  private readonly sites: SharedTable | null;
 
   /** Null with rate limits off. */
   readonly rates: BucketRates | null;
@@ -223,62 +324,40 @@ export class RateLimiter {
    * separate 16-byte heap number each). Read never going back (see forwardOnly).
    */
   constructor(settings: RateLimitSettings | false, clock: TimeSource = clockFromNow(systemClock)) {
-    this.rates = settings === false ? null : { perConnection: ratesOf(settings, "perConnection"), perIp: ratesOf(settings, "perIp"), refusals: new BucketRate(settings.refusals.perSecond, settings.refusals.burst) };
     this.clock = forwardOnly(clock);
+    this.rates =
+      settings === false
+        ? null
+        : {
+            perConnection: ratesOf(settings, "perConnection"),
+            perIp: ratesOf(settings, "perIp"),
+            perSite: ratesOf(settings, "perIp", IPV6_SITE_SHARE),
+            refusals: new BucketRate(settings.refusals.perSecond, settings.refusals.burst),
+          };
+    this.addresses = this.rates && new SharedTable(this.rates.perIp, this.clock);
+    this.sites = this.rates && new SharedTable(this.rates.perSite, this.clock);
   }
 
   /** Addresses whose buckets are held (with connections, or refilling after their last). */
   get trackedIps(): number {
-    this.forgetRefilled();
-    return this.ips.size;
+    return this.addresses?.size ?? 0;
   }
 
-  /** A limiter for a new connection from `ip`; call its `release` when the connection ends. */
-  forConnection(ip: string): ConnectionRateLimiter {
-    if (this.rates === null) return UNLIMITED;
-    this.forgetRefilled();
-    let entry = this.ips.get(ip);
-    if (!entry) this.ips.set(ip, (entry = new IpEntry(ip)));
-    this.idle.delete(ip);
-    entry.connections++;
-    // No closure per connection: the limiter and the entry are all it needs to release.
-    return new ConnectionRateLimiter(this, entry);
-  }
-
-  /** One connection of `entry`'s address ended. */
-  connectionEnded(entry: IpEntry): void {
-    if (--entry.connections === 0) this.keepUntilRefilled(entry.ip, entry);
-  }
-
-  private keepUntilRefilled(ip: string, entry: IpEntry): void {
-    const now = this.clock.now();
-    const refillMs = entry.msUntilFull(this.rates!.perIp, now);
-    if (refillMs === 0) {
-      this.ips.delete(ip);
-      return;
-    }
-    entry.refilledAt = now + refillMs;
-    this.idle.set(ip, entry.refilledAt);
-    if (this.idle.size > MAX_IDLE_IPS) {
-      const [oldest] = this.idle.keys();
-      this.idle.delete(oldest!);
-      this.ips.delete(oldest!);
-    }
-    this.forgetRefilled();
+  /** IPv6 sites whose buckets are held, likewise. */
+  get trackedSites(): number {
+    return this.sites?.size ?? 0;
   }
 
   /**
-   * Drops idle addresses whose buckets are full again, oldest first. Refill times are all of
-   * a few seconds, so stopping at the first one still refilling leaves few behind (and those
-   * go on a later call).
+   * A limiter for a new connection from `ip` (its limit key), in the IPv6 site `site` (see
+   * siteKeyOf: null for IPv4 and wide keys); call its `release` when the connection ends.
    */
-  private forgetRefilled(): void {
-    const now = this.clock.now();
-    for (const [ip, refilledAt] of this.idle) {
-      if (refilledAt > now) break;
-      this.idle.delete(ip);
-      this.ips.delete(ip);
-    }
+  forConnection(ip: string, site: string | null = null): ConnectionRateLimiter {
+    if (this.addresses === null || this.sites === null) return UNLIMITED;
+    const address = this.addresses.acquire(ip);
+    address.site = site === null ? null : this.sites.acquire(site);
+    // No closure per connection: the limiter and the entry are all it needs to release.
+    return new ConnectionRateLimiter(this, address);
   }
 }
 
@@ -293,7 +372,7 @@ export class ConnectionRateLimiter extends Buckets {
 
   constructor(
     private readonly limiter: RateLimiter | null,
-    private readonly address: IpEntry | null,
+    private readonly address: SharedEntry | null,
   ) {
     super();
   }
@@ -330,7 +409,10 @@ export class ConnectionRateLimiter extends Buckets {
   release(): void {
     if (this.released) return;
     this.released = true;
-    if (this.address) this.limiter?.connectionEnded(this.address);
+    const { address } = this;
+    if (!address) return;
+    if (address.site) address.site.table.ended(address.site);
+    address.table.ended(address);
   }
 
   /** Counts a refusal; true when the connection has now ignored too many. */
@@ -341,16 +423,28 @@ export class ConnectionRateLimiter extends Buckets {
     return wait > 0;
   }
 
-  /** The wait for `cost` of `kind`: the connection's bucket first, then the IP's. */
+  /**
+   * The wait for `cost` of `kind`: the connection's bucket first, then the address's, then its
+   * site's. A shared bucket's refusals are spread (see SharedEntry.retryAfter).
+   */
   private waitMs(kind: RateKind, cost: number, now: number): number {
     const rates = this.limiter!.rates!;
-    return rates.perConnection[kind].waitMs(this[kind], now, cost) || rates.perIp[kind].waitMs(this.address![kind], now, cost);
+    const own = rates.perConnection[kind].waitMs(this[kind], now, cost);
+    if (own > 0) return own;
+    const address = this.address!;
+    const byAddress = rates.perIp[kind].waitMs(address[kind], now, cost);
+    if (byAddress > 0) return address.retryAfter(rates.perIp[kind], byAddress, cost, now);
+    const site = address.site;
+    const bySite = site ? rates.perSite[kind].waitMs(site[kind], now, cost) : 0;
+    return bySite > 0 ? site!.retryAfter(rates.perSite[kind], bySite, cost, now) : 0;
   }
 
   private take(kind: RateKind, cost: number, now: number): void {
     const rates = this.limiter!.rates!;
+    const { address } = this;
     this[kind] = rates.perConnection[kind].take(this[kind], now, cost);
-    this.address![kind] = rates.perIp[kind].take(this.address![kind], now, cost);
+    address![kind] = rates.perIp[kind].take(address![kind], now, cost);
+    if (address!.site) address!.site[kind] = rates.perSite[kind].take(address!.site[kind], now, cost);
   }
 }
 

@@ -28,7 +28,7 @@ export class BucketRate {
   /** Milliseconds a token takes to come back. */
   private readonly msPerToken: number;
   /** Milliseconds an empty bucket takes to be full. */
-  private readonly msToFill: number;
+  readonly msToFill: number;
 
   constructor(
     readonly perSecond: number,
@@ -73,7 +73,8 @@ export class BucketRate {
     return bucket === null ? 0 : Math.min(Math.max(bucket - now, 0), this.msToFill);
   }
 
-  private costMs(cost: number): number {
+  /** Milliseconds that `cost` tokens take to come back (a cost above the burst counts as the burst). */
+  costMs(cost: number): number {
     return Math.min(cost, this.burst) * this.msPerToken;
   }
 }

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { request } from "node:http";
 import type { PulseServer } from "../../src/server/index.js";
 import type { ServerOptions } from "../../src/server/options.js";
 import { testServer } from "../support/test-server.js";
@@ -116,6 +117,52 @@ describe("per-address limits count an IPv6 client by its /64", () => {
       for (const c of clients) c.close();
       await server.close();
     }
+  });
+
+  it("message rate limits: the /64s of one /48 also share the site's buckets, ten addresses' worth", async () => {
+    // One send per /64 at once, none back within the test (0.01/s); the /48: ten.
+    await behindProxy({ rateLimits: { messages: { perIp: { perSecond: 0.01, burst: 1 } } } }, async (server) => {
+      const clients: RawClient[] = [];
+      try {
+        for (let i = 1; i <= 15; i++) clients.push(await RawClient.hello(server.url, `s${i}`, undefined, xff(`2001:db8:b:${i.toString(16)}::1`)));
+        for (const c of clients) {
+          c.send({ type: "join", room: "r" });
+          await c.next("joined");
+        }
+        for (const c of clients) c.send({ type: "send", room: "r", id: "1", text: "hi" });
+        const answer = (c: RawClient) => c.received.find((m) => m.type === "ack" || m.type === "error");
+        await waitFor(() => clients.every((c) => answer(c) !== undefined), "an answer to every send");
+        const acked = clients.filter((c) => answer(c)!.type === "ack").length;
+        assert.equal(acked, 10, "fifteen /64s with a send each, ten for the /48");
+        assert.ok(clients.filter((c) => answer(c)!.type === "error").every((c) => (answer(c) as { code?: string }).code === "rate_limited"), "the others are rate_limited");
+        const other = await RawClient.hello(server.url, "other", undefined, xff("2001:db8:c:1::1"));
+        clients.push(other);
+        other.send({ type: "join", room: "r" });
+        await other.next("joined");
+        other.send({ type: "send", room: "r", id: "1", text: "hi" });
+        assert.equal((await other.next("ack")).type, "ack", "another /48 has its own");
+      } finally {
+        for (const c of clients) c.close();
+      }
+    });
+  });
+
+  it("HTTP requests: the /64s of one /48 share a bucket of ten addresses' worth", async () => {
+    await behindProxy({ rateLimits: { httpRequests: { perSecond: 0.01, burst: 1 } } }, async (server) => {
+      const get = (address: string) =>
+        new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = request(`http://127.0.0.1:${server.port}/healthz`, { agent: false, localAddress: PROXY, headers: xff(address) }, (res) => {
+            let body = "";
+            res.setEncoding("utf8").on("data", (d: string) => (body += d)).on("end", () => resolve({ status: res.statusCode!, body }));
+          });
+          req.on("error", reject).end();
+        });
+      const answers = [];
+      for (let i = 1; i <= 15; i++) answers.push(await get(`2001:db8:d:${i.toString(16)}::1`));
+      assert.deepEqual(answers.map((a) => a.status), [...Array<number>(10).fill(200), ...Array<number>(5).fill(429)], "fifteen /64s with a request each, ten for the /48");
+      assert.match(answers.at(-1)!.body, /from this network/);
+      assert.equal((await get("2001:db8:e:1::1")).status, 200, "another /48 has its own");
+    });
   });
 
   it("ipv6PrefixBits 128 counts each address on its own; 48 counts a /48 as one client", async () => {

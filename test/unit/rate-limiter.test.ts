@@ -110,4 +110,47 @@ describe("RateLimiter", () => {
     a.release();
     b.release();
   });
+
+  it("the /64s of one IPv6 /48 also draw from the site's buckets: ten addresses' worth, shared", () => {
+    const clock = new FakeClock();
+    // One send per address at once; the site, IPV6_SITE_SHARE (10) times that.
+    const limiter = new RateLimiter(resolveRateLimits({ messages: { perIp: { perSecond: 1, burst: 1 } } }) as RateLimitSettings, clock);
+    const site = "2001:db8:5::/48";
+    const conns = Array.from({ length: 15 }, (_, i) => limiter.forConnection(`2001:db8:5:${(i + 1).toString(16)}::/64`, site));
+    const granted = conns.filter((c) => c.admit("messages", 10).ok).length;
+    assert.equal(granted, 10, "fifteen /64s with a send each; ten for the /48");
+    const refused = conns[14]!.admit("messages", 10);
+    assert.ok(!refused.ok && refused.retryAfterMs > 0, "refused with a wait");
+    const others = [limiter.forConnection("2001:db8:6:1::/64", "2001:db8:6::/48"), limiter.forConnection("203.0.113.1", null)];
+    assert.ok(others[0]!.admit("messages", 10).ok, "another /48 has its own");
+    assert.ok(others[1]!.admit("messages", 10).ok, "an IPv4 address has no site");
+    // The site's tokens come back at 10 a second; its entry goes once they are all back.
+    clock.advance(100);
+    assert.ok(conns[10]!.admit("messages", 10).ok, "a token of the site back after 100 ms");
+    for (const c of [...conns, ...others]) c.release();
+    assert.equal(limiter.trackedSites, 1, "the first site, refilling (the other took one token, back after 100 ms)");
+    clock.advance(2_000);
+    assert.equal(limiter.trackedSites, 0, "forgotten once full");
+    const again = limiter.forConnection("2001:db8:5:1::/64", site);
+    assert.ok(again.admit("messages", 10).ok, "a connection of the site after that gets a full bucket");
+  });
+
+  it("connections refused by a bucket they share are told to come back one after another, not all at once", () => {
+    const clock = new FakeClock();
+    // The address: a send every 100 ms, 5 at once (a whole refill: 500 ms).
+    const limiter = new RateLimiter(resolveRateLimits({ messages: { perIp: { perSecond: 10, burst: 5 } } }) as RateLimitSettings, clock);
+    const conns = Array.from({ length: 12 }, () => limiter.forConnection("10.0.0.1"));
+    for (const c of conns.slice(0, 5)) assert.ok(c.admit("messages", 10).ok);
+    const waits = conns.slice(5).map((c) => {
+      const a = c.admit("messages", 10);
+      return a.ok ? 0 : a.retryAfterMs;
+    });
+    assert.deepEqual(waits, [100, 200, 300, 400, 500, 500, 500], "each a token later than the one before; never beyond a whole refill");
+    // Each comes back when told: every one of the first five finds its token.
+    for (const [i, wait] of waits.slice(0, 5).entries()) {
+      clock.advance(wait - (i === 0 ? 0 : waits[i - 1]!));
+      assert.ok(conns[5 + i]!.admit("messages", 10).ok, `the connection told ${wait} ms`);
+    }
+    for (const c of conns) c.release();
+  });
 });
