@@ -14,6 +14,8 @@
 export class LatestPageCache<Page = string[]> {
   private readonly pages = new Map<string, { latest: number; page: Page; bytes: number }>();
   private bytes = 0;
+  /** The room asked for last: asked again, it is left where it is (see LruMap.newest). */
+  private newest: string | undefined;
 
   constructor(
     private readonly maxBytes: number,
@@ -24,9 +26,11 @@ export class LatestPageCache<Page = string[]> {
   get(room: string, latest: number): Page | undefined {
     const entry = this.pages.get(room);
     if (!entry || entry.latest !== latest) return undefined;
+    if (room === this.newest) return entry.page;
     // Re-inserted: Map order is the LRU order.
     this.pages.delete(room);
     this.pages.set(room, entry);
+    this.newest = room;
     return entry.page;
   }
 
@@ -34,6 +38,7 @@ export class LatestPageCache<Page = string[]> {
     this.drop(room);
     if (bytes > this.maxBytes) return;
     this.pages.set(room, { latest, page, bytes });
+    this.newest = room;
     this.bytes += bytes;
     for (const [oldest] of this.pages) {
       if (this.bytes <= this.maxBytes && this.pages.size <= this.maxRooms) break;
@@ -52,6 +57,7 @@ export class LatestPageCache<Page = string[]> {
     const entry = this.pages.get(room);
     if (!entry) return;
     this.pages.delete(room);
+    if (room === this.newest) this.newest = undefined;
     this.bytes -= entry.bytes;
   }
 }

@@ -14,4 +14,22 @@ describe("LruMap", () => {
     assert.equal(m.get("a"), 1);
     assert.equal(m.get("c"), 3);
   });
+
+  it("a key asked for again while it is the most recent stays the most recent", () => {
+    const m = new LruMap<string, number>(2);
+    m.set("a", 1);
+    m.set("b", 2);
+    assert.equal(m.get("b"), 2);
+    assert.equal(m.get("b"), 2);
+    m.set("c", 3);
+    assert.equal(m.get("a"), undefined, "a was least recently used");
+    assert.equal(m.get("b"), 2);
+    // The most recent deleted, then set again: the recency is the new one's.
+    m.delete("b");
+    m.set("b", 4);
+    assert.equal(m.get("c"), 3);
+    m.set("d", 5);
+    assert.equal(m.get("b"), undefined, "b was used before c");
+    assert.equal(m.get("c"), 3);
+  });
 });
