@@ -7,7 +7,10 @@
  * (127.0.0.250) tries to open a room of its own and to join one the attackers hold open.
  * Prints the rooms open (`/stats`), the rooms each address got, what the victim got, and the
  * server's RSS. The server runs with its defaults on a fresh SQLite store; --server PATH runs
- * another build's pulse.js.
+ * another build's pulse.js. --ipv6-site: the attacking addresses are instead /64s of one IPv6
+ * /48 (2001:db8:5::/48), through a proxy the server trusts (127.0.0.98, X-Forwarded-For), as
+ * anyone with a free /48 from a tunnel broker can; --connections N sets the connections each
+ * address opens (default 100: with a /48, 4 of them across 250 /64s stay under its cap).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,18 +23,21 @@ import { listeningPort, SERVER_CORE, spawnPinned, stopProcess } from "./lib/spaw
 import { sleep } from "./lib/stats.js";
 import { textTable } from "./lib/table.js";
 
-const { values } = parseArgs({ options: { seconds: { type: "string" }, server: { type: "string" }, addresses: { type: "string" } } });
+const { values } = parseArgs({ options: { seconds: { type: "string" }, server: { type: "string" }, addresses: { type: "string" }, connections: { type: "string" }, "ipv6-site": { type: "boolean" } } });
 const SECONDS = Number(values.seconds ?? 120);
 const SERVER_SCRIPT = values.server ?? "dist/cli/pulse.js";
 const ADDRESSES = Number(values.addresses ?? 4);
 /** The server's defaults: connections per address, rooms per connection. */
-const CONNECTIONS_PER_ADDRESS = 100;
+const CONNECTIONS_PER_ADDRESS = Number(values.connections ?? 100);
+const IPV6_SITE = values["ipv6-site"] === true;
+/** With --ipv6-site: the proxy the attackers connect from; the server trusts its X-Forwarded-For. */
+const PROXY = "127.0.0.98";
 const ROOMS_PER_CONNECTION = 32;
 /** One address's joins are paced to its per-address join rate (50/s). */
 const JOIN_GAP_MS = 20;
 
 const dir = mkdtempSync(join(tmpdir(), "pulse-room-lockout-"));
-const child = spawnPinned(SERVER_CORE, process.execPath, [SERVER_SCRIPT, "serve", "--port", "0", "--host", "127.0.0.1", "--store", join(dir, "pulse.db"), "--quiet"]);
+const child = spawnPinned(SERVER_CORE, process.execPath, [SERVER_SCRIPT, "serve", "--port", "0", "--host", "127.0.0.1", "--store", join(dir, "pulse.db"), "--quiet", ...(IPV6_SITE ? ["--trusted-proxy", PROXY] : [])]);
 const port = await listeningPort(child);
 const url = `ws://127.0.0.1:${port}`;
 
@@ -42,9 +48,10 @@ interface Client {
 }
 
 let nextId = 0;
-async function connect(localAddress: string): Promise<Client | null> {
+/** A connection from `localAddress`, or with `forwardedFor` through the trusted proxy. */
+async function connect(localAddress: string, forwardedFor?: string): Promise<Client | null> {
   const i = nextId++;
-  const ws = new WebSocket(url, [SUBPROTOCOL], { localAddress });
+  const ws = new WebSocket(url, [SUBPROTOCOL], forwardedFor === undefined ? { localAddress } : { localAddress: PROXY, headers: { "x-forwarded-for": forwardedFor } });
   const client: Client = { ws, answers: new Map() };
   return new Promise((resolve) => {
     ws.on("unexpected-response", (_req, res) => {
@@ -85,10 +92,10 @@ const start = Date.now();
 const deadline = start + SECONDS * 1000;
 const perAddress = await Promise.all(
   Array.from({ length: ADDRESSES }, async (_, a) => {
-    const from = `127.0.0.${2 + a}`;
+    const from = IPV6_SITE ? `2001:db8:5:${(a + 1).toString(16)}::1` : `127.0.0.${2 + a}`;
     const clients: Client[] = [];
     for (let c = 0; c < CONNECTIONS_PER_ADDRESS; c++) {
-      const client = await connect(from);
+      const client = IPV6_SITE ? await connect(PROXY, from) : await connect(from);
       if (client) clients.push(client);
     }
     let opened = 0;
@@ -118,8 +125,13 @@ victim?.ws.terminate();
 await stopProcess(child, "SIGTERM", 5_000);
 rmSync(dir, { recursive: true, force: true });
 
-console.log(`server ${SERVER_SCRIPT}, default limits; ${ADDRESSES} attacking address(es), ${filledS.toFixed(0)} s`);
-console.log(textTable(["address", "connections", "rooms opened", "stopped by"], perAddress.map((p) => [p.from, String(p.connections), String(p.opened), p.stoppedBy])));
+console.log(`server ${SERVER_SCRIPT}, default limits; ${ADDRESSES} attacking address(es)${IPV6_SITE ? " (/64s of one /48)" : ""}, ${filledS.toFixed(0)} s`);
+const rows = perAddress.map((p) => [p.from, String(p.connections), String(p.opened), p.stoppedBy]);
+if (rows.length <= 10) console.log(textTable(["address", "connections", "rooms opened", "stopped by"], rows));
+else {
+  const stops = [...new Set(perAddress.map((p) => p.stoppedBy))].join(", ");
+  console.log(`${rows.length} addresses: ${perAddress.reduce((n, p) => n + p.connections, 0)} connections, ${perAddress.reduce((n, p) => n + p.opened, 0)} rooms opened; stopped by: ${stops}`);
+}
 console.log(`rooms open on the server: ${open.rooms}; connections: ${open.connections}; server RSS ${rssMiB.toFixed(0)} MiB`);
 console.log(`victim (127.0.0.250) opening a room of its own: ${victimOwn}; joining a room the attackers hold open: ${victimShared}`);
 process.exit(0);

@@ -12,6 +12,7 @@ import { PresenceBatcher, type BatchTiming } from "./presence-batcher.js";
 import type { PagedReply } from "./reply-pager.js";
 import type { JoinedRooms } from "./joined-rooms.js";
 import { RoomsOpened } from "./rooms-opened.js";
+import { IPV6_SITE_SHARE } from "./client-address.js";
 import { ReplayGate } from "./replay-gate.js";
 import { HistoryPage, RoomCatchUp, type CatchUpSettings } from "./room-catch-up.js";
 import { LatestPageCache } from "./latest-page-cache.js";
@@ -140,8 +141,10 @@ export class ChatHub {
       if (this.rooms.size >= this.options.maxRoomsAlive) {
         return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: "this server has as many rooms open as it may; try again later", ref: room });
       }
-      if (!this.roomsOpened.mayOpen(member.ip)) {
-        return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: `your address has ${this.options.maxRoomsOpenedPerIp} rooms open; join one that is open, or try again when one of yours closes`, ref: room });
+      const spent = this.roomsOpened.mayOpen(member.ip);
+      if (spent !== null) {
+        const budget = spent === "address" ? `your address has ${this.options.maxRoomsOpenedPerIp}` : `your network (IPv6 /48) has ${this.options.maxRoomsOpenedPerIp * IPV6_SITE_SHARE}`;
+        return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: `${budget} rooms open; join one that is open, or try again when one of yours closes`, ref: room });
       }
     }
     member.rooms.add(room);

@@ -45,7 +45,8 @@ export interface ResourceOptions {
    * Rooms open on this server that joins from one address (an IPv6 client: its /64) opened; a
    * join from it that would open another gets `too_many_rooms`. A room counts for its opener
    * until it closes, whoever keeps it open. Default `maxConnectionsPerIp`: filling
-   * `maxRoomsAlive` takes as many addresses as filling `maxConnections`.
+   * `maxRoomsAlive` takes as many addresses as filling `maxConnections`. The /64s of an IPv6
+   * /48 share 10 times this (see RoomsOpened).
    */
   maxRoomsOpenedPerIp?: number;
   /** Bytes queued to all clients together; over it the slowest readers are cut (4003) first. Default 256 MiB. */

@@ -165,6 +165,32 @@ describe("per-address limits count an IPv6 client by its /64", () => {
     });
   });
 
+  it("rooms opened: the /64s of one /48 share a budget of ten addresses' worth, each room counted until it closes", async () => {
+    await behindProxy({ maxRoomsOpenedPerIp: 1 }, async (server) => {
+      const clients: RawClient[] = [];
+      const answer = (c: RawClient, room: string) => c.received.find((m) => (m.type === "joined" && m.room === room) || (m.type === "error" && m.ref === room));
+      try {
+        for (let i = 1; i <= 15; i++) clients.push(await RawClient.hello(server.url, `o${i}`, undefined, xff(`2001:db8:f:${i.toString(16)}::1`)));
+        for (const [i, c] of clients.entries()) c.send({ type: "join", room: `room${i}` });
+        await waitFor(() => clients.every((c, i) => answer(c, `room${i}`) !== undefined), "an answer to every join");
+        const answers = clients.map((c, i) => answer(c, `room${i}`)!);
+        assert.deepEqual(answers.map((a) => a.type), [...Array<string>(10).fill("joined"), ...Array<string>(5).fill("error")], "fifteen /64s opening a room each, ten for the /48");
+        assert.match((answers[14] as { message: string }).message, /network/);
+        const other = await RawClient.hello(server.url, "elsewhere", undefined, xff("2001:db8:10:1::1"));
+        clients.push(other);
+        other.send({ type: "join", room: "theirs" });
+        assert.equal((await other.next("joined")).room, "theirs", "another /48 has its own budget");
+        // A room of the site closes: its place goes back to the site.
+        clients[0]!.send({ type: "leave", room: "room0" });
+        await clients[0]!.next("left");
+        clients[14]!.send({ type: "join", room: "again" });
+        assert.equal((await clients[14]!.next("joined")).room, "again");
+      } finally {
+        for (const c of clients) c.close();
+      }
+    });
+  });
+
   it("ipv6PrefixBits 128 counts each address on its own; 48 counts a /48 as one client", async () => {
     await behindProxy({ maxConnectionsPerIp: 2, ipv6PrefixBits: 128 }, async (whole, sockets) => {
       const rotating = Array.from({ length: 6 }, () => inPrefix("2001:db8:1:2"));
