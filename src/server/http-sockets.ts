@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { IPV6_SITE_SHARE, siteKeyOf } from "./client-address.js";
 import { FULL_RETRY_AFTER_S, httpRefusal } from "./connection-caps.js";
 import { KeyCounts } from "./key-counts.js";
 
@@ -12,9 +13,15 @@ import { KeyCounts } from "./key-counts.js";
  * Over `maxPerPeer` a new socket is answered HTTP 429 and closed. A socket stops counting at its
  * upgrade request (the caps take over) or its close; an open WebSocket carries nothing from here:
  * no listener, no entry.
+ *
+ * The /64s of an IPv6 /48 (siteKeyOf) also share a cap of IPV6_SITE_SHARE times `maxPerPeer`:
+ * a /48, free from tunnel brokers, holds 65,536 /64s, and 110 of them with 100 silent sockets
+ * each would be the server's whole socket limit at the defaults (maxConnections +
+ * maxHttpSockets, 11,000), past which Node closes every new socket at accept.
  */
 export class HttpSockets {
   private readonly perPeer = new KeyCounts();
+  private readonly perSite = new KeyCounts();
   /** The key each counted socket was counted under (not a property: see ConnectionCaps.handshaking). */
   private readonly counted = new WeakMap<Duplex, string>();
   /** One 'close' listener for all counted sockets (`this` is the socket). */
@@ -31,16 +38,24 @@ export class HttpSockets {
     };
   }
 
+  /** Sockets counted under an IPv6 site (a /48 key, as siteKeyOf gives it). */
+  countOfSite(site: string): number {
+    return this.perSite.get(site);
+  }
+
   /** A new TCP connection: counted, or answered 429 and closed when its peer has enough. */
   admit(socket: Socket): void {
     const key = this.keyOf(socket);
     if (key === null) return;
-    if (this.perPeer.get(key) >= this.maxPerPeer) {
-      socket.end(httpRefusal(429, "Too Many Requests: too many connections still speaking HTTP from this address", FULL_RETRY_AFTER_S));
+    const site = siteKeyOf(key);
+    const full = this.perPeer.get(key) >= this.maxPerPeer ? "address" : site !== null && this.perSite.get(site) >= this.maxPerPeer * IPV6_SITE_SHARE ? "network" : null;
+    if (full) {
+      socket.end(httpRefusal(429, `Too Many Requests: too many connections still speaking HTTP from this ${full}`, FULL_RETRY_AFTER_S));
       socket.destroySoon();
       return;
     }
     this.perPeer.add(key);
+    if (site !== null) this.perSite.add(site);
     this.counted.set(socket, key);
     socket.on("close", this.onClose);
   }
@@ -56,5 +71,7 @@ export class HttpSockets {
     if (key === undefined) return;
     this.counted.delete(socket);
     this.perPeer.remove(key);
+    const site = siteKeyOf(key);
+    if (site !== null) this.perSite.remove(site);
   }
 }

@@ -36,7 +36,7 @@ export interface ResourceOptions {
    * TCP connections still speaking HTTP at once from one address (an IPv6 client: its /64),
    * counted by the peer itself, so a trusted proxy is not counted; more are answered HTTP 429
    * and closed. Default `maxConnectionsPerIp`: an address may have as many handshakes on their
-   * way as it may have connections.
+   * way as it may have connections. The /64s of an IPv6 /48 share 10 times this (see HttpSockets).
    */
   maxHttpSocketsPerIp?: number;
   /** Rooms with members on this server at once; a join that would open another gets `too_many_rooms`. Default 10000. */
