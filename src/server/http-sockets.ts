@@ -22,8 +22,8 @@ import { KeyCounts } from "./key-counts.js";
 export class HttpSockets {
   private readonly perPeer = new KeyCounts();
   private readonly perSite = new KeyCounts();
-  /** The key each counted socket was counted under (not a property: see ConnectionCaps.handshaking). */
-  private readonly counted = new WeakMap<Duplex, string>();
+  /** The key (and IPv6 site) each counted socket was counted under (not a property: see ConnectionCaps.handshaking). */
+  private readonly counted = new WeakMap<Duplex, { key: string; site: string | null }>();
   /** One 'close' listener for all counted sockets (`this` is the socket). */
   private readonly onClose: (this: Duplex) => void;
 
@@ -56,7 +56,7 @@ export class HttpSockets {
     }
     this.perPeer.add(key);
     if (site !== null) this.perSite.add(site);
-    this.counted.set(socket, key);
+    this.counted.set(socket, { key, site });
     socket.on("close", this.onClose);
   }
 
@@ -67,11 +67,10 @@ export class HttpSockets {
   }
 
   private release(socket: Duplex): void {
-    const key = this.counted.get(socket);
-    if (key === undefined) return;
+    const counted = this.counted.get(socket);
+    if (counted === undefined) return;
     this.counted.delete(socket);
-    this.perPeer.remove(key);
-    const site = siteKeyOf(key);
-    if (site !== null) this.perSite.remove(site);
+    this.perPeer.remove(counted.key);
+    if (counted.site !== null) this.perSite.remove(counted.site);
   }
 }
