@@ -12,6 +12,12 @@ export interface ClientAddress {
    * count by: the address for IPv4, its first `ipv6PrefixBits` bits for IPv6 (see prefixKey).
    */
   readonly limitKey: string;
+  /**
+   * The IPv6 /48 the client is in, which some limits also count by (see siteKeyOf); null for
+   * IPv4 clients and when the limit key is a /48 or wider. Read from the parsed address, so
+   * the key is not parsed again.
+   */
+  readonly siteKey: string | null;
 }
 
 /** Entries in `trustedProxies` at most: a cloud provider's published edge ranges fit many times. */
@@ -60,7 +66,7 @@ export function clientAddressReader(options: ClientAddressOptions): (req: Incomi
     const address = clientIp(req, trusted);
     if (!address) return UNKNOWN;
     const ip = formatIp(address);
-    return { ip, limitKey: limitKeyOf(address, ip, bits) };
+    return { ip, limitKey: limitKeyOf(address, ip, bits), siteKey: siteKeyFor(address, bits) };
   };
 }
 
@@ -69,14 +75,18 @@ export function clientAddressReader(options: ClientAddressOptions): (req: Incomi
  * null for a trusted proxy, whose sockets carry many clients, and for a socket already closed.
  * The options are those clientAddressReader checked.
  */
-export function peerKeyReader(options: ClientAddressOptions): (socket: Socket) => string | null {
+export function peerKeyReader(options: ClientAddressOptions): (socket: Socket) => PeerKey | null {
   const trusted = trustedProxyRanges(options.trustedProxies);
+  const bits = options.ipv6PrefixBits;
   return (socket) => {
     const peer = parseIp(socket.remoteAddress ?? "");
     if (!peer || trusted.has(peer)) return null;
-    return limitKeyOf(peer, formatIp(peer), options.ipv6PrefixBits);
+    return { limitKey: limitKeyOf(peer, formatIp(peer), bits), siteKey: siteKeyFor(peer, bits) };
   };
 }
+
+/** A peer's keys, as ClientAddress has them. */
+export type PeerKey = Pick<ClientAddress, "limitKey" | "siteKey">;
 
 /** The same string as `ip` when the key is the whole address: written once, held once per connection. */
 const limitKeyOf = (address: IpAddress, ip: string, bits: number): string =>
@@ -96,6 +106,9 @@ export const IPV6_SITE_BITS = 48;
  */
 export const IPV6_SITE_SHARE = 10;
 
+/** The /48 of an IPv6 address counted by its first `bits` bits; null for IPv4 and when `bits` is 48 or fewer. */
+const siteKeyFor = (address: IpAddress, bits: number): string | null => (address.family === 6 && bits > IPV6_SITE_BITS ? prefixKey(address, IPV6_SITE_BITS) : null);
+
 /**
  * The /48 that an IPv6 limit key's client is in, as a key of its own (ConnectionCaps counts
  * connections by it too); null for IPv4 clients, unknown ones, and keys of a /48 or wider,
@@ -107,11 +120,11 @@ export function siteKeyOf(limitKey: string): string | null {
   const bits = slash < 0 ? IPV6_PREFIX_BITS.max : Number(limitKey.slice(slash + 1));
   if (!(bits > IPV6_SITE_BITS)) return null;
   const address = parseIp(slash < 0 ? limitKey : limitKey.slice(0, slash));
-  return address && address.family === 6 ? prefixKey(address, IPV6_SITE_BITS) : null;
+  return address ? siteKeyFor(address, bits) : null;
 }
 
 /** A socket that closed before its address was read; all such share one key. */
-const UNKNOWN: ClientAddress = { ip: "unknown", limitKey: "unknown" };
+const UNKNOWN: ClientAddress = { ip: "unknown", limitKey: "unknown", siteKey: null };
 
 /**
  * The shortest prefix a trusted range may have, by family: the widest private block of each,

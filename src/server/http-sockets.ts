@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { IPV6_SITE_SHARE, siteKeyOf } from "./client-address.js";
+import { IPV6_SITE_SHARE, type PeerKey } from "./client-address.js";
 import { FULL_RETRY_AFTER_S, httpRefusal } from "./connection-caps.js";
 import { KeyCounts } from "./key-counts.js";
 
@@ -14,7 +14,7 @@ import { KeyCounts } from "./key-counts.js";
  * upgrade request (the caps take over) or its close; an open WebSocket carries nothing from here:
  * no listener, no entry.
  *
- * The /64s of an IPv6 /48 (siteKeyOf) also share a cap of IPV6_SITE_SHARE times `maxPerPeer`:
+ * The /64s of an IPv6 /48 (PeerKey.siteKey) also share a cap of IPV6_SITE_SHARE times `maxPerPeer`:
  * a /48, free from tunnel brokers, holds 65,536 /64s, and 110 of them with 100 silent sockets
  * each would be the server's whole socket limit at the defaults (maxConnections +
  * maxHttpSockets, 11,000), past which Node closes every new socket at accept.
@@ -29,8 +29,8 @@ export class HttpSockets {
 
   constructor(
     private readonly maxPerPeer: number,
-    /** The peer's limit key, or null for a peer not counted (a trusted proxy). */
-    private readonly keyOf: (socket: Socket) => string | null,
+    /** The peer's limit key and IPv6 site, or null for a peer not counted (a trusted proxy). */
+    private readonly keyOf: (socket: Socket) => PeerKey | null,
   ) {
     const sockets = this;
     this.onClose = function (this: Duplex): void {
@@ -38,16 +38,16 @@ export class HttpSockets {
     };
   }
 
-  /** Sockets counted under an IPv6 site (a /48 key, as siteKeyOf gives it). */
+  /** Sockets counted under an IPv6 site (a /48 key, as PeerKey.siteKey has it). */
   countOfSite(site: string): number {
     return this.perSite.get(site);
   }
 
   /** A new TCP connection: counted, or answered 429 and closed when its peer has enough. */
   admit(socket: Socket): void {
-    const key = this.keyOf(socket);
-    if (key === null) return;
-    const site = siteKeyOf(key);
+    const peer = this.keyOf(socket);
+    if (peer === null) return;
+    const { limitKey: key, siteKey: site } = peer;
     const full = this.perPeer.get(key) >= this.maxPerPeer ? "address" : site !== null && this.perSite.get(site) >= this.maxPerPeer * IPV6_SITE_SHARE ? "network" : null;
     if (full) {
       socket.end(httpRefusal(429, `Too Many Requests: too many connections still speaking HTTP from this ${full}`, FULL_RETRY_AFTER_S));

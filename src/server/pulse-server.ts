@@ -19,7 +19,7 @@ import { AddressAndSiteRate } from "./address-rate.js";
 import { QueuedBytesBudget } from "./queued-bytes-budget.js";
 import { resolveOptions, retentionOf, type ResolvedOptions, type ServerOptions } from "./options.js";
 import { defaultWebRoot, staticFiles } from "./static-files.js";
-import { clientAddressReader, peerKeyReader, siteKeyOf, type ClientAddress } from "./client-address.js";
+import { clientAddressReader, peerKeyReader, type ClientAddress } from "./client-address.js";
 import { HttpSockets } from "./http-sockets.js";
 import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from "./request-guard.js";
 import { anonymousAuth } from "./identity/anonymous-auth.js";
@@ -106,8 +106,8 @@ export async function startServer(
   const http: Server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
     // First, before anything is looked at: one address asking for the page's largest file over
     // a few keep-alive sockets took 90 % of a core and tripled everyone's chat latency.
-    const { limitKey } = addressOf(req);
-    const over = httpRequestRate.take(limitKey, siteKeyOf(limitKey));
+    const { limitKey, siteKey } = addressOf(req);
+    const over = httpRequestRate.take(limitKey, siteKey);
     if (over) {
       metrics.httpRequestsRefused.inc();
       // Closed after the answer: what the client pipelined behind it is not read.
@@ -159,12 +159,12 @@ export async function startServer(
   // was created in the handler's scope would keep that scope, the upgrade request included,
   // alive (a heap snapshot of 5,000 idle connections still held 5,000 IncomingMessages).
   const context = connectionContext(authMode, hub, options, clock, connectionEnded, queuedBudget);
-  const accept = (ws: WebSocket, req: IncomingMessage, client: ClientAddress, site: string | null): void => {
+  const accept = (ws: WebSocket, req: IncomingMessage, client: ClientAddress): void => {
     // ws watches the socket's errors from here on: ours (a second listener, an array) can go.
     req.socket.off("error", destroyOnError);
     const key = client.limitKey;
     caps.handOver(req.socket, key);
-    const conn = new Connection(ws, req, context, key, rateLimiter.forConnection(key, site));
+    const conn = new Connection(ws, req, context, key, rateLimiter.forConnection(key, client.siteKey));
     connections.add(conn);
     sweep.add(conn.engine);
     metrics.opened.inc();
@@ -188,13 +188,13 @@ export async function startServer(
     if (!offered.includes(SUBPROTOCOL)) return refuse(426, `Upgrade Required: subprotocol ${SUBPROTOCOL}`);
     const client = addressOf(req);
     forgetPeerAddress(socket);
-    const site = siteKeyOf(client.limitKey);
+    const site = client.siteKey;
     const over = upgradeRate.take(client.limitKey, site);
     if (over) return refuse(429, `Too Many Requests: too many new connections from this ${over.scope}`, Math.max(1, Math.ceil(over.waitMs / 1000)));
     const full = caps.acquire(client.limitKey, site);
     if (full) return refuse(full.status, full.text, full.retryAfterS);
     caps.releaseOnClose(socket, client.limitKey);
-    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, client, site));
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, client));
   });
   http.on("clientError", (_err, socket) => socket.destroy());
 

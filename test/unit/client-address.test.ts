@@ -91,6 +91,16 @@ describe("siteKeyOf", () => {
     assert.equal(siteKeyOf("fe80::%eth0/64"), "fe80::%eth0/48", "a link-local client keeps its link");
     for (const key of ["203.0.113.1", "unknown", "2001:db8:1::/48", "2001:db8::/32"]) assert.equal(siteKeyOf(key), null, key);
   });
+  it("is the site the reader gives with the limit key: counted by one, released by the other, they must agree", () => {
+    for (const bits of [32, 48, 56, 64, 128]) {
+      const read = clientAddressReader({ trustedProxies: [], ipv6PrefixBits: bits });
+      for (const peer of ["2001:db8:1:2::5", "fe80::1%eth0", "::ffff:192.0.2.5", "203.0.113.1", "2001:db8:abcd:12ff:1::1"]) {
+        const client = read(request(peer));
+        assert.equal(client.siteKey, siteKeyOf(client.limitKey), `${peer} at /${bits}`);
+      }
+    }
+    assert.equal(clientAddressReader({ trustedProxies: [], ipv6PrefixBits: 64 })(request("2001:db8:1:2::5")).siteKey, "2001:db8:1::/48");
+  });
 });
 
 describe("parseRange and AddressRanges", () => {

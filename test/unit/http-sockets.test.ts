@@ -9,9 +9,10 @@ import { waitFor } from "../support/wait.js";
  * loopback address (127.0.0.N is 2001:db8:5:N::/64, 127.0.1.N is 2001:db8:6:N::/64), since
  * loopback has one IPv6 address.
  */
-const keyOf = (socket: Socket): string => {
+const keyOf = (socket: Socket) => {
   const [, , third, fourth] = socket.remoteAddress!.replace("::ffff:", "").split(".");
-  return `2001:db8:${third === "0" ? 5 : 6}:${Number(fourth).toString(16)}::/64`;
+  const site = `2001:db8:${third === "0" ? 5 : 6}`;
+  return { limitKey: `${site}:${Number(fourth).toString(16)}::/64`, siteKey: `${site}::/48` };
 };
 
 describe("HttpSockets", () => {
