@@ -2,7 +2,15 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { IPV6_SITE_SHARE, type PeerKey } from "./client-address.js";
 import { FULL_RETRY_AFTER_S, httpRefusal } from "./connection-caps.js";
+import { Holdings } from "./holdings.js";
 import { KeyCounts } from "./key-counts.js";
+
+/**
+ * What became of a new socket: counted; refused (and closed) because its address, its IPv6
+ * network or the server had enough; or counted in the place of another holder's oldest socket,
+ * which was closed.
+ */
+export type HttpSocketAdmission = "counted" | "address_full" | "network_full" | "server_full" | "took_a_place";
 
 /**
  * TCP connections still speaking HTTP, counted per peer address: page loads, and WebSocket
@@ -15,15 +23,25 @@ import { KeyCounts } from "./key-counts.js";
  * no listener, no entry.
  *
  * The /64s of an IPv6 /48 (PeerKey.siteKey) also share a cap of IPV6_SITE_SHARE times `maxPerPeer`:
- * a /48, free from tunnel brokers, holds 65,536 /64s, and 110 of them with 100 silent sockets
- * each would be the server's whole socket limit at the defaults (maxConnections +
- * maxHttpSockets, 11,000), past which Node closes every new socket at accept.
+ * a /48, free from tunnel brokers, holds 65,536 /64s, and with a cap per /64 only, 110 of them
+ * would hold the server's whole socket limit.
+ *
+ * In all, the sockets counted here may take what the server's socket limit leaves
+ * (`room()`). When that is taken, a new socket takes the place of the oldest socket of the
+ * holder with the most (a holder: an IPv4 address, or an IPv6 client's /48), which is closed at
+ * once; if the newcomer's own holder is the one with the most, or would be after the swap, the
+ * newcomer is refused (503) instead. Before, the limit was only Node's, at accept: 110 IPv4
+ * addresses holding their 100 silent sockets each, opening a new one whenever one closed, kept
+ * everyone else out (`bench/socket-lockout.ts`); now an attacker needs as many addresses as
+ * there are places, each holding one socket, and even then holds no place for longer than the
+ * headers timeout.
  */
 export class HttpSockets {
   private readonly perPeer = new KeyCounts();
-  private readonly perSite = new KeyCounts();
-  /** The key (and IPv6 site) each counted socket was counted under (not a property: see ConnectionCaps.handshaking). */
-  private readonly counted = new WeakMap<Duplex, { key: string; site: string | null }>();
+  /** Counted sockets by holder: the peer's /48 for IPv6, its address for IPv4. */
+  private readonly holdings = new Holdings<Duplex>();
+  /** The key and holder each counted socket was counted under (not a property: see ConnectionCaps.handshaking). */
+  private readonly counted = new WeakMap<Duplex, { key: string; holder: string }>();
   /** One 'close' listener for all counted sockets (`this` is the socket). */
   private readonly onClose: (this: Duplex) => void;
 
@@ -31,6 +49,8 @@ export class HttpSockets {
     private readonly maxPerPeer: number,
     /** The peer's limit key and IPv6 site, or null for a peer not counted (a trusted proxy). */
     private readonly keyOf: (socket: Socket) => PeerKey | null,
+    /** How many sockets still speaking HTTP the server has room for now. */
+    private readonly room: () => number,
   ) {
     const sockets = this;
     this.onClose = function (this: Duplex): void {
@@ -38,26 +58,49 @@ export class HttpSockets {
     };
   }
 
-  /** Sockets counted under an IPv6 site (a /48 key, as PeerKey.siteKey has it). */
-  countOfSite(site: string): number {
-    return this.perSite.get(site);
+  /** Sockets counted now, in all. */
+  get count(): number {
+    return this.holdings.size;
   }
 
-  /** A new TCP connection: counted, or answered 429 and closed when its peer has enough. */
-  admit(socket: Socket): void {
+  /** Sockets counted under a holder: an IPv6 site (a /48 key, as PeerKey.siteKey has it) or an IPv4 address. */
+  countOf(holder: string): number {
+    return this.holdings.countOf(holder);
+  }
+
+  /** A new TCP connection: counted, counted in another's place, or answered and closed. */
+  admit(socket: Socket): HttpSocketAdmission {
     const peer = this.keyOf(socket);
-    if (peer === null) return;
+    if (peer === null) return "counted";
     const { limitKey: key, siteKey: site } = peer;
-    const full = this.perPeer.get(key) >= this.maxPerPeer ? "address" : site !== null && this.perSite.get(site) >= this.maxPerPeer * IPV6_SITE_SHARE ? "network" : null;
+    const holder = site ?? key;
+    const full = this.perPeer.get(key) >= this.maxPerPeer ? "address" : site !== null && this.holdings.countOf(site) >= this.maxPerPeer * IPV6_SITE_SHARE ? "network" : null;
     if (full) {
-      socket.end(httpRefusal(429, `Too Many Requests: too many connections still speaking HTTP from this ${full}`, FULL_RETRY_AFTER_S));
-      socket.destroySoon();
-      return;
+      refuse(socket, 429, `Too Many Requests: too many connections still speaking HTTP from this ${full}`);
+      return full === "address" ? "address_full" : "network_full";
+    }
+    let admission: HttpSocketAdmission = "counted";
+    if (this.holdings.size >= this.room()) {
+      const largest = this.holdings.largest();
+      // After the swap the largest must still hold at least as many as the newcomer's holder:
+      // otherwise two holders would trade one place back and forth.
+      if (largest === undefined || largest === holder || this.holdings.countOf(largest) < this.holdings.countOf(holder) + 2) {
+        refuse(socket, 503, "Service Unavailable: too many connections");
+        return "server_full";
+      }
+      // Uncounted now, not at its 'close' (the next turn): a second newcomer in this turn must
+      // not find the same socket still counted and close it again.
+      const oldest = this.holdings.oldestOf(largest)!;
+      oldest.off("close", this.onClose);
+      this.release(oldest);
+      oldest.destroy();
+      admission = "took_a_place";
     }
     this.perPeer.add(key);
-    if (site !== null) this.perSite.add(site);
-    this.counted.set(socket, { key, site });
+    this.holdings.add(holder, socket);
+    this.counted.set(socket, { key, holder });
     socket.on("close", this.onClose);
+    return admission;
   }
 
   /** The socket's upgrade request arrived: from here the connection caps count it. */
@@ -71,6 +114,11 @@ export class HttpSockets {
     if (counted === undefined) return;
     this.counted.delete(socket);
     this.perPeer.remove(counted.key);
-    if (counted.site !== null) this.perSite.remove(counted.site);
+    this.holdings.remove(counted.holder, socket);
   }
+}
+
+function refuse(socket: Socket, status: number, text: string): void {
+  socket.end(httpRefusal(status, text, FULL_RETRY_AFTER_S));
+  socket.destroySoon();
 }

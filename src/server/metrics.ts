@@ -50,6 +50,7 @@ export class Metrics {
   readonly closes = new Counter({ name: "pulse_connections_closed_total", help: "Ended WebSocket connections by reason (closed, timeout, slow, handshake, shutdown, ...)", labelNames: ["reason"] as const, registers: [this.registry] });
   readonly opened = new Counter({ name: "pulse_connections_opened_total", help: "WebSocket connections accepted", registers: [this.registry] });
   readonly upgradesRefused = new Counter({ name: "pulse_upgrades_refused_total", help: "WebSocket upgrades refused before a connection existed, by HTTP status", labelNames: ["status"] as const, registers: [this.registry] });
+  readonly httpSocketsTurnedAway = new Counter({ name: "pulse_http_sockets_turned_away_total", help: "TCP connections still speaking HTTP closed by the socket limits, by why: address_full, network_full (an IPv6 /48), server_full (the newcomer refused), took_a_place (the newcomer counted, the oldest socket of the holder with the most closed)", labelNames: ["why"] as const, registers: [this.registry] });
   readonly httpRequestsRefused = new Counter({ name: "pulse_http_requests_refused_total", help: "HTTP requests other than upgrades answered 429: their address was over rateLimits.httpRequests", registers: [this.registry] });
   readonly storeLatency = new Histogram({ name: "pulse_store_seconds", help: "Store call latency by operation and outcome", labelNames: ["op", "outcome"] as const, buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
 

@@ -130,11 +130,17 @@ export async function startServer(
   // Slow or stalled HTTP requests (before any upgrade) must not hold sockets for minutes.
   http.headersTimeout = 10_000;
   http.requestTimeout = 15_000;
-  // Every socket is a file descriptor: the WebSockets are capped at the upgrade, and the
-  // sockets still speaking HTTP here, in all (Node refuses more at accept) and per address.
-  http.maxConnections = options.maxConnections + options.maxHttpSockets;
-  const httpSockets = new HttpSockets(options.maxHttpSocketsPerIp, peerKeyReader(options));
-  http.on("connection", (socket: Socket) => httpSockets.admit(socket));
+  // Every socket is a file descriptor: the WebSockets are capped at the upgrade, the sockets
+  // still speaking HTTP per address and in all to what the WebSockets leave of
+  // maxConnections + maxHttpSockets. Node refuses more at accept, with one place spare: the
+  // newcomer that takes the place of a socket HttpSockets closes must reach it.
+  const socketLimit = options.maxConnections + options.maxHttpSockets;
+  http.maxConnections = socketLimit + 1;
+  const httpSockets = new HttpSockets(options.maxHttpSocketsPerIp, peerKeyReader(options), () => socketLimit - caps.count);
+  http.on("connection", (socket: Socket) => {
+    const admission = httpSockets.admit(socket);
+    if (admission !== "counted") metrics.httpSocketsTurnedAway.inc({ why: admission });
+  });
 
   const wss = new WebSocketServer({
     noServer: true,

@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import WebSocket from "ws";
 import { SUBPROTOCOL } from "../../src/protocol/messages.js";
 import { testServer } from "../support/test-server.js";
+import { httpGet } from "../support/http-get.js";
 import { waitFor } from "../support/wait.js";
 
 /** A TCP connection from `localAddress` (any 127.x.y.z is this machine) that sends nothing. */
@@ -120,6 +121,43 @@ describe("sockets still speaking HTTP", () => {
       assert.ok(held.every((h) => !h.closed()));
     } finally {
       for (const s of sockets) s.destroy();
+      await server.close();
+    }
+  });
+
+  it("silent sockets holding every place do not lock a newcomer out: it takes the place of the oldest socket of the address with the most", async () => {
+    // Five places in all (maxConnections + maxHttpSockets), five silent sockets allowed per address.
+    const server = await testServer({ maxConnections: 3, maxHttpSockets: 2, maxHttpSocketsPerIp: 5, metricsPort: 0 });
+    const sockets: Socket[] = [];
+    const webSockets: WebSocket[] = [];
+    try {
+      const held = [];
+      for (let i = 0; i < 5; i++) held.push(await silentSocket(server.port, "127.0.1.1"));
+      sockets.push(...held.map((h) => h.socket));
+      await settle();
+      assert.ok(held.every((h) => !h.closed()));
+      // Before, Node refused the newcomer at accept, and every newcomer while the attacker
+      // reopened what the headers timeout closed.
+      const newcomer = await openWebSocket(server.url, "127.0.1.2");
+      webSockets.push(newcomer);
+      await waitFor(held[0]!.closed, "the attacker's oldest socket closed");
+      assert.ok(held.slice(1).every((h) => !h.closed()), "only that one");
+      // The attacker asks for its place back: it holds the most, so it is refused.
+      const again = await silentSocket(server.port, "127.0.1.1");
+      sockets.push(again.socket);
+      await waitFor(again.closed, "the attacker's new socket refused");
+      assert.match(again.received(), /^HTTP\/1\.1 503 /);
+      assert.equal(newcomer.readyState, WebSocket.OPEN);
+      // The WebSocket takes a place too: a second newcomer still gets in, in another of the attacker's.
+      webSockets.push(await openWebSocket(server.url, "127.0.1.3"));
+      await waitFor(held[1]!.closed, "the attacker's next oldest socket closed");
+      // From the metrics port, which is not among the places counted.
+      const metrics = (await httpGet(server.metricsPort!, "/metrics")).body;
+      assert.match(metrics, /pulse_http_sockets_turned_away_total\{why="took_a_place"\} 2\n/);
+      assert.match(metrics, /pulse_http_sockets_turned_away_total\{why="server_full"\} 1\n/);
+    } finally {
+      for (const s of sockets) s.destroy();
+      for (const ws of webSockets) ws.terminate();
       await server.close();
     }
   });

@@ -17,7 +17,7 @@ const keyOf = (socket: Socket) => {
 
 describe("HttpSockets", () => {
   it("the /64s of one /48 share a cap of ten peers' worth of sockets still speaking HTTP; a closed socket gives its place back", async () => {
-    const sockets = new HttpSockets(2, keyOf);
+    const sockets = new HttpSockets(2, keyOf, () => Infinity);
     const server = createServer((socket) => sockets.admit(socket));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const port = (server.address() as { port: number }).port;
@@ -40,7 +40,7 @@ describe("HttpSockets", () => {
       assert.equal(site.filter((s) => !s.refused()).length, 20, "twenty held: the /48's cap");
       const refusal = site.find((s) => s.refused())!;
       await waitFor(() => refusal.socket.destroyed || refusal.socket.readableEnded, "the refused socket closed");
-      assert.equal(sockets.countOfSite("2001:db8:5::/48"), 20);
+      assert.equal(sockets.countOf("2001:db8:5::/48"), 20);
       const elsewhere = await open("127.0.1.2");
       // Accepted in order: once a later socket of the site is refused, the other /48's answer would be in.
       const probe = await open("127.0.0.17");
@@ -48,13 +48,66 @@ describe("HttpSockets", () => {
       assert.ok(!elsewhere.refused(), "a /64 of another /48 has its own");
       // One of the site's sockets goes: its place is the site's again.
       site.find((s) => !s.refused())!.socket.destroy();
-      await waitFor(() => sockets.countOfSite("2001:db8:5::/48") === 19, "the closed socket uncounted");
+      await waitFor(() => sockets.countOf("2001:db8:5::/48") === 19, "the closed socket uncounted");
       const again = await open("127.0.0.20");
       const over = await open("127.0.0.21");
       await waitFor(() => over.refused(), "and then none");
       assert.ok(!again.refused(), "the site had a place again");
     } finally {
       for (const o of opened) o.socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it("when the server's places are taken, a newcomer takes the oldest place of the holder with the most; a holder with the most is refused instead", async () => {
+    /** IPv4 peers this time: each loopback address is its own holder. */
+    const ipv4 = (socket: Socket) => ({ limitKey: socket.remoteAddress!.replace("::ffff:", ""), siteKey: null });
+    const sockets = new HttpSockets(10, ipv4, () => 6);
+    /** By the client's port. */
+    const admissions = new Map<number, string>();
+    const server = createServer((socket) => admissions.set(socket.remotePort!, sockets.admit(socket)));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as { port: number }).port;
+    const opened: Socket[] = [];
+    const open = async (localAddress: string) => {
+      const socket = connect({ port, host: "127.0.0.1", localAddress });
+      let received = "";
+      let closed = false;
+      socket.on("data", (d) => (received += d));
+      socket.on("close", () => (closed = true));
+      socket.on("error", () => {});
+      await new Promise((resolve) => socket.once("connect", resolve));
+      opened.push(socket);
+      await waitFor(() => admissions.has(socket.localPort!), "the server to see the socket");
+      return { closed: () => closed, received: () => received, admission: admissions.get(socket.localPort!) };
+    };
+    try {
+      // One address takes five of the six places, another one.
+      const heavy = [];
+      for (let i = 0; i < 5; i++) heavy.push(await open("127.0.2.1"));
+      const light = await open("127.0.2.2");
+      assert.equal(sockets.count, 6);
+      // The heavy address asks for more: it holds the most, so it is refused, not swapped.
+      const more = await open("127.0.2.1");
+      assert.equal(more.admission, "server_full");
+      await waitFor(more.closed, "the heavy address's seventh socket closed");
+      assert.match(more.received(), /^HTTP\/1\.1 503 /);
+      // A newcomer gets in: the heavy address's oldest socket goes.
+      const newcomer = await open("127.0.2.3");
+      assert.equal(newcomer.admission, "took_a_place");
+      await waitFor(heavy[0]!.closed, "the heavy address's oldest socket closed");
+      assert.ok(heavy.slice(1).every((h) => !h.closed()) && !light.closed() && !newcomer.closed(), "only that one");
+      assert.deepEqual([sockets.count, sockets.countOf("127.0.2.1"), sockets.countOf("127.0.2.3")], [6, 4, 1]);
+      // Newcomers take places until the holders are level.
+      for (const from of ["127.0.2.2", "127.0.2.4", "127.0.2.5"]) assert.equal((await open(from)).admission, "took_a_place", from);
+      const hosts = ["127.0.2.1", "127.0.2.2", "127.0.2.3", "127.0.2.4", "127.0.2.5"];
+      assert.deepEqual(hosts.map((h) => sockets.countOf(h)), [2, 1, 1, 1, 1]);
+      // A holder of one that would hold two, against a largest of two: no reason to swap.
+      const level = await open("127.0.2.4");
+      assert.equal(level.admission, "server_full");
+      assert.deepEqual(hosts.map((h) => sockets.countOf(h)), [2, 1, 1, 1, 1]);
+    } finally {
+      for (const s of opened) s.destroy();
       await new Promise((resolve) => server.close(resolve));
     }
   });
