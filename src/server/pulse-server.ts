@@ -37,6 +37,8 @@ export interface ServerStats {
   nicknames: number;
   /** Client addresses whose new-connection rate is tracked (bounded by rateLimits.upgrades.maxTrackedIps). */
   trackedIps: number;
+  /** TCP connections still speaking HTTP (page loads, handshakes before their upgrade request), as HttpSockets counts them. */
+  httpSockets: number;
   /** Event-loop delay p99 since the previous stats read. */
   eventLoopDelayP99Ms: number;
   heapUsedBytes: number;
@@ -98,7 +100,7 @@ export async function startServer(
     loopDelayOn = true;
     loopDelay.reset();
     const mem = process.memoryUsage();
-    return { connections: connections.size, rooms: hub.roomCount, nicknames: hub.nicknames.size, trackedIps: upgradeRate.trackedIps, eventLoopDelayP99Ms: Math.round(p99 * 100) / 100, heapUsedBytes: mem.heapUsed, rssBytes: mem.rss };
+    return { connections: connections.size, rooms: hub.roomCount, nicknames: hub.nicknames.size, trackedIps: upgradeRate.trackedIps, httpSockets: httpSockets.count, eventLoopDelayP99Ms: Math.round(p99 * 100) / 100, heapUsedBytes: mem.heapUsed, rssBytes: mem.rss };
   };
 
   // Headers not complete within headersTimeout are checked for every second, not every 30 s

@@ -136,12 +136,14 @@ describe("sockets still speaking HTTP", () => {
       sockets.push(...held.map((h) => h.socket));
       await settle();
       assert.ok(held.every((h) => !h.closed()));
+      assert.equal(server.stats().httpSockets, 5);
       // Before, Node refused the newcomer at accept, and every newcomer while the attacker
       // reopened what the headers timeout closed.
       const newcomer = await openWebSocket(server.url, "127.0.1.2");
       webSockets.push(newcomer);
       await waitFor(held[0]!.closed, "the attacker's oldest socket closed");
       assert.ok(held.slice(1).every((h) => !h.closed()), "only that one");
+      assert.equal(server.stats().httpSockets, 4, "the newcomer counts as a connection from its upgrade on");
       // The attacker asks for its place back: it holds the most, so it is refused.
       const again = await silentSocket(server.port, "127.0.1.1");
       sockets.push(again.socket);
