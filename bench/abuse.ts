@@ -1,6 +1,7 @@
 /**
- * `npm run bench:abuse`: one attacker per kind (message flood, ping flood, join/leave churn,
- * replay bomb, non-reader, page flood) against 200 honest clients chatting in one room, each
+ * `npm run bench:abuse`: one attacker per kind (message flood, ping flood, WebSocket ping-frame
+ * flood, join/leave churn, replay bomb, non-reader, page flood) against 200 honest clients
+ * chatting in one room, each
  * run against a fresh server (and a fresh copy of the store) with the default limits. Per run:
  * the server's CPU and RSS growth, honest clients' delivery latency p50/p99, honest deliveries
  * lost. The server is pinned to core 0; the honest clients (this process) and the attacker (a

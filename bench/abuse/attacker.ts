@@ -82,6 +82,16 @@ async function once(): Promise<void> {
       await pump(ws, () => `{"type":"ping","id":${id++},"sentAt":1}`);
       break;
     }
+    case "ping-frame-flood": {
+      // WebSocket ping frames, a few per millisecond: in larger bursts the server reads more
+      // than 60 at once and ws itself cuts the connection (60 pongs unwritten).
+      while (ws.readyState === WebSocket.OPEN && Date.now() < endAt) {
+        for (let i = 0; i < 8; i++) ws.ping();
+        tally.framesSent += 8;
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      break;
+    }
     case "join-leave-churn": {
       const join = JSON.stringify({ type: "join", room: HONEST_ROOM });
       const leave = JSON.stringify({ type: "leave", room: HONEST_ROOM });

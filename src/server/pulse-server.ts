@@ -149,6 +149,9 @@ export async function startServer(
     maxPayload: options.maxPayloadBytes,
     perMessageDeflate: false,
     clientTracking: false,
+    // Ping frames are answered by Connection, within the `pings` rate limit; ws would answer
+    // every one (it only cuts a connection with 60 pongs unwritten).
+    autoPong: false,
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
   wss.on("error", (err) => options.log(`websocket server: ${err.message}`, { event: "websocket_server_error", err: err.message }));

@@ -4,6 +4,7 @@ import { testServer, testClient } from "../support/test-server.js";
 import { RawClient } from "../support/raw-client.js";
 import { waitFor, sleep } from "../support/wait.js";
 import type { OutboxEntry } from "../../src/client/types.js";
+import { httpGet } from "../support/http-get.js";
 
 const count = (c: RawClient, pred: (m: (typeof c.received)[number]) => boolean) => c.received.filter(pred).length;
 const refusals = (c: RawClient) => count(c, (m) => m.type === "error" && m.code === "rate_limited");
@@ -129,6 +130,38 @@ describe("rate limits", () => {
       d.send({ type: "ping", id: 1, sentAt: 1 });
       await d.next("pong");
       d.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("WebSocket ping frames are answered within the pings limit, and a flood of them closes with 4005 like one of JSON pings", async () => {
+    const server = await testServer({ rateLimits: { pings: { perConnection: { perSecond: 5, burst: 10 } }, refusals: { perSecond: 1, burst: 20 } } });
+    try {
+      const c = await RawClient.hello(server.url, "framepinger");
+      let pongFrames = 0;
+      c.ws.on("pong", () => pongFrames++);
+      // Fewer at once than ws's own cut (60 pongs unwritten), which a paced flood never reaches.
+      for (let i = 0; i < 5; i++) c.ws.ping("keepalive");
+      await waitFor(() => pongFrames === 5, "five pongs");
+      // Then more than the burst: before, ws answered every one.
+      for (let round = 0; round < 20 && !c.closed; round++) {
+        for (let i = 0; i < 20; i++) if (c.ws.readyState === c.ws.OPEN) c.ws.ping();
+        await sleep(20);
+      }
+      const closed = await c.waitClosed();
+      assert.equal(closed.code, 4005);
+      assert.ok(pongFrames <= 17, `${pongFrames} pongs for 405 ping frames`);
+      // Others are unaffected, and a ping frame within the limit is answered.
+      const d = await RawClient.hello(server.url, "calm");
+      const answered = new Promise<string>((resolve) => d.ws.once("pong", (data) => resolve(data.toString())));
+      d.ws.ping("hi");
+      assert.equal(await answered, "hi");
+      d.close();
+      const metrics = (await httpGet(server.port, "/metrics")).body;
+      const counted = Number(/pulse_frames_received_total\{type="control_ping"\} (\d+)\n/.exec(metrics)?.[1]);
+      // The flood's first frames are read and counted; the rest waited in its socket (reads paused) until the close.
+      assert.ok(counted > 6 && counted < 406, `${counted} ping frames counted`);
     } finally {
       await server.close();
     }
