@@ -1,6 +1,6 @@
 /**
  * `npm run bench:abuse`: one attacker per kind (message flood, ping flood, WebSocket ping-frame
- * flood, join/leave churn, replay bomb, non-reader, page flood) against 200 honest clients
+ * and pong-frame floods, join/leave churn, replay bomb, non-reader, page flood) against 200 honest clients
  * chatting in one room, each
  * run against a fresh server (and a fresh copy of the store) with the default limits. Per run:
  * the server's CPU and RSS growth, honest clients' delivery latency p50/p99, honest deliveries

@@ -92,6 +92,16 @@ async function once(): Promise<void> {
       }
       break;
     }
+    case "pong-frame-flood": {
+      // WebSocket pong frames nobody asked for, as fast as the socket takes them.
+      while (ws.readyState === WebSocket.OPEN && Date.now() < endAt) {
+        for (let i = 0; i < 200 && ws.bufferedAmount < 1_000_000; i++) ws.pong();
+        tally.framesSent += 200;
+        if (ws.bufferedAmount >= 1_000_000) await new Promise((r) => setTimeout(r, 5));
+        else await new Promise((r) => setImmediate(r));
+      }
+      break;
+    }
     case "join-leave-churn": {
       const join = JSON.stringify({ type: "join", room: HONEST_ROOM });
       const leave = JSON.stringify({ type: "leave", room: HONEST_ROOM });

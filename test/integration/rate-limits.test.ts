@@ -167,6 +167,29 @@ describe("rate limits", () => {
     }
   });
 
+  it("WebSocket pong frames, which the server never asks for, are charged to the pings limit: a flood of them closes with 4005", async () => {
+    const server = await testServer({ rateLimits: { pings: { perConnection: { perSecond: 5, burst: 10 } }, refusals: { perSecond: 1, burst: 20 } } });
+    try {
+      const c = await RawClient.hello(server.url, "ponger");
+      // Before, nothing limited them: all were read and the connection stayed open.
+      for (let round = 0; round < 50 && !c.closed; round++) {
+        for (let i = 0; i < 20; i++) if (c.ws.readyState === c.ws.OPEN) c.ws.pong();
+        await sleep(20);
+      }
+      const closed = await c.waitClosed();
+      assert.equal(closed.code, 4005);
+      // A few within the limit are fine.
+      const d = await RawClient.hello(server.url, "calm");
+      for (let i = 0; i < 3; i++) d.ws.pong();
+      d.send({ type: "ping", id: 1, sentAt: 1 });
+      await d.next("pong");
+      assert.equal(d.closed, null);
+      d.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it("a client that ignores retryAfterMs is not read from meanwhile: its flood waits in its own socket", async () => {
     // 4 KB sends refused after the first two, each refusal asking for a wait of seconds; the
     // refusal budget is large so that the connection is not closed instead.
