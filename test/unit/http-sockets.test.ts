@@ -15,6 +15,36 @@ const keyOf = (socket: Socket) => {
   return { limitKey: `${site}:${Number(fourth).toString(16)}::/64`, siteKey: `${site}::/48` };
 };
 
+/**
+ * A TCP server on loopback admitting through `sockets`, and `open(localAddress)`: a silent
+ * socket from that address, once the server has decided on it (its admission).
+ */
+async function admittingServer(sockets: HttpSockets) {
+  /** By the client's port. */
+  const admissions = new Map<number, string>();
+  const server = createServer((socket) => admissions.set(socket.remotePort!, sockets.admit(socket)));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  const opened: Socket[] = [];
+  const open = async (localAddress: string) => {
+    const socket = connect({ port, host: "127.0.0.1", localAddress });
+    let received = "";
+    let closed = false;
+    socket.on("data", (d) => (received += d));
+    socket.on("close", () => (closed = true));
+    socket.on("error", () => {});
+    await new Promise((resolve) => socket.once("connect", resolve));
+    opened.push(socket);
+    await waitFor(() => admissions.has(socket.localPort!), "the server to see the socket");
+    return { closed: () => closed, received: () => received, admission: admissions.get(socket.localPort!) };
+  };
+  const close = async () => {
+    for (const s of opened) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  };
+  return { open, close };
+}
+
 describe("HttpSockets", () => {
   it("the /64s of one /48 share a cap of ten peers' worth of sockets still speaking HTTP; a closed socket gives its place back", async () => {
     const sockets = new HttpSockets(2, keyOf, () => Infinity);
@@ -63,24 +93,7 @@ describe("HttpSockets", () => {
     /** IPv4 peers this time: each loopback address is its own holder. */
     const ipv4 = (socket: Socket) => ({ limitKey: socket.remoteAddress!.replace("::ffff:", ""), siteKey: null });
     const sockets = new HttpSockets(10, ipv4, () => 6);
-    /** By the client's port. */
-    const admissions = new Map<number, string>();
-    const server = createServer((socket) => admissions.set(socket.remotePort!, sockets.admit(socket)));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const port = (server.address() as { port: number }).port;
-    const opened: Socket[] = [];
-    const open = async (localAddress: string) => {
-      const socket = connect({ port, host: "127.0.0.1", localAddress });
-      let received = "";
-      let closed = false;
-      socket.on("data", (d) => (received += d));
-      socket.on("close", () => (closed = true));
-      socket.on("error", () => {});
-      await new Promise((resolve) => socket.once("connect", resolve));
-      opened.push(socket);
-      await waitFor(() => admissions.has(socket.localPort!), "the server to see the socket");
-      return { closed: () => closed, received: () => received, admission: admissions.get(socket.localPort!) };
-    };
+    const { open, close } = await admittingServer(sockets);
     try {
       // One address takes five of the six places, another one.
       const heavy = [];
@@ -107,8 +120,24 @@ describe("HttpSockets", () => {
       assert.equal(level.admission, "server_full");
       assert.deepEqual(hosts.map((h) => sockets.countOf(h)), [2, 1, 1, 1, 1]);
     } finally {
-      for (const s of opened) s.destroy();
-      await new Promise((resolve) => server.close(resolve));
+      await close();
+    }
+  });
+
+  it("when the places are taken, the /64s of one /48 are one holder: a newcomer from another network takes the /48's oldest place", async () => {
+    const sockets = new HttpSockets(10, keyOf, () => 6);
+    const { open, close } = await admittingServer(sockets);
+    try {
+      // Six /64s of 2001:db8:5::/48, one socket each: every place taken, no /64 holds more than one.
+      const site = [];
+      for (let i = 2; i <= 7; i++) site.push(await open(`127.0.0.${i}`));
+      assert.equal(sockets.countOf("2001:db8:5::/48"), 6);
+      const newcomer = await open("127.0.1.2");
+      assert.equal(newcomer.admission, "took_a_place", "counted by its /64s, the /48 would hold one place each");
+      await waitFor(site[0]!.closed, "the /48's oldest socket closed");
+      assert.deepEqual([sockets.countOf("2001:db8:5::/48"), sockets.countOf("2001:db8:6::/48")], [5, 1]);
+    } finally {
+      await close();
     }
   });
 });
