@@ -28,8 +28,10 @@ export interface ResourceOptions {
   maxConnectionsPerIpv6Site?: number;
   /**
    * TCP connections still speaking HTTP (a page load, a WebSocket handshake not yet upgraded)
-   * at once, beyond `maxConnections`: Node refuses more at accept, so the server holds at most
-   * maxConnections + this many sockets. Default 1000.
+   * at once, beyond `maxConnections`; they may also take the places WebSockets leave free, so
+   * the server holds at most maxConnections + this many sockets. When all are taken a newcomer
+   * takes the place of the oldest socket of the holder with the most, or gets 503 (see
+   * HttpSockets). Default 1000.
    */
   maxHttpSockets?: number;
   /**
