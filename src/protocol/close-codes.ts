@@ -8,6 +8,11 @@ export const CloseCode = {
   GoingAway: 1001,
   /** Set by `ws` when a frame exceeds maxPayload. */
   MessageTooBig: 1009,
+  /**
+   * Set by `ws` when one incomplete frame arrived in more pieces (TCP reads) than the server
+   * holds for it: one per 256 bytes of maxPayloadBytes, plus 16.
+   */
+  FrameInTooManyPieces: 1008,
   /** Set by `ws` when a text frame is not valid UTF-8. */
   InvalidPayload: 1007,
   /** No close frame seen: the TCP connection just ended. */

@@ -21,6 +21,7 @@ import { resolveOptions, retentionOf, type ResolvedOptions, type ServerOptions }
 import { defaultWebRoot, staticFiles } from "./static-files.js";
 import { clientAddressReader, peerKeyReader, type ClientAddress } from "./client-address.js";
 import { HttpSockets } from "./http-sockets.js";
+import { bufferedChunkLimit } from "./receiver-intake.js";
 import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from "./request-guard.js";
 import { anonymousAuth } from "./identity/anonymous-auth.js";
 import { jwtAuth } from "./identity/jwt-auth.js";
@@ -147,6 +148,7 @@ export async function startServer(
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: options.maxPayloadBytes,
+    maxBufferedChunks: bufferedChunkLimit(options.maxPayloadBytes),
     perMessageDeflate: false,
     clientTracking: false,
     // Ping frames are answered by Connection, within the `pings` rate limit; ws would answer
