@@ -100,6 +100,12 @@ export interface ServerOptions extends ResourceOptions {
    */
   allowedOrigins?: string[];
   /**
+   * Origins whose pages may show the chat page in a frame (`https://example.com`), besides
+   * this server itself. Default: none, so another site cannot lay the page under its own
+   * (clickjacking). An entry that is not an http(s) origin is refused at start.
+   */
+  frameAncestors?: string[];
+  /**
    * Host names (the Host header, without port) the server answers to; a DNS name that an
    * attacker points at this machine is refused (DNS rebinding). "*" allows any. Default: the
    * bound host, this machine's host name and interface addresses, localhost.
@@ -200,11 +206,28 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     onlineListMax: o.onlineListMax ?? 100,
     largeRoomPresenceMs: o.largeRoomPresenceMs ?? 1_000,
     allowedOrigins: o.allowedOrigins ?? null,
+    frameAncestors: (o.frameAncestors ?? []).map(frameAncestorOrigin),
     webRoot: o.webRoot ?? null,
     metricsPort: o.metricsPort ?? null,
     metricsHost: o.metricsHost ?? "127.0.0.1",
     log: o.logger ? structuredLog(o.logger) : o.log ? lineLog(o.log) : structuredLog(pino()),
   };
+}
+
+/** An http(s) origin as CSP's `frame-ancestors` takes it (scheme, host, port); anything else is refused. */
+function frameAncestorOrigin(entry: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(entry);
+  } catch {
+    // Not a URL: refused below.
+  }
+  // The origin goes into a header's directive list: nothing but scheme, host and port.
+  const bare = url !== null && url.pathname === "/" && url.search === "" && url.hash === "" && url.username === "" && url.password === "";
+  if (!url || !bare || (url.protocol !== "http:" && url.protocol !== "https:") || !/^https?:\/\/[a-z0-9.:[\]-]+$/.test(url.origin)) {
+    throw new RangeError(`frameAncestors: "${entry}" is not an http(s) origin such as https://example.com`);
+  }
+  return url.origin;
 }
 
 /** The retention options given, for a store the server opens itself (absent ones: the store's defaults). */

@@ -82,7 +82,7 @@ export async function startServer(
   const httpRequestRate = new AddressAndSiteRate(options.rateLimits ? options.rateLimits.httpRequests : null);
   const queuedBudget = new QueuedBytesBudget<Connection>(options.maxQueuedBytesTotal, options.queuedBytesCheckMs);
   const sweep = new LivenessSweep<LivenessEngine>(options.checkMs, undefined, () => clock.now());
-  const serveFile = staticFiles(options.webRoot ?? defaultWebRoot());
+  const serveFile = staticFiles(options.webRoot ?? defaultWebRoot(), options.frameAncestors);
   const LOOP_SAMPLE_MS = 20;
   const loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
   // Sampling wakes the process 50 times a second, so it starts with the first stats read:

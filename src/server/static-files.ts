@@ -29,8 +29,13 @@ export function defaultWebRoot(): string | null {
 /**
  * Serves the chat page's few files from memory. Only a fixed list of names is served, so no
  * request path ever reaches the file system.
+ *
+ * `frameAncestors`: the origins (besides this server) whose pages may show the page in a frame.
+ * A page's own meta CSP cannot say that; without the header any site could lay the chat under
+ * its own page, invisible, and have the user click in it (clickjacking).
  */
-export function staticFiles(root: string | null): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function staticFiles(root: string | null, frameAncestors: readonly string[]): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const policy = `default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; frame-ancestors ${["'self'", ...frameAncestors].join(" ")}`;
   const files = new Map<string, { body: Buffer; type: string }>();
   if (root) {
     for (const name of FILES) {
@@ -49,7 +54,7 @@ export function staticFiles(root: string | null): (req: IncomingMessage, res: Se
       "content-length": file.body.length,
       "cache-control": "no-cache",
       "x-content-type-options": "nosniff",
-      "content-security-policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'",
+      "content-security-policy": policy,
     });
     res.end(req.method === "HEAD" ? undefined : file.body);
     return true;

@@ -90,6 +90,14 @@ describe("configuration", () => {
     assert.ok(compared >= 10);
   });
 
+  it("takes frame ancestors as bare http(s) origins and refuses anything that could add to the page's CSP header", () => {
+    const ancestors = (list: string[]) => resolveOptions({ log: () => {}, frameAncestors: list }).frameAncestors;
+    assert.deepEqual(ancestors(["https://Example.com", "http://127.0.0.1:8080/"]), ["https://example.com", "http://127.0.0.1:8080"]);
+    for (const bad of ["https://example.com; script-src *", "https://example.com/chat", "https://a@example.com", "https://example.com?x", "javascript:alert(1)", "*", "example.com", "'unsafe-inline'"]) {
+      assert.throws(() => ancestors([bad]), /frameAncestors: .* is not an http\(s\) origin/, bad);
+    }
+  });
+
   it("generates help with every flag and environment variable", () => {
     const help = usage();
     for (const e of CONFIG_SCHEMA) {
