@@ -6,6 +6,8 @@
 export const CloseCode = {
   Normal: 1000,
   GoingAway: 1001,
+  /** Set by `ws` when a frame breaks RFC 6455 (unmasked, reserved bits or opcode, bad fragments). */
+  ProtocolError: 1002,
   /** Set by `ws` when a frame exceeds maxPayload. */
   MessageTooBig: 1009,
   /**

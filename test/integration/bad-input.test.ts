@@ -3,32 +3,25 @@ import assert from "node:assert/strict";
 import type { PulseServer } from "../../src/server/index.js";
 import { testServer } from "../support/test-server.js";
 import { RawClient } from "../support/raw-client.js";
+import { LobbyPair } from "../support/lobby-pair.js";
 
 describe("bad input", () => {
   let server: PulseServer;
+  let pair: LobbyPair;
   let bystander: RawClient;
-  let other: RawClient;
 
   before(async () => {
     server = await testServer({ maxPayloadBytes: 4 * 1024, maxTextLength: 100 });
-    bystander = await RawClient.hello(server.url, "bystander");
-    bystander.send({ type: "join", room: "lobby" });
-    await bystander.next("joined");
-    other = await RawClient.hello(server.url, "other");
-    other.send({ type: "join", room: "lobby" });
-    await other.next("joined");
+    pair = await LobbyPair.join(server.url);
+    bystander = pair.bystander;
   });
   after(async () => {
-    bystander.close();
-    other.close();
+    pair.close();
     await server.close();
   });
 
   /** After each abuse the room still works for everyone else. */
-  async function othersStillChat(tag: string) {
-    other.send({ type: "send", room: "lobby", id: `check-${tag}`, text: tag });
-    await bystander.next("message", (m) => m.text === tag);
-  }
+  const othersStillChat = (tag: string) => pair.stillChat(tag);
 
   const errorCases: Array<[string, string | Buffer, string]> = [
     ["non-JSON", "{not json", "bad_json"],

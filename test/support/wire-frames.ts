@@ -30,3 +30,44 @@ export function wireOf(ws: WebSocket): Socket {
   socket.setNoDelay(true);
   return socket;
 }
+
+/** A frame the server sent, as read off the wire (server frames are never masked). */
+export interface ServerFrame {
+  fin: boolean;
+  opcode: number;
+  payload: Buffer;
+}
+
+/**
+ * Reads server frames from raw bytes as they arrive, in any split: push each chunk, get back
+ * the frames completed by it. For tests that speak WebSocket by hand, below any client library,
+ * so they see every frame (close codes included) exactly as sent.
+ */
+export class ServerFrameReader {
+  private pending: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): ServerFrame[] {
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    const frames: ServerFrame[] = [];
+    for (;;) {
+      const b = this.pending;
+      if (b.length < 2) break;
+      let length = b[1]! & 0x7f;
+      let at = 2;
+      if (length === 126) {
+        if (b.length < 4) break;
+        length = b.readUInt16BE(2);
+        at = 4;
+      } else if (length === 127) {
+        if (b.length < 10) break;
+        length = Number(b.readBigUInt64BE(2));
+        at = 10;
+      }
+      if ((b[1]! & 0x80) !== 0) throw new Error("a server frame was masked");
+      if (b.length < at + length) break;
+      frames.push({ fin: (b[0]! & 0x80) !== 0, opcode: b[0]! & 0x0f, payload: b.subarray(at, at + length) });
+      this.pending = b.subarray(at + length);
+    }
+    return frames;
+  }
+}

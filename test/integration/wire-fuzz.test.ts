@@ -1,0 +1,223 @@
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import fc from "fast-check";
+import { SUBPROTOCOL } from "../../src/protocol/messages.js";
+import type { PulseServer } from "../../src/server/index.js";
+import { testServer } from "../support/test-server.js";
+import { LobbyPair } from "../support/lobby-pair.js";
+import { maskedFrame, ServerFrameReader, type ServerFrame } from "../support/wire-frames.js";
+import { waitFor } from "../support/wait.js";
+
+/**
+ * Hostile bytes on the wire, generated: whatever a client sends after the upgrade, the server
+ * answers with JSON objects that name their type (errors with a code and a message), or closes
+ * with a code docs/protocol.md lists as arriving on the wire; it keeps serving everyone else,
+ * and every connection it closed or lost is gone from its count afterwards.
+ */
+
+/** The codes in docs/protocol.md's table of what arrives on the wire. */
+function documentedWireCodes(): Set<number> {
+  const doc = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
+  const section = doc.slice(doc.indexOf("## Close codes"));
+  const wireTable = section.slice(0, section.indexOf("Local to the client"));
+  const codes = new Set<number>();
+  for (const line of wireTable.split("\n")) {
+    const row = /^\| ([\d, ]+) \|/.exec(line);
+    for (const code of row?.[1]!.split(",") ?? []) codes.add(Number(code.trim()));
+  }
+  return codes;
+}
+
+/** A connection that did the upgrade by hand and reads every frame the server sends. */
+class WireConnection {
+  readonly frames: ServerFrame[] = [];
+  ended = false;
+  private readonly reader = new ServerFrameReader();
+
+  private constructor(readonly socket: Socket) {}
+
+  static async open(port: number, localAddress: string): Promise<WireConnection> {
+    const socket = connect({ port, host: "127.0.0.1", localAddress, noDelay: true });
+    const conn = new WireConnection(socket);
+    socket.on("error", () => {});
+    socket.on("close", () => (conn.ended = true));
+    await new Promise((resolve) => socket.once("connect", resolve));
+    socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${SUBPROTOCOL}\r\n\r\n`);
+    let head = Buffer.alloc(0);
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        socket.off("data", onData);
+        if (!head.subarray(0, end).toString("latin1").startsWith("HTTP/1.1 101")) return reject(new Error(`upgrade refused: ${head.toString("latin1").split("\r\n")[0]}`));
+        socket.on("data", (more: Buffer) => conn.frames.push(...conn.reader.push(more)));
+        conn.frames.push(...conn.reader.push(head.subarray(end + 4)));
+        resolve();
+      };
+      socket.on("data", onData);
+    });
+    return conn;
+  }
+
+  /** The close code the server sent, if it sent a close frame. */
+  get closeCode(): number | null {
+    const close = this.frames.find((f) => f.opcode === 8);
+    return close ? (close.payload.length >= 2 ? close.payload.readUInt16BE(0) : 1005) : null;
+  }
+}
+
+/**
+ * The codes of the close frames among `bytes` (client frames, whole, one after another): the
+ * server answers a client's close frame with the same code (1005, none, for an empty one).
+ */
+function closeCodesSent(bytes: Buffer): Set<number> {
+  const codes = new Set<number>();
+  for (let at = 0; at + 2 <= bytes.length; ) {
+    const opcode = bytes[at]! & 0x0f;
+    const masked = (bytes[at + 1]! & 0x80) !== 0;
+    let length = bytes[at + 1]! & 0x7f;
+    let start = at + 2;
+    if (length === 126) {
+      length = bytes.readUInt16BE(at + 2);
+      start += 2;
+    }
+    const mask = masked ? bytes.subarray(start, start + 4) : null;
+    if (mask) start += 4;
+    if (opcode === 8) {
+      const payload = Buffer.from(bytes.subarray(start, start + length).map((b, i) => (mask ? b ^ mask[i & 3]! : b)));
+      codes.add(payload.length >= 2 ? payload.readUInt16BE(0) : 1005);
+    }
+    at = start + length;
+  }
+  return codes;
+}
+
+// What a hostile client sends: each action is the bytes of one or a few frames.
+const fieldValue = fc.oneof(
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: "binary", maxLength: 40 }),
+  fc.constantFrom("lobby", "fuzz", "", " ", "a".repeat(200), "\u202eadmin", "ｌｏｂｂｙ"),
+  fc.integer(),
+  fc.constantFrom(-1, 0, 2 ** 53, 1e308, 0.5),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.integer(), { maxLength: 3 }),
+  fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 2 }),
+);
+const shapedMessage = fc
+  .record(
+    {
+      type: fc.constantFrom("hello", "join", "leave", "send", "history", "who", "ping", "pong", "teleport", "__proto__", "constructor"),
+      room: fieldValue, id: fieldValue, text: fieldValue, nick: fieldValue, clientId: fieldValue, token: fieldValue,
+      since: fieldValue, epoch: fieldValue, before: fieldValue, limit: fieldValue, sentAt: fieldValue,
+    },
+    { requiredKeys: ["type"] },
+  )
+  .map((message) => JSON.stringify(message));
+const anyText = fc.oneof(shapedMessage, fc.json({ maxDepth: 3 }), fc.string({ unit: "binary", maxLength: 120 }));
+const payload = fc.uint8Array({ maxLength: 125 }).map((bytes) => Buffer.from(bytes));
+
+const action = fc.oneof(
+  { weight: 6, arbitrary: anyText.map((text) => maskedFrame(text)) },
+  { weight: 1, arbitrary: payload.map((bytes) => maskedFrame(bytes, { opcode: 2 })) },
+  // Control frames: ping, pong, close (with any payload, so any close code or none).
+  { weight: 1, arbitrary: fc.tuple(fc.constantFrom(8, 9, 10), payload).map(([opcode, bytes]) => maskedFrame(bytes, { opcode })) },
+  // A message in fragments, with frames of other kinds possibly in between.
+  {
+    weight: 1,
+    arbitrary: fc.tuple(anyText, fc.integer({ min: 2, max: 5 })).map(([text, parts]) => {
+      const bytes = Buffer.from(text);
+      const size = Math.ceil(bytes.length / parts) || 1;
+      const frames: Buffer[] = [];
+      for (let i = 0, at = 0; i < parts; i++, at += size) frames.push(maskedFrame(bytes.subarray(at, at + size), { opcode: i === 0 ? 1 : 0, fin: i === parts - 1 }));
+      return Buffer.concat(frames);
+    }),
+  },
+  // A frame header with any first byte (FIN, the RSV bits, any opcode) and the mask bit set or not.
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.integer({ min: 0, max: 255 }), fc.boolean(), payload).map(([first, isMasked, bytes]) => {
+      const frame = maskedFrame(bytes);
+      frame[0] = first;
+      if (!isMasked) {
+        frame[1] = frame[1]! & 0x7f;
+        const headerBytes = bytes.length < 126 ? 2 : 4;
+        return Buffer.concat([frame.subarray(0, headerBytes), bytes]);
+      }
+      return frame;
+    }),
+  },
+);
+const run = fc.record({
+  helloFirst: fc.boolean(),
+  actions: fc.array(action, { minLength: 1, maxLength: 25 }),
+  // How the bytes fall into TCP writes.
+  writeSizes: fc.array(fc.integer({ min: 1, max: 400 }), { minLength: 1, maxLength: 8 }),
+});
+
+describe("hostile bytes on the wire (generated)", () => {
+  let server: PulseServer;
+  let pair: LobbyPair;
+  const documented = documentedWireCodes();
+
+  before(async () => {
+    server = await testServer({ maxPayloadBytes: 4 * 1024 });
+    pair = await LobbyPair.join(server.url);
+  });
+  after(async () => {
+    pair.close();
+    await server.close();
+  });
+
+  it("answers JSON or a documented close code, serves everyone else, and leaks no connection", async () => {
+    assert.ok(documented.has(1009) && documented.has(4006), "the close-code table was read from docs/protocol.md");
+    let runs = 0;
+    await fc.assert(
+      fc.asyncProperty(run, async ({ helloFirst, actions, writeSizes }) => {
+        runs++;
+        // Each run from an address of its own: the per-address limits are not what is tested.
+        const conn = await WireConnection.open(server.port, `127.0.10.${1 + (runs % 250)}`);
+        try {
+          if (helloFirst) conn.socket.write(maskedFrame(JSON.stringify({ type: "hello", clientId: `fuzz-${runs}`, nick: `fuzz${runs}` })));
+          const bytes = Buffer.concat(actions);
+          for (let at = 0, i = 0; at < bytes.length && !conn.ended; i++) {
+            const size = writeSizes[i % writeSizes.length]!;
+            conn.socket.write(bytes.subarray(at, at + size));
+            at += size;
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+          // Quiet: nothing more from the server for a while (or the connection ended).
+          let seen = -1;
+          await waitFor(() => {
+            const settled = conn.ended || conn.frames.length === seen;
+            seen = conn.frames.length;
+            return settled;
+          }, "the server to go quiet on a fuzzed connection", 5_000, 150);
+
+          for (const frame of conn.frames) {
+            assert.equal(frame.fin, true, "the server sends whole frames");
+            assert.ok([1, 8, 10].includes(frame.opcode), `opcode ${frame.opcode} from the server`);
+            if (frame.opcode !== 1) continue;
+            const message = JSON.parse(frame.payload.toString("utf8")) as Record<string, unknown>;
+            assert.equal(typeof message.type, "string", `a frame without a type: ${frame.payload.toString("utf8").slice(0, 200)}`);
+            if (message.type === "error") assert.ok(typeof message.code === "string" && typeof message.message === "string", `an error without code and message: ${JSON.stringify(message)}`);
+          }
+          const code = conn.closeCode;
+          if (code !== null) assert.ok(documented.has(code) || closeCodesSent(bytes).has(code), `closed with ${code}, which docs/protocol.md does not list as arriving on the wire, and the client did not send`);
+
+          // Everyone else is still served, and nothing they send is lost.
+          await pair.stillChat(`honest-${runs}`);
+        } finally {
+          conn.socket.destroy();
+        }
+      }),
+      { numRuns: 60, includeErrorInReport: true },
+    );
+    // Every fuzzed connection is gone: only the two honest ones are counted.
+    await waitFor(() => server.stats().connections === 2, "only the two honest connections to be counted", 20_000);
+  });
+});
