@@ -13,7 +13,8 @@ import { waitFor } from "../support/wait.js";
 
 /**
  * Hostile bytes on the wire, generated: whatever a client sends after the upgrade, the server
- * answers with JSON objects that name their type (errors with a code and a message), or closes
+ * answers with JSON objects that name their type (errors with a code docs/protocol.md lists and
+ * a message), or closes
  * with a code docs/protocol.md lists as arriving on the wire; it keeps serving everyone else,
  * and every connection it closed or lost is gone from its count afterwards.
  */
@@ -29,6 +30,14 @@ function documentedWireCodes(): Set<number> {
     for (const code of row?.[1]!.split(",") ?? []) codes.add(Number(code.trim()));
   }
   return codes;
+}
+
+/** The codes in docs/protocol.md's table of error codes. */
+function documentedErrorCodes(): Set<string> {
+  const doc = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
+  const section = doc.slice(doc.indexOf("### Error codes"));
+  const table = section.slice(0, section.indexOf("\n\n", section.indexOf("| code |")));
+  return new Set([...table.matchAll(/^\| `([a-z_]+)` \|/gm)].map((row) => row[1]!));
 }
 
 /** A connection that did the upgrade by hand and reads every frame the server sends. */
@@ -61,6 +70,11 @@ class WireConnection {
       socket.on("data", onData);
     });
     return conn;
+  }
+
+  /** Whether the server sent a message of this type. */
+  sent(type: string): boolean {
+    return this.frames.some((f) => f.opcode === 1 && f.payload.includes(`"type":"${type}"`));
   }
 
   /** The close code the server sent, if it sent a close frame. */
@@ -118,7 +132,23 @@ const shapedMessage = fc
     { requiredKeys: ["type"] },
   )
   .map((message) => JSON.stringify(message));
-const anyText = fc.oneof(shapedMessage, fc.json({ maxDepth: 3 }), fc.string({ unit: "binary", maxLength: 120 }));
+// Requests of the right shape with hostile values, so the server's checks past the parser
+// (before hello, rooms not joined, names, texts, ids, pages, limits) are reached too.
+const roomName = fc.oneof({ weight: 4, arbitrary: fc.constant("fuzz") }, fc.constantFrom("lobby", " lobby", "", "x".repeat(65), "\u202e", "a\u0000b"), fc.string({ maxLength: 70 }));
+const text = fc.oneof(fc.string({ maxLength: 60 }), fc.string({ unit: "binary", maxLength: 60 }), fc.constantFrom("", "\u001b[2J", "\n".repeat(40), "x".repeat(4_001)));
+const int = fc.oneof(fc.integer({ min: -5, max: 200 }), fc.constantFrom(0, 2 ** 53 - 1, -(2 ** 31)));
+const wellFormed = fc
+  .oneof(
+    fc.record({ type: fc.constant("hello"), clientId: fc.string({ maxLength: 140 }), nick: fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom("bystander", "other", "Other", "ｏｔｈｅｒ")) }),
+    fc.record({ type: fc.constant("join"), room: roomName, since: fc.option(int, { nil: undefined }), epoch: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }) }),
+    fc.record({ type: fc.constant("leave"), room: roomName }),
+    fc.record({ type: fc.constant("send"), room: roomName, id: fc.string({ maxLength: 140 }), text }),
+    fc.record({ type: fc.constant("history"), room: roomName, before: int, limit: fc.option(int, { nil: undefined }) }),
+    fc.record({ type: fc.constant("who"), room: roomName, after: fc.option(fc.string({ maxLength: 300 }), { nil: undefined }), limit: fc.option(int, { nil: undefined }) }),
+    fc.record({ type: fc.constantFrom("ping", "pong"), id: int, sentAt: int }),
+  )
+  .map((message) => JSON.stringify(message));
+const anyText = fc.oneof({ weight: 3, arbitrary: wellFormed }, shapedMessage, fc.json({ maxDepth: 3 }), fc.string({ unit: "binary", maxLength: 120 }));
 const payload = fc.uint8Array({ maxLength: 125 }).map((bytes) => Buffer.from(bytes));
 
 const action = fc.oneof(
@@ -163,6 +193,7 @@ describe("hostile bytes on the wire (generated)", () => {
   let server: PulseServer;
   let pair: LobbyPair;
   const documented = documentedWireCodes();
+  const errorCodes = documentedErrorCodes();
 
   before(async () => {
     server = await testServer({ maxPayloadBytes: 4 * 1024 });
@@ -175,6 +206,7 @@ describe("hostile bytes on the wire (generated)", () => {
 
   it("answers JSON or a documented close code, serves everyone else, and leaks no connection", async () => {
     assert.ok(documented.has(1009) && documented.has(4006), "the close-code table was read from docs/protocol.md");
+    assert.ok(errorCodes.has("bad_json") && errorCodes.has("rate_limited"), "the error-code table was read from docs/protocol.md");
     let runs = 0;
     await fc.assert(
       fc.asyncProperty(run, async ({ helloFirst, actions, writeSizes }) => {
@@ -182,7 +214,13 @@ describe("hostile bytes on the wire (generated)", () => {
         // Each run from an address of its own: the per-address limits are not what is tested.
         const conn = await WireConnection.open(server.port, `127.0.10.${1 + (runs % 250)}`);
         try {
-          if (helloFirst) conn.socket.write(maskedFrame(JSON.stringify({ type: "hello", clientId: `fuzz-${runs}`, nick: `fuzz${runs}` })));
+          if (helloFirst) {
+            // Welcomed and in a room, so that requests reach the checks past hello, sends those of their text.
+            conn.socket.write(maskedFrame(JSON.stringify({ type: "hello", clientId: `fuzz-${runs}`, nick: `fuzz${runs}` })));
+            await waitFor(() => conn.sent("welcome"), "welcome", 5_000);
+            conn.socket.write(maskedFrame(JSON.stringify({ type: "join", room: "fuzz" })));
+            await waitFor(() => conn.sent("joined"), "joined", 5_000);
+          }
           const bytes = Buffer.concat(actions);
           for (let at = 0, i = 0; at < bytes.length && !conn.ended; i++) {
             const size = writeSizes[i % writeSizes.length]!;
@@ -204,7 +242,9 @@ describe("hostile bytes on the wire (generated)", () => {
             if (frame.opcode !== 1) continue;
             const message = JSON.parse(frame.payload.toString("utf8")) as Record<string, unknown>;
             assert.equal(typeof message.type, "string", `a frame without a type: ${frame.payload.toString("utf8").slice(0, 200)}`);
-            if (message.type === "error") assert.ok(typeof message.code === "string" && typeof message.message === "string", `an error without code and message: ${JSON.stringify(message)}`);
+            if (message.type !== "error") continue;
+            assert.ok(typeof message.code === "string" && typeof message.message === "string", `an error without code and message: ${JSON.stringify(message)}`);
+            assert.ok(errorCodes.has(message.code), `error code ${message.code}, which docs/protocol.md's table does not list`);
           }
           const code = conn.closeCode;
           if (code !== null) assert.ok(documented.has(code) || closeCodesSent(bytes).has(code), `closed with ${code}, which docs/protocol.md does not list as arriving on the wire, and the client did not send`);
