@@ -4,8 +4,9 @@ import { pongFrameOfMaskedPing } from "./canonical-ping.js";
 import { checkFragments, endWatch, type FragmentGuarded, type FragmentState } from "./fragment-guard.js";
 
 /**
- * The fewest bytes an honest client's TCP segments carry: 536 is the smallest MSS IPv4 hosts
- * must accept, and a kernel hands the server at least one segment per read.
+ * Half the smallest MSS IPv4 hosts must accept (536 bytes). The kernel hands the server at
+ * least one segment per read, so an honest client's frame arrives in fewer pieces than one per
+ * 256 bytes, however slow its link.
  */
 const HONEST_CHUNK_BYTES = 256;
 
@@ -13,10 +14,10 @@ const HONEST_CHUNK_BYTES = 256;
  * How many chunks ws's Receiver may hold for one incomplete frame before it closes the
  * connection with 1008 (ws's `maxBufferedChunks`). It keeps every chunk the socket read until
  * the frame is whole, each a Buffer with a few hundred bytes of bookkeeping: a frame trickled a
- * byte per TCP segment held about 270 bytes of heap per byte sent (20 connections x 30 KB: heap
- * +79 MiB, RSS +161 MiB), so `maxPayloadBytes` bounded the bytes but not the memory. At one
- * chunk per 256 bytes of payload, the largest frame fits in chunks half the smallest MSS, and
- * the bookkeeping stays about as large as the payload it is for.
+ * byte per TCP segment held about 270 bytes of memory per byte sent (bench/trickled-frame.ts,
+ * 20 connections x 30 KB: heap +75-87 MiB, RSS +139-164 MiB), so `maxPayloadBytes` bounded the
+ * bytes but not the memory. At one piece per 256 bytes of payload, the bookkeeping of the
+ * pieces stays about as large as the largest frame.
  */
 export function bufferedChunkLimit(maxPayloadBytes: number): number {
   return Math.ceil(maxPayloadBytes / HONEST_CHUNK_BYTES) + 16;

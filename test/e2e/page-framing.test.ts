@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import type { Frame } from "playwright-core";
+import type { Browser, Frame } from "playwright-core";
 import { browserSuite, SHORT_MS } from "../support/chat-fixture.js";
 
 const withServer = browserSuite();
@@ -25,8 +25,8 @@ before(async () => {
 });
 after(() => new Promise<void>((closed) => framer.close(() => closed())));
 
-/** The chat page's join form inside the other site's frame, once the frame has loaded: null when the browser refused to show the page there. */
-async function joinFormInFrame(browser: Parameters<Parameters<typeof withServer>[0]>[0]["browser"], url: string): Promise<{ form: boolean; frameUrl: string }> {
+/** Whether the chat page's join form shows inside the other site's frame once that has loaded (not when the browser refused the page there). */
+async function joinFormInFrame(browser: Browser, url: string): Promise<{ form: boolean; frameUrl: string }> {
   chatUrl = url;
   const context = await browser.newContext();
   try {
