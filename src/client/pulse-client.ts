@@ -454,7 +454,13 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     }
     if (typeof data !== "string") return;
     const m = parseServerMessage(data);
-    if (isProtocolError(m)) return; // a newer server's extra message: ignore, don't crash
+    if (isProtocolError(m)) {
+      // A newer server's extra message: ignore it. A known one that does not hold what it must
+      // is not acted on (it could leave the room's state a lie, or throw): drop the link and
+      // come back with backoff, as for any other failure of the server.
+      if (m.code !== ErrorCode.UnknownType) this.dropSocket(CloseCode.BadServerMessage, `the server sent a malformed message: ${m.message.slice(0, 120)}`);
+      return;
+    }
     this.handle(m);
   }
 

@@ -34,6 +34,12 @@ export const CloseCode = {
   SlowConsumer: 4003,
   /** Local to the client: its probe (a ping with a short deadline) was not answered. */
   ProbeTimeout: 4004,
+  /**
+   * Local to the client: the server sent a message of a known type that does not hold what the
+   * protocol says (a field missing, of the wrong kind, an array with items that are not
+   * messages). The client drops the link and reconnects with backoff rather than act on it.
+   */
+  BadServerMessage: 4007,
   /** The client kept sending over its rate limits despite `rate_limited` errors. It may reconnect after a backoff. */
   RateLimited: 4005,
   /** An inbound message came in too many fragments, or stayed incomplete too long. */
@@ -62,6 +68,8 @@ const descriptions: Record<number, string> = {
   [CloseCode.Normal]: "closed",
   [CloseCode.GoingAway]: "server going away",
   [CloseCode.MessageTooBig]: "message too big",
+  [CloseCode.ProtocolError]: "a frame broke the WebSocket protocol",
+  [CloseCode.FrameInTooManyPieces]: "a frame arrived in too many pieces",
   [CloseCode.InvalidPayload]: "invalid UTF-8 in a text frame",
   [CloseCode.Abnormal]: "connection lost",
   [CloseCode.InternalError]: "server error",
@@ -72,6 +80,7 @@ const descriptions: Record<number, string> = {
   [CloseCode.ProbeTimeout]: "probe not answered",
   [CloseCode.RateLimited]: "too many requests",
   [CloseCode.FragmentLimit]: "message fragmented beyond the limits",
+  [CloseCode.BadServerMessage]: "the server sent a malformed message",
   [CloseCode.PolicyViolation]: "policy violation",
   [CloseCode.NicknameTaken]: "this nickname is taken",
   [CloseCode.InvalidNickname]: "this nickname is not allowed",

@@ -67,7 +67,54 @@ function hasKind(value: unknown, kind: FieldKind): boolean {
   }
 }
 
-function parseWith<T>(raw: string, shapes: Record<string, Shape>): T | ProtocolError {
+/** The name of the first field of `o` that `shape` refuses, or null when it fits. */
+function misfit(o: Record<string, unknown>, shape: Shape): { name: string; kind: FieldKind } | null {
+  for (const key in shape) {
+    const optional = key.endsWith("?");
+    const name = optional ? key.slice(0, -1) : key;
+    const field = o[name];
+    if (field === undefined && optional) continue;
+    const kind = shape[key]!;
+    if (!hasKind(field, kind)) return { name, kind };
+  }
+  return null;
+}
+
+const fits = (shape: Shape) => (value: unknown): boolean => hasKind(value, "object") && misfit(value as Record<string, unknown>, shape) === null;
+const everyItem = (check: (item: unknown) => boolean) => (value: unknown): boolean => Array.isArray(value) && value.every(check);
+const isString = (value: unknown): boolean => typeof value === "string";
+
+/**
+ * What the arrays and objects of a server message must hold, per type and field. The client
+ * reads them without looking again: a `joined` whose messages held a null, or a `presence`
+ * whose changes did, threw out of the socket's message handler (in Node, an uncaught
+ * exception that ended the app), and a `welcome` whose retry advice was not a pair of delays
+ * (a string, a negative cap) made the reconnect delay NaN, that is no delay at all.
+ */
+type InnerChecks = Partial<Record<string, Record<string, (value: unknown) => boolean>>>;
+
+const CHAT_MESSAGE: Shape = { room: "string", seq: "int", from: "string", text: "string", ts: "number" };
+const isPresenceChange = (value: unknown): boolean =>
+  fits({ event: "string", nick: "string", "reason?": "string" })(value) && ["join", "leave"].includes((value as { event: string }).event);
+const isRetryAdvice = (value: unknown): boolean => {
+  if (!fits({ baseMs: "number", capMs: "number" })(value)) return false;
+  const { baseMs, capMs } = value as { baseMs: number; capMs: number };
+  return baseMs >= 0 && capMs >= baseMs;
+};
+
+const serverInner: InnerChecks = {
+  welcome: {
+    liveness: fits({ intervalMs: "int", suspectMs: "int", timeoutMs: "int", "pingSlotMs?": "int" }),
+    retry: isRetryAdvice,
+    limits: fits({ maxPayloadBytes: "int", maxTextLength: "int", maxRooms: "int", maxNickLength: "int" }),
+  },
+  joined: { messages: everyItem(fits(CHAT_MESSAGE)), online: everyItem(isString) },
+  history: { messages: everyItem(fits(CHAT_MESSAGE)) },
+  presence: { changes: everyItem(isPresenceChange) },
+  who: { online: everyItem(isString) },
+};
+
+function parseWith<T>(raw: string, shapes: Record<string, Shape>, inner: InnerChecks = {}): T | ProtocolError {
   let value: unknown;
   try {
     value = JSON.parse(raw);
@@ -83,15 +130,11 @@ function parseWith<T>(raw: string, shapes: Record<string, Shape>): T | ProtocolE
   // hasOwn: a type of "constructor" or "__proto__" must not reach Object.prototype.
   const shape = Object.hasOwn(shapes, type) ? shapes[type] : undefined;
   if (!shape) return fail(ErrorCode.UnknownType, `unknown message type '${type.slice(0, 40)}'`);
-  for (const key in shape) {
-    const optional = key.endsWith("?");
-    const name = optional ? key.slice(0, -1) : key;
-    const field = msg[name];
-    if (field === undefined && optional) continue;
-    const kind = shape[key]!;
-    if (!hasKind(field, kind)) {
-      return fail(ErrorCode.BadMessage, `'${type}': field '${name}' must be ${article(kind)}`);
-    }
+  const bad = misfit(msg, shape);
+  if (bad) return fail(ErrorCode.BadMessage, `'${type}': field '${bad.name}' must be ${article(bad.kind)}`);
+  const checks = Object.hasOwn(inner, type) ? inner[type]! : {};
+  for (const name in checks) {
+    if (!checks[name]!(msg[name])) return fail(ErrorCode.BadMessage, `'${type}': field '${name}' does not hold what it must (see docs/protocol.md)`);
   }
   return value as T;
 }
@@ -104,4 +147,4 @@ export const parseClientMessage = (raw: string): ClientMessage | ProtocolError =
 
 /** Validates one inbound text frame on the client. */
 export const parseServerMessage = (raw: string): ServerMessage | ProtocolError =>
-  parseWith<ServerMessage>(raw, serverShapes);
+  parseWith<ServerMessage>(raw, serverShapes, serverInner);

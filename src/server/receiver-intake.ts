@@ -14,7 +14,7 @@ const HONEST_CHUNK_BYTES = 256;
  * How many chunks ws's Receiver may hold for one incomplete frame before it closes the
  * connection with 1008 (ws's `maxBufferedChunks`). It keeps every chunk the socket read until
  * the frame is whole, each a Buffer with a few hundred bytes of bookkeeping: a frame trickled a
- * byte per TCP segment held about 270 bytes of memory per byte sent (bench/trickled-frame.ts,
+ * byte per TCP segment held 240-320 bytes of RSS per byte sent (bench/trickled-frame.ts,
  * 20 connections x 30 KB: heap +75-87 MiB, RSS +139-164 MiB), so `maxPayloadBytes` bounded the
  * bytes but not the memory. At one piece per 256 bytes of payload, the bookkeeping of the
  * pieces stays about as large as the largest frame.

@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { parseClientMessage, parseServerMessage, isProtocolError } from "../../src/protocol/parse.js";
 import { isRetryable, CloseCode } from "../../src/protocol/close-codes.js";
 
@@ -42,6 +43,60 @@ describe("parseClientMessage", () => {
   it("server messages are validated on the client too", () => {
     const r = parseServerMessage('{"type":"ack","room":"a","id":"1","seq":"2","ts":1,"duplicate":false}');
     assert.ok(isProtocolError(r));
+  });
+});
+
+describe("parseServerMessage: what arrays and objects hold", () => {
+  const joined = { type: "joined", room: "r", seq: 1, recovered: true, messages: [{ room: "r", seq: 1, from: "ada", text: "hi", ts: 1 }], online: ["ada"], onlineCount: 1 };
+  const welcome = {
+    type: "welcome", protocol: 1, sessionId: "s", nick: "ada", userId: "u", epoch: "e", serverTime: 1,
+    liveness: { intervalMs: 5000, suspectMs: 8000, timeoutMs: 12000, pingSlotMs: 250 }, retry: { baseMs: 500, capMs: 30000 },
+    limits: { maxPayloadBytes: 65536, maxTextLength: 4000, maxRooms: 32, maxNickLength: 32 }, historyLimit: 50,
+  };
+  const parsed = (m: object) => parseServerMessage(JSON.stringify(m));
+
+  it("accepts what the server sends, and refuses items that are not what the protocol lists", () => {
+    assert.equal(isProtocolError(parsed(joined)), false);
+    assert.equal(isProtocolError(parsed(welcome)), false);
+    assert.equal(isProtocolError(parsed({ type: "presence", room: "r", changes: [{ event: "join", nick: "b" }, { event: "leave", nick: "c", reason: "timeout" }], count: 2 })), false);
+    const refused: object[] = [
+      { ...joined, messages: [null] },
+      { ...joined, messages: [{ room: "r", seq: "1", from: "ada", text: "hi", ts: 1 }] },
+      { ...joined, online: ["ada", 7] },
+      { type: "history", room: "r", messages: [{}], hasMore: false },
+      { type: "presence", room: "r", changes: [{ event: "arrive", nick: "b" }], count: 1 },
+      { type: "presence", room: "r", changes: ["b"], count: 1 },
+      { type: "who", room: "r", count: 1, online: [null], more: false },
+      { ...welcome, liveness: {} },
+      { ...welcome, retry: { baseMs: "soon", capMs: 1 } },
+      { ...welcome, retry: { baseMs: 500, capMs: -1 } },
+      { ...welcome, limits: { maxPayloadBytes: 1 } },
+    ];
+    for (const m of refused) {
+      const result = parsed(m);
+      assert.ok(isProtocolError(result) && result.code === "bad_message", JSON.stringify(m));
+    }
+  });
+
+  it("never throws, and whatever it accepts holds items of the listed shape (property)", () => {
+    const nested = fc.array(fc.oneof(fc.anything({ maxDepth: 2 }), fc.record({ room: fc.string(), seq: fc.integer(), from: fc.string(), text: fc.string(), ts: fc.integer() })), { maxLength: 4 });
+    fc.assert(
+      fc.property(nested, nested, (items, names) => {
+        for (const m of [
+          { ...joined, messages: items, online: names },
+          { type: "presence", room: "r", changes: items, count: 1 },
+          { type: "history", room: "r", messages: items, hasMore: false },
+        ]) {
+          const raw = JSON.stringify(m);
+          const result = parseServerMessage(raw);
+          if (isProtocolError(result)) continue;
+          // Accepted: every item is an object, as the client reads it.
+          const { messages, changes } = JSON.parse(raw) as { messages?: unknown[]; changes?: unknown[] };
+          for (const item of messages ?? changes ?? []) assert.ok(typeof item === "object" && item !== null && !Array.isArray(item), raw);
+        }
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });
 
