@@ -1,6 +1,7 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import fc from "fast-check";
 import { SUBPROTOCOL } from "../../src/protocol/messages.js";
@@ -12,13 +13,18 @@ import { waitFor } from "../support/wait.js";
 /**
  * Hostile upgrade requests, generated: whatever headers an upgrade carries (Host, Origin, the
  * WebSocket key, version and subprotocols, and X-Forwarded-For, which the server reads because
- * loopback is a trusted proxy here), it is answered at once with 101 or a status
- * docs/protocol.md gives for a refused upgrade, the server keeps serving everyone else, and no
- * socket or connection is left counted.
+ * loopback is a trusted proxy here), it is answered at once with 101 or a status from
+ * docs/protocol.md's table of answers to an upgrade (with `Retry-After` where it says so), the
+ * server keeps serving everyone else, and no socket or connection is left counted.
  */
 
-/** What docs/protocol.md says an upgrade can be answered with. */
-const DOCUMENTED = new Set([101, 400, 403, 426, 429, 503]);
+/** docs/protocol.md's table of answers to an upgrade: status -> whether it carries Retry-After. */
+function documentedAnswers(): Map<number, boolean> {
+  const doc = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
+  const section = doc.slice(doc.indexOf("### Answers to an upgrade"));
+  const table = section.slice(0, section.indexOf("\n\n", section.indexOf("| status |")));
+  return new Map([...table.matchAll(/^\| (\d{3}) \|.*\|\s*(yes|no)?\s*\|$/gm)].map((row) => [Number(row[1]), row[2] === "yes"]));
+}
 const NO_ANSWER_MS = 3_000;
 
 /** Printable ASCII, as a header value Node's parser reads (anything else is not an HTTP request). */
@@ -44,8 +50,8 @@ const request = fc.record({
   path: fc.constantFrom("/", "/chat", "/app.js", "/stats", "/metrics", "/?x=1", "//", "/%00"),
 });
 
-/** Sends one upgrade request on a raw socket; resolves with the status it got (null: closed without one), or rejects when nothing came in time. */
-function statusOf(port: number, text: string): Promise<number | null> {
+/** Sends one upgrade request on a raw socket; resolves with the answer's head (null: closed without one), or rejects when nothing came in time. */
+function answerTo(port: number, text: string): Promise<{ status: number; head: string } | null> {
   return new Promise((resolve, reject) => {
     const socket = connect({ port, host: "127.0.0.1" });
     let head = "";
@@ -53,16 +59,17 @@ function statusOf(port: number, text: string): Promise<number | null> {
       socket.destroy();
       reject(new Error(`no answer within ${NO_ANSWER_MS} ms to:\n${text}`));
     }, NO_ANSWER_MS);
-    const done = (status: number | null) => {
+    const done = (answer: { status: number; head: string } | null) => {
       clearTimeout(timer);
       socket.destroy();
-      resolve(status);
+      resolve(answer);
     };
     socket.on("error", () => {});
     socket.on("data", (chunk: Buffer) => {
       head += chunk.toString("latin1");
+      const end = head.indexOf("\r\n\r\n");
       const line = /^HTTP\/1\.1 (\d{3})/.exec(head);
-      if (line) done(Number(line[1]));
+      if (end >= 0 && line) done({ status: Number(line[1]), head: head.slice(0, end) });
     });
     socket.on("close", () => done(null));
     socket.write(text);
@@ -83,6 +90,8 @@ describe("hostile upgrade requests (generated)", () => {
   });
 
   it("answers every upgrade at once with 101 or a documented status, serves everyone else, and leaves nothing counted", async () => {
+    const documented = documentedAnswers();
+    assert.deepEqual([...documented.keys()].sort(), [101, 400, 403, 426, 429, 503], "the table of answers was read from docs/protocol.md");
     const seen = new Map<number, number>();
     let runs = 0;
     await fc.assert(
@@ -95,8 +104,10 @@ describe("hostile upgrade requests (generated)", () => {
         if (r.version !== undefined) lines.push(`Sec-WebSocket-Version: ${r.version}`);
         if (r.protocols !== undefined) lines.push(`Sec-WebSocket-Protocol: ${r.protocols}`);
         if (r.forwardedFor !== undefined) lines.push(`X-Forwarded-For: ${r.forwardedFor}`);
-        const status = await statusOf(server.port, `${lines.join("\r\n")}\r\n\r\n`);
-        assert.ok(status !== null && DOCUMENTED.has(status), `answered ${status ?? "nothing (closed)"}, which docs/protocol.md does not give for an upgrade, to:\n${lines.join("\n")}`);
+        const answer = await answerTo(server.port, `${lines.join("\r\n")}\r\n\r\n`);
+        const status = answer?.status ?? null;
+        assert.ok(status !== null && documented.has(status), `answered ${status ?? "nothing (closed)"}, which docs/protocol.md does not give for an upgrade, to:\n${lines.join("\n")}`);
+        assert.equal(/\r\nretry-after: \d+/i.test(answer!.head), documented.get(status), `${status} with Retry-After or without it, unlike docs/protocol.md:\n${answer!.head}`);
         seen.set(status, (seen.get(status) ?? 0) + 1);
         if (runs % 50 === 0) await pair.stillChat(`upgrades-${runs}`);
       }),
