@@ -8,13 +8,13 @@ export const CloseCode = {
   GoingAway: 1001,
   /** Set by `ws` when a frame breaks RFC 6455 (unmasked, reserved bits or opcode, bad fragments). */
   ProtocolError: 1002,
-  /** Set by `ws` when a frame exceeds maxPayload. */
-  MessageTooBig: 1009,
   /**
    * Set by `ws` when one incomplete frame arrived in more pieces (TCP reads) than the server
    * holds for it: one per 256 bytes of maxPayloadBytes, plus 16.
    */
   FrameInTooManyPieces: 1008,
+  /** Set by `ws` when a frame exceeds maxPayload. */
+  MessageTooBig: 1009,
   /** Set by `ws` when a text frame is not valid UTF-8. */
   InvalidPayload: 1007,
   /** No close frame seen: the TCP connection just ended. */
@@ -34,16 +34,16 @@ export const CloseCode = {
   SlowConsumer: 4003,
   /** Local to the client: its probe (a ping with a short deadline) was not answered. */
   ProbeTimeout: 4004,
+  /** The client kept sending over its rate limits despite `rate_limited` errors. It may reconnect after a backoff. */
+  RateLimited: 4005,
+  /** An inbound message came in too many fragments, or stayed incomplete too long. */
+  FragmentLimit: 4006,
   /**
    * Local to the client: the server sent a message of a known type that does not hold what the
    * protocol says (a field missing, of the wrong kind, an array with items that are not
    * messages). The client drops the link and reconnects with backoff rather than act on it.
    */
   BadServerMessage: 4007,
-  /** The client kept sending over its rate limits despite `rate_limited` errors. It may reconnect after a backoff. */
-  RateLimited: 4005,
-  /** An inbound message came in too many fragments, or stayed incomplete too long. */
-  FragmentLimit: 4006,
 
   /** Generic policy violation: do not reconnect. */
   PolicyViolation: 4500,

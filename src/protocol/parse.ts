@@ -94,10 +94,15 @@ const isString = (value: unknown): boolean => typeof value === "string";
 type InnerChecks = Partial<Record<string, Record<string, (value: unknown) => boolean>>>;
 
 const CHAT_MESSAGE: Shape = { room: "string", seq: "int", from: "string", text: "string", ts: "number" };
-const isPresenceChange = (value: unknown): boolean =>
-  fits({ event: "string", nick: "string", "reason?": "string" })(value) && ["join", "leave"].includes((value as { event: string }).event);
+const fitsChange = fits({ event: "string", nick: "string", "reason?": "string" });
+const isPresenceChange = (value: unknown): boolean => {
+  if (!fitsChange(value)) return false;
+  const { event } = value as { event: string };
+  return event === "join" || event === "leave";
+};
+const fitsRetry = fits({ baseMs: "number", capMs: "number" });
 const isRetryAdvice = (value: unknown): boolean => {
-  if (!fits({ baseMs: "number", capMs: "number" })(value)) return false;
+  if (!fitsRetry(value)) return false;
   const { baseMs, capMs } = value as { baseMs: number; capMs: number };
   return baseMs >= 0 && capMs >= baseMs;
 };

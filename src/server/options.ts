@@ -8,6 +8,7 @@ import { DEFAULT_STORE_PATH, type RetentionOptions } from "../store/index.js";
 import { resolveResourceOptions, type ResolvedResourceOptions, type ResourceOptions } from "./resource-options.js";
 import { pino } from "pino";
 import { IPV6_PREFIX_BITS } from "./client-address.js";
+import { canonicalOrigin } from "./request-guard.js";
 import { lineLog, structuredLog, type LogFn, type StructuredLogger } from "./logger.js";
 
 /** Everything a Pulse server can be told. Every option has a default; units are in the names. */
@@ -216,18 +217,13 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
 
 /** An http(s) origin as CSP's `frame-ancestors` takes it (scheme, host, port); anything else is refused. */
 function frameAncestorOrigin(entry: string): string {
-  let url: URL | null = null;
-  try {
-    url = new URL(entry);
-  } catch {
-    // Not a URL: refused below.
-  }
-  // The origin goes into a header's directive list: nothing but scheme, host and port.
-  const bare = url !== null && url.pathname === "/" && url.search === "" && url.hash === "" && url.username === "" && url.password === "";
-  if (!url || !bare || (url.protocol !== "http:" && url.protocol !== "https:") || !/^https?:\/\/[a-z0-9.:[\]-]+$/.test(url.origin)) {
+  const origin = canonicalOrigin(entry);
+  // The origin goes into a header's directive list: nothing but scheme, host and port (no
+  // path, query or user), and no character that could end the directive.
+  if (origin === null || new URL(entry).href !== `${origin}/` || !/^https?:\/\/[a-z0-9.:[\]-]+$/.test(origin)) {
     throw new RangeError(`frameAncestors: "${entry}" is not an http(s) origin such as https://example.com`);
   }
-  return url.origin;
+  return origin;
 }
 
 /** The retention options given, for a store the server opens itself (absent ones: the store's defaults). */

@@ -44,7 +44,7 @@ export function hostAllowed(req: IncomingMessage, allowed: ReadonlySet<string>):
 }
 
 /** An origin as scheme://host[:port] with default ports dropped, or null if it is not one. */
-function canonicalOrigin(origin: string): string | null {
+export function canonicalOrigin(origin: string): string | null {
   try {
     const url = new URL(origin);
     return url.protocol === "http:" || url.protocol === "https:" ? url.origin : null;

@@ -8,7 +8,7 @@ import { SUBPROTOCOL } from "../../src/protocol/messages.js";
 import type { PulseServer } from "../../src/server/index.js";
 import { testServer } from "../support/test-server.js";
 import { LobbyPair } from "../support/lobby-pair.js";
-import { maskedFrame, ServerFrameReader, type ServerFrame } from "../support/wire-frames.js";
+import { closeCodeOf, FrameReader, maskedFrame, type WireFrame } from "../support/wire-frames.js";
 import { waitFor } from "../support/wait.js";
 
 /**
@@ -42,9 +42,9 @@ function documentedErrorCodes(): Set<string> {
 
 /** A connection that did the upgrade by hand and reads every frame the server sends. */
 class WireConnection {
-  readonly frames: ServerFrame[] = [];
+  readonly frames: WireFrame[] = [];
   ended = false;
-  private readonly reader = new ServerFrameReader();
+  private readonly reader = new FrameReader();
 
   private constructor(readonly socket: Socket) {}
 
@@ -80,7 +80,7 @@ class WireConnection {
   /** The close code the server sent, if it sent a close frame. */
   get closeCode(): number | null {
     const close = this.frames.find((f) => f.opcode === 8);
-    return close ? (close.payload.length >= 2 ? close.payload.readUInt16BE(0) : 1005) : null;
+    return close ? closeCodeOf(close) : null;
   }
 }
 
@@ -88,27 +88,7 @@ class WireConnection {
  * The codes of the close frames among `bytes` (client frames, whole, one after another): the
  * server answers a client's close frame with the same code (1005, none, for an empty one).
  */
-function closeCodesSent(bytes: Buffer): Set<number> {
-  const codes = new Set<number>();
-  for (let at = 0; at + 2 <= bytes.length; ) {
-    const opcode = bytes[at]! & 0x0f;
-    const masked = (bytes[at + 1]! & 0x80) !== 0;
-    let length = bytes[at + 1]! & 0x7f;
-    let start = at + 2;
-    if (length === 126) {
-      length = bytes.readUInt16BE(at + 2);
-      start += 2;
-    }
-    const mask = masked ? bytes.subarray(start, start + 4) : null;
-    if (mask) start += 4;
-    if (opcode === 8) {
-      const payload = Buffer.from(bytes.subarray(start, start + length).map((b, i) => (mask ? b ^ mask[i & 3]! : b)));
-      codes.add(payload.length >= 2 ? payload.readUInt16BE(0) : 1005);
-    }
-    at = start + length;
-  }
-  return codes;
-}
+const closeCodesSent = (bytes: Buffer): Set<number> => new Set(new FrameReader().push(bytes).filter((f) => f.opcode === 8).map(closeCodeOf));
 
 // What a hostile client sends: each action is the bytes of one or a few frames.
 const fieldValue = fc.oneof(
@@ -238,6 +218,7 @@ describe("hostile bytes on the wire (generated)", () => {
 
           for (const frame of conn.frames) {
             assert.equal(frame.fin, true, "the server sends whole frames");
+            assert.equal(frame.masked, false, "the server never masks");
             assert.ok([1, 8, 10].includes(frame.opcode), `opcode ${frame.opcode} from the server`);
             if (frame.opcode !== 1) continue;
             const message = JSON.parse(frame.payload.toString("utf8")) as Record<string, unknown>;

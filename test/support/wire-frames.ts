@@ -31,27 +31,30 @@ export function wireOf(ws: WebSocket): Socket {
   return socket;
 }
 
-/** A frame the server sent, as read off the wire (server frames are never masked). */
-export interface ServerFrame {
+/** A frame as read off the wire, unmasked if it was masked. */
+export interface WireFrame {
   fin: boolean;
   opcode: number;
+  masked: boolean;
   payload: Buffer;
 }
 
 /**
- * Reads server frames from raw bytes as they arrive, in any split: push each chunk, get back
- * the frames completed by it. For tests that speak WebSocket by hand, below any client library,
- * so they see every frame (close codes included) exactly as sent.
+ * Reads frames from raw bytes as they arrive, in any split: push each chunk, get back the
+ * frames completed by it (a client's masked frames are unmasked). For tests that speak
+ * WebSocket by hand, below any client library, so they see every frame (close codes
+ * included) exactly as sent.
  */
-export class ServerFrameReader {
+export class FrameReader {
   private pending: Buffer = Buffer.alloc(0);
 
-  push(chunk: Buffer): ServerFrame[] {
+  push(chunk: Buffer): WireFrame[] {
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    const frames: ServerFrame[] = [];
+    const frames: WireFrame[] = [];
     for (;;) {
       const b = this.pending;
       if (b.length < 2) break;
+      const masked = (b[1]! & 0x80) !== 0;
       let length = b[1]! & 0x7f;
       let at = 2;
       if (length === 126) {
@@ -63,11 +66,17 @@ export class ServerFrameReader {
         length = Number(b.readBigUInt64BE(2));
         at = 10;
       }
-      if ((b[1]! & 0x80) !== 0) throw new Error("a server frame was masked");
+      const mask = masked ? b.subarray(at, at + 4) : null;
+      if (mask) at += 4;
       if (b.length < at + length) break;
-      frames.push({ fin: (b[0]! & 0x80) !== 0, opcode: b[0]! & 0x0f, payload: b.subarray(at, at + length) });
+      const raw = b.subarray(at, at + length);
+      const payload = mask ? Buffer.from(raw.map((byte, i) => byte ^ mask[i & 3]!)) : raw;
+      frames.push({ fin: (b[0]! & 0x80) !== 0, opcode: b[0]! & 0x0f, masked, payload });
       this.pending = b.subarray(at + length);
     }
     return frames;
   }
 }
+
+/** The code a close frame carries: 1005 (none) for an empty one. */
+export const closeCodeOf = (frame: WireFrame): number => (frame.payload.length >= 2 ? frame.payload.readUInt16BE(0) : 1005);
