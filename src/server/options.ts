@@ -49,7 +49,8 @@ export interface ServerOptions extends ResourceOptions {
   retainBytesPerRoom?: number;
   /**
    * Bytes kept in all rooms together when the store is opened from a spec, counted as for
-   * retainBytesPerRoom; over it whole rooms are dropped, least recently written first. Default 1 GiB.
+   * retainBytesPerRoom; over it the largest rooms lose their oldest messages first (a fair
+   * share: see RetentionOptions.retainBytesTotal). Default 1 GiB.
    */
   retainBytesTotal?: number;
   /**

@@ -3,6 +3,7 @@ import type { ChatMessage } from "../protocol/messages.js";
 import { toWire, type AppendInput, type AppendResult, type MessageStore, type StoredMessage } from "./message-store.js";
 import { holdsAgainst, usedCarriedOver, type ClaimResult, type IdentityStore, type NicknameClaim, type NicknameRelease, type StoredHold } from "./identity-store.js";
 import { dropAllowance, overRetention, resolveRetention, storedBytes, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
+import { LargestRooms } from "./largest-rooms.js";
 
 export type MemoryStoreOptions = RetentionOptions;
 
@@ -19,8 +20,9 @@ interface RoomLog {
 export class MemoryStore implements MessageStore, IdentityStore {
   readonly epoch = randomUUID();
   private readonly retention: RetentionLimits;
-  /** Least recently written first (a room is moved to the end on every append). */
   private readonly rooms = new Map<string, RoomLog>();
+  /** Every room in `rooms` by what it holds, for the cut over retainBytesTotal. */
+  private readonly largest = new LargestRooms();
   /** What all rooms hold, in the byte budgets' measure (storedBytes). */
   private heldBytes = 0;
   /**
@@ -53,9 +55,8 @@ export class MemoryStore implements MessageStore, IdentityStore {
     this.heldBytes += storedBytes(1, bytes);
     this.byKey.set(key, message);
     this.trim(log);
-    this.rooms.delete(room);
-    this.rooms.set(room, log);
-    this.dropRoomsOverTotal(room);
+    this.largest.set(room, heldBy(log));
+    this.cutLargestOverTotal(room);
     return { message: { ...message }, duplicate: false };
   }
 
@@ -163,22 +164,47 @@ export class MemoryStore implements MessageStore, IdentityStore {
   }
 
   /**
-   * Over retainBytesTotal: drops whole rooms, least recently written first, never `written`;
-   * at most dropAllowance(1) messages, so a larger room loses its oldest that many.
+   * Over retainBytesTotal, the largest room gives up its oldest messages until it holds less
+   * than the next largest (or the total is met), then the next largest, and so on (retention.ts,
+   * RetentionOptions.retainBytesTotal). A room down to its newest message goes whole when it is
+   * the largest, never `written`. At most dropAllowance(1) messages.
    */
-  private dropRoomsOverTotal(written: string): void {
+  private cutLargestOverTotal(written: string): void {
     let allowance = dropAllowance(1);
-    for (const [room, log] of this.rooms) {
-      if (this.heldBytes <= this.retention.retainBytesTotal || room === written || allowance === 0) return;
-      const n = Math.min(allowance, log.messages.length);
-      allowance -= n;
+    // `written` down to its one message is neither cut nor dropped: out of the order meanwhile.
+    let shelved = false;
+    while (this.heldBytes > this.retention.retainBytesTotal && allowance > 0) {
+      const room = this.largest.top();
+      if (room === undefined) break;
+      const log = this.rooms.get(room)!;
+      if (log.messages.length === 1) {
+        this.largest.delete(room);
+        if (room === written) {
+          shelved = true;
+          continue;
+        }
+        this.deleteOldest(log, 1);
+        allowance--;
+        this.seqFloor = Math.max(this.seqFloor, log.first);
+        this.rooms.delete(room);
+        continue;
+      }
+      const nextLargest = this.largest.runnerUpHeld();
+      const held = heldBy(log);
+      let n = 0;
+      let freed = 0;
+      while (n < log.messages.length - 1 && n < allowance && this.heldBytes - freed > this.retention.retainBytesTotal && held - freed >= nextLargest) {
+        freed += storedBytes(1, utf8Bytes(log.messages[n++]!.text));
+      }
       this.deleteOldest(log, n);
-      if (log.messages.length > 0) return;
-      this.seqFloor = Math.max(this.seqFloor, log.first);
-      this.rooms.delete(room);
+      allowance -= n;
+      this.largest.set(room, held - freed);
     }
+    if (shelved) this.largest.set(written, heldBy(this.rooms.get(written)!));
   }
 }
+
+const heldBy = (log: RoomLog): number => storedBytes(log.messages.length, log.textBytes);
 
 /** Length-prefixed parts, so that no two (userId, clientId, id) triples share a key. */
 function idempotencyKey({ userId, clientId, id }: { userId: string; clientId: string; id: string }): string {

@@ -14,8 +14,11 @@
  *   P bytes:{room}                    string, UTF-8 bytes of the texts held in log:{room}
  *   P held                            string, what all rooms written since it was kept hold
  *                                     (text bytes plus the per-message overhead)
- *   P written                         sorted set  room scored by P tick at its last write
- *   P tick                            string, one more per append (INCR)
+ *   P sizes                           sorted set  room scored by what it holds (text
+ *                                     bytes plus the per-message overhead)
+ *   P written, P tick                 the order before P sizes (room scored by the append
+ *                                     count at its last write); rooms still in it move to
+ *                                     P sizes, LEGACY_MOVES at each append
  *   P floor                           string, the seq a room dropped whole starts again above
  *   P nick:{key}                      hash  user nick seen used until (holds written
  *                                     before use was counted have no used/until: they
@@ -23,6 +26,9 @@
  *   P nicks                           sorted set  key scored by when its hold ends (for
  *                                     purge; by seen for holds written before)
  */
+
+/** Rooms moved from the order before P sizes (P written) at each append. */
+const LEGACY_MOVES = 100;
 
 /** Same construction as the other engines: length-prefixed, so no two triples share a key. */
 const IDEMPOTENCY_KEY_LUA = `
@@ -37,11 +43,13 @@ local function idem(u, c, i) return string.len(u) .. ':' .. u .. string.len(c) .
  * Returns {0, seq} for a new message, {1, room, seq, fields} for a duplicate.
  *
  * Trimming keeps the room within both limits as the other engines do (retention.ts,
- * overRetention): oldest first, never the newest message. Then, over retainBytesTotal, whole
- * rooms are deleted, least recently written first, never this one; P floor moves above each
- * one's latest seq, and a room's seq counter starts from it when the room has none. At most
- * dropAllowance(1) messages are deleted so: a larger room loses its oldest that many.
- * Rooms stored before P held was kept count from their first write after it.
+ * overRetention): oldest first, never the newest message. Then, over retainBytesTotal, the
+ * largest room (P sizes) gives up its oldest messages until it holds less than the next largest
+ * or the total is met, then the next largest, and so on (RetentionOptions.retainBytesTotal). A
+ * room down to its newest message goes whole when it is the largest, never this one; P floor
+ * moves above its latest seq, and a room's seq counter starts from it when the room has none.
+ * At most dropAllowance(1) messages are deleted so. Rooms stored before P held was kept count
+ * from their first write after it.
  */
 export const APPEND_LUA = `${IDEMPOTENCY_KEY_LUA}
 local key = idem(ARGV[1], ARGV[2], ARGV[3])
@@ -94,10 +102,11 @@ redis.call('HSET', KEYS[1], key, seq .. ':' .. ARGV[11])
 bytes = bytes + string.len(ARGV[5])
 local retain, budget = tonumber(ARGV[7]), tonumber(ARGV[14])
 local count = redis.call('XLEN', KEYS[3])
--- What the room held before this append, as counted in P held: nothing when it is not in P
--- written yet (ZADD answers 1 for a new member).
+local room = ARGV[11]
+-- What the room held before this append, as counted in P held: nothing when neither order
+-- lists it (a new room, or one stored before P held was kept).
 local before = bytesBefore + (count - 1) * overhead
-if redis.call('ZADD', P .. 'written', redis.call('INCR', P .. 'tick'), ARGV[11]) == 1 then before = 0 end
+if not redis.call('ZSCORE', P .. 'sizes', room) and redis.call('ZREM', P .. 'written', room) == 0 then before = 0 end
 local allowance = tonumber(ARGV[17])
 local trimmed = 0
 -- At most the allowance at once: a room far over its limits (lowered since) gets there over several appends.
@@ -125,35 +134,68 @@ if over() then
 end
 redis.call('SET', KEYS[4], bytes)
 local held = redis.call('INCRBY', P .. 'held', bytes + count * overhead - before)
+redis.call('ZADD', P .. 'sizes', bytes + count * overhead, room)
+-- Rooms in the order before P sizes were all counted in P held and keep their bytes key.
+for _, r in ipairs(redis.call('ZRANGE', P .. 'written', 0, ${LEGACY_MOVES - 1})) do
+  local b = tonumber(redis.call('GET', P .. 'bytes:' .. r) or '0')
+  redis.call('ZADD', P .. 'sizes', b + redis.call('XLEN', P .. 'log:' .. r) * overhead, r)
+  redis.call('ZREM', P .. 'written', r)
+end
 local total = tonumber(ARGV[16])
-local dropLeft = allowance
-while held > total and dropLeft > 0 do
-  local victim = redis.call('ZRANGE', P .. 'written', 0, 0)[1]
-  if not victim or victim == ARGV[11] then break end
+local cutLeft = allowance
+-- This room down to its one message is neither cut nor dropped: out of the order meanwhile.
+local shelved = false
+while held > total and cutLeft > 0 do
+  local top = redis.call('ZREVRANGE', P .. 'sizes', 0, 1, 'WITHSCORES')
+  if #top == 0 then break end
+  local victim, victimHeld, nextHeld = top[1], tonumber(top[2]), tonumber(top[4] or '0')
   local log = P .. 'log:' .. victim
   local n = redis.call('XLEN', log)
-  local take = math.min(n, dropLeft)
-  dropLeft = dropLeft - take
-  local text = 0
-  for _, entry in ipairs(redis.call('XRANGE', log, '-', '+', 'COUNT', take)) do
-    local f = fieldsOf(entry)
-    redis.call('HDEL', KEYS[1], idem(f.u, f.c, f.i))
-    text = text + string.len(f.t)
-  end
-  if take < n then
-    -- More than this append may delete: the room's oldest go, and it stays the least recently
-    -- written, for the next append over the total to go on with.
+  if n <= 1 and victim == room then
+    redis.call('ZREM', P .. 'sizes', victim)
+    shelved = true
+  elseif n <= 1 then
+    for _, entry in ipairs(redis.call('XRANGE', log, '-', '+')) do
+      local f = fieldsOf(entry)
+      redis.call('HDEL', KEYS[1], idem(f.u, f.c, f.i))
+    end
+    local last = tonumber(redis.call('GET', P .. 'seq:' .. victim) or '0')
+    redis.call('DEL', log, P .. 'bytes:' .. victim, P .. 'seq:' .. victim)
+    redis.call('ZREM', P .. 'sizes', victim)
+    held = redis.call('INCRBY', P .. 'held', -victimHeld)
+    if last + 1 > tonumber(redis.call('GET', P .. 'floor') or '0') then redis.call('SET', P .. 'floor', last + 1) end
+    cutLeft = cutLeft - 1
+  else
+    local take, text, freed = 0, 0, 0
+    local function more() return n - take > 1 and take < cutLeft and held - freed > total and victimHeld - freed >= nextHeld end
+    local cursor = '-'
+    local want = 16
+    while more() do
+      local chunk = redis.call('XRANGE', log, cursor, '+', 'COUNT', want)
+      if #chunk == 0 then break end
+      for _, entry in ipairs(chunk) do
+        if not more() then break end
+        local f = fieldsOf(entry)
+        redis.call('HDEL', KEYS[1], idem(f.u, f.c, f.i))
+        text = text + string.len(f.t)
+        freed = freed + string.len(f.t) + overhead
+        take = take + 1
+        cursor = nextId(entry)
+      end
+      want = 64
+    end
+    -- The largest room always gives up one: none means its score and stream disagree, and the
+    -- loop would spin inside the script.
+    if take == 0 then return redis.error_reply('P sizes disagrees with the stream of ' .. victim) end
     redis.call('XTRIM', log, 'MAXLEN', n - take)
     if redis.call('EXISTS', P .. 'bytes:' .. victim) == 1 then redis.call('DECRBY', P .. 'bytes:' .. victim, text) end
-    held = redis.call('INCRBY', P .. 'held', -(text + take * overhead))
-    break
+    held = redis.call('INCRBY', P .. 'held', -freed)
+    redis.call('ZADD', P .. 'sizes', victimHeld - freed, victim)
+    cutLeft = cutLeft - take
   end
-  local cost = tonumber(redis.call('GET', P .. 'bytes:' .. victim) or '0') + redis.call('XLEN', log) * overhead
-  local last = tonumber(redis.call('GET', P .. 'seq:' .. victim) or '0')
-  redis.call('DEL', log, P .. 'bytes:' .. victim, P .. 'seq:' .. victim)
-  redis.call('ZREM', P .. 'written', victim)
-  held = redis.call('INCRBY', P .. 'held', -cost)
-  if last + 1 > tonumber(redis.call('GET', P .. 'floor') or '0') then redis.call('SET', P .. 'floor', last + 1) end
+end
+if shelved then
+  redis.call('ZADD', P .. 'sizes', tonumber(redis.call('GET', KEYS[4])) + redis.call('XLEN', KEYS[3]) * overhead, room)
 end
 if ARGV[8] ~= '' then
   redis.call(ARGV[13], ARGV[8], seq .. ' ' .. ARGV[9] .. seq .. ARGV[10])

@@ -52,9 +52,8 @@ export function redisConnectionOptions(commandTimeoutMs: number): RedisOptions {
 /**
  * MessageStore and IdentityStore on Redis (ioredis). Every append is one Lua script: dedupe,
  * the room's INCR, XADD to the room's stream under id "seq-0", exact trim to retainPerRoom
- * and retainBytesPerRoom (a per-room byte total kept next to the stream), whole rooms dropped
- * over retainBytesTotal (least recently written first),
- * and the publish of the message frame on the room's channel. An append resolves only after
+ * and retainBytesPerRoom (a per-room byte total kept next to the stream), the largest rooms
+ * cut first over retainBytesTotal, and the publish of the message frame on the room's channel. An append resolves only after
  * Redis answered, so an ack means Redis has the message (durable as far as its AOF setting
  * makes it: see the README).
  */

@@ -17,7 +17,7 @@ export const DEFAULT_RETAIN_BYTES_TOTAL = 1024 * 1024 * 1024;
  * index entry). Counting it means a flood of tiny messages is bounded by bytes too. On disk
  * SQLite's file is 0.8-1.1x the count for texts up to 700 bytes or from 4,000, but up to 3.8x
  * for texts of 1,000-2,500 bytes, whose rows spill into a mostly empty 4 KB overflow page
- * (docs/deploy.md, "Disk").
+ * (docs/deploy.md, "Disk"). SQLite's room_sizes.held (migration 6) is computed with it too.
  */
 export const MESSAGE_OVERHEAD_BYTES = 256;
 
@@ -37,11 +37,14 @@ export interface RetentionOptions {
   retainBytesPerRoom?: number;
   /**
    * Keep at most this many bytes in all rooms together, counted as for `retainBytesPerRoom`.
-   * Over it whole rooms are dropped, the least recently written first, never one written in
-   * the same append; a room dropped that way starts again above every seq it had. An append
-   * deletes at most `dropAllowance` messages of other rooms: a larger room loses that many of
-   * its oldest (it reads as trimmed) and goes on at the next append over the total. At least
-   * `retainBytesPerRoom`. Default DEFAULT_RETAIN_BYTES_TOTAL (1 GiB).
+   * Over it, the room holding the most gives up its oldest messages until it holds less than
+   * the next largest or the total is met, then the next largest, and so on (ties: the greater
+   * name first): a fair share, so rooms written a lot cannot push a quiet room's history out,
+   * only cut it to the size they are cut to themselves. Never a room's newest message: a room
+   * down to it goes whole when it is the largest, never one written in the same append, and
+   * starts again above every seq it had. An append deletes at most `dropAllowance` messages
+   * so; the cut goes on at the next append over the total. At least `retainBytesPerRoom`.
+   * Default DEFAULT_RETAIN_BYTES_TOTAL (1 GiB).
    */
   retainBytesTotal?: number;
 }
@@ -72,8 +75,8 @@ export function resolveRetention(options: RetentionOptions): RetentionLimits {
 }
 
 /**
- * How many messages of other rooms an append of `appended` messages may delete to get back
- * within retainBytesTotal, and how many of its own room's oldest it may trim (a room far over
+ * How many messages an append of `appended` messages may delete to get back within
+ * retainBytesTotal, and how many of its own room's oldest it may trim (a room far over
  * limits lowered since gets there over several appends). Deleting a room of 100,000 messages
  * at once held the event loop (SQLite) 290 ms and Redis 1.7 s, for every connection; this
  * bounds that work to about a thousand rows. 64 per message appended: each deleted message

@@ -75,6 +75,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   DROP INDEX nicknames_last_seen;
   CREATE INDEX nicknames_held_until ON nicknames (held_until);
   `,
+  // 6: over retainBytesTotal the largest rooms are cut first (a fair share), no longer whole
+  // rooms dropped least recently written first: what each room holds in the byte budget's
+  // measure (text bytes plus MESSAGE_OVERHEAD_BYTES, 256, per message), indexed largest first.
+  // The index entries end with the room (the key), so ties come by name.
+  `
+  ALTER TABLE room_sizes ADD COLUMN held INTEGER GENERATED ALWAYS AS (text_bytes + 256 * message_count) VIRTUAL;
+  CREATE INDEX room_sizes_held ON room_sizes (held);
+  DROP INDEX room_sizes_written;
+  `,
 ];
 
 /**

@@ -48,11 +48,12 @@ interface TotalsAfter {
   heldBytes: number;
   seqFloor: number;
   writeTick: number;
-  /** Rooms dropped whole, or losing their oldest messages, to keep within retainBytesTotal. */
+  /** Rooms dropped whole to keep within retainBytesTotal (their cached ranges are stale). */
   dropped: string[];
 }
 
 type SeqRow = { seq: number };
+type HeldRow = { room: string; held: number; count: number };
 type SizedRow = { seq: number; bytes: number };
 
 /** The wire form: the sender's keys stay in the database. */
@@ -81,7 +82,7 @@ export class SqliteStore implements MessageStore, IdentityStore {
    * such a room never hands out a seq it had before (kept in meta as seq_floor).
    */
   private seqFloor: number;
-  /** Orders rooms by their last write (room_sizes.written): one more per batch. */
+  /** Marks the rooms a batch wrote (room_sizes.written, one more per batch): never dropped whole by it. */
   private writeTick: number;
   private flushHandle: NodeJS.Immediate | undefined;
   private closed = false;
@@ -99,7 +100,7 @@ export class SqliteStore implements MessageStore, IdentityStore {
   private readonly selectOldest: Database.Statement<[string, number], SizedRow>;
   private readonly selectTextBytes: Database.Statement<[string], { bytes: number }>;
   private readonly upsertRoomSize: Database.Statement<[string, number, number, number]>;
-  private readonly selectLeastWritten: Database.Statement<[number], { room: string; bytes: number; count: number }>;
+  private readonly selectLargest: Database.Statement<[number], HeldRow>;
   private readonly shrinkRoomSize: Database.Statement<[number, number, string]>;
   private readonly deleteRoom: Database.Statement<[string]>;
   private readonly deleteRoomSize: Database.Statement<[string]>;
@@ -164,9 +165,11 @@ export class SqliteStore implements MessageStore, IdentityStore {
          ON CONFLICT (room) DO UPDATE SET text_bytes = excluded.text_bytes,
            message_count = excluded.message_count, written = excluded.written`,
       );
-      this.selectLeastWritten = this.db.prepare(
-        `SELECT room, text_bytes + message_count * ${MESSAGE_OVERHEAD_BYTES} AS bytes, message_count AS count FROM room_sizes
-         WHERE written < ? ORDER BY written LIMIT 1`,
+      // The two largest rooms, but not one that this batch wrote (`written`) down to its single
+      // message: that room is neither cut nor dropped. A backward walk of room_sizes_held.
+      this.selectLargest = this.db.prepare(
+        `SELECT room, held, message_count AS count FROM room_sizes
+         WHERE NOT (message_count = 1 AND written = ?) ORDER BY held DESC, room DESC LIMIT 2`,
       );
       this.shrinkRoomSize = this.db.prepare(
         `UPDATE room_sizes SET text_bytes = text_bytes - ?, message_count = message_count - ? WHERE room = ?`,
@@ -292,37 +295,50 @@ export class SqliteStore implements MessageStore, IdentityStore {
       // A room that only met duplicates (of messages in other rooms) holds nothing: no row.
       if (range.first !== 0) this.upsertRoomSize.run(room, range.textBytes, heldCount(range), writeTick);
     }
-    return { results, ranges, totals: this.dropRoomsOverTotal(heldBytes, writeTick, allowance) };
+    return { results, ranges, totals: this.cutLargestOverTotal(heldBytes, writeTick, allowance, ranges) };
   }
 
   /**
-   * Over retainBytesTotal: deletes whole rooms, least recently written first, never one this
-   * batch wrote (their `written` is `writeTick`); the seq floor moves above a dropped room's
-   * latest seq. At most `allowance` rows in all: a room with more loses its oldest that many
-   * and stays the least recently written, so the next batch over the total goes on with it.
+   * Over retainBytesTotal, the largest room gives up its oldest messages until it holds less
+   * than the next largest (or the total is met), then the next largest, and so on (retention.ts,
+   * RetentionOptions.retainBytesTotal). A room down to its newest message goes whole when it is
+   * the largest, never one this batch wrote; the seq floor moves above its latest seq. At most
+   * `allowance` rows in all. A room cut keeps its range in `ranges`, published after the commit.
    */
-  private dropRoomsOverTotal(heldBytes: number, writeTick: number, allowance: number): TotalsAfter {
+  private cutLargestOverTotal(heldBytes: number, writeTick: number, allowance: number, ranges: Map<string, RoomRange>): TotalsAfter {
     const dropped: string[] = [];
     let seqFloor = this.seqFloor;
     while (heldBytes > this.retention.retainBytesTotal && allowance > 0) {
-      const victim = this.selectLeastWritten.get(writeTick);
-      if (!victim) break;
-      dropped.push(victim.room);
-      if (victim.count > allowance) {
-        // The room's oldest `allowance`: its range is read again after the commit (`dropped`).
-        const range = { ...this.roomRange(victim.room) };
-        const textBytes = range.textBytes;
-        const n = this.deleteOldestWhile(victim.room, range, allowance, () => true);
-        this.shrinkRoomSize.run(textBytes - range.textBytes, n, victim.room);
-        heldBytes -= storedBytes(n, textBytes - range.textBytes);
-        break;
+      const [largest, next] = this.selectLargest.all(writeTick);
+      if (!largest) break;
+      if (largest.count === 1) {
+        const last = this.selectLastSeq.get(largest.room)?.seq ?? 0;
+        this.deleteRoom.run(largest.room);
+        this.deleteRoomSize.run(largest.room);
+        dropped.push(largest.room);
+        heldBytes -= largest.held;
+        allowance--;
+        seqFloor = Math.max(seqFloor, last + 1);
+        continue;
       }
-      allowance -= victim.count;
-      const last = this.selectLastSeq.get(victim.room)?.seq ?? 0;
-      this.deleteRoom.run(victim.room);
-      this.deleteRoomSize.run(victim.room);
-      heldBytes -= victim.bytes;
-      seqFloor = Math.max(seqFloor, last + 1);
+      let range = ranges.get(largest.room);
+      if (!range) {
+        range = { ...this.roomRange(largest.room) };
+        ranges.set(largest.room, range);
+      }
+      const held = heldBytesOf(range);
+      const textBytes = range.textBytes;
+      const nextHeld = next?.held ?? 0;
+      const n = this.deleteOldestWhile(largest.room, range, allowance, (count, text) => {
+        const left = storedBytes(count, text);
+        return count > 1 && heldBytes - (held - left) > this.retention.retainBytesTotal && left >= nextHeld;
+      });
+      // The largest room always gives up one: none means its row and range disagree, and the
+      // loop would spin inside the transaction.
+      if (n === 0) throw new Error(`room_sizes disagrees with the messages of ${largest.room}`);
+      this.shrinkRoomSize.run(textBytes - range.textBytes, n, largest.room);
+      heldBytes -= held - heldBytesOf(range);
+      allowance -= n;
     }
     if (seqFloor !== this.seqFloor) this.upsertSeqFloor.run(String(seqFloor));
     return { heldBytes, seqFloor, writeTick, dropped };

@@ -20,8 +20,8 @@ after(async () => {
 async function redisFixture(options: RetentionOptions = {}): Promise<StoreFixture> {
   const keyPrefix = `t-${randomUUID()}:`;
   const opened: RedisStore[] = [];
-  const open = async () => {
-    const store = await RedisStore.open({ ...options, url: redis.url, keyPrefix });
+  const open = async (withOptions = options) => {
+    const store = await RedisStore.open({ ...withOptions, url: redis.url, keyPrefix });
     opened.push(store);
     return store;
   };
@@ -94,6 +94,33 @@ describe("RedisStore on a real redis-server", () => {
       await store.append({ ...base, id: "6" });
       assert.deepEqual((await store.readAfter("a", 0, 10)).map((m) => m.seq), [2, 3, 4, 5, 6]);
       assert.equal(await store.redis.get(`${store.keyPrefix}bytes:a`), "5000");
+    } finally {
+      await fixture.cleanup();
+    }
+  });
+
+  it("moves rooms from the order kept before (least recently written) into the size order, counted once in the total", async () => {
+    const cost = 1_000 + MESSAGE_OVERHEAD_BYTES;
+    const fixture = await redisFixture({ retainBytesPerRoom: 5 * cost, retainBytesTotal: 7 * cost });
+    const store = fixture.store as RedisStore;
+    const key = (name: string) => `${store.keyPrefix}${name}`;
+    try {
+      const base = { userId: "u", clientId: "c", from: "ada", text: "é".repeat(500), ts: 1 };
+      for (const room of ["old", "new"]) for (const n of [1, 2, 3]) await store.append({ ...base, room, id: `${room}${n}` });
+      // As an older Pulse left it: the rooms in P written, scored by an append count; no P sizes.
+      await store.redis.del(key("sizes"));
+      await store.redis.zadd(key("written"), 1, "old", 2, "new");
+      assert.equal(Number(await store.redis.get(key("held"))), 6 * cost);
+
+      await store.append({ ...base, room: "new", id: "new4" });
+      assert.equal(Number(await store.redis.get(key("held"))), 7 * cost, "new was counted already: only its fourth message is added");
+      assert.equal(await store.redis.exists(key("written")), 0, "both rooms moved");
+      assert.equal(Number(await store.redis.zscore(key("sizes"), "old")), 3 * cost);
+
+      await store.append({ ...base, room: "c", id: "c1" }); // 8 > 7: new, the largest, gives up one
+      assert.deepEqual((await store.readAfter("new", 0, 10)).map((m) => m.seq), [2, 3, 4]);
+      assert.equal((await store.readAfter("old", 0, 10)).length, 3);
+      assert.equal(Number(await store.redis.get(key("held"))), 7 * cost);
     } finally {
       await fixture.cleanup();
     }

@@ -26,52 +26,82 @@ describe("retention through the server", () => {
     }
   });
 
-  it("retainBytesTotal bounds what rooms named by one client hold together; a room dropped whole resumes honestly", async () => {
-    const text = "é".repeat(1_000); // 2,000 UTF-8 bytes
-    const cost = 2_000 + MESSAGE_OVERHEAD_BYTES;
-    const server = await testServer({ store: ":memory:", retainBytesPerRoom: 3 * cost, retainBytesTotal: 6 * cost });
+  it("retainBytesTotal: a client writing into its own rooms cuts them, not a quiet room's history", async () => {
+    const text = "é".repeat(250); // 500 UTF-8 bytes
+    const cost = 500 + MESSAGE_OVERHEAD_BYTES;
+    const server = await testServer({ store: ":memory:", retainBytesPerRoom: 3 * cost, retainBytesTotal: 7 * cost });
     const clients: RawClient[] = [];
     try {
-      const say = async (c: RawClient, room: string, id: string) => {
-        c.send({ type: "send", room, id, text });
-        return (await c.next("ack", (a) => a.id === id)).seq;
-      };
       const ada = await RawClient.hello(server.url, "ada");
       clients.push(ada);
-      ada.send({ type: "join", room: "keep" });
+      ada.send({ type: "join", room: "quiet" });
       await ada.next("joined");
-      assert.deepEqual([await say(ada, "keep", "k1"), await say(ada, "keep", "k2")], [1, 2]);
+      for (const id of ["q1", "q2"]) await say(ada, "quiet", id, text);
 
-      // Someone names room after room and fills each to its own budget: the total holds, and
-      // "keep", written least recently, goes whole.
+      // Someone fills two rooms to their own budget and goes on writing: the total holds, and
+      // it is their rooms that are cut (to 2 and 3 of the 5 left), not the quiet room.
       const mallory = await RawClient.hello(server.url, "mallory");
       clients.push(mallory);
       for (const room of ["spam1", "spam2"]) {
         mallory.send({ type: "join", room });
         await mallory.next("joined", (j) => j.room === room);
-        for (const n of [1, 2, 3]) await say(mallory, room, `${room}-${n}`);
       }
+      for (let n = 1; n <= 16; n++) await say(mallory, n % 2 ? "spam1" : "spam2", `s${n}`, text);
 
+      const bob = await RawClient.hello(server.url, "bob");
+      clients.push(bob);
+      for (const room of ["quiet", "spam1", "spam2"]) bob.send({ type: "join", room, since: 0, epoch: bob.welcome!.epoch });
+      const quiet = await bob.next("joined", (j) => j.room === "quiet");
+      assert.deepEqual(quiet.messages.map((m) => m.seq), [1, 2]);
+      assert.equal(quiet.recovered, true, "nothing of it was dropped");
+      const spam = [await bob.next("joined", (j) => j.room === "spam1"), await bob.next("joined", (j) => j.room === "spam2")];
+      assert.deepEqual(spam.map((j) => j.messages.length).sort(), [2, 3]);
+      assert.ok(spam.every((j) => !j.recovered), "the writer's rooms read as cut");
+    } finally {
+      for (const c of clients) c.close();
+      await server.close();
+    }
+  });
+
+  it("retainBytesTotal: a room down to one message is dropped whole when it is the largest, and resumes honestly", async () => {
+    const cost = 500 + MESSAGE_OVERHEAD_BYTES;
+    const server = await testServer({ store: ":memory:", retainBytesPerRoom: 3 * cost, retainBytesTotal: 3 * cost });
+    const clients: RawClient[] = [];
+    try {
+      const ada = await RawClient.hello(server.url, "ada");
+      clients.push(ada);
+      ada.send({ type: "join", room: "keep" });
+      await ada.next("joined");
+      assert.equal(await say(ada, "keep", "k1", "é".repeat(500)), 1); // one message, 1,000 bytes
+
+      const mallory = await RawClient.hello(server.url, "mallory");
+      clients.push(mallory);
+      for (const room of ["spam1", "spam2"]) {
+        mallory.send({ type: "join", room });
+        await mallory.next("joined", (j) => j.room === room);
+        await say(mallory, room, room, "é".repeat(250));
+      }
+      // 3 plus 500 bytes of 3: "keep", the largest, has only its newest message, and goes whole.
       const bob = await RawClient.hello(server.url, "bob");
       clients.push(bob);
       bob.send({ type: "join", room: "keep", since: 0, epoch: bob.welcome!.epoch });
       const joined = await bob.next("joined", (j) => j.room === "keep");
       assert.deepEqual(joined.messages, [], "keep's history is gone");
-      assert.equal(joined.recovered, false, "messages 1-2 were dropped: the resume must not claim they were all replayed");
-      assert.equal(joined.seq, 3, "above every seq keep had");
+      assert.equal(joined.recovered, false, "message 1 was dropped: the resume must not claim it was replayed");
+      assert.equal(joined.seq, 2, "above every seq keep had");
 
       // The room goes on above its old seqs, with no gap for those who joined after the drop.
-      assert.equal(await say(ada, "keep", "k3"), 4);
-      assert.equal((await bob.next("message", (m) => m.room === "keep")).seq, 4);
-      // That write (7 of 6) dropped the next least recently written room, spam1, not spam2.
-      const carol = await RawClient.hello(server.url, "carol");
-      clients.push(carol);
-      for (const room of ["spam1", "spam2"]) carol.send({ type: "join", room, since: 0, epoch: carol.welcome!.epoch });
-      assert.equal((await carol.next("joined", (j) => j.room === "spam1")).messages.length, 0);
-      assert.equal((await carol.next("joined", (j) => j.room === "spam2")).messages.length, 3);
+      assert.equal(await say(ada, "keep", "k2", "é".repeat(250)), 3);
+      assert.equal((await bob.next("message", (m) => m.room === "keep")).seq, 3);
     } finally {
       for (const c of clients) c.close();
       await server.close();
     }
   });
 });
+
+/** Sends `text` to `room` and waits for its ack; the seq it was given. */
+async function say(c: RawClient, room: string, id: string, text: string): Promise<number> {
+  c.send({ type: "send", room, id, text });
+  return (await c.next("ack", (a) => a.id === id)).seq;
+}

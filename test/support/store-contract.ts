@@ -7,8 +7,11 @@ import { dropAllowance, MESSAGE_OVERHEAD_BYTES, type RetentionOptions } from "..
 
 export interface StoreFixture {
   store: PulseStore;
-  /** Opens the same data again once `store` is closed; omitted by engines that cannot. */
-  reopen?: () => Promise<PulseStore>;
+  /**
+   * Opens the same data again once `store` is closed, with the fixture's options or `options`;
+   * omitted by engines that cannot.
+   */
+  reopen?: (options?: RetentionOptions) => Promise<PulseStore>;
   /** Closes every store the fixture opened (closing twice must be harmless) and removes its files. */
   cleanup: () => Promise<void>;
 }
@@ -291,55 +294,80 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(9, 13));
       }));
 
-    it("keeps all rooms within retainBytesTotal by dropping the least recently written rooms whole", () =>
+    it("keeps all rooms within retainBytesTotal by cutting the largest room's oldest first, the room just written too", () =>
       withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 12 * COST }, async ({ store }) => {
         for (const room of ["a", "b", "c"]) for (const n of span(1, 3)) await store.append(sized(room, n));
-        await store.append(sized("a", 4)); // a is now written after b and c: b is the oldest
-        assert.deepEqual(seqs(await store.readAfter("b", 0, 100)), span(1, 3), "10 of 12 held: nothing dropped yet");
+        await store.append(sized("a", 4));
+        for (const n of span(1, 2)) await store.append(sized("d", n));
+        assert.equal(await store.firstSeq("a"), 1, "12 of 12 held: nothing cut yet");
 
-        for (const n of span(1, 3)) await store.append(sized("d", n)); // 13 > 12: b goes, whole
-        assert.deepEqual(seqs(await store.readAfter("b", 0, 100)), []);
-        assert.equal(await store.firstSeq("b"), 0);
-        assert.equal(await store.latestSeq("b"), 4, "above every seq b had, so a resume from 3 sees a gap");
-        assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(1, 4));
-        assert.deepEqual(seqs(await store.readAfter("c", 0, 100)), span(1, 3));
-        assert.deepEqual(seqs(await store.readAfter("d", 0, 100)), span(1, 3));
+        await store.append(sized("d", 3)); // 13 > 12: a, the largest, gives up one
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(2, 4));
+        for (const room of ["b", "c", "d"]) assert.deepEqual(seqs(await store.readAfter(room, 0, 100)), span(1, 3), room);
 
-        // b starts again above its old seqs; its old message keys are forgotten with it.
-        const again = await store.append(sized("b", 1));
-        assert.equal(again.duplicate, false);
-        assert.equal(again.message.seq, 5);
-        // 11 held; c (3) is now the least recently written and goes next.
-        await appendAll(store, span(4, 5).map((n) => sized("d", n)));
-        assert.deepEqual(seqs(await store.readAfter("c", 0, 100)), []);
-        assert.equal(await store.latestSeq("c"), 4);
-        assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(1, 4));
-        // A room never written before starts above the floor too: no seq is ever handed out twice in a room.
-        assert.equal(await store.latestSeq("fresh"), 4);
-        assert.equal((await store.append(sized("fresh", 1))).message.seq, 5);
+        await store.append(sized("d", 4)); // d, just written, is now the largest
+        assert.deepEqual(seqs(await store.readAfter("d", 0, 100)), span(2, 4));
+        await store.append(sized("e", 1)); // all four hold 3: the greatest name, d, gives up one
+        assert.deepEqual(seqs(await store.readAfter("d", 0, 100)), span(3, 4));
+        for (const room of ["a", "b", "c"]) assert.equal((await store.readAfter(room, 0, 100)).length, 3, room);
+        assert.equal(await store.latestSeq("d"), 4, "a cut room's seqs go on");
       }));
 
-    it("deletes at most dropAllowance messages of other rooms per append: a larger room loses its oldest, then goes whole", () => {
+    it("lets no one push a quiet room's history out by writing room after room to its own budget", () =>
+      withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 12 * COST }, async ({ store }) => {
+        for (const n of span(1, 2)) await store.append(sized("quiet", n));
+        const held = new Map<string, number>();
+        for (const room of ["x1", "x2", "x3", "x4"]) {
+          for (const n of span(1, 5)) await store.append(sized(room, n));
+        }
+        for (const room of ["x1", "x2", "x3", "x4"]) held.set(room, (await store.readAfter(room, 0, 100)).length);
+        assert.deepEqual(seqs(await store.readAfter("quiet", 0, 100)), [1, 2], "cut only once every other room is down to its size");
+        assert.deepEqual([...held.values()].sort(), [2, 2, 3, 3], "the writer's rooms share what is left");
+      }));
+
+    it("drops the largest room whole once it is down to its newest message; it goes on above every seq it had", () =>
+      withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 5 * COST }, async ({ store }) => {
+        await store.append(sized("a", 1, 2 * TEXT_BYTES)); // holds more than one COST
+        for (const room of ["b", "c", "d"]) await store.append(sized(room, 1));
+        assert.equal(await store.firstSeq("a"), 1, "4 COST and a's 1,000 more bytes: within 5");
+        await store.append(sized("e", 1)); // over: a, the largest, has only its newest: it goes
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), []);
+        assert.equal(await store.firstSeq("a"), 0);
+        assert.equal(await store.latestSeq("a"), 2, "above every seq a had, so a resume from 1 sees a gap");
+        for (const room of ["b", "c", "d", "e"]) assert.deepEqual(seqs(await store.readAfter(room, 0, 100)), [1], room);
+
+        // a starts again above its old seqs; its old message key is forgotten with it.
+        const again = await store.append(sized("a", 1));
+        assert.equal(again.duplicate, false);
+        assert.equal(again.message.seq, 3);
+        // 6 > 5, all hold one COST, f was just written: the greatest other name, e, goes.
+        await store.append(sized("f", 1));
+        assert.deepEqual(seqs(await store.readAfter("e", 0, 100)), []);
+        assert.equal(await store.latestSeq("e"), 2);
+        for (const room of ["a", "b", "c", "d", "f"]) assert.equal((await store.readAfter(room, 0, 100)).length, 1, room);
+        // A room never written before starts above the floor too: no seq is ever handed out twice in a room.
+        assert.equal(await store.latestSeq("fresh"), 2);
+        assert.equal((await store.append(sized("fresh", 1))).message.seq, 3);
+      }));
+
+    if (persistent) it("cuts at most dropAllowance messages per append to get back within a total lowered since; the next appends go on", () => {
       const small = 2 + MESSAGE_OVERHEAD_BYTES;
-      const total = 2_600 * small;
-      return withStore({ retainBytesPerRoom: total, retainBytesTotal: total }, async ({ store }) => {
+      return withStore({ retainBytesPerRoom: 3_000 * small, retainBytesTotal: 3_000 * small }, async ({ store, reopen }) => {
+        assert.ok(reopen, "a persistent engine's fixture must give reopen");
         await appendAll(store, span(1, 2_500).map((n) => sized("big", n, 2)));
-        let n = 0;
-        // Over the total only after this one: big loses its oldest 1,000, not all 2,500.
-        await store.append(sized("new", ++n, 26_000));
-        assert.equal(await store.firstSeq("big"), 1_001);
-        assert.equal((await store.readAfter("big", 0, 10))[0]!.seq, 1_001, "it reads as trimmed");
-        // Each large message adds 26,256 bytes; big loses 1,000 more at each append that passes the total.
-        const untilOver = async () => {
-          const first = await store.firstSeq("big");
-          while ((await store.firstSeq("big")) === first && n < 40) await store.append(sized("new", ++n, 26_000));
-        };
-        await untilOver();
-        assert.equal(await store.firstSeq("big"), 2_001);
-        await untilOver();
-        assert.deepEqual(seqs(await store.readAfter("big", 0, 10)), [], "500 left, within the allowance: dropped whole");
-        assert.equal(await store.latestSeq("big"), 2_501, "above every seq it had");
-        assert.equal(dropAllowance(1), 1_000, "the figures above assume it");
+        await store.close();
+        // The same data with a total of 1,200 small messages: 1,301 over after the next append.
+        const lowered = await reopen({ retainBytesPerRoom: 1_200 * small, retainBytesTotal: 1_200 * small });
+        try {
+          await lowered.append(sized("other", 1, 2));
+          assert.equal(await lowered.firstSeq("big"), 1_001, "1,000 of the 1,301 went");
+          await lowered.append(sized("other", 2, 2));
+          assert.equal(await lowered.firstSeq("big"), 1_303, "the rest went, and no more: 1,198 + 2 = 1,200 held");
+          assert.equal(await lowered.latestSeq("big"), 2_500);
+          assert.equal(dropAllowance(1), 1_000, "the figures above assume it");
+        } finally {
+          await lowered.close();
+        }
       });
     });
 
@@ -360,9 +388,10 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
     it("never drops the room just written, even when it alone is left", () =>
       withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 5 * COST }, async ({ store }) => {
         for (const n of span(1, 2)) await store.append(sized("a", n));
-        for (const n of span(1, 7)) await store.append(sized("b", n));
+        // One message that alone takes the whole total: a is cut to one, then dropped.
+        await store.append(sized("b", 1, 5 * COST - MESSAGE_OVERHEAD_BYTES));
         assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), []);
-        assert.deepEqual(seqs(await store.readAfter("b", 0, 100)), span(3, 7), "b trimmed to its own budget, kept");
+        assert.deepEqual(seqs(await store.readAfter("b", 0, 100)), [1]);
       }));
 
     it("refuses a retainBytesTotal below retainBytesPerRoom", async () => {
@@ -370,24 +399,26 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
     });
 
     if (persistent) it("keeps the total across rooms and the seq floor across reopen", () =>
-      withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 8 * COST }, async ({ store, reopen }) => {
+      withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 9 * COST }, async ({ store, reopen }) => {
         assert.ok(reopen, "a persistent engine's fixture must give reopen");
-        for (const room of ["a", "b"]) for (const n of span(1, 3)) await store.append(sized(room, n));
+        await store.append(sized("a", 1, 3 * COST)); // one message, the largest room
+        for (const n of span(1, 3)) await store.append(sized("b", n));
         await store.close();
         const again = await reopen();
         try {
           for (const n of span(1, 2)) await again.append(sized("c", n));
-          assert.deepEqual(seqs(await again.readAfter("a", 0, 100)), span(1, 3), "8 of 8 held");
-          await again.append(sized("c", 3)); // 9 > 8: a goes
+          assert.deepEqual(seqs(await again.readAfter("a", 0, 100)), [1], "8 COST and 256 of 9 held");
+          await again.append(sized("c", 3)); // over: a goes
           assert.deepEqual(seqs(await again.readAfter("a", 0, 100)), []);
           assert.deepEqual(seqs(await again.readAfter("b", 0, 100)), span(1, 3));
+          assert.deepEqual(seqs(await again.readAfter("c", 0, 100)), span(1, 3));
         } finally {
           await again.close();
         }
         const third = await reopen();
         try {
-          assert.equal(await third.latestSeq("a"), 4, "the floor survives a restart");
-          assert.equal((await third.append(sized("a", 1))).message.seq, 5);
+          assert.equal(await third.latestSeq("a"), 2, "the floor survives a restart");
+          assert.equal((await third.append(sized("a", 1))).message.seq, 3);
         } finally {
           await third.close();
         }

@@ -17,15 +17,15 @@ async function sqliteFileFixture(options: RetentionOptions = {}): Promise<StoreF
   const dir = await mkdtemp(join(tmpdir(), "pulse-store-"));
   const path = join(dir, "nested", "pulse.db");
   const opened: SqliteStore[] = [];
-  const open = () => {
-    const store = new SqliteStore({ ...options, path });
+  const open = (withOptions = options) => {
+    const store = new SqliteStore({ ...withOptions, path });
     opened.push(store);
     return store;
   };
   return {
     path,
     store: open(),
-    reopen: async () => open(),
+    reopen: async (withOptions) => open(withOptions),
     cleanup: async () => {
       for (const store of opened) await store.close();
       await rm(dir, { recursive: true, force: true });
@@ -98,13 +98,13 @@ describe("SqliteStore specifics", () => {
     }
   });
 
-  it("migrates a version 3 database: rooms are counted toward the total and ordered by their newest message", async () => {
+  it("migrates a version 3 database: rooms are counted toward the total, and cut largest first", async () => {
     const cost = 1_000 + MESSAGE_OVERHEAD_BYTES;
     const fixture = await sqliteFileFixture({ retainBytesPerRoom: 5 * cost, retainBytesTotal: 7 * cost });
     try {
       const old = await databaseAtVersion(fixture, 3, "e3");
       const insert = old.prepare(`INSERT INTO messages (room, seq, user_id, client_id, msg_id, sender, text, ts) VALUES (?, ?, 'u', 'c', ?, 'ada', ?, ?)`);
-      // "old" was last written at ts 10, "new" at ts 20: three messages of 1,000 bytes each.
+      // Three messages of 1,000 bytes each in "new" and "old".
       for (const seq of [1, 2, 3]) insert.run("new", seq, `n${seq}`, "é".repeat(500), 20);
       for (const seq of [1, 2, 3]) insert.run("old", seq, `o${seq}`, "é".repeat(500), 10);
       old.prepare(`INSERT INTO room_sizes (room, text_bytes) VALUES ('new', 3000), ('old', 3000)`).run();
@@ -114,9 +114,12 @@ describe("SqliteStore specifics", () => {
       await store.append({ ...base, id: "c1" });
       assert.equal((await store.readAfter("old", 0, 10)).length, 3, "7 of 7 held");
       await store.append({ ...base, id: "c2" });
-      assert.deepEqual(await store.readAfter("old", 0, 10), [], "the migrated rooms count: the oldest went whole");
-      assert.equal(await store.latestSeq("old"), 4);
+      // The migrated rooms count: 8 of 7. "new" and "old" hold as much, the greater name gives up one.
+      assert.deepEqual((await store.readAfter("old", 0, 10)).map((m) => m.seq), [2, 3]);
+      assert.equal(await store.latestSeq("old"), 3);
       assert.equal((await store.readAfter("new", 0, 10)).length, 3);
+      await store.append({ ...base, id: "c3" });
+      assert.deepEqual((await store.readAfter("new", 0, 10)).map((m) => m.seq), [2, 3], "then the other");
     } finally {
       await fixture.cleanup();
     }
