@@ -42,7 +42,7 @@ export async function chat(argv: string[]): Promise<void> {
   });
   client.on("joined", (e) => {
     if (!e.recovered) {
-      print(`-- ${e.room}: ${e.first ? "joined" : "resynced"}; online: ${e.online.join(", ")}`);
+      print(`-- ${e.room}: ${e.first ? "joined" : "resynced"}${e.readOnly ? " (read-only: you can read but not write here)" : ""}; online: ${e.online.join(", ")}`);
       e.messages.forEach(show);
     }
   });

@@ -484,7 +484,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
           this.requestBackfill(m.room);
         }
         if (m.recovered) for (const msg of m.messages) this.deliver(msg);
-        this.emit("joined", { room: m.room, recovered: m.recovered, first, messages: m.messages, online: m.online, onlineCount: m.onlineCount });
+        this.emit("joined", { room: m.room, recovered: m.recovered, first, messages: m.messages, online: m.online, onlineCount: m.onlineCount, readOnly: m.readOnly === true });
         return this.emitOnline(m.room);
       }
       case "message":

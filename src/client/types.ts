@@ -44,6 +44,8 @@ export interface RoomJoinedEvent {
   /** All nicknames online when onlineCount is at most the server's onlineListMax, else the first page. */
   online: string[];
   onlineCount: number;
+  /** true: the server lets this user read the room but not write in it (a send would fail with `forbidden`). */
+  readOnly: boolean;
 }
 
 export interface PresenceEvent {

@@ -168,6 +168,8 @@ export interface JoinedMessage {
   online: string[];
   /** How many nicknames are online in the room, the joiner included. */
   onlineCount: number;
+  /** true: the joiner may read the room but not write in it (a `send` gets `forbidden`). Absent: it may write. */
+  readOnly?: boolean;
 }
 export interface LeftMessage {
   type: "left";

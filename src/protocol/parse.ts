@@ -31,7 +31,7 @@ const serverShapes: Record<ServerMessage["type"], Shape> = {
     epoch: "string", serverTime: "number",
     liveness: "object", retry: "object", limits: "object", historyLimit: "int",
   },
-  joined: { room: "string", seq: "int", recovered: "boolean", messages: "array", online: "array", onlineCount: "int" },
+  joined: { room: "string", seq: "int", recovered: "boolean", messages: "array", online: "array", onlineCount: "int", "readOnly?": "boolean" },
   left: { room: "string" },
   message: { room: "string", seq: "int", from: "string", text: "string", ts: "number" },
   ack: { room: "string", id: "string", seq: "int", ts: "number", duplicate: "boolean" },

@@ -28,6 +28,8 @@ export interface Member extends SyncingMember {
   readonly ip: string;
   /** Rooms this identity may join: exact names and `prefix*`; undefined: all. */
   readonly allowedRooms: readonly string[] | undefined;
+  /** Rooms this identity may write in (see Identity.write); undefined: all but the server's read-only rooms. */
+  readonly writeRooms: readonly string[] | undefined;
   readonly rooms: JoinedRooms;
   send(message: ServerMessage): void;
   sendFrame(frame: Buffer): void;
@@ -50,6 +52,8 @@ const NICKNAME_PURGE_MS = 60 * 1000;
 /** Bytes of rooms' newest pages kept for the joins that follow (a page is at most 240 KiB). */
 const LATEST_PAGES_BYTES = 4 * 1024 * 1024;
 const frameOf = (message: ServerMessage): Buffer => Buffer.from(JSON.stringify(message));
+/** Ends a `joined` frame's presence fields for a member who may not write in the room. */
+const READ_ONLY_FIELD = Buffer.from(`,"readOnly":true`);
 
 /**
  * Rooms, presence, history and message flow for all connections of this node. Messages are
@@ -128,6 +132,12 @@ export class ChatHub {
     return checked.name;
   }
 
+  /** Whether the member may send to `room`: its identity's `write` list, else any room but the read-only ones. */
+  private mayWrite(member: Member, room: string): boolean {
+    if (member.writeRooms !== undefined) return roomAllowed(member.writeRooms, room);
+    return this.options.readOnlyRooms.length === 0 || !roomAllowed(this.options.readOnlyRooms, room);
+  }
+
   join(member: Member, requested: string, since?: number, epoch?: string): void {
     const room = this.roomName(member, requested);
     if (room === null) return;
@@ -172,7 +182,8 @@ export class ChatHub {
       onlineFields: () => {
         this.presence.snapshot(room);
         const online = withNames(state, member.nick, elsewhere, this.options.onlineListMax);
-        return [state.onlineFieldHead(online.json), Buffer.from(String(online.count))];
+        const fields = [state.onlineFieldHead(online.json), Buffer.from(String(online.count))];
+        return this.mayWrite(member, room) ? fields : [...fields, READ_ONLY_FIELD];
       },
       stillWanted: () => member.isOpen && state.holds(member, held),
       answered: (recovered, replayed) => this.metrics.countJoin(since, recovered, replayed),
@@ -234,6 +245,9 @@ export class ChatHub {
     const room = joinedName(member, requestedRoom);
     if (!member.rooms.has(room)) {
       return refused(member, { type: "error", code: ErrorCode.NotInRoom, message: `join '${room.slice(0, MAX_ROOM_NAME)}' before sending to it`, ref: id });
+    }
+    if (!this.mayWrite(member, room)) {
+      return refused(member, { type: "error", code: ErrorCode.Forbidden, message: `you may read '${room}' but not write in it`, ref: id });
     }
     const textCheck = checkText(text, { maxCodePoints: this.options.maxTextLength, maxControlShare: this.options.maxControlShare });
     if (!textCheck.ok) {

@@ -114,13 +114,14 @@ class Occasional {
   /** See fragment-guard: set while a fragmented message is incomplete. */
   fragmentTimer: NodeJS.Timeout | null = null;
   allowedRooms: readonly string[] | undefined = undefined;
+  writeRooms: readonly string[] | undefined = undefined;
   /** Set when the server closes the connection; null: the client did (or the link died). */
   endReason: EndReason | null = null;
   /** What rooms hold for this reader while its catch-ups go out (see Room.deliver), all rooms together. */
   heldBytes = 0;
 
   get holdsNothing(): boolean {
-    return this.handshake === null && this.pager === null && this.reads === null && this.sendOrder === null && this.fragmentTimer === null && this.allowedRooms === undefined && this.endReason === null && this.heldBytes === 0;
+    return this.handshake === null && this.pager === null && this.reads === null && this.sendOrder === null && this.fragmentTimer === null && this.allowedRooms === undefined && this.writeRooms === undefined && this.endReason === null && this.heldBytes === 0;
   }
 }
 
@@ -191,6 +192,11 @@ export class Connection implements Member, LivenessHost {
   /** Rooms this identity may join: exact names and `prefix*`; undefined: all. */
   get allowedRooms(): readonly string[] | undefined {
     return this.occasional?.allowedRooms;
+  }
+
+  /** Rooms this identity may write in (see Identity.write); undefined: all but the read-only rooms. */
+  get writeRooms(): readonly string[] | undefined {
+    return this.occasional?.writeRooms;
   }
 
   /** The occasional state, made if there is none. */
@@ -532,6 +538,7 @@ export class Connection implements Member, LivenessHost {
     this.clientId = clientId;
     this.userId = identity.userId;
     if (identity.rooms !== undefined) this.more.allowedRooms = identity.rooms;
+    if (identity.write !== undefined) this.more.writeRooms = identity.write;
     this.nick = nick;
   }
 

@@ -108,6 +108,14 @@ export interface ServerOptions extends ResourceOptions {
    */
   frameAncestors?: string[];
   /**
+   * Rooms where only identities whose `write` list names them may send (exact names, or
+   * `prefix*`; "*" is every room): everyone else may join and read. For announcement rooms
+   * and rooms too large for everyone to speak in (each message is written to every member).
+   * Anonymous users have no `write` list, so they only read there; a token's `write` claim or
+   * an `authenticate` hook gives one. Default: none.
+   */
+  readOnlyRooms?: string[];
+  /**
    * Host names (the Host header, without port) the server answers to; a DNS name that an
    * attacker points at this machine is refused (DNS rebinding). "*" allows any. Default: the
    * bound host, this machine's host name and interface addresses, localhost.
@@ -209,6 +217,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     largeRoomPresenceMs: o.largeRoomPresenceMs ?? 1_000,
     allowedOrigins: o.allowedOrigins ?? null,
     frameAncestors: (o.frameAncestors ?? []).map(frameAncestorOrigin),
+    readOnlyRooms: (o.readOnlyRooms ?? []).map(roomPattern),
     webRoot: o.webRoot ?? null,
     metricsPort: o.metricsPort ?? null,
     metricsHost: o.metricsHost ?? "127.0.0.1",
@@ -225,6 +234,19 @@ function frameAncestorOrigin(entry: string): string {
     throw new RangeError(`frameAncestors: "${entry}" is not an http(s) origin such as https://example.com`);
   }
   return origin;
+}
+
+/**
+ * A room pattern as rooms are named (NFKC, as the server keeps room names): a name of 1-64
+ * characters, or a prefix of at most 64 followed by `*`.
+ */
+function roomPattern(entry: string): string {
+  const pattern = typeof entry === "string" ? entry.normalize("NFKC") : "";
+  const name = pattern.endsWith("*") ? pattern.slice(0, -1) : pattern;
+  if ((name.length === 0 && pattern !== "*") || name.length > 64 || /[\p{Cc}\p{Cs}]/u.test(name)) {
+    throw new RangeError(`readOnlyRooms: "${String(entry)}" is not a room name of 1-64 characters or a prefix followed by *`);
+  }
+  return pattern;
 }
 
 /** The retention options given, for a store the server opens itself (absent ones: the store's defaults). */

@@ -75,6 +75,7 @@ export class ChatSession {
         if (view === undefined) return;
         if (event.first || !event.recovered) view.reset(event.messages);
         else view.add(event.messages);
+        view.readOnly = event.readOnly;
         opts.onChange();
       }),
       client.on("message", (message) => {

@@ -13,6 +13,8 @@ export interface ComposerElements {
  * server).
  */
 export const MAX_TEXT_LENGTH = 4_000;
+/** What the disabled box says in a room this user may only read. */
+export const READ_ONLY_PLACEHOLDER = "You can read this room but not write in it.";
 /** Show the counter from this share of the limit on: earlier it is noise. */
 const COUNTER_FROM = 0.9;
 
@@ -69,6 +71,21 @@ export class Composer {
   focus(): void {
     this.el.input.focus();
   }
+
+  /**
+   * A room where the server lets this user read but not write (its `joined` said readOnly):
+   * the box and Send are disabled and the box says why, instead of a send failing later.
+   */
+  setReadOnly(readOnly: boolean): void {
+    const { input, form } = this.el;
+    if (input.disabled === readOnly) return;
+    this.writablePlaceholder ??= input.placeholder;
+    input.disabled = readOnly;
+    input.placeholder = readOnly ? READ_ONLY_PLACEHOLDER : this.writablePlaceholder;
+    const send = form.querySelector<HTMLButtonElement>("button[type=submit]");
+    if (send) send.disabled = readOnly;
+  }
+  private writablePlaceholder: string | undefined;
 
   private limit(): number {
     const set = Number(this.el.input.dataset.maxLength);

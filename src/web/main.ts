@@ -148,6 +148,7 @@ function redraw(): void {
   olderButton.disabled = current?.olderLoading ?? false;
   olderButton.textContent = current?.olderLoading ? "Loading older messages…" : "Load older messages";
   jumpButton.hidden = !showJump();
+  composer.setReadOnly(current?.readOnly ?? false);
   // Near the composer: queued messages will go out later, not never.
   const waiting = current ? (outbox.get(current.room)?.waiting ?? 0) : 0;
   const connected = s.client.state.kind === "open";

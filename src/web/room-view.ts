@@ -31,6 +31,8 @@ export class RoomView {
   draft = "";
   hasOlder = false;
   olderLoading = false;
+  /** The server lets this user read the room but not write in it (from its `joined`). */
+  readOnly = false;
   private shown = false;
   /** scrollTop when the room was switched away from; null: it was at the bottom. */
   private savedScrollTop: number | null = null;

@@ -135,4 +135,27 @@ describe("rooms on the page: a sidebar, switching without leaving, unread counts
       assert.deepEqual(await bob.texts(), [], "a discarded message is never sent");
     });
   });
+
+  it("a read-only room (--read-only-room) disables the message box and says why; other rooms stay writable", async () => {
+    await withServer(
+      async ({ enter }) => {
+        const ada = await enter("ada", "lobby");
+        const box = () => ada.page.$eval("#text", (t) => ({ disabled: (t as HTMLTextAreaElement).disabled, placeholder: (t as HTMLTextAreaElement).placeholder }));
+        const sendDisabled = () => ada.page.$eval("#composer button[type=submit]", (b) => (b as HTMLButtonElement).disabled);
+        assert.equal((await box()).disabled, false);
+        await ada.openRoom("news");
+        await waitUntil(async () => (await box()).disabled, SHORT_MS, "the box disabled in news");
+        assert.match((await box()).placeholder, /can read this room but not write/);
+        assert.equal(await sendDisabled(), true);
+
+        await ada.openRoom("lobby");
+        await waitUntil(async () => !(await box()).disabled, SHORT_MS, "the box enabled again in lobby");
+        assert.equal(await sendDisabled(), false);
+        assert.match((await box()).placeholder, /Write a message/);
+        await ada.send("still writes here");
+        await ada.waitForTexts(["still writes here"], SHORT_MS);
+      },
+      { args: ["--read-only-room", "news"] },
+    );
+  });
 });

@@ -98,6 +98,17 @@ describe("configuration", () => {
     }
   });
 
+  it("takes read-only rooms as room names or prefixes with *, in the form rooms are kept (NFKC), and refuses anything else", () => {
+    const c = loadConfig(["--read-only-room", "news", "--read-only-room", "ann*"], {});
+    assert.deepEqual(toServerOptions(c.values).readOnlyRooms, ["news", "ann*"]);
+    const patterns = (list: string[]) => resolveOptions({ log: () => {}, readOnlyRooms: list }).readOnlyRooms;
+    assert.deepEqual(patterns(["ｎｅｗｓ", "*", "a*"]), ["news", "*", "a*"]);
+    assert.deepEqual(patterns([]), []);
+    for (const bad of ["", "x".repeat(65), "tab\there*", "**".repeat(40)]) {
+      assert.throws(() => patterns([bad]), /readOnlyRooms: .* is not a room name/, JSON.stringify(bad));
+    }
+  });
+
   it("generates help with every flag and environment variable", () => {
     const help = usage();
     for (const e of CONFIG_SCHEMA) {

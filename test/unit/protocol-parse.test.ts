@@ -57,12 +57,14 @@ describe("parseServerMessage: what arrays and objects hold", () => {
 
   it("accepts what the server sends, and refuses items that are not what the protocol lists", () => {
     assert.equal(isProtocolError(parsed(joined)), false);
+    assert.equal(isProtocolError(parsed({ ...joined, readOnly: true })), false);
     assert.equal(isProtocolError(parsed(welcome)), false);
     assert.equal(isProtocolError(parsed({ type: "presence", room: "r", changes: [{ event: "join", nick: "b" }, { event: "leave", nick: "c", reason: "timeout" }], count: 2 })), false);
     const refused: object[] = [
       { ...joined, messages: [null] },
       { ...joined, messages: [{ room: "r", seq: "1", from: "ada", text: "hi", ts: 1 }] },
       { ...joined, online: ["ada", 7] },
+      { ...joined, readOnly: "yes" },
       { type: "history", room: "r", messages: [{}], hasMore: false },
       { type: "presence", room: "r", changes: [{ event: "arrive", nick: "b" }], count: 1 },
       { type: "presence", room: "r", changes: ["b"], count: 1 },

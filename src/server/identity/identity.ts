@@ -11,6 +11,12 @@ export interface Identity {
    * starts with `prefix`. Absent: every room.
    */
   rooms?: string[];
+  /**
+   * Rooms this identity may write in (send to), among those it may join: exact names, or
+   * `prefix*`. Absent: every room it may join except the server's `readOnlyRooms`; present, it
+   * alone decides, so a moderator's token can name read-only rooms and a reader's can be `[]`.
+   */
+  write?: string[];
 }
 
 /** An authentication that says no: the connection is closed with `code` (see close-codes.ts). */

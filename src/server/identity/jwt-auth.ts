@@ -17,7 +17,8 @@ const CLOCK_TOLERANCE_S = 30;
 /**
  * Token mode: the deployer's login issues a JWT; the client puts it in `hello` (browsers
  * cannot set headers on a WebSocket, and a URL ends up in logs). Claims: `sub` (the userId,
- * required), `name` (the nickname, optional), `rooms` (an allow-list, optional), `exp`.
+ * required), `name` (the nickname, optional), `rooms` (an allow-list, optional), `write` (the
+ * rooms it may send to, optional: see Identity.write), `exp`.
  */
 export function jwtAuth(key: JwtKey): AuthMode {
   const { verifyKey, algorithms } = resolveKey(key);
@@ -31,11 +32,12 @@ export function jwtAuth(key: JwtKey): AuthMode {
       } catch (err) {
         return refuse(err instanceof errors.JWTExpired ? "token expired" : "token not valid");
       }
-      const { sub, name, rooms } = payload;
+      const { sub, name, rooms, write } = payload;
       if (typeof sub !== "string" || sub.length === 0 || sub.length > MAX_CLAIM_LENGTH) return refuse("token has no usable sub claim");
       if (name !== undefined && (typeof name !== "string" || name.length > MAX_CLAIM_LENGTH)) return refuse("token's name claim is not a short string");
       if (rooms !== undefined && !isRoomList(rooms)) return refuse(`token's rooms claim must be a list of at most ${MAX_ROOM_PATTERNS} room names`);
-      return { userId: sub, ...(name !== undefined ? { name } : {}), ...(rooms !== undefined ? { rooms } : {}) };
+      if (write !== undefined && !isRoomList(write)) return refuse(`token's write claim must be a list of at most ${MAX_ROOM_PATTERNS} room names`);
+      return { userId: sub, ...(name !== undefined ? { name } : {}), ...(rooms !== undefined ? { rooms } : {}), ...(write !== undefined ? { write } : {}) };
     },
   };
 }
