@@ -6,7 +6,9 @@
  * `retryAfterMs`, answers pings), so it is never cut, and it sends as much as the rate limits
  * let it. Without forwarded addresses there is one sender; with them, one per address, each
  * connecting from `localAddress` (a proxy the server trusts) with that address in
- * X-Forwarded-For. Prints the counts of stored and of refused sends of all senders as JSON at the end.
+ * X-Forwarded-For. A send the server refuses for good (`forbidden`: a read-only room) is
+ * dropped and another sent in its place, as a hostile sender would. Prints the counts of
+ * stored, refused (rate_limited) and forbidden sends of all senders as JSON at the end.
  */
 import WebSocket from "ws";
 import { PulseClient } from "../src/client/pulse-client.js";
@@ -21,6 +23,8 @@ let acked = 0;
 /** Sends the server refused with rate_limited (each resent later by the client library). */
 let refused = 0;
 const RATE_LIMITED = Buffer.from('"code":"rate_limited"');
+/** Sends the server refused for good with forbidden (a read-only room). */
+let forbidden = 0;
 
 function sender(forwardedFor: string | null): PulseClient {
   const headers = forwardedFor === null ? {} : { "x-forwarded-for": forwardedFor };
@@ -32,8 +36,11 @@ function sender(forwardedFor: string | null): PulseClient {
   } as unknown as WebSocketFactory;
   const client = new PulseClient({ url: `ws://127.0.0.1:${port}`, nick: `loud${process.pid}x${Math.random().toString(36).slice(2, 8)}`, WebSocket: bound });
   client.on("outbox", (entry) => {
-    if (entry.status !== "sent") return;
-    acked++;
+    if (entry.status === "failed") {
+      forbidden++;
+      client.discard(entry.id);
+    } else if (entry.status === "sent") acked++;
+    else return;
     client.send(room!, text);
   });
   client.join(room!);
@@ -44,5 +51,5 @@ function sender(forwardedFor: string | null): PulseClient {
 const clients = forwarded.length === 0 ? [sender(null)] : forwarded.map(sender);
 await new Promise((r) => setTimeout(r, Number(seconds) * 1000));
 for (const c of clients) c.close();
-console.log(JSON.stringify({ acked, refused }));
+console.log(JSON.stringify({ acked, refused, forbidden }));
 process.exit(0);

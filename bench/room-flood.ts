@@ -13,7 +13,8 @@
  * (default 100) connections, each from a /64 of its own, as anyone with a free /48 from a
  * tunnel broker can; one of them into the large room, one into a room of their own (what it
  * costs is the store's disk and the server's writes to it). --site-only runs those two and the
- * run without an attacker.
+ * run without an attacker. --read-only makes the large room read-only (`readOnlyRooms`): the
+ * attackers' sends there are refused with forbidden, and they send another each time.
  *
  * The server runs in this process (pinned to core 0) so that its rate limits can be the
  * defaults for the attackers while the generator's few addresses, each carrying 1,250 members,
@@ -31,7 +32,7 @@ import { LOAD_CORE, SERVER_CORE } from "./lib/spawn.js";
 import { sleep } from "./lib/stats.js";
 import { textTable } from "./lib/table.js";
 
-const { values } = parseArgs({ options: { members: { type: "string" }, seconds: { type: "string" }, server: { type: "string" }, "site-senders": { type: "string" }, "site-only": { type: "boolean" } } });
+const { values } = parseArgs({ options: { members: { type: "string" }, seconds: { type: "string" }, server: { type: "string" }, "site-senders": { type: "string" }, "site-only": { type: "boolean" }, "read-only": { type: "boolean" } } });
 const SITE_SENDERS = Number(values["site-senders"] ?? 100);
 /** The proxy the site's senders connect from; the server trusts its X-Forwarded-For. */
 const PROXY = "127.0.0.98";
@@ -55,6 +56,7 @@ const server = await startServer({
   trustedProxies: [PROXY],
   // Only what the generator's members need; sends keep the defaults, per connection and per address.
   rateLimits: { upgrades: WIDE, pings: { perIp: WIDE }, membership: { perIp: WIDE }, history: { perIp: WIDE } },
+  ...(values["read-only"] ? { readOnlyRooms: [ROOM] } : {}),
 });
 const fleet = await Fleet.start(4, { kind: "pulse", host: "127.0.0.1", port: server.port, reconnect: false, track: false });
 await fleet.grow(MEMBERS);
@@ -64,6 +66,7 @@ await fleet.settle(1_500);
 interface Sent {
   acked: number;
   refused: number;
+  forbidden: number;
 }
 /** Runs one attacker process (its senders forwarded from `forwarded`, if any); resolves with its sends stored and refused. */
 function attack(address: string, room: string, textLength: number, forwarded: readonly string[] = []): Promise<Sent> {
@@ -119,6 +122,7 @@ for (const s of scenarios.filter((x) => !values["site-only"] || x.addresses === 
     String(Math.round((delivered / wallMs) * 1000)),
     s.addresses === 0 ? "" : String(stored.reduce((n, x) => n + x.acked, 0)),
     s.addresses === 0 ? "" : String(stored.reduce((n, x) => n + x.refused, 0)),
+    s.addresses === 0 ? "" : String(stored.reduce((n, x) => n + x.forbidden, 0)),
   ]);
   console.log(`  ${rows.at(-1)!.join(" | ")}`);
   await fleet.settle(1_000);
@@ -126,6 +130,6 @@ for (const s of scenarios.filter((x) => !values["site-only"] || x.addresses === 
 await fleet.close();
 await server.close();
 
-console.log(`\nA room of ${inRoom} idle members, ${SECONDS} s per scenario, server ${DIST}, ${new Date().toISOString()}\n`);
-console.log(textTable(["scenario", "server CPU", "event-loop delay p99 (ms)", "max (ms)", "deliveries/s", "attackers' messages stored", "refused (rate_limited)"], rows));
+console.log(`\nA room of ${inRoom} idle members${values["read-only"] ? ", read-only" : ""}, ${SECONDS} s per scenario, server ${DIST}, ${new Date().toISOString()}\n`);
+console.log(textTable(["scenario", "server CPU", "event-loop delay p99 (ms)", "max (ms)", "deliveries/s", "attackers' messages stored", "refused (rate_limited)", "refused for good (forbidden)"], rows));
 process.exit(0);
