@@ -93,6 +93,18 @@ export class RedisStore implements MessageStore, IdentityStore {
     return this.epochValue;
   }
 
+  /**
+   * Gives the data a new epoch, for after Redis was restored from a snapshot (RDB or AOF): the
+   * rooms go on from their seqs at snapshot time, so the seqs written after it are handed out
+   * again, for other messages, and a client that saw them would drop the new ones as seen (see
+   * restoreSqlite). Nodes read the epoch when they open the store: start them after this.
+   */
+  async renewEpoch(): Promise<string> {
+    this.epochValue = randomUUID();
+    await this.redis.set(this.key("epoch"), this.epochValue);
+    return this.epochValue;
+  }
+
   /** Whether channels are sharded (SPUBLISH / SSUBSCRIBE, Redis 7+). */
   get sharded(): boolean {
     return this.publishCommand === "SPUBLISH";

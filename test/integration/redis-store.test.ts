@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { RedisStore } from "../../src/store/redis-store.js";
@@ -123,6 +125,21 @@ describe("RedisStore on a real redis-server", () => {
       assert.equal(Number(await store.redis.get(key("held"))), 7 * cost);
     } finally {
       await fixture.cleanup();
+    }
+  });
+
+  it("pulse restore --redis gives a Redis restored from a snapshot a new epoch, which the next open reads", async () => {
+    const before = await RedisStore.open({ url: redis.url });
+    const old = before.epoch;
+    await before.close();
+    const run = spawnSync(process.execPath, ["dist/cli/pulse.js", "restore", "--redis", redis.url], { cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8" });
+    assert.equal(run.status, 0, run.stderr);
+    const after = await RedisStore.open({ url: redis.url });
+    try {
+      assert.notEqual(after.epoch, old);
+      assert.ok(run.stdout.includes(`new epoch ${after.epoch}`), run.stdout);
+    } finally {
+      await after.close();
     }
   });
 
