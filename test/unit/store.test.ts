@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import Database from "better-sqlite3";
+import fc from "fast-check";
 import { MemoryStore, openStore, SqliteStore } from "../../src/store/index.js";
 import { MESSAGE_OVERHEAD_BYTES, type RetentionOptions } from "../../src/store/retention.js";
 import { applyMigrations, SQLITE_MIGRATIONS } from "../../src/store/sqlite-migrations.js";
@@ -58,7 +59,49 @@ storeContract("SqliteStore on :memory:", async (options) => {
   return { store, cleanup: () => store.close() };
 });
 
+/** Appends the same messages to a MemoryStore and a SqliteStore; both must hold the same seqs of every room after each. */
+async function cutsAlike(appends: { room: string; bytes: number }[], retention: RetentionOptions): Promise<void> {
+  const memory = new MemoryStore(retention);
+  const sqlite = new SqliteStore({ ...retention, path: ":memory:" });
+  const rooms = new Set<string>();
+  const held = async (store: MemoryStore | SqliteStore, room: string) => [await store.firstSeq(room), await store.latestSeq(room)];
+  try {
+    for (const [i, { room, bytes }] of appends.entries()) {
+      rooms.add(room);
+      const input = { room, userId: "u", clientId: "c", id: `m${i}`, from: "ada", text: "x".repeat(bytes), ts: i };
+      assert.equal((await sqlite.append(input)).message.seq, (await memory.append(input)).message.seq, `append ${i} to ${room}`);
+    }
+    for (const room of rooms) assert.deepEqual(await held(sqlite, room), await held(memory, room), room);
+  } finally {
+    await memory.close();
+    await sqlite.close();
+  }
+}
+
 describe("SqliteStore specifics", () => {
+  it("cuts rooms over the total exactly as the memory store does, many rooms of one size included", async () => {
+    // The memory store keeps its rooms in a heap, SQLite in an index, Redis in a sorted set
+    // (store-contract.ts covers Redis): the same order, ties and cut.
+    const tiny = MESSAGE_OVERHEAD_BYTES + 1;
+    const fill = (rooms: string[], each: number) => rooms.flatMap((room) => Array.from({ length: each }, () => ({ room, bytes: 1 })));
+    // 70 rooms of three tiny messages tie; a long message then needs about 79 cuts, one from each
+    // in turn, then from the first again.
+    const seventy = Array.from({ length: 70 }, (_, i) => `t${String(i).padStart(2, "0")}`);
+    await cutsAlike([...fill(seventy, 3), { room: "z", bytes: 20_000 }], { retainBytesPerRoom: 210 * tiny + 100, retainBytesTotal: 210 * tiny + 100 });
+    // Rooms of 10, 9 and 2: the first two are cut down in turn, not the second down to the third.
+    await cutsAlike([...fill(["a"], 10), ...fill(["b"], 9), ...fill(["c"], 2), { room: "z", bytes: 8 * tiny }], { retainBytesPerRoom: 21 * tiny + 100, retainBytesTotal: 21 * tiny + 100 });
+
+    // Many rooms of tiny messages tie, and a long message then needs many cuts; a few rooms
+    // leave gaps between the largest.
+    const scenario = fc.constantFrom(150, 80, 6).chain((rooms) =>
+      fc.array(fc.record({ room: fc.integer({ min: 0, max: rooms - 1 }).map((n) => `r${n}`), bytes: fc.constantFrom(1, 1, 1, 1, 40, 200, 4_000, 20_000) }), { minLength: 100, maxLength: 400 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(scenario, (appends) => cutsAlike(appends, { retainBytesPerRoom: 40_000, retainBytesTotal: 60_000 })),
+      { numRuns: 25 },
+    );
+  });
+
   it("migrates a version 1 database: history kept, old keys no longer pre-empt new users", async () => {
     const fixture = await sqliteFileFixture();
     try {
