@@ -1,4 +1,4 @@
-import type { ChatMessage, ServerMessage } from "../protocol/messages.js";
+import type { ChatMessage, ErrorMessage, ServerMessage } from "../protocol/messages.js";
 import { ErrorCode } from "../protocol/messages.js";
 import { checkText, normalizeName } from "../protocol/names.js";
 import { toWire } from "../store/message-store.js";
@@ -132,6 +132,13 @@ export class ChatHub {
     return checked.name;
   }
 
+  /** A send refused for good (its client must not resend it as it is): answered and counted. */
+  private refused(member: Member, error: ErrorMessage): StoreVerdict {
+    this.metrics.countRefused(error.code);
+    member.send(error);
+    return null;
+  }
+
   /** Whether the member may send to `room`: its identity's `write` list, else any room but the read-only ones. */
   private mayWrite(member: Member, room: string): boolean {
     if (member.writeRooms !== undefined) return roomAllowed(member.writeRooms, room);
@@ -240,18 +247,18 @@ export class ChatHub {
    */
   async send(member: Member, requestedRoom: string, id: string, text: string): Promise<StoreVerdict> {
     if (!validId(id)) {
-      return refused(member, { type: "error", code: ErrorCode.BadMessage, message: "a message id is 1-128 visible ASCII characters" });
+      return this.refused(member, { type: "error", code: ErrorCode.BadMessage, message: "a message id is 1-128 visible ASCII characters" });
     }
     const room = joinedName(member, requestedRoom);
     if (!member.rooms.has(room)) {
-      return refused(member, { type: "error", code: ErrorCode.NotInRoom, message: `join '${room.slice(0, MAX_ROOM_NAME)}' before sending to it`, ref: id });
+      return this.refused(member, { type: "error", code: ErrorCode.NotInRoom, message: `join '${room.slice(0, MAX_ROOM_NAME)}' before sending to it`, ref: id });
     }
     if (!this.mayWrite(member, room)) {
-      return refused(member, { type: "error", code: ErrorCode.Forbidden, message: `you may read '${room}' but not write in it`, ref: id });
+      return this.refused(member, { type: "error", code: ErrorCode.Forbidden, message: `you may read '${room}' but not write in it`, ref: id });
     }
     const textCheck = checkText(text, { maxCodePoints: this.options.maxTextLength, maxControlShare: this.options.maxControlShare });
     if (!textCheck.ok) {
-      return refused(member, { type: "error", code: textCheck.code, message: textCheck.reason, ref: id });
+      return this.refused(member, { type: "error", code: textCheck.code, message: textCheck.reason, ref: id });
     }
     let result;
     try {
@@ -259,13 +266,14 @@ export class ChatHub {
     } catch (err) {
       this.options.log(`append to ${room} failed: ${(err as Error).message}`, { event: "store_failed", op: "append", room, user: member.userId, err: (err as Error).message });
       const refusal = storeFailed("the message was not stored; send it again", id);
+      this.metrics.countRefused(ErrorCode.StoreFailed);
       member.send(refusal);
       return refusal.retryAfterMs;
     }
     const m = result.message;
     if (result.duplicate && m.room !== room) {
       // Acking would tell the client that a message reached this room when it never did.
-      return refused(member, { type: "error", code: ErrorCode.IdReused, message: `message id already used in another room; send it with a new id`, ref: id });
+      return this.refused(member, { type: "error", code: ErrorCode.IdReused, message: `message id already used in another room; send it with a new id`, ref: id });
     }
     // The ack goes first: after a reconnect the client must know the id is settled before it
     // sees the message, or it would resend it.
@@ -373,10 +381,6 @@ const joinedName = (member: Member, requested: string): string => (member.rooms.
 export type StoreVerdict = number | null;
 
 /** Answers a send with an error that is not the store's: nothing for the sender's order to wait on. */
-function refused(member: Member, error: ServerMessage): StoreVerdict {
-  member.send(error);
-  return null;
-}
 
 /** A member has as many paged replies queued as it may: the request is refused, it may retry. */
 const tooManyReplies = (room: string): ServerMessage => ({

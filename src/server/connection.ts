@@ -441,6 +441,7 @@ export class Connection implements Member, LivenessHost {
     (more.reads ??= new ReadPause(this.socket, MAX_READ_PAUSE_MS)).pauseFor(verdict.retryAfterMs);
     const refusal = refusalOf(request, verdict.retryAfterMs);
     if (refusal) this.send(refusal);
+    if (send) this.hub.metrics.countRefused(ErrorCode.RateLimited);
     return false;
   }
 

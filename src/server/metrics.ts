@@ -38,7 +38,8 @@ export class Metrics {
   /** Pings not yet folded into frameCounts (see pingReceived). */
   private pingsReceived = 0;
   /** Chat `send` requests by outcome. */
-  readonly messagesReceived = new Counter({ name: "pulse_messages_received_total", help: "Chat send requests by result: stored (new), duplicate (acked with duplicate:true, a resend), refused (invalid, not in room, store failure, id reused)", labelNames: ["result"] as const, registers: [this.registry] });
+  readonly messagesReceived = new Counter({ name: "pulse_messages_received_total", help: "Chat send requests acked, by result: stored (new), duplicate (acked with duplicate:true, a resend); refused ones are in pulse_messages_refused_total", labelNames: ["result"] as const, registers: [this.registry] });
+  readonly messagesRefused = new Counter({ name: "pulse_messages_refused_total", help: "Chat send requests refused, by error code: rate_limited (comes again later), forbidden (a room the sender may only read), not_in_room, bad_text, bad_message, id_reused, store_failed, ...", labelNames: ["code"] as const, registers: [this.registry] });
   /** Chat messages written to clients, by path. */
   readonly messagesSent = new Counter({ name: "pulse_messages_sent_total", help: "Chat messages written to clients: live (broadcast), join (in joined: the resume gap or the latest page), history (history requests)", labelNames: ["path"] as const, registers: [this.registry] });
   /** Frames written by room broadcasts, one per recipient. */
@@ -124,6 +125,11 @@ export class Metrics {
   /** A send was acked: a new message, or a resend of one already stored. */
   countReceived(duplicate: boolean): void {
     (duplicate ? this.duplicates : this.stored).inc();
+  }
+
+  /** A send was refused with this error code. */
+  countRefused(code: string): void {
+    this.messagesRefused.labels(code).inc();
   }
 
   /** A broadcast was written to `recipients` members; seq 0 is presence, else a chat message. */

@@ -18,6 +18,34 @@ async function scrape(port: number, headers: Record<string, string> = {}): Promi
 }
 
 describe("/metrics", () => {
+  it("counts refused sends by their error code", async () => {
+    const server = await testServer({ readOnlyRooms: ["news"], rateLimits: { messages: { perConnection: { perSecond: 0.1, burst: 4 } } } });
+    const alice = await RawClient.hello(`ws://127.0.0.1:${server.port}`, "alice");
+    try {
+      for (const room of ["lobby", "news"]) {
+        alice.send({ type: "join", room });
+        await alice.next("joined", (j) => j.room === room);
+      }
+      const answer = async (room: string, id: string) => {
+        alice.send({ type: "send", room, id, text: "hi" });
+        const m = await waitFor(() => alice.received.find((r) => (r.type === "error" && r.ref === id) || (r.type === "ack" && r.id === id)), `an answer to ${id}`);
+        return m.type === "error" ? m.code : m.type;
+      };
+      assert.equal(await answer("news", "n1"), "forbidden");
+      assert.equal(await answer("elsewhere", "e1"), "not_in_room");
+      assert.equal(await answer("lobby", "l1"), "ack");
+      assert.equal(await answer("lobby", "l2"), "ack");
+      assert.equal(await answer("lobby", "l3"), "rate_limited", "the burst of 4 is spent (refusals take their token too)");
+      const m = await scrape(server.port);
+      const refused = (code: string) => sampleValue(m, "pulse_messages_refused_total", { code });
+      assert.deepEqual([refused("forbidden"), refused("not_in_room"), refused("rate_limited")], [1, 1, 1]);
+      assert.equal(sampleValue(m, "pulse_messages_received_total", { result: "stored" }), 2);
+    } finally {
+      alice.close();
+      await server.close();
+    }
+  });
+
   it("counts what a scripted session did", async () => {
     const server = await testServer({ liveness: LIVENESS, checkMs: 100 });
     const url = `ws://127.0.0.1:${server.port}`;
