@@ -18,7 +18,7 @@ import { randomId } from "./ids.js";
 import { watchHost } from "./host-signals.js";
 import type {
   ConnectionState, DisconnectInfo, OutboxEntry, OutboxStorage, PulseClientEvents, PulseClientOptions, RttInfo,
-  WebSocketFactory, WebSocketLike,
+  SocketOptions, WebSocketFactory, WebSocketLike,
 } from "./types.js";
 
 const OPEN = 1;
@@ -31,6 +31,21 @@ const roomName = (name: string): string => name.normalize("NFKC");
  * A Pulse connection that tells the truth about its state, reconnects by itself, resends what
  * was not acknowledged and resumes every room where it left off.
  */
+/**
+ * Limits for `ws` in Node (a browser ignores them and keeps its own). ws's client defaults take a
+ * frame of 100 MiB, held in up to 262,144 pieces, and offer permessage-deflate, so a hostile or
+ * broken server could make one frame cost gigabytes. The server's largest frames are pages of
+ * 256 KiB of messages and lists of names (protocol.md, "Frame sizes"): 8 MiB is far above them.
+ * Pieces as the server holds its own (one per 256 bytes, plus 16); no compression, which the
+ * server does not use.
+ */
+const MAX_SERVER_FRAME_BYTES = 8 * 1024 * 1024;
+export const SOCKET_OPTIONS: SocketOptions = {
+  maxPayload: MAX_SERVER_FRAME_BYTES,
+  maxBufferedChunks: Math.ceil(MAX_SERVER_FRAME_BYTES / 256) + 16,
+  perMessageDeflate: false,
+};
+
 export class PulseClient extends Emitter<PulseClientEvents> {
   readonly clientId: string;
   private _nick: string;
@@ -250,7 +265,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   private openSocket(): void {
     let socket: WebSocketLike;
     try {
-      socket = new this.WS(this.currentUrl, [SUBPROTOCOL]);
+      socket = new this.WS(this.currentUrl, [SUBPROTOCOL], SOCKET_OPTIONS);
     } catch (err) {
       return this.scheduleReconnect(CloseCode.Abnormal, `cannot connect: ${(err as Error).message}`);
     }

@@ -111,7 +111,18 @@ export interface WebSocketLike {
   send(data: string): void;
   close(code?: number, reason?: string): void;
 }
-export type WebSocketFactory = new (url: string, protocols: string | string[]) => WebSocketLike;
+/**
+ * The browser's WebSocket takes two arguments and ignores a third; `ws` reads its options
+ * there (see SOCKET_OPTIONS in pulse-client.ts).
+ */
+export type WebSocketFactory = new (url: string, protocols: string | string[], options?: SocketOptions) => WebSocketLike;
+
+/** The options the client gives a WebSocket constructor that takes them (`ws` in Node). */
+export interface SocketOptions {
+  maxPayload: number;
+  maxBufferedChunks: number;
+  perMessageDeflate: boolean;
+}
 
 /** Key-value storage for the outbox (sessionStorage in browsers). */
 export interface OutboxStorage {

@@ -112,6 +112,33 @@ describe("the client against a server that lies", () => {
     }
   });
 
+  it("a frame larger than any a server writes (9 MiB) is refused unread: 1009, nothing delivered, the client comes back", async () => {
+    const huge = "x".repeat(9 * 1024 * 1024);
+    const server = await lyingServer({
+      onJoin: (ws, room) => {
+        ws.send(JSON.stringify(joinedOf(room)));
+        ws.send(JSON.stringify({ type: "message", room, seq: 1, from: "mallory", text: huge, ts: 1 }));
+      },
+    });
+    const client = testClient(server.url, "ada", { backoff: { baseMs: 100, capMs: 400 } });
+    const delivered: number[] = [];
+    const reasons: string[] = [];
+    client.on("message", (m) => delivered.push(m.text.length));
+    client.on("state", (s) => {
+      if (s.kind === "reconnecting") reasons.push(s.reason);
+    });
+    try {
+      client.connect();
+      client.join("lobby");
+      await waitFor(() => server.connections >= 2, "the client back", 10_000);
+      assert.deepEqual(delivered, [], "the frame was not taken in");
+      assert.ok(reasons.length >= 1, "the link was dropped");
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
   it("a message of a type it does not know is ignored: the link stays open", async () => {
     const server = await lyingServer({
       onJoin: (ws, room) => {
