@@ -185,8 +185,12 @@ while held > total and cutLeft > 0 do
       want = 64
     end
     -- The largest room always gives up one: none means its score and stream disagree, and the
-    -- loop would spin inside the script.
-    if take == 0 then return redis.error_reply('P sizes disagrees with the stream of ' .. victim) end
+    -- loop would spin inside the script. The message is stored by now (a script is not rolled
+    -- back), so it still goes out; the total waits for the next append.
+    if take == 0 then
+      redis.log(redis.LOG_WARNING, 'pulse: P sizes disagrees with the stream of ' .. victim)
+      break
+    end
     redis.call('XTRIM', log, 'MAXLEN', n - take)
     if redis.call('EXISTS', P .. 'bytes:' .. victim) == 1 then redis.call('DECRBY', P .. 'bytes:' .. victim, text) end
     held = redis.call('INCRBY', P .. 'held', -freed)
