@@ -136,8 +136,8 @@ function redraw(): void {
   const held = [...outbox.keys()].filter((name) => !s.isIn(name));
   sidebar.render(
     [
-      ...s.roomNames().map((name) => ({ name, unread: s.room(name)?.unread ?? 0, unsent: outbox.get(name)?.unsent ?? 0, held: false })),
-      ...held.map((name) => ({ name, unread: 0, unsent: outbox.get(name)?.unsent ?? 0, held: true })),
+      ...s.roomNames().map((name) => ({ name, unread: s.room(name)?.unread ?? 0, unsent: outbox.get(name)?.unsent ?? 0, held: false, readOnly: s.room(name)?.readOnly ?? false })),
+      ...held.map((name) => ({ name, unread: 0, unsent: outbox.get(name)?.unsent ?? 0, held: true, readOnly: false })),
     ],
     current?.room ?? null,
   );

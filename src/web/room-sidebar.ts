@@ -8,6 +8,8 @@ export interface SidebarRoom {
    * for it: listed so they stay visible; opening the room joins it and sends them.
    */
   held: boolean;
+  /** The server lets us read this room but not write in it. */
+  readOnly: boolean;
 }
 
 export interface RoomSidebarElements {
@@ -61,6 +63,13 @@ export class RoomSidebar {
       name.className = "room-name";
       name.textContent = `# ${room.name}`;
       link.append(name);
+      if (room.readOnly) {
+        const mark = document.createElement("span");
+        mark.className = "read-only";
+        mark.textContent = "read-only";
+        mark.title = "You can read this room but not write in it";
+        link.append(mark);
+      }
       if (room.unread > 0) {
         const badge = document.createElement("span");
         badge.className = "badge";

@@ -147,6 +147,9 @@ describe("rooms on the page: a sidebar, switching without leaving, unread counts
         await waitUntil(async () => (await box()).disabled, SHORT_MS, "the box disabled in news");
         assert.match((await box()).placeholder, /can read this room but not write/);
         assert.equal(await sendDisabled(), true);
+        const marked = (room: string) => ada.page.$$eval(`#rooms > li[data-room="${room}"] .read-only`, (marks) => marks.map((m) => m.textContent));
+        assert.deepEqual(await marked("news"), ["read-only"], "the sidebar says so too");
+        assert.deepEqual(await marked("lobby"), []);
 
         await ada.openRoom("lobby");
         await waitUntil(async () => !(await box()).disabled, SHORT_MS, "the box enabled again in lobby");
