@@ -14,6 +14,7 @@ import { Backfill } from "./backfill.js";
 import { Throttle } from "./throttle.js";
 import { SendWindow } from "./send-window.js";
 import { ErrorCode } from "../protocol/messages.js";
+import { bufferedChunkLimit } from "../protocol/frame-pieces.js";
 import { randomId } from "./ids.js";
 import { watchHost } from "./host-signals.js";
 import type {
@@ -36,13 +37,13 @@ const roomName = (name: string): string => name.normalize("NFKC");
  * frame of 100 MiB, held in up to 262,144 pieces, and offer permessage-deflate, so a hostile or
  * broken server could make one frame cost gigabytes. The server's largest frames are pages of
  * 256 KiB of messages and lists of names (protocol.md, "Frame sizes"): 8 MiB is far above them.
- * Pieces as the server holds its own (one per 256 bytes, plus 16); no compression, which the
- * server does not use.
+ * Pieces as the server holds its own (bufferedChunkLimit); no compression, which the server
+ * does not use.
  */
 const MAX_SERVER_FRAME_BYTES = 8 * 1024 * 1024;
 export const SOCKET_OPTIONS: SocketOptions = {
   maxPayload: MAX_SERVER_FRAME_BYTES,
-  maxBufferedChunks: Math.ceil(MAX_SERVER_FRAME_BYTES / 256) + 16,
+  maxBufferedChunks: bufferedChunkLimit(MAX_SERVER_FRAME_BYTES),
   perMessageDeflate: false,
 };
 

@@ -132,7 +132,10 @@ export class ChatHub {
     return checked.name;
   }
 
-  /** A send refused for good (its client must not resend it as it is): answered and counted. */
+  /**
+   * Answers a send with an error that is not the store's (its client must not resend it as it
+   * is), and counts it: nothing for the sender's order to wait on.
+   */
   private refused(member: Member, error: ErrorMessage): StoreVerdict {
     this.metrics.countRefused(error.code);
     member.send(error);
@@ -379,8 +382,6 @@ const joinedName = (member: Member, requested: string): string => (member.rooms.
 
 /** What the store made of a send: the wait of its `store_failed` refusal, or null when it did not refuse it. */
 export type StoreVerdict = number | null;
-
-/** Answers a send with an error that is not the store's: nothing for the sender's order to wait on. */
 
 /** A member has as many paged replies queued as it may: the request is refused, it may retry. */
 const tooManyReplies = (room: string): ServerMessage => ({

@@ -21,7 +21,7 @@ import { resolveOptions, retentionOf, type ResolvedOptions, type ServerOptions }
 import { defaultWebRoot, staticFiles } from "./static-files.js";
 import { clientAddressReader, peerKeyReader, type ClientAddress } from "./client-address.js";
 import { HttpSockets } from "./http-sockets.js";
-import { bufferedChunkLimit } from "./receiver-intake.js";
+import { bufferedChunkLimit } from "../protocol/frame-pieces.js";
 import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from "./request-guard.js";
 import { anonymousAuth } from "./identity/anonymous-auth.js";
 import { jwtAuth } from "./identity/jwt-auth.js";

@@ -3,26 +3,6 @@ import type WebSocket from "ws";
 import { pongFrameOfMaskedPing } from "./canonical-ping.js";
 import { checkFragments, endWatch, type FragmentGuarded, type FragmentState } from "./fragment-guard.js";
 
-/**
- * Half the smallest MSS IPv4 hosts must accept (536 bytes). The kernel hands the server at
- * least one segment per read, so an honest client's frame arrives in fewer pieces than one per
- * 256 bytes, however slow its link.
- */
-const HONEST_CHUNK_BYTES = 256;
-
-/**
- * How many chunks ws's Receiver may hold for one incomplete frame before it closes the
- * connection with 1008 (ws's `maxBufferedChunks`). It keeps every chunk the socket read until
- * the frame is whole, each a Buffer with a few hundred bytes of bookkeeping: a frame trickled a
- * byte per TCP segment held 240-320 bytes of RSS per byte sent (bench/trickled-frame.ts,
- * 20 connections x 30 KB: heap +75-87 MiB, RSS +139-164 MiB), so `maxPayloadBytes` bounded the
- * bytes but not the memory. At one piece per 256 bytes of payload, the bookkeeping of the
- * pieces stays about as large as the largest frame.
- */
-export function bufferedChunkLimit(maxPayloadBytes: number): number {
-  return Math.ceil(maxPayloadBytes / HONEST_CHUNK_BYTES) + 16;
-}
-
 /** The connection a tapped receiver works for. */
 export interface IntakeTarget extends FragmentGuarded {
   /** A canonical ping arrived as one whole frame; `pong` is its answer, framed for the socket. */

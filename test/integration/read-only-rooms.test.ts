@@ -46,7 +46,7 @@ describe("read-only rooms (--read-only-room)", () => {
       assert.equal(news.readOnly, true);
       await joined(bob, "news:today");
       assert.equal((await joined(ada, "newsroom")).readOnly, true, "a prefix pattern covers every room it starts");
-      assert.equal(joinedOf(ada, "lobby")?.readOnly, undefined, "a writable room says nothing");
+      assert.equal(joinedOf(ada, "lobby")!.readOnly, undefined, "a writable room says nothing");
 
       assert.equal(await trySend(ada, "news:today", "n1", bob), "forbidden");
       const refusal = ada.received.find((m) => m.type === "error" && m.ref === "n1");
@@ -76,7 +76,7 @@ describe("read-only rooms (--read-only-room)", () => {
       const answers = new Map<string, boolean | undefined>();
       for (const [name, c] of [["editor", editor], ["reader", reader], ["muted", muted]] as const) answers.set(name, (await joined(c, "news")).readOnly);
       assert.deepEqual([...answers], [["editor", undefined], ["reader", true], ["muted", true]]);
-      assert.equal(joinedOf(muted, "lobby")?.readOnly, true, "write: [] is read-only everywhere");
+      assert.equal(joinedOf(muted, "lobby")!.readOnly, true, "write: [] is read-only everywhere");
 
       assert.equal(await trySend(editor, "news", "e1"), "ack");
       assert.equal((await reader.next("message", (m) => m.room === "news")).text, "text of e1");

@@ -37,7 +37,7 @@ describe("frames that arrive in many pieces", () => {
       const frame = maskedFrame(paddedPing(1, 4000));
       const sent = await writeInPieces(trickler, frame, 1);
       assert.equal((await trickler.waitClosed()).code, 1008);
-      // ws held every byte read apart, 4,000 of them, before (see receiver-intake's bufferedChunkLimit).
+      // ws held every byte read apart, 4,000 of them, before (see src/protocol/frame-pieces.ts, bufferedChunkLimit).
       assert.ok(sent < 1_000, `the connection stayed open for ${sent} of ${frame.length} bytes`);
       other.ws.send(paddedPing(2, 100));
       assert.equal((await other.next("pong", (m) => m.id === 2)).id, 2);
