@@ -21,7 +21,7 @@ import { JoinedRooms } from "./joined-rooms.js";
 import { writeFramed } from "./fanout.js";
 import { normalizeName } from "../protocol/names.js";
 import { nicknameKey } from "./confusables.js";
-import { isRefusal, type AuthMode, type Identity } from "./identity/identity.js";
+import { asRoomsAreNamed, isRefusal, type AuthMode, type Identity } from "./identity/identity.js";
 
 /** A token longer than this is refused unread (a JWT with a few claims is well under 2 KB). */
 const MAX_TOKEN_LENGTH = 8 * 1024;
@@ -538,8 +538,8 @@ export class Connection implements Member, LivenessHost {
     this.endHandshake();
     this.clientId = clientId;
     this.userId = identity.userId;
-    if (identity.rooms !== undefined) this.more.allowedRooms = identity.rooms;
-    if (identity.write !== undefined) this.more.writeRooms = identity.write;
+    if (identity.rooms !== undefined) this.more.allowedRooms = asRoomsAreNamed(identity.rooms);
+    if (identity.write !== undefined) this.more.writeRooms = asRoomsAreNamed(identity.write);
     this.nick = nick;
   }
 

@@ -403,6 +403,31 @@ describe("token mode", () => {
     }
   });
 
+  it("a token's rooms and write patterns are read as rooms are named (NFKC), and a look-alike `*` widens nothing", async () => {
+    const server = await testServer({ auth: { secret }, readOnlyRooms: ["finance"] });
+    try {
+      // A ligature, a decomposed é, and a fullwidth asterisk: an issuer's spelling, not a client's.
+      const token = await sign({ sub: "u2", name: "bea", rooms: ["ﬁnance", "cafe\u0301*", "team＊"], write: ["ﬁnance"] });
+      const c = await helloWith(server.url, token);
+      await c.next("welcome");
+      const readOnly: Array<boolean | undefined> = [];
+      for (const room of ["finance", "ﬁnance", "café-talk"]) {
+        c.send({ type: "join", room });
+        readOnly.push((await c.next("joined", (j) => j.room === room.normalize("NFKC"))).readOnly);
+      }
+      assert.deepEqual(readOnly, [undefined, undefined, true], "write: [ﬁnance] writes in the read-only room finance, and only there");
+      c.send({ type: "send", room: "finance", id: "f1", text: "quarterly" });
+      await c.next("ack", (a) => a.id === "f1");
+      for (const room of ["teamx", "team*", "team＊"]) {
+        c.send({ type: "join", room });
+        assert.equal((await c.next("error", (e) => e.ref === room.normalize("NFKC"))).code, "forbidden", room);
+      }
+      c.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it("verifies EdDSA tokens with a public key, and the client library sends its token in hello", async () => {
     const { publicKey, privateKey } = await generateKeyPair("EdDSA");
     const server = await testServer({ auth: { publicKeyPem: await exportSPKI(publicKey) } });

@@ -55,3 +55,17 @@ export function roomAllowed(rooms: readonly string[] | undefined, room: string):
   }
   return false;
 }
+
+/**
+ * An identity's room patterns as the server names rooms (NFKC): a token or a login may spell
+ * `café` decomposed, or `ﬁnance` with a ligature, and still mean the room every client reaches
+ * by either spelling. Unnormalized, such a pattern matched no room at all. Only an ASCII `*`
+ * the issuer wrote makes a prefix: an exact name that NFKC would end in `*` (`team＊`) is kept
+ * as written, matching nothing, rather than widened to every room starting with `team`.
+ */
+export function asRoomsAreNamed(patterns: readonly string[]): string[] {
+  return patterns.map((pattern) => {
+    const named = pattern.normalize("NFKC");
+    return named.endsWith("*") && !pattern.endsWith("*") ? pattern : named;
+  });
+}
