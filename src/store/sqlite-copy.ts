@@ -37,13 +37,15 @@ export function backupSqlite(from: string, to: string): CopySummary {
  * them; with a new epoch every client resyncs (`recovered: false`) and loses nothing. The
  * target's write-ahead log and shared-memory files belong to the database being replaced and
  * would be replayed into the restored one: they are removed. Refuses a backup that is not a
- * Pulse store or is newer than this Pulse, and an existing target unless `replace`.
+ * Pulse store or is newer than this Pulse, an existing target unless `replace`, and a target
+ * another process has open (see refuseIfOpenElsewhere).
  */
 export function restoreSqlite(backup: string, target: string, { replace = false } = {}): CopySummary {
   const checked = openPulseDatabase(backup);
   checked.close();
-  if (existsSync(target) && !replace) {
-    throw new Error(`${target} exists: stop the server that uses it, then restore with --force to replace it`);
+  if (existsSync(target)) {
+    if (!replace) throw new Error(`${target} exists: stop the server that uses it, then restore with --force to replace it`);
+    refuseIfOpenElsewhere(target);
   }
   const staging = join(dirname(target), `.${basename(target)}.restoring-${process.pid}`);
   rmSync(staging, { force: true });
@@ -62,6 +64,34 @@ export function restoreSqlite(backup: string, target: string, { replace = false 
     throw error;
   }
   return summaryOf(target);
+}
+
+/**
+ * Throws when another process has the database at `path` open: a running server. Replacing its
+ * file under it would not stop it: it would go on writing to the old file's write-ahead log,
+ * which is removed, and acknowledge messages that are then nowhere. In WAL mode every open
+ * connection holds a shared lock on the database file, so an exclusive lock, asked for once
+ * without waiting, is refused exactly while one is open (a stopped or crashed server holds none).
+ */
+function refuseIfOpenElsewhere(path: string): void {
+  let db: Database.Database;
+  try {
+    db = new Database(path, { fileMustExist: true, timeout: 0 });
+  } catch {
+    return; // not a database SQLite can open: nothing of ours holds it
+  }
+  try {
+    db.pragma("locking_mode = EXCLUSIVE");
+    db.exec("BEGIN EXCLUSIVE");
+    db.exec("COMMIT");
+  } catch (error) {
+    if (error instanceof Database.SqliteError && (error.code === "SQLITE_BUSY" || error.code === "SQLITE_LOCKED")) {
+      throw new Error(`${path} is open in another process (a running server?): stop it, then restore`);
+    }
+    // Anything else (not a database, say): --force replaces it as it is.
+  } finally {
+    db.close();
+  }
 }
 
 /** Opens `path` read-only, refusing what is not a Pulse store this Pulse can open. */

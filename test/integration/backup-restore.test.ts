@@ -47,6 +47,9 @@ describe("pulse backup and pulse restore (SQLite)", () => {
       const epoch = bob.welcome!.epoch;
       bob.close();
       ada.close();
+      const whileRunning = pulse("restore", "--from", copy, "--store", store, "--force");
+      assert.equal(whileRunning.status, 1, whileRunning.out);
+      assert.match(whileRunning.out, /is open in another process \(a running server\?\): stop it/);
       // A crash: its write-ahead log stays beside the database, holding the last commits.
       await server.kill();
       assert.equal(existsSync(`${store}-wal`), true, "the crashed server left its log");
