@@ -4,6 +4,7 @@ import { startServer, type ServerOptions } from "../server/index.js";
 import { detectionBoundMs, responderGraceMs } from "../liveness/settings.js";
 import { usage } from "./config-schema.js";
 import { ConfigError, effectiveConfig, loadConfig, toServerOptions } from "./config.js";
+import { readDenyFile } from "./deny-file.js";
 import { createLogOutput } from "./log-output.js";
 import { parseWorkers, runPrimary, WORKERS_NEED_REDIS } from "./workers.js";
 import { redactedUrl } from "../store/redis-store.js";
@@ -17,7 +18,8 @@ export async function serve(argv: string[]): Promise<void> {
   const v = config.values;
   const workers = parseWorkers(v.workers as string | undefined);
   if (workers > 1 && v.redis === undefined) throw new ConfigError(WORKERS_NEED_REDIS);
-  if (workers > 1 && cluster.isPrimary) return runPrimary(workers);
+  const denyFile = v.denyFile as string | undefined;
+  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, { forwardHangup: denyFile !== undefined });
   const level = v.quiet === true ? "warn" : ((v.logLevel as string | undefined) ?? "info");
   const logger = await createLogOutput(level, (v.logFormat as "json" | "pretty" | undefined) ?? "json");
   // Start-up lines are written whatever the level: scripts wait for "listening on".
@@ -33,7 +35,8 @@ export async function serve(argv: string[]): Promise<void> {
   }
   const auth = v.jwtSecret !== undefined ? { secret: v.jwtSecret as string } : publicKeyPem !== undefined ? { publicKeyPem } : "anonymous";
   startup.info({ event: "config", config: effectiveConfig(config) }, "effective configuration");
-  const server = await startServer({ ...(toServerOptions(v) as ServerOptions), auth, logger, ...(v.noRateLimits === true ? { rateLimits: false as const } : {}) });
+  const denied = denyFile !== undefined ? readDenyFile(denyFile) : undefined;
+  const server = await startServer({ ...(toServerOptions(v) as ServerOptions), auth, logger, ...(v.noRateLimits === true ? { rateLimits: false as const } : {}), ...(denied ? { denied } : {}) });
   const { liveness: l, checkMs } = server.options;
   const shownHost = server.options.host === "0.0.0.0" ? "127.0.0.1" : server.options.host;
   const url = `http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${server.port}`;
@@ -64,5 +67,15 @@ export async function serve(argv: string[]): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // Only with a deny file: otherwise SIGHUP keeps its usual meaning (the terminal went away: stop).
+  if (denyFile !== undefined) {
+    process.on("SIGHUP", () => {
+      try {
+        server.deny(readDenyFile(denyFile)); // logs deny_list_loaded
+      } catch (err) {
+        logger.error({ event: "deny_list_refused", err: (err as Error).message }, `SIGHUP: ${denyFile} not loaded, the previous deny list stays`);
+      }
+    });
+  }
 }
 

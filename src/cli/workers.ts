@@ -20,9 +20,10 @@ const MIN_LIFETIME_MS = 5_000;
 /**
  * The primary of `pulse serve --workers N`: forks N workers (each runs `pulse serve` with the
  * same arguments and shares the listening port through node:cluster), replaces a worker that
- * crashes, and passes SIGTERM / SIGINT on so every worker drains its clients.
+ * crashes, and passes SIGTERM / SIGINT on so every worker drains its clients (and SIGHUP, with
+ * a deny file, so every worker reloads it).
  */
-export function runPrimary(count: number): void {
+export function runPrimary(count: number, { forwardHangup = false } = {}): void {
   let stopping = false;
   const startedAt = new Map<Worker, number>();
   const fork = () => startedAt.set(cluster.fork(), Date.now());
@@ -48,4 +49,10 @@ export function runPrimary(count: number): void {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // With a deny file every worker reloads it on SIGHUP (each keeps its own list).
+  if (forwardHangup) {
+    process.on("SIGHUP", () => {
+      for (const worker of startedAt.keys()) worker.process.kill("SIGHUP");
+    });
+  }
 }

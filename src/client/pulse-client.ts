@@ -362,7 +362,9 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     if (this._state.kind === "closed") return;
     if (!isRetryable(code)) {
       this.stopWatchingHost();
-      return this.transition({ kind: "closed", code, reason: describeClose(code) });
+      // 4500 covers several causes (a malformed hello, a denied user): the server's words say which.
+      const sentence = code === CloseCode.PolicyViolation && reason ? `${describeClose(code)}: ${reason}` : describeClose(code);
+      return this.transition({ kind: "closed", code, reason: sentence });
     }
     if (this.hostOffline) return this.transition({ kind: "offline", since: this.clock.now() });
     this.scheduleReconnect(code, text);

@@ -49,7 +49,10 @@ function sharedCopy(text: string): string {
 let untappedWarned = false;
 
 /** Why a connection ended, for logs and presence. */
-export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown";
+export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown" | "denied";
+
+/** The close reason a denied user or address reads (close code 4500: do not reconnect). */
+export const DENIED_TEXT = "denied by this server's operator";
 
 /**
  * What all connections of a server share: one object, not a field each per connection (an
@@ -65,6 +68,8 @@ export interface ConnectionContext {
   /** The server-wide budget for queued bytes, told when a connection has bytes left queued. */
   readonly queuedBudget: { noteQueued(conn: Connection): void } | null;
   readonly pagerSettings: PagerSettings;
+  /** Whom the operator shut out; a user it names is closed at hello. */
+  readonly denied: { deniesUser(userId: string): boolean };
 }
 
 export function connectionContext(
@@ -74,8 +79,9 @@ export function connectionContext(
   clock: Clock,
   onEnd: ConnectionContext["onEnd"],
   queuedBudget: ConnectionContext["queuedBudget"] = null,
+  denied: ConnectionContext["denied"] = { deniesUser: () => false },
 ): ConnectionContext {
-  return { auth, hub, options, clock, onEnd, queuedBudget, pagerSettings: { stallMs: options.replayStallMs, maxQueued: options.maxRooms + 8 } };
+  return { auth, hub, options, clock, onEnd, queuedBudget, denied, pagerSettings: { stallMs: options.replayStallMs, maxQueued: options.maxRooms + 8 } };
 }
 
 /**
@@ -508,6 +514,7 @@ export class Connection implements Member, LivenessHost {
     const result = await this.context.auth.authenticate(request, { nick: m.nick, ...(m.token !== undefined ? { token: m.token } : {}) });
     if (!this.isOpen) return;
     if (isRefusal(result)) return this.closeWith(result.refuse.code, "closed", result.refuse.reason.slice(0, 120));
+    if (this.context.denied.deniesUser(result.userId)) return this.closeWith(CloseCode.PolicyViolation, "denied", DENIED_TEXT);
     const name = normalizeName(result.name ?? m.nick, this.options.maxNickLength);
     if (!name.ok) return this.closeWith(CloseCode.InvalidNickname, "closed", `invalid nickname: ${name.reason}`.slice(0, 120));
     const claim = await this.hub.nicknames.claim(name.name, result.userId);

@@ -35,6 +35,8 @@ export const EVENT_LEVELS = {
   store_failed: "error",
   websocket_server_error: "error",
   nickname_store_failed: "error",
+  deny_list_loaded: "info",
+  deny_list_refused: "error",
 } as const satisfies Record<string, LogLevel>;
 export type LogEvent = keyof typeof EVENT_LEVELS;
 

@@ -116,6 +116,14 @@ export interface ServerOptions extends ResourceOptions {
    */
   readOnlyRooms?: string[];
   /**
+   * Whom the operator shuts out: client addresses or CIDR ranges (`203.0.113.0/24`; IPv6 no
+   * narrower than `ipv6PrefixBits`), refused at the upgrade with 403, and users
+   * (`user:<userId>`), closed at `hello` with 4500. `PulseServer.deny()` replaces the list at
+   * run time and closes the connections it now names. A bad entry is refused at start.
+   * Default: none.
+   */
+  denied?: string[];
+  /**
    * Host names (the Host header, without port) the server answers to; a DNS name that an
    * attacker points at this machine is refused (DNS rebinding). "*" allows any. Default: the
    * bound host, this machine's host name and interface addresses, localhost.
@@ -218,6 +226,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     allowedOrigins: o.allowedOrigins ?? null,
     frameAncestors: (o.frameAncestors ?? []).map(frameAncestorOrigin),
     readOnlyRooms: (o.readOnlyRooms ?? []).map(roomPattern),
+    denied: o.denied ?? [],
     webRoot: o.webRoot ?? null,
     metricsPort: o.metricsPort ?? null,
     metricsHost: o.metricsHost ?? "127.0.0.1",

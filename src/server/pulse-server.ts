@@ -12,7 +12,8 @@ import { LocalBroker, type Broker } from "./broker.js";
 import { ChatHub } from "./chat-hub.js";
 import { LivenessSweep } from "./liveness-sweep.js";
 import type { LivenessEngine } from "../liveness/liveness-engine.js";
-import { Connection, connectionContext, type EndReason } from "./connection.js";
+import { Connection, connectionContext, DENIED_TEXT, type EndReason } from "./connection.js";
+import { DenyList } from "./deny-list.js";
 import { RateLimiter } from "./rate-limits.js";
 import { ConnectionCaps, FULL_RETRY_AFTER_S, httpRefusal } from "./connection-caps.js";
 import { AddressAndSiteRate } from "./address-rate.js";
@@ -53,6 +54,11 @@ export interface PulseServer {
   /** The port of the /metrics, /healthz, /readyz listener when `metricsPort` was given, else null. */
   readonly metricsPort: number | null;
   stats(): ServerStats;
+  /**
+   * Replaces the deny list (see ServerOptions.denied) and closes, with 4500, every connection
+   * from an address or of a user it names. A bad entry throws a RangeError and changes nothing.
+   */
+  deny(entries: readonly string[]): { entries: number; closed: number };
   /** Stop accepting, tell clients to come back after a randomized delay, close everything. */
   close(): Promise<void>;
 }
@@ -65,6 +71,8 @@ export async function startServer(
   const clock = deps.clock ?? clockFromNow(systemClock);
   const auth = options.auth === "anonymous" ? null : jwtAuth(options.auth); // a bad key fails here, before anything opens
   const addressOf = clientAddressReader(options); // and so does a bad trusted proxy
+  const denyList = new DenyList(options.ipv6PrefixBits);
+  denyList.replace(options.denied); // and a bad deny entry
   const connections = new Set<Connection>();
   const figures = new ConnectionFigures((): number => hub.roomCount, connections);
   const metrics = new Metrics(figures.sources());
@@ -171,7 +179,7 @@ export async function startServer(
   // Outside the upgrade handler on purpose: a closure that lives as long as the connection and
   // was created in the handler's scope would keep that scope, the upgrade request included,
   // alive (a heap snapshot of 5,000 idle connections still held 5,000 IncomingMessages).
-  const context = connectionContext(authMode, hub, options, clock, connectionEnded, queuedBudget);
+  const context = connectionContext(authMode, hub, options, clock, connectionEnded, queuedBudget, denyList);
   const accept = (ws: WebSocket, req: IncomingMessage, client: ClientAddress): void => {
     // ws watches the socket's errors from here on: ours (a second listener, an array) can go.
     req.socket.off("error", destroyOnError);
@@ -201,6 +209,8 @@ export async function startServer(
     if (!offered.includes(SUBPROTOCOL)) return refuse(426, `Upgrade Required: subprotocol ${SUBPROTOCOL}`);
     const client = addressOf(req);
     forgetPeerAddress(socket);
+    // Before the rate limits: a denied address spends no one's budget.
+    if (denyList.deniesAddress(client.limitKey)) return refuse(403, "Forbidden: this address is denied");
     const site = client.siteKey;
     const over = upgradeRate.take(client.limitKey, site);
     if (over) return refuse(429, `Too Many Requests: too many new connections from this ${over.scope}`, Math.max(1, Math.ceil(over.waitMs / 1000)));
@@ -241,6 +251,19 @@ export async function startServer(
     if (!available) sendAway("this node lost its link to the shared store; use another node");
   });
 
+  const deny = (entries: readonly string[]): { entries: number; closed: number } => {
+    denyList.replace(entries);
+    let closed = 0;
+    for (const conn of connections) {
+      if (denyList.deniesAddress(conn.ip) || (conn.userId !== "" && denyList.deniesUser(conn.userId))) {
+        conn.closeWith(CloseCode.PolicyViolation, "denied", DENIED_TEXT);
+        closed++;
+      }
+    }
+    options.log(`deny list: ${denyList.size} entries, ${closed} connections closed`, { event: "deny_list_loaded", entries: denyList.size, closed });
+    return { entries: denyList.size, closed };
+  };
+
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
@@ -263,7 +286,7 @@ export async function startServer(
       metrics.close();
     })());
 
-  return { port, url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`, options, metricsPort: opsListener?.port ?? null, stats, close };
+  return { port, url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`, options, metricsPort: opsListener?.port ?? null, stats, deny, close };
 }
 
 /**

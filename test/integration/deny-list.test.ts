@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { RawClient } from "../support/raw-client.js";
+import { ServerProcess } from "../support/server-process.js";
+import { testClient, testServer } from "../support/test-server.js";
+import { tryUpgrade, type UpgradeOutcome } from "../support/upgrade.js";
+import { waitFor } from "../support/wait.js";
+
+const statusOf = (o: UpgradeOutcome) => {
+  if (!("ws" in o)) return o.status;
+  o.ws.terminate();
+  return "open";
+};
+
+/** A message from `from` in "lobby" that `to` receives: the server still serves them. */
+async function stillChatting(from: RawClient, to: RawClient, id: string): Promise<void> {
+  from.send({ type: "send", room: "lobby", id, text: `still here ${id}` });
+  await to.next("message", (m) => m.text === `still here ${id}`);
+}
+
+async function inLobby(c: RawClient): Promise<RawClient> {
+  c.send({ type: "join", room: "lobby" });
+  await c.next("joined");
+  return c;
+}
+
+describe("the deny list", () => {
+  it("refuses an address or range it names at the upgrade with 403; other addresses connect", async () => {
+    const server = await testServer({ denied: ["127.0.0.2", "127.0.0.16/28"] });
+    try {
+      const statuses = [];
+      for (const from of ["127.0.0.2", "127.0.0.17", "127.0.0.31", "127.0.0.3", "127.0.0.32"]) statuses.push(statusOf(await tryUpgrade(server.url, from)));
+      assert.deepEqual(statuses, [403, 403, 403, "open", "open"]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("deny() closes the connections it names with 4500 (by address, by user), refuses them again, and everyone else goes on", async () => {
+    const server = await testServer();
+    const clients: RawClient[] = [];
+    try {
+      const ada = await inLobby(await RawClient.hello(server.url, "ada", undefined, undefined, "127.0.0.2"));
+      const bob = await inLobby(await RawClient.hello(server.url, "bob", undefined, undefined, "127.0.0.3"));
+      const cy = await inLobby(await RawClient.hello(server.url, "cy", undefined, undefined, "127.0.0.4"));
+      clients.push(ada, bob, cy);
+      assert.deepEqual(server.deny(["127.0.0.2", `user:${cy.welcome!.userId}`]), { entries: 2, closed: 2 });
+      for (const c of [ada, cy]) assert.deepEqual(await c.waitClosed(), { code: 4500, reason: "denied by this server's operator" });
+      await stillChatting(bob, bob, "b1");
+
+      // The user comes back with its resume token from another address: closed at hello.
+      const again = await RawClient.connect(server.url, undefined, undefined, "127.0.0.5");
+      clients.push(again);
+      again.send({ type: "hello", clientId: "c-again", nick: "cy", token: cy.welcome!.token });
+      assert.equal((await again.waitClosed()).code, 4500);
+      assert.equal(again.received.some((m) => m.type === "welcome"), false);
+      assert.equal(statusOf(await tryUpgrade(server.url, "127.0.0.2")), 403);
+
+      // A bad entry changes nothing; an empty list lets everyone back.
+      assert.throws(() => server.deny(["127.0.0.9", "nonsense"]), RangeError);
+      assert.equal(statusOf(await tryUpgrade(server.url, "127.0.0.2")), 403, "the list stays as it was");
+      assert.equal(statusOf(await tryUpgrade(server.url, "127.0.0.9")), "open");
+      assert.deepEqual(server.deny([]), { entries: 0, closed: 0 });
+      const back = await inLobby(await RawClient.hello(server.url, "cy", cy.welcome!.token, undefined, "127.0.0.2"));
+      clients.push(back);
+      await stillChatting(back, bob, "c1");
+    } finally {
+      for (const c of clients) c.close();
+      await server.close();
+    }
+  });
+
+  it("the client library stops on a denial and says why, instead of reconnecting", async () => {
+    const server = await testServer();
+    const client = testClient(server.url, "eve");
+    try {
+      client.connect();
+      await waitFor(() => client.state.kind === "open", "open");
+      assert.deepEqual(server.deny([`user:${client.userId}`]), { entries: 1, closed: 1 });
+      const state = await waitFor(() => (client.state.kind === "closed" ? client.state : null), "closed");
+      assert.equal(state.code, 4500);
+      assert.equal(state.reason, "policy violation: denied by this server's operator");
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      assert.equal(server.stats().connections, 0, "no reconnect");
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
+  it("pulse serve --deny-file: read at start, read again on SIGHUP; a bad file keeps the list it had", { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pulse-deny-"));
+    const file = join(dir, "deny.txt");
+    writeFileSync(file, "# trolls\n127.0.0.2\n\n");
+    const server = await ServerProcess.start({ args: ["--deny-file", file] });
+    const clients: RawClient[] = [];
+    try {
+      assert.equal(statusOf(await tryUpgrade(server.wsUrl, "127.0.0.2")), 403);
+      const bob = await inLobby(await RawClient.hello(server.wsUrl, "bob", undefined, undefined, "127.0.0.3"));
+      const dee = await inLobby(await RawClient.hello(server.wsUrl, "dee", undefined, undefined, "127.0.0.4"));
+      clients.push(bob, dee);
+
+      writeFileSync(file, "127.0.0.2\n127.0.0.3   # bob too, now\n");
+      process.kill(server.pid!, "SIGHUP");
+      assert.equal((await bob.waitClosed()).code, 4500);
+      await stillChatting(dee, dee, "d1");
+
+      writeFileSync(file, "127.0.0.4\nnot an address\n");
+      process.kill(server.pid!, "SIGHUP");
+      await waitFor(() => server.output().includes("deny_list_refused"), "the refusal in the log");
+      assert.match(server.output(), /\\"not an address\\" is not an IP address/, "the log quotes the bad entry");
+      assert.equal(dee.closed, null, "the bad file's good entry was not taken");
+      assert.equal(statusOf(await tryUpgrade(server.wsUrl, "127.0.0.3")), 403, "the list before it stays");
+      await stillChatting(dee, dee, "d2");
+    } finally {
+      for (const c of clients) c.close();
+      await server.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
