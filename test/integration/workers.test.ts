@@ -1,13 +1,18 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
 import type { ChatMessage } from "../../src/protocol/messages.js";
 import type { PulseClient } from "../../src/client/pulse-client.js";
+import { RawClient } from "../support/raw-client.js";
 import { RedisServer } from "../support/redis-server.js";
 import { ServerProcess } from "../support/server-process.js";
 import { testClient } from "../support/test-server.js";
+import { tryUpgrade } from "../support/upgrade.js";
 import { waitFor } from "../support/wait.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -53,6 +58,36 @@ describe("pulse serve --workers", () => {
       probe.disconnect();
       await server.stop();
       await server.dispose();
+    }
+  });
+
+  it("passes SIGHUP on with a deny file, so every worker reloads it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pulse-deny-"));
+    const file = join(dir, "deny.txt");
+    writeFileSync(file, "# nobody yet\n");
+    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--deny-file", file], readyTimeoutMs: 60_000 });
+    const probe = new Redis(redis.url);
+    const clients: RawClient[] = [];
+    try {
+      await waitFor(async () => (await probe.smembers("pulse:nodes")).length === 2, "two worker nodes in Redis", 30_000, 100);
+      // The primary deals connections to the workers in turn: six reach both.
+      for (let i = 0; i < 6; i++) clients.push(await RawClient.hello(server.wsUrl, `t${i}`, undefined, undefined, "127.0.0.3"));
+      writeFileSync(file, "127.0.0.3\n");
+      process.kill(server.pid!, "SIGHUP");
+      for (const c of clients) assert.equal((await c.waitClosed(10_000)).code, 4500);
+      const statuses = [];
+      for (let i = 0; i < 4; i++) {
+        const outcome = await tryUpgrade(server.wsUrl, "127.0.0.3");
+        if ("ws" in outcome) outcome.ws.terminate();
+        statuses.push("ws" in outcome ? "open" : outcome.status);
+      }
+      assert.deepEqual(statuses, [403, 403, 403, 403]);
+    } finally {
+      for (const c of clients) c.close();
+      probe.disconnect();
+      await server.stop();
+      await server.dispose();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
