@@ -252,6 +252,9 @@ export class MessageList {
     meta.append(author, " ", timeElement(ts), " ", status, retry, discard);
     const body = document.createElement("p");
     body.className = "text";
+    // Each message takes its direction from its own first letter: Hebrew or Arabic reads right to
+    // left, its punctuation at its end, whatever the page's language.
+    body.dir = "auto";
     renderMessageText(body, text);
     el.append(meta, body);
     return { el, seq: null, from, ts, status, retry, discard };

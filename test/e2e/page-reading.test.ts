@@ -27,6 +27,21 @@ describe("reading on the page: grouping, day separators, safe links, the scrolle
     });
   });
 
+  it("a message in a right-to-left script reads right to left, each message on its own", async () => {
+    await withServer(async ({ enter }) => {
+      const ada = await enter("ada", "lobby");
+      const noa = await enter("נועה", "lobby");
+      await noa.send("מה שלומך?");
+      await noa.send("fine, and you?");
+      await waitUntil(async () => (await ada.texts()).length === 2, SHORT_MS, "both messages");
+      const directions = await ada.page.$$eval("#messages .text", (texts) => texts.map((p) => getComputedStyle(p).direction));
+      assert.deepEqual(directions, ["rtl", "ltr"]);
+      // The message box too, while it is written.
+      await ada.page.fill("#text", "תודה");
+      assert.equal(await ada.page.$eval("#text", (box) => getComputedStyle(box).direction), "rtl");
+    });
+  });
+
   it("links are clickable and safe: http(s) only, rel=noopener noreferrer, the text never parsed as HTML", async () => {
     await withServer(async ({ enter }) => {
       const alice = await enter("alice", "lobby");
