@@ -77,6 +77,11 @@ class WireConnection {
     return this.frames.some((f) => f.opcode === 1 && f.payload.includes(`"type":"${type}"`));
   }
 
+  /** Whether the server sent an error with this code. */
+  sentError(code: string): boolean {
+    return this.frames.some((f) => f.opcode === 1 && f.payload.includes(`"type":"error"`) && f.payload.includes(`"code":"${code}"`));
+  }
+
   /** The close code the server sent, if it sent a close frame. */
   get closeCode(): number | null {
     const close = this.frames.find((f) => f.opcode === 8);
@@ -162,8 +167,32 @@ const action = fc.oneof(
     }),
   },
 );
+/**
+ * A limit that a run of random frames rarely reaches, reached on purpose right after the join,
+ * so that what follows meets a connection in that state: its sends refused for a while (and its
+ * reads paused), all its rooms taken, or a message id it has used in another room.
+ */
+type Limit = "rate_limited" | "too_many_rooms" | "id_reused";
+const frameOf = (message: object) => maskedFrame(JSON.stringify(message));
+async function reachLimit(conn: WireConnection, limit: Limit, runId: number): Promise<void> {
+  if (limit === "rate_limited") {
+    // One more than the per-connection burst of sends (20).
+    conn.socket.write(Buffer.concat(Array.from({ length: 21 }, (_, i) => frameOf({ type: "send", room: "fuzz", id: `burst-${runId}-${i}`, text: "x" }))));
+  } else if (limit === "too_many_rooms") {
+    // It is in "fuzz": 32 more rooms is one over maxRooms (32), within the burst of joins (40).
+    conn.socket.write(Buffer.concat(Array.from({ length: 32 }, (_, i) => frameOf({ type: "join", room: `fuzz-${runId}-${i}` }))));
+  } else {
+    const id = `reused-${runId}`;
+    conn.socket.write(frameOf({ type: "send", room: "fuzz", id, text: "first" }));
+    await waitFor(() => conn.sent("ack"), "the first use acknowledged", 5_000);
+    conn.socket.write(Buffer.concat([frameOf({ type: "join", room: `other-${runId}` }), frameOf({ type: "send", room: `other-${runId}`, id, text: "again" })]));
+  }
+  await waitFor(() => conn.sentError(limit), `error ${limit}`, 5_000);
+}
+
 const run = fc.record({
   helloFirst: fc.boolean(),
+  limit: fc.option(fc.constantFrom<Limit>("rate_limited", "too_many_rooms", "id_reused"), { freq: 2 }),
   actions: fc.array(action, { minLength: 1, maxLength: 25 }),
   // How the bytes fall into TCP writes.
   writeSizes: fc.array(fc.integer({ min: 1, max: 400 }), { minLength: 1, maxLength: 8 }),
@@ -188,8 +217,9 @@ describe("hostile bytes on the wire (generated)", () => {
     assert.ok(documented.has(1009) && documented.has(4006), "the close-code table was read from docs/protocol.md");
     assert.ok(errorCodes.has("bad_json") && errorCodes.has("rate_limited"), "the error-code table was read from docs/protocol.md");
     let runs = 0;
+    const reached = new Set<Limit>();
     await fc.assert(
-      fc.asyncProperty(run, async ({ helloFirst, actions, writeSizes }) => {
+      fc.asyncProperty(run, async ({ helloFirst, limit, actions, writeSizes }) => {
         runs++;
         // Each run from an address of its own: the per-address limits are not what is tested.
         const conn = await WireConnection.open(server.port, `127.0.10.${1 + (runs % 250)}`);
@@ -200,6 +230,10 @@ describe("hostile bytes on the wire (generated)", () => {
             await waitFor(() => conn.sent("welcome"), "welcome", 5_000);
             conn.socket.write(maskedFrame(JSON.stringify({ type: "join", room: "fuzz" })));
             await waitFor(() => conn.sent("joined"), "joined", 5_000);
+            if (limit !== null) {
+              await reachLimit(conn, limit, runs);
+              reached.add(limit);
+            }
           }
           const bytes = Buffer.concat(actions);
           for (let at = 0, i = 0; at < bytes.length && !conn.ended; i++) {
@@ -238,6 +272,8 @@ describe("hostile bytes on the wire (generated)", () => {
       }),
       { numRuns: 60, includeErrorInReport: true },
     );
+    // Each run that reached a limit saw its error above; this says which ones the 60 runs reached.
+    assert.ok(reached.size > 0, "no run reached a limit");
     // Every fuzzed connection is gone: only the two honest ones are counted.
     await waitFor(() => server.stats().connections === 2, "only the two honest connections to be counted", 20_000);
   });
