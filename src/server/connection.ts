@@ -548,6 +548,8 @@ export class Connection implements Member, LivenessHost {
     if (identity.rooms !== undefined) this.more.allowedRooms = asRoomsAreNamed(identity.rooms);
     if (identity.write !== undefined) this.more.writeRooms = asRoomsAreNamed(identity.write);
     this.nick = nick;
+    // Who is behind a name, and from where: what an operator needs to deny one of them.
+    this.options.log(`connection ${this.sessionId}: ${nick} (${identity.userId}) from ${this.ip}`, { event: "connection_ready", conn: this.sessionId, user: identity.userId, nick, limitKey: this.ip });
   }
 
   private endHandshake(): void {

@@ -25,6 +25,7 @@ export const EVENT_LEVELS = {
   server_closed: "info",
   config: "info",
   connection_opened: "debug",
+  connection_ready: "info",
   connection_closed: "info",
   connection_error: "warn",
   liveness_dead: "warn",

@@ -103,7 +103,10 @@ describe("the deny list", () => {
       const dee = await inLobby(await RawClient.hello(server.wsUrl, "dee", undefined, undefined, "127.0.0.4"));
       clients.push(bob, dee);
 
-      writeFileSync(file, "127.0.0.2\n127.0.0.3   # bob too, now\n");
+      // The operator finds bob in the log: his user id and address, and denies the user.
+      const ready = server.output().split("\n").map((line) => (line.startsWith("{") ? (JSON.parse(line) as Record<string, unknown>) : {})).find((l) => l.event === "connection_ready" && l.nick === "bob");
+      assert.equal(ready?.limitKey, "127.0.0.3");
+      writeFileSync(file, `127.0.0.2\nuser:${String(ready!.user)}   # bob, now\n`);
       process.kill(server.pid!, "SIGHUP");
       assert.equal((await bob.waitClosed()).code, 4500);
       await stillChatting(dee, dee, "d1");
@@ -113,7 +116,11 @@ describe("the deny list", () => {
       await waitFor(() => server.output().includes("deny_list_refused"), "the refusal in the log");
       assert.match(server.output(), /\\"not an address\\" is not an IP address/, "the log quotes the bad entry");
       assert.equal(dee.closed, null, "the bad file's good entry was not taken");
-      assert.equal(statusOf(await tryUpgrade(server.wsUrl, "127.0.0.3")), 403, "the list before it stays");
+      assert.equal(statusOf(await tryUpgrade(server.wsUrl, "127.0.0.2")), 403, "the list before it stays");
+      const bobAgain = await RawClient.connect(server.wsUrl, undefined, undefined, "127.0.0.5");
+      clients.push(bobAgain);
+      bobAgain.send({ type: "hello", clientId: "c-bob", nick: "bob", token: bob.welcome!.token });
+      assert.equal((await bobAgain.waitClosed()).code, 4500, "bob, from anywhere, is still denied");
       await stillChatting(dee, dee, "d2");
     } finally {
       for (const c of clients) c.close();
