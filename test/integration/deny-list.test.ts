@@ -28,12 +28,16 @@ async function inLobby(c: RawClient): Promise<RawClient> {
 }
 
 describe("the deny list", () => {
-  it("refuses an address or range it names at the upgrade with 403; other addresses connect", async () => {
-    const server = await testServer({ denied: ["127.0.0.2", "127.0.0.16/28"] });
+  it("refuses an address or range it names at the upgrade with 403, before the rate limits; other addresses connect", async () => {
+    const server = await testServer({ denied: ["127.0.0.2", "127.0.0.16/28"], rateLimits: { upgrades: { perSecond: 0.01, burst: 2 } } });
     try {
       const statuses = [];
       for (const from of ["127.0.0.2", "127.0.0.17", "127.0.0.31", "127.0.0.3", "127.0.0.32"]) statuses.push(statusOf(await tryUpgrade(server.url, from)));
       assert.deepEqual(statuses, [403, 403, 403, "open", "open"]);
+      // Refused before the new-connection bucket is drawn from: 403 every time, never 429.
+      const again = [];
+      for (let i = 0; i < 4; i++) again.push(statusOf(await tryUpgrade(server.url, "127.0.0.2")));
+      assert.deepEqual(again, [403, 403, 403, 403]);
     } finally {
       await server.close();
     }
