@@ -10,11 +10,11 @@ const BACKUP_USAGE = `usage: pulse backup [--store PATH] --to FILE
 
 const RESTORE_USAGE = `usage: pulse restore --from FILE [--store PATH] [--force]
        pulse restore --redis URL
-  Stop the server first (a store a process has open is refused). Puts a backup made by \`pulse backup\` in the place of the SQLite store
-  (default ${DEFAULT_STORE_PATH}, or PULSE_STORE), with a new epoch, so that clients resync instead of
-  taking the messages written after the backup for ones they have. --force replaces an existing
-  store. With --redis, after Redis itself was restored from a snapshot: gives its data a new
-  epoch (start the nodes after it).`;
+  Stop the server first: a store that a process has open is refused. Puts a backup made by
+  \`pulse backup\` in the place of the SQLite store (default ${DEFAULT_STORE_PATH}, or PULSE_STORE),
+  with a new epoch, so that clients resync instead of taking the messages written after the
+  backup for ones they have. --force replaces an existing store. With --redis, after Redis
+  itself was restored from a snapshot: gives its data a new epoch (start the nodes after it).`;
 
 /** --store, else PULSE_STORE as `pulse serve` reads it, else the default. */
 const storePath = (given: string | undefined): string => given ?? (process.env.PULSE_STORE || DEFAULT_STORE_PATH);
