@@ -210,7 +210,10 @@ export async function startServer(
     const client = addressOf(req);
     forgetPeerAddress(socket);
     // Before the rate limits: a denied address spends no one's budget.
-    if (denyList.deniesAddress(client.limitKey)) return refuse(403, "Forbidden: this address is denied");
+    if (denyList.deniesAddress(client.limitKey)) {
+      metrics.upgradesDenied.inc();
+      return refuse(403, "Forbidden: this address is denied");
+    }
     const site = client.siteKey;
     const over = upgradeRate.take(client.limitKey, site);
     if (over) return refuse(429, `Too Many Requests: too many new connections from this ${over.scope}`, Math.max(1, Math.ceil(over.waitMs / 1000)));

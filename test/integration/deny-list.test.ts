@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { RawClient } from "../support/raw-client.js";
 import { ServerProcess } from "../support/server-process.js";
+import { httpGet, parsePrometheus, sampleValue } from "../support/http-get.js";
 import { testClient, testServer } from "../support/test-server.js";
 import { tryUpgrade, type UpgradeOutcome } from "../support/upgrade.js";
 import { waitFor } from "../support/wait.js";
@@ -38,6 +39,10 @@ describe("the deny list", () => {
       const again = [];
       for (let i = 0; i < 4; i++) again.push(statusOf(await tryUpgrade(server.url, "127.0.0.2")));
       assert.deepEqual(again, [403, 403, 403, 403]);
+      // Counted apart from the other 403s (Host, Origin), and within them.
+      const metrics = parsePrometheus((await httpGet(server.port, "/metrics")).body);
+      assert.equal(sampleValue(metrics, "pulse_upgrades_denied_total"), 7);
+      assert.equal(sampleValue(metrics, "pulse_upgrades_refused_total", { status: "403" }), 7);
     } finally {
       await server.close();
     }
