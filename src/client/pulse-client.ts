@@ -29,10 +29,6 @@ const RESUME_TOKEN_KEY = "pulse.resumeToken";
 const roomName = (name: string): string => name.normalize("NFKC");
 
 /**
- * A Pulse connection that tells the truth about its state, reconnects by itself, resends what
- * was not acknowledged and resumes every room where it left off.
- */
-/**
  * Limits for `ws` in Node (a browser ignores them and keeps its own). ws's client defaults take a
  * frame of 100 MiB, held in up to 262,144 pieces, and offer permessage-deflate, so a hostile or
  * broken server could make one frame cost gigabytes. The server's largest frames are pages of
@@ -47,6 +43,10 @@ export const SOCKET_OPTIONS: SocketOptions = {
   perMessageDeflate: false,
 };
 
+/**
+ * A Pulse connection that tells the truth about its state, reconnects by itself, resends what
+ * was not acknowledged and resumes every room where it left off.
+ */
 export class PulseClient extends Emitter<PulseClientEvents> {
   readonly clientId: string;
   private _nick: string;

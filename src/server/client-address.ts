@@ -119,8 +119,14 @@ export function siteKeyOf(limitKey: string): string | null {
   const slash = limitKey.lastIndexOf("/");
   const bits = slash < 0 ? IPV6_PREFIX_BITS.max : Number(limitKey.slice(slash + 1));
   if (!(bits > IPV6_SITE_BITS)) return null;
-  const address = parseIp(slash < 0 ? limitKey : limitKey.slice(0, slash));
+  const address = limitKeyAddress(limitKey);
   return address ? siteKeyFor(address, bits) : null;
+}
+
+/** The address a limit key starts with (an IPv6 key's prefix, without its length); null for "unknown". */
+export function limitKeyAddress(limitKey: string): IpAddress | null {
+  const slash = limitKey.lastIndexOf("/");
+  return parseIp(slash < 0 ? limitKey : limitKey.slice(0, slash));
 }
 
 /** A socket that closed before its address was read; all such share one key. */

@@ -22,6 +22,7 @@ import { writeFramed } from "./fanout.js";
 import { normalizeName } from "../protocol/names.js";
 import { nicknameKey } from "./confusables.js";
 import { asRoomsAreNamed, isRefusal, type AuthMode, type Identity } from "./identity/identity.js";
+import { DENIED_TEXT } from "./deny-list.js";
 
 /** A token longer than this is refused unread (a JWT with a few claims is well under 2 KB). */
 const MAX_TOKEN_LENGTH = 8 * 1024;
@@ -51,9 +52,6 @@ let untappedWarned = false;
 /** Why a connection ended, for logs and presence. */
 export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown" | "denied";
 
-/** The close reason a denied user or address reads (close code 4500: do not reconnect). */
-export const DENIED_TEXT = "denied by this server's operator";
-
 /**
  * What all connections of a server share: one object, not a field each per connection (an
  * idle server holds thousands of connections, and every field is 8 bytes on each).
@@ -78,8 +76,8 @@ export function connectionContext(
   options: ResolvedOptions,
   clock: Clock,
   onEnd: ConnectionContext["onEnd"],
-  queuedBudget: ConnectionContext["queuedBudget"] = null,
-  denied: ConnectionContext["denied"] = { deniesUser: () => false },
+  queuedBudget: ConnectionContext["queuedBudget"],
+  denied: ConnectionContext["denied"],
 ): ConnectionContext {
   return { auth, hub, options, clock, onEnd, queuedBudget, denied, pagerSettings: { stallMs: options.replayStallMs, maxQueued: options.maxRooms + 8 } };
 }

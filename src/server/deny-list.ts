@@ -1,11 +1,14 @@
 import { AddressRanges, parseRange, type AddressRange } from "./address-ranges.js";
-import { formatIp, maskBytes, parseIp, type IpAddress } from "./ip-address.js";
+import { limitKeyAddress } from "./client-address.js";
+import { formatIp, maskBytes, type IpAddress } from "./ip-address.js";
 
 /** Entries a deny list may hold: far more than an operator types, few enough to check at once. */
 export const MAX_DENY_ENTRIES = 100_000;
 /** The longest user id an entry may name (a token's `sub` is at most as long). */
 const MAX_USER_ID_LENGTH = 256;
 const USER_PREFIX = "user:";
+/** The close reason a denied user or address reads (close code 4500: do not reconnect). */
+export const DENIED_TEXT = "denied by this server's operator";
 /** Bad entries quoted in one refusal: enough to fix a file, short enough to log. */
 const QUOTED_PROBLEMS = 5;
 
@@ -53,8 +56,7 @@ export class DenyList {
   /** Whether the client whose limit key (see ClientAddress.limitKey) this is may not connect. */
   deniesAddress(limitKey: string): boolean {
     if (this.ranges.size === 0) return false;
-    const slash = limitKey.lastIndexOf("/");
-    const address = parseIp(slash < 0 ? limitKey : limitKey.slice(0, slash));
+    const address = limitKeyAddress(limitKey);
     return address !== null && this.ranges.has(address);
   }
 

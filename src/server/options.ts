@@ -2,7 +2,7 @@ import type { LivenessSettings } from "../protocol/messages.js";
 import { DEFAULT_LIVENESS, defaultPingSlotMs, defaultServerCheckMs, responderGraceMs, validateLiveness } from "../liveness/settings.js";
 import type { LivenessEngineOptions } from "../liveness/liveness-engine.js";
 import type { PulseStore } from "../store/identity-store.js";
-import type { Authenticate } from "./identity/identity.js";
+import { widensToPrefix, type Authenticate } from "./identity/identity.js";
 import type { JwtKey } from "./identity/jwt-auth.js";
 import { DEFAULT_STORE_PATH, type RetentionOptions } from "../store/index.js";
 import { resolveResourceOptions, type ResolvedResourceOptions, type ResourceOptions } from "./resource-options.js";
@@ -247,9 +247,14 @@ function frameAncestorOrigin(entry: string): string {
 
 /**
  * A room pattern as rooms are named (NFKC, as the server keeps room names): a name of 1-64
- * characters, or a prefix of at most 64 followed by `*`.
+ * characters, or a prefix of at most 64 followed by `*`. A name that NFKC would end in `*`
+ * (`team＊`) is refused: only an ASCII `*` makes a prefix (as in a token's patterns, see
+ * asRoomsAreNamed), and a deployer who meant the exact room should hear so at start.
  */
 function roomPattern(entry: string): string {
+  if (typeof entry === "string" && widensToPrefix(entry)) {
+    throw new RangeError(`readOnlyRooms: "${entry}" ends in a character NFKC reads as *; write an ASCII * for a prefix`);
+  }
   const pattern = typeof entry === "string" ? entry.normalize("NFKC") : "";
   const name = pattern.endsWith("*") ? pattern.slice(0, -1) : pattern;
   if ((name.length === 0 && pattern !== "*") || name.length > 64 || /[\p{Cc}\p{Cs}]/u.test(name)) {

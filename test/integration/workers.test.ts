@@ -72,6 +72,9 @@ describe("pulse serve --workers", () => {
       await waitFor(async () => (await probe.smembers("pulse:nodes")).length === 2, "two worker nodes in Redis", 30_000, 100);
       // The primary deals connections to the workers in turn: six reach both.
       for (let i = 0; i < 6; i++) clients.push(await RawClient.hello(server.wsUrl, `t${i}`, undefined, undefined, "127.0.0.3"));
+      const readyLines = server.output().split("\n").filter((line) => line.includes('"event":"connection_ready"'));
+      const workerPids = new Set(readyLines.map((line) => (JSON.parse(line) as { pid: number }).pid));
+      assert.equal(workerPids.size, 2, "the six connections are on both workers");
       writeFileSync(file, "127.0.0.3\n");
       process.kill(server.pid!, "SIGHUP");
       for (const c of clients) assert.equal((await c.waitClosed(10_000)).code, 4500);

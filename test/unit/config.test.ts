@@ -107,6 +107,9 @@ describe("configuration", () => {
     for (const bad of ["", "x".repeat(65), "tab\there*", "**".repeat(40)]) {
       assert.throws(() => patterns([bad]), /readOnlyRooms: .* is not a room name/, JSON.stringify(bad));
     }
+    // A look-alike * is not a prefix, as in a token's patterns.
+    assert.throws(() => patterns(["team＊"]), /readOnlyRooms: "team＊" ends in a character NFKC reads as \*/);
+    assert.deepEqual(patterns(["team＊*"]), ["team**"], "after an ASCII * it is part of the prefix");
   });
 
   it("generates help with every flag and environment variable", () => {

@@ -64,8 +64,8 @@ export function roomAllowed(rooms: readonly string[] | undefined, room: string):
  * as written, matching nothing, rather than widened to every room starting with `team`.
  */
 export function asRoomsAreNamed(patterns: readonly string[]): string[] {
-  return patterns.map((pattern) => {
-    const named = pattern.normalize("NFKC");
-    return named.endsWith("*") && !pattern.endsWith("*") ? pattern : named;
-  });
+  return patterns.map((pattern) => (widensToPrefix(pattern) ? pattern : pattern.normalize("NFKC")));
 }
+
+/** Whether NFKC would turn an exact room name into a prefix pattern (`team＊` into `team*`). */
+export const widensToPrefix = (pattern: string): boolean => !pattern.endsWith("*") && pattern.normalize("NFKC").endsWith("*");
