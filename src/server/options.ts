@@ -117,7 +117,7 @@ export interface ServerOptions extends ResourceOptions {
   readOnlyRooms?: string[];
   /**
    * Whom the operator shuts out: client addresses or CIDR ranges (`203.0.113.0/24`; IPv6 no
-   * narrower than `ipv6PrefixBits`), refused at the upgrade with 403, and users
+   * narrower than `ipv6PrefixBits`), answered 403 to every request and upgrade, and users
    * (`user:<userId>`), closed at `hello` with 4500. `PulseServer.deny()` replaces the list at
    * run time and closes the connections it now names. A bad entry is refused at start.
    * Default: none.

@@ -118,6 +118,12 @@ export async function startServer(
     // First, before anything is looked at: one address asking for the page's largest file over
     // a few keep-alive sockets took 90 % of a core and tripled everyone's chat latency.
     const { limitKey, siteKey } = addressOf(req);
+    // A denied address is served nothing (the page included), before it spends any budget, and
+    // its socket is closed after the answer.
+    if (denyList.deniesAddress(limitKey)) {
+      metrics.httpRequestsDenied.inc();
+      return res.writeHead(403, { "content-type": "text/plain", connection: "close" }).end("forbidden: this address is denied\n");
+    }
     const over = httpRequestRate.take(limitKey, siteKey);
     if (over) {
       metrics.httpRequestsRefused.inc();

@@ -29,7 +29,7 @@ async function inLobby(c: RawClient): Promise<RawClient> {
 }
 
 describe("the deny list", () => {
-  it("refuses an address or range it names at the upgrade with 403, before the rate limits; other addresses connect", async () => {
+  it("refuses an address or range it names at the upgrade with 403, before the rate limits, and serves it no page; other addresses connect", async () => {
     const server = await testServer({ denied: ["127.0.0.2", "127.0.0.16/28"], rateLimits: { upgrades: { perSecond: 0.01, burst: 2 } } });
     try {
       const statuses = [];
@@ -43,6 +43,14 @@ describe("the deny list", () => {
       const metrics = parsePrometheus((await httpGet(server.port, "/metrics")).body);
       assert.equal(sampleValue(metrics, "pulse_upgrades_denied_total"), 7);
       assert.equal(sampleValue(metrics, "pulse_upgrades_refused_total", { status: "403" }), 7);
+      // Nor is the page served to it, or anything else over HTTP; another address gets it.
+      const page = await httpGet(server.port, "/", {}, "127.0.0.2");
+      assert.equal(page.status, 403);
+      assert.equal(page.headers.connection, "close");
+      assert.equal((await httpGet(server.port, "/", {}, "127.0.0.18")).status, 403);
+      assert.equal((await httpGet(server.port, "/", {}, "127.0.0.3")).status, 200);
+      const after = parsePrometheus((await httpGet(server.port, "/metrics")).body);
+      assert.equal(sampleValue(after, "pulse_http_requests_denied_total"), 2);
     } finally {
       await server.close();
     }

@@ -6,10 +6,13 @@ export interface HttpAnswer {
   headers: Record<string, string | string[] | undefined>;
 }
 
-/** A plain HTTP GET on 127.0.0.1, with a fresh connection (no keep-alive pool between tests). */
-export function httpGet(port: number, path: string, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+/**
+ * A plain HTTP GET on 127.0.0.1, with a fresh connection (no keep-alive pool between tests),
+ * from `localAddress` when given (another loopback address is another client).
+ */
+export function httpGet(port: number, path: string, headers: Record<string, string> = {}, localAddress?: string): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, headers, agent: false }, (res) => {
+    const req = request({ host: "127.0.0.1", port, path, headers, agent: false, ...(localAddress ? { localAddress } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers }));
