@@ -46,6 +46,14 @@ const HELD_ENTRY_BYTES = 48;
 export class Room {
   readonly members = new Set<FanoutTarget>();
   private readonly syncing = new Map<SyncingMember, HeldFrames>();
+  /**
+   * Members whose held frames passed their budget while their catch-up waited: the room sends
+   * them nothing more, but they are in it (and in its presence) until they leave, which comes
+   * when their cut connection ends. Counted in `size`, so the room is not closed under them:
+   * their leave, by name, would otherwise land on a new room of that name and take another
+   * connection of the same nickname out of its presence (a reader no one sees listed).
+   */
+  private readonly cut = new Set<SyncingMember>();
   private readonly presence = new Map<string, number>();
   /**
    * The room's count of nicknames on all nodes, as its last presence frame said (0 until one
@@ -60,7 +68,7 @@ export class Room {
   ) {}
 
   get size(): number {
-    return this.members.size + this.syncing.size;
+    return this.members.size + this.syncing.size + this.cut.size;
   }
 
   /** A presence frame of the room arrived through a broker that spans nodes: its count is the room's on all of them. */
@@ -183,6 +191,7 @@ export class Room {
     // A member joining again stops receiving live frames until its new `joined` went out; a
     // join already in flight keeps the frames it holds.
     this.members.delete(member);
+    this.cut.delete(member);
     let held = this.syncing.get(member);
     if (!held) this.syncing.set(member, (held = { frames: [], bytes: 0 }));
     return held;
@@ -205,6 +214,7 @@ export class Room {
 
   remove(member: SyncingMember): void {
     this.members.delete(member);
+    this.cut.delete(member);
     this.stopHolding(member);
   }
 
@@ -226,7 +236,10 @@ export class Room {
       held.frames.push({ frame, seq });
       held.bytes += cost;
       // Too much: it no longer gets this room's frames; its catch-up sees it is not held any more.
-      if (!member.holdFrames(cost)) this.stopHolding(member);
+      if (!member.holdFrames(cost)) {
+        this.stopHolding(member);
+        this.cut.add(member);
+      }
     }
     return written;
   }

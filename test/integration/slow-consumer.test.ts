@@ -99,6 +99,52 @@ describe("slow consumers", () => {
     }
   });
 
+  it("a member cut for the frames held for it stays in the room until its connection is gone: its leave never hides another tab of its name", async () => {
+    const store = new MemoryStore();
+    const lines: string[] = [];
+    const server = await testServer({ store, maxBufferedBytes: 64 * 1024, replayStallMs: 60_000, slowConsumerGraceMs: 20_000, maxReplayBytes: 64 * 1024 * 1024, rateLimits: false, log: (l) => lines.push(l) });
+    const clients: RawClient[] = [];
+    try {
+      await fillRoom(store, "r", 4_000, (i) => `${i} `.padEnd(4_000, "h"));
+      const lurker = await RawClient.hello(server.url, "lurker");
+      const writer = await RawClient.hello(server.url, "writer");
+      clients.push(lurker, writer);
+      tcpOf(lurker).pause();
+      lurker.send({ type: "join", room: "r", since: 0, epoch: store.epoch });
+      writer.send({ type: "join", room: "r" });
+      await writer.next("joined");
+      const cut = () => lines.some((l) => l.includes("lurker") && l.includes("held while its catch-ups waited"));
+      for (let i = 0; i < 200 && !cut(); i++) {
+        writer.send({ type: "send", room: "r", id: `w${i}`, text: "w".repeat(4_000) });
+        await writer.next("ack", (a) => a.id === `w${i}`);
+      }
+      await waitFor(cut, "the server to cut the lurker for the frames held for it", 5_000);
+      // The only other member leaves: the cut connection is still in the room (closing, not gone).
+      writer.send({ type: "leave", room: "r" });
+      await writer.next("left");
+      assert.equal(server.stats().rooms, 1, "the room stays open while a member it cut is not gone");
+      // Another tab of the same user joins, then the cut connection goes.
+      const tab = await RawClient.hello(server.url, "lurker", lurker.welcome!.token);
+      clients.push(tab);
+      tab.send({ type: "join", room: "r" });
+      await tab.next("joined");
+      tcpOf(lurker).resume();
+      assert.equal((await lurker.waitClosed(20_000)).code, 4003);
+      await waitFor(() => lines.some((l) => l.includes("ended: slow")), "the cut connection to end");
+      // The tab reads the room: whoever joins sees it listed.
+      const victim = await RawClient.hello(server.url, "victim");
+      clients.push(victim);
+      victim.send({ type: "join", room: "r" });
+      // (The writer's leave may still be on its way in the presence batch: only the tab is asked about.)
+      assert.ok((await victim.next("joined")).online.includes("lurker"), "the tab is listed in joined");
+      victim.send({ type: "who", room: "r" });
+      assert.ok((await victim.next("who")).online.includes("lurker"), "the tab is listed by who");
+    } finally {
+      for (const c of clients) c.close();
+      await server.close();
+    }
+  });
+
   it("a client that asks for a replay and stops reading is cut after replayStallMs", async () => {
     const store = new MemoryStore();
     const server = await testServer({ store, replayStallMs: 500, slowConsumerGraceMs: 20_000, maxReplayBytes: 64 * 1024 * 1024 });
