@@ -518,6 +518,12 @@ export class Connection implements Member, LivenessHost {
     const claim = await this.hub.nicknames.claim(name.name, result.userId);
     if (!claim.ok) return this.closeWith(CloseCode.NicknameTaken, "closed", "nickname taken");
     if (!this.isOpen) return this.hub.nicknames.release(claim.key);
+    // Asked again: a deny list loaded while the claim waited on the store (Redis) passed this
+    // connection by, since it had no user yet.
+    if (this.context.denied.deniesUser(result.userId)) {
+      this.hub.nicknames.release(claim.key);
+      return this.closeWith(CloseCode.PolicyViolation, "denied", DENIED_TEXT);
+    }
     this.becomeReady(m.clientId, claim.nick, result);
     const { auth } = this.context;
     const token = auth.issueResumeToken ? await auth.issueResumeToken(result, name.name) : undefined;

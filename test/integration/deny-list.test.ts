@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { Redis } from "ioredis";
 import { RawClient } from "../support/raw-client.js";
+import { RedisServer } from "../support/redis-server.js";
 import { ServerProcess } from "../support/server-process.js";
 import { httpGet, parsePrometheus, sampleValue } from "../support/http-get.js";
 import { testClient, testServer } from "../support/test-server.js";
@@ -87,6 +89,39 @@ describe("the deny list", () => {
     } finally {
       for (const c of clients) c.close();
       await server.close();
+    }
+  });
+
+  it("a user denied while its hello waits on the store (Redis) is closed with 4500 when the wait ends, never welcomed", async () => {
+    const redis = await RedisServer.start();
+    const server = await testServer({ redis: redis.url });
+    const admin = new Redis(redis.url);
+    const clients: RawClient[] = [];
+    try {
+      const first = await RawClient.hello(server.url, "mallory");
+      const { token, userId } = first.welcome!;
+      first.close();
+      await first.waitClosed();
+      // Redis answers nothing for a while: the next hello's nickname claim waits there.
+      const racer = await RawClient.connect(server.url);
+      clients.push(racer);
+      await admin.call("CLIENT", "PAUSE", "1500", "ALL");
+      racer.send({ type: "hello", clientId: "c-racer", nick: "mallory", token });
+      await new Promise((r) => setTimeout(r, 300));
+      // The connection has no user yet: the new list closes nothing now.
+      assert.deepEqual(server.deny([`user:${userId}`]), { entries: 1, closed: 0 });
+      assert.deepEqual(await racer.waitClosed(10_000), { code: 4500, reason: "denied by this server's operator" });
+      assert.equal(racer.received.some((m) => m.type === "welcome"), false);
+      // The server goes on: another user chats.
+      const other = await RawClient.hello(server.url, "ok");
+      clients.push(other);
+      other.send({ type: "join", room: "lobby" });
+      await other.next("joined");
+    } finally {
+      for (const c of clients) c.close();
+      admin.disconnect();
+      await server.close();
+      await redis.dispose();
     }
   });
 
