@@ -141,7 +141,8 @@ export interface PulseClientOptions {
   nick: string;
   /**
    * For servers in token mode: the JWT your login issued, or a function that returns a fresh
-   * one (called before every connect). Anonymous servers need none: the client keeps the
+   * one (called before every connect: when the server closes a link because its token expired,
+   * 4008, the client reconnects and asks for a fresh one). Anonymous servers need none: the client keeps the
    * resume token each `welcome` carries and presents it on the next hello.
    */
   token?: string | (() => string | Promise<string>);

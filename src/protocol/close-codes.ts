@@ -44,6 +44,12 @@ export const CloseCode = {
    * messages). The client drops the link and reconnects with backoff rather than act on it.
    */
   BadServerMessage: 4007,
+  /**
+   * The identity's token expired while the connection was open (a JWT's `exp`, plus the
+   * server's clock tolerance): connect again with a fresh token. Rights a new token no longer
+   * grants (rooms, write) end with the old one.
+   */
+  TokenExpired: 4008,
 
   /** Generic policy violation: do not reconnect. */
   PolicyViolation: 4500,
@@ -81,6 +87,7 @@ const descriptions: Record<number, string> = {
   [CloseCode.RateLimited]: "too many requests",
   [CloseCode.FragmentLimit]: "message fragmented beyond the limits",
   [CloseCode.BadServerMessage]: "the server sent a malformed message",
+  [CloseCode.TokenExpired]: "the token expired",
   [CloseCode.PolicyViolation]: "policy violation",
   [CloseCode.NicknameTaken]: "this nickname is taken",
   [CloseCode.InvalidNickname]: "this nickname is not allowed",

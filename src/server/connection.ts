@@ -26,6 +26,10 @@ import { DENIED_TEXT } from "./deny-list.js";
 
 /** A token longer than this is refused unread (a JWT with a few claims is well under 2 KB). */
 const MAX_TOKEN_LENGTH = 8 * 1024;
+/** The longest delay setTimeout takes (2^31-1 ms); longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The close reason when a connection's token expires. */
+const EXPIRED_TEXT = "token expired: connect again with a fresh one";
 /**
  * A refused client is not read from for its `retryAfterMs`, at most this long (see
  * ReadPause): short enough that an honest client's ping behind it is answered well within
@@ -50,7 +54,7 @@ function sharedCopy(text: string): string {
 let untappedWarned = false;
 
 /** Why a connection ended, for logs and presence. */
-export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown" | "denied";
+export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown" | "denied" | "expired";
 
 /**
  * What all connections of a server share: one object, not a field each per connection (an
@@ -117,6 +121,8 @@ class Occasional {
   sendOrder: SendOrderGate | null = null;
   /** See fragment-guard: set while a fragmented message is incomplete. */
   fragmentTimer: NodeJS.Timeout | null = null;
+  /** Set while the identity has an end (a token's expiry): closes the connection then. */
+  expiryTimer: NodeJS.Timeout | null = null;
   allowedRooms: readonly string[] | undefined = undefined;
   writeRooms: readonly string[] | undefined = undefined;
   /** Set when the server closes the connection; null: the client did (or the link died). */
@@ -125,7 +131,7 @@ class Occasional {
   heldBytes = 0;
 
   get holdsNothing(): boolean {
-    return this.handshake === null && this.pager === null && this.reads === null && this.sendOrder === null && this.fragmentTimer === null && this.allowedRooms === undefined && this.writeRooms === undefined && this.endReason === null && this.heldBytes === 0;
+    return this.handshake === null && this.pager === null && this.reads === null && this.sendOrder === null && this.fragmentTimer === null && this.expiryTimer === null && this.allowedRooms === undefined && this.writeRooms === undefined && this.endReason === null && this.heldBytes === 0;
   }
 }
 
@@ -551,9 +557,26 @@ export class Connection implements Member, LivenessHost {
     this.userId = identity.userId;
     if (identity.rooms !== undefined) this.more.allowedRooms = asRoomsAreNamed(identity.rooms);
     if (identity.write !== undefined) this.more.writeRooms = asRoomsAreNamed(identity.write);
+    if (identity.expiresAt !== undefined) this.closeAt(identity.expiresAt);
     this.nick = nick;
     // Who is behind a name, and from where: what an operator needs to deny one of them.
     this.options.log(`connection ${this.sessionId}: ${nick} (${identity.userId}) from ${this.ip}`, { event: "connection_ready", conn: this.sessionId, user: identity.userId, nick, limitKey: this.ip });
+  }
+
+  /**
+   * Closes the connection with 4008 once `expiresAt` (Date.now() ms) has passed: a token's
+   * rights end with the token, not with the connection (a revoked user, a room taken away).
+   * setTimeout takes at most 2^31-1 ms (about 24.8 days): a later end is waited for in steps.
+   */
+  private closeAt(expiresAt: number): void {
+    const left = expiresAt - Date.now();
+    if (!(left > 0)) return this.closeWith(CloseCode.TokenExpired, "expired", EXPIRED_TEXT);
+    const timer = setTimeout(() => {
+      if (this.occasional) this.occasional.expiryTimer = null;
+      if (this.isOpen) this.closeAt(expiresAt);
+    }, Math.min(left, MAX_TIMER_MS));
+    timer.unref();
+    this.more.expiryTimer = timer;
   }
 
   private endHandshake(): void {
@@ -576,6 +599,8 @@ export class Connection implements Member, LivenessHost {
     occasional?.pager?.close();
     if (occasional) occasional.pager = null;
     occasional?.reads?.stop();
+    if (occasional?.expiryTimer) clearTimeout(occasional.expiryTimer);
+    if (occasional) occasional.expiryTimer = null;
     this.rate.release();
     this.hub.disconnect(this, this.endReason === "timeout" ? "timeout" : "closed");
     // The key is derived again rather than kept on every connection: `nick` is the form the

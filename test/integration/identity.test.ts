@@ -8,6 +8,8 @@ import { RawClient } from "../support/raw-client.js";
 import { BlackHoleProxy } from "../support/black-hole-proxy.js";
 import { ServerProcess } from "../support/server-process.js";
 import { waitFor, sleep } from "../support/wait.js";
+import { httpGet } from "../support/http-get.js";
+import { jwtAuth } from "../../src/server/identity/jwt-auth.js";
 import { SUBPROTOCOL } from "../../src/protocol/messages.js";
 
 /** Each attack from the identity issue, against a real server. */
@@ -383,6 +385,16 @@ describe("token mode", () => {
     }
   });
 
+  it("a token's exp is when its identity ends (plus the 30 s the verification tolerates); without exp it does not end", async () => {
+    const auth = jwtAuth({ secret });
+    const exp = Math.floor(Date.now() / 1000) + 120;
+    const request = {} as Parameters<typeof auth.authenticate>[0];
+    const timed = await auth.authenticate(request, { nick: "x", token: await sign({ sub: "u-t" }, exp) });
+    assert.deepEqual(timed, { userId: "u-t", expiresAt: (exp + 30) * 1000 });
+    const endless = await new SignJWT({ sub: "u-e" }).setProtectedHeader({ alg: "HS256" }).sign(key);
+    assert.deepEqual(await auth.authenticate(request, { nick: "x", token: endless }), { userId: "u-e" });
+  });
+
   it("rooms outside the token's allow-list are forbidden for join and history", async () => {
     const server = await testServer({ auth: { secret } });
     try {
@@ -485,6 +497,40 @@ describe("the authenticate hook and hello's own claims", () => {
         assert.equal((await c.waitClosed()).code, code, JSON.stringify(hello).slice(0, 60));
       }
     } finally {
+      await server.close();
+    }
+  });
+
+  it("an identity that expires ends its connection with 4008, rights and all; the client library comes back with a fresh token", async () => {
+    // The hook's token is good for 600 ms on its first hello, and for good after it.
+    const hellos: string[] = [];
+    const server = await testServer({
+      authenticate: async (_request, hello) => {
+        hellos.push(hello.token ?? "");
+        return { userId: "u-exp", rooms: ["lobby"], ...(hello.token === "short" ? { expiresAt: Date.now() + 600 } : {}) };
+      },
+    });
+    const raw = await RawClient.connect(server.url);
+    let tokens = 0;
+    const client = testClient(server.url, "cam", { token: () => (++tokens === 1 ? "short" : "long") });
+    try {
+      raw.send({ type: "hello", clientId: "c-raw", nick: "rae", token: "short" });
+      await raw.next("welcome");
+      raw.send({ type: "join", room: "lobby" });
+      await raw.next("joined");
+      assert.deepEqual(await raw.waitClosed(5_000), { code: 4008, reason: "token expired: connect again with a fresh one" });
+
+      client.connect();
+      await waitFor(() => client.state.kind === "open" && tokens === 2, "the client to come back with a fresh token", 10_000);
+      assert.equal(client.lastDisconnect?.code, 4008);
+      await sleep(1_000);
+      assert.equal(client.state.kind, "open", "the fresh token does not expire");
+      assert.deepEqual(hellos.slice(1), ["short", "long"]);
+      const closes = (await httpGet(server.port, "/metrics")).body.match(/pulse_connections_closed_total\{reason="expired"\} (\d+)/);
+      assert.equal(closes?.[1], "2");
+    } finally {
+      client.close();
+      raw.close();
       await server.close();
     }
   });

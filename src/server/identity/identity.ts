@@ -17,6 +17,12 @@ export interface Identity {
    * alone decides, so a moderator's token can name read-only rooms and a reader's can be `[]`.
    */
   write?: string[];
+  /**
+   * When the identity stops holding (ms since the epoch, as Date.now()): a connection still
+   * open then is closed with 4008 and must come back with a fresh token. A JWT's `exp` plus
+   * the clock tolerance its verification allows. Absent: for as long as the connection lives.
+   */
+  expiresAt?: number;
 }
 
 /** An authentication that says no: the connection is closed with `code` (see close-codes.ts). */

@@ -32,12 +32,14 @@ export function jwtAuth(key: JwtKey): AuthMode {
       } catch (err) {
         return refuse(err instanceof errors.JWTExpired ? "token expired" : "token not valid");
       }
-      const { sub, name, rooms, write } = payload;
+      const { sub, name, rooms, write, exp } = payload;
       if (typeof sub !== "string" || sub.length === 0 || sub.length > MAX_CLAIM_LENGTH) return refuse("token has no usable sub claim");
       if (name !== undefined && (typeof name !== "string" || name.length > MAX_CLAIM_LENGTH)) return refuse("token's name claim is not a short string");
       if (rooms !== undefined && !isRoomList(rooms)) return refuse(`token's rooms claim must be a list of at most ${MAX_ROOM_PATTERNS} room names`);
       if (write !== undefined && !isRoomList(write)) return refuse(`token's write claim must be a list of at most ${MAX_ROOM_PATTERNS} room names`);
-      return { userId: sub, ...(name !== undefined ? { name } : {}), ...(rooms !== undefined ? { rooms } : {}), ...(write !== undefined ? { write } : {}) };
+      // Verified above: a number when present. It ends the connection as it would end a new hello.
+      const expiresAt = exp !== undefined ? (exp + CLOCK_TOLERANCE_S) * 1000 : undefined;
+      return { userId: sub, ...(name !== undefined ? { name } : {}), ...(rooms !== undefined ? { rooms } : {}), ...(write !== undefined ? { write } : {}), ...(expiresAt !== undefined ? { expiresAt } : {}) };
     },
   };
 }
