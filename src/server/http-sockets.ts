@@ -1,7 +1,7 @@
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { IPV6_SITE_SHARE, type PeerKey } from "./client-address.js";
-import { FULL_RETRY_AFTER_S, httpRefusal } from "./connection-caps.js";
+import { FULL_RETRY_AFTER_S, refuseAndClose } from "./connection-caps.js";
 import { Holdings } from "./holdings.js";
 import { KeyCounts } from "./key-counts.js";
 
@@ -119,6 +119,5 @@ export class HttpSockets {
 }
 
 function refuse(socket: Socket, status: number, text: string): void {
-  socket.end(httpRefusal(status, text, FULL_RETRY_AFTER_S));
-  socket.destroySoon();
+  refuseAndClose(socket, status, text, FULL_RETRY_AFTER_S);
 }

@@ -15,7 +15,7 @@ import type { LivenessEngine } from "../liveness/liveness-engine.js";
 import { Connection, connectionContext, type EndReason } from "./connection.js";
 import { DENIED_TEXT, DenyList } from "./deny-list.js";
 import { RateLimiter } from "./rate-limits.js";
-import { ConnectionCaps, FULL_RETRY_AFTER_S, httpRefusal } from "./connection-caps.js";
+import { ConnectionCaps, FULL_RETRY_AFTER_S, refuseAndClose } from "./connection-caps.js";
 import { AddressAndSiteRate } from "./address-rate.js";
 import { QueuedBytesBudget } from "./queued-bytes-budget.js";
 import { resolveOptions, retentionOf, type ResolvedOptions, type ServerOptions } from "./options.js";
@@ -206,7 +206,7 @@ export async function startServer(
     /** `retryAfterS`: for a refusal that passes, when to try again (whole seconds, as HTTP has them). */
     const refuse = (status: number, text: string, retryAfterS?: number) => {
       metrics.upgradesRefused.inc({ status });
-      socket.end(httpRefusal(status, text, retryAfterS));
+      refuseAndClose(socket, status, text, retryAfterS);
     };
     if (draining || !storeReachable) return refuse(503, "Service Unavailable", FULL_RETRY_AFTER_S);
     if (!hostAllowed(req, allowedHosts)) return refuse(403, "Forbidden host");

@@ -164,6 +164,37 @@ describe("sockets still speaking HTTP", () => {
     }
   });
 
+  it("a refused upgrade's socket is closed by the server, even when the peer never closes its side: refused upgrades cannot hold every place", async () => {
+    const server = await testServer({ maxConnections: 3, maxHttpSockets: 2 });
+    const sockets: Socket[] = [];
+    try {
+      // Each asks for an upgrade without the subprotocol (426), reads the answer, and keeps its
+      // side open (allowHalfOpen): 12 of them, twice the server's 5 places plus one.
+      const refusals: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const socket = connect({ port: server.port, host: "127.0.0.1", localAddress: "127.0.0.2", allowHalfOpen: true });
+        sockets.push(socket);
+        socket.on("error", () => {});
+        let answer = "";
+        socket.on("data", (chunk) => (answer += chunk.toString()));
+        await new Promise<void>((resolve, reject) => {
+          socket.once("connect", resolve);
+          socket.once("error", reject);
+        });
+        socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+        await new Promise((resolve) => socket.once("end", resolve));
+        refusals.push(answer.split("\r\n")[0]!);
+      }
+      assert.deepEqual(new Set(refusals), new Set(["HTTP/1.1 426 Upgrade Required: subprotocol pulse.v1"]));
+      // Had the server kept its side of them, no place would be left.
+      const ws = await openWebSocket(server.url, "127.0.0.3");
+      ws.terminate();
+    } finally {
+      for (const s of sockets) s.destroy();
+      await server.close();
+    }
+  });
+
   it("a socket that sends nothing is closed by the headers timeout (10 s), not held for Node's 30 s check interval", async () => {
     const server = await testServer();
     const sockets: Socket[] = [];
