@@ -36,6 +36,12 @@ export interface Member extends SyncingMember {
   readonly isOpen: boolean;
   /** Queues a paged reply (a join's catch-up, a history page) to go out as the socket drains; false when too many wait. */
   enqueueReply(reply: PagedReply): boolean;
+  /**
+   * Charges the replay of a gap of `messages` to the member's `history` limits, as the same
+   * messages would cost in `history` pages beyond the one a join carries anyway; false
+   * (nothing charged) when they cannot pay for it now.
+   */
+  mayReplay?(messages: number): boolean;
 }
 
 const MAX_ROOM_NAME = 64;
@@ -196,6 +202,7 @@ export class ChatHub {
         return this.mayWrite(member, room) ? fields : [...fields, READ_ONLY_FIELD];
       },
       stillWanted: () => member.isOpen && state.holds(member, held),
+      ...(member.mayReplay ? { mayReplay: (messages: number) => member.mayReplay!(messages) } : {}),
       answered: (recovered, replayed) => this.metrics.countJoin(since, recovered, replayed),
       release: (deliveredSeq) => {
         for (const held of state.finishSync(member, deliveredSeq)) {

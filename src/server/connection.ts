@@ -239,6 +239,11 @@ export class Connection implements Member, LivenessHost {
     return this.context.hub;
   }
 
+  mayReplay(messages: number): boolean {
+    const pages = Math.ceil(messages / this.options.historyLimit) - 1;
+    return pages <= 0 || this.rate.tryTake("history", pages);
+  }
+
   /** Queues a paged reply (see ReplyPager); false, and the reply is finished unsent, when it cannot be. */
   enqueueReply(reply: PagedReply): boolean {
     if (!this.isOpen) {

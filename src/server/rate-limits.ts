@@ -399,6 +399,27 @@ export class ConnectionRateLimiter extends Buckets {
   }
 
   /**
+   * Takes `cost` of `kind` when every bucket has it now (a cost above a bucket's burst takes it
+   * whole, see BucketRate.waitMs); otherwise takes nothing and returns false, counting no
+   * refusal: for work the server may decline without the client having done wrong (a replay,
+   * answered with the latest page instead).
+   */
+  tryTake(kind: RateKind, cost: number): boolean {
+    if (!this.limiter || !this.address) return true;
+    const now = this.limiter.clock.now();
+    const rates = this.limiter.rates!;
+    const { address } = this;
+    const site = address.site;
+    const short =
+      rates.perConnection[kind].waitMs(this[kind], now, cost) > 0 ||
+      rates.perIp[kind].waitMs(address[kind], now, cost) > 0 ||
+      (site !== null && rates.perSite[kind].waitMs(site[kind], now, cost) > 0);
+    if (short) return false;
+    this.take(kind, cost, now);
+    return true;
+  }
+
+  /**
    * A request refused for another reason than its own buckets (it waits behind an earlier
    * refused send): counted like any refusal. Returns whether the connection is now abusive.
    */

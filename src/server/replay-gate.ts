@@ -1,8 +1,9 @@
 /**
- * Caps how many large replays run at once on this server. A replay is read and encoded a
- * page at a time as its reader drains, so each holds about a page; the cap bounds the store
- * reads and encoding they do together (sizing a gap encodes up to `maxReplayBytes`), and the
- * rest wait their turn in arrival order.
+ * Caps how many replay pages (and gap sizings) are read and encoded at once on this server. A
+ * replay is read and encoded a page at a time as its reader drains, so each holds about a page;
+ * the cap bounds the store reads and encoding they do together (sizing a gap encodes up to
+ * `maxReplayBytes`), and the rest wait their turn in arrival order. A slot is taken per page,
+ * not per replay: readers that drain slowly would otherwise hold every slot.
  */
 export class ReplayGate {
   private running = 0;

@@ -9,7 +9,10 @@ import { resolveRateLimits, type RateLimitOptions, type RateLimitSettings } from
 export interface ResourceOptions {
   /** A catch-up whose replayed frames exceed this gets `recovered: false` and the latest page. Default 8 MiB. */
   maxReplayBytes?: number;
-  /** Catch-ups of more than one page running at once, server-wide; the rest wait. Default 4. */
+  /**
+   * Replay pages (and gap sizings) read and encoded at once, server-wide; the rest wait. A
+   * replay holds a slot only while it reads a page, not while its reader drains. Default 4.
+   */
   maxConcurrentReplays?: number;
   /** A reader whose send buffer does not shrink for this long while a reply page waits is cut (4003). Default 10000 ms. */
   replayStallMs?: number;

@@ -47,6 +47,14 @@ export interface CatchUpMember {
   onlineFields(): readonly Buffer[];
   /** Whether this join is still wanted (the member may have left or gone meanwhile). */
   stillWanted(): boolean;
+  /**
+   * A replay of a gap of `messages` may go ahead (its cost taken from the member's limits);
+   * false: `joined` says `recovered: false` with the latest page, and the client pages back
+   * through `history`, which is limited anyway. Asked before the store is read: a client
+   * repeating `join` with `since: 0` on a room of 10,000 small messages, within the join
+   * limits, took the server to a whole core, sizing and replaying the gap at every try.
+   */
+  mayReplay?(messages: number): boolean;
   /** The `joined` frame is built: whether the gap was recovered, and how many messages it carries and the pages after it. */
   answered?(recovered: boolean, replayed: number): void;
   /** Everything up to `deliveredSeq` was sent: release the live frames held meanwhile. */
@@ -58,6 +66,11 @@ export interface CatchUpMember {
 const CLOSE_BRACE = Buffer.from("}");
 /** Rows read from the store at once. */
 const ROWS_PER_READ = 16;
+/**
+ * Rows read at once when a gap is sized, each measured and dropped: a query per 16 rows made
+ * sizing a gap of 10,000 small messages 625 store reads.
+ */
+const ROWS_PER_SIZING_READ = 128;
 /** Rows whose text bytes are summed by one store query (a few ms for 4 KB texts). */
 const ROWS_PER_SIZE_CHECK = 512;
 /** Room left in the first page for the `joined` envelope and the online list. */
@@ -89,7 +102,6 @@ export class RoomCatchUp implements PagedReply {
   /** What is left to replay after `joined`; null when nothing is. */
   private remaining: ReplayCursor | null = null;
   private delivered = 0;
-  private releaseSlot: (() => void) | null = null;
   private abandoned = false;
 
   constructor(
@@ -113,8 +125,6 @@ export class RoomCatchUp implements PagedReply {
   }
 
   finish(completed: boolean): void {
-    this.releaseSlot?.();
-    this.releaseSlot = null;
     this.remaining = null;
     if (completed && !this.abandoned && this.started && this.member.stillWanted()) {
       this.member.release(Math.max(this.delivered, this.request.since ?? 0));
@@ -136,7 +146,9 @@ export class RoomCatchUp implements PagedReply {
       since <= latest &&
       latest - since <= maxReplay &&
       // Everything after `since` must still be held: nothing trimmed between.
-      (latest === since || first <= since + 1);
+      (latest === since || first <= since + 1) &&
+      // Paid for before anything is read (see mayReplay).
+      (this.member.mayReplay?.(latest - since) ?? true);
     if (resumable) {
       const replay = await this.replay(since, latest);
       if (!this.member.stillWanted()) return null;
@@ -196,10 +208,8 @@ export class RoomCatchUp implements PagedReply {
       if (full) break;
     }
     if (cursor < latest) {
-      // More than a page: it takes a server-wide slot, and its exact size is learnt first.
-      this.releaseSlot ??= await this.settings.gate.acquire();
-      if (!this.member.stillWanted()) return null;
-      const restBytes = await this.frameBytes(cursor, latest, this.settings.maxReplayBytes - bytes);
+      // More than a page: sized exactly first, in a server-wide slot.
+      const restBytes = await this.inSlot(() => (this.member.stillWanted() ? this.frameBytes(cursor, latest, this.settings.maxReplayBytes - bytes) : Promise.resolve(null)));
       if (restBytes === null) return this.giveUp();
       this.remaining = { cursor, latest };
     }
@@ -215,6 +225,26 @@ export class RoomCatchUp implements PagedReply {
     const left = this.remaining;
     // A member that left (or went) meanwhile needs no more of it.
     if (!left || left.cursor >= left.latest || !this.member.stillWanted()) return null;
+    return this.inSlot(() => (this.member.stillWanted() ? this.readPage(left) : Promise.resolve(null)));
+  }
+
+  /**
+   * Runs `work` (store reads and encoding of a replay) in a slot of the server-wide
+   * ReplayGate. A slot is held for one page or one sizing, not for the whole replay: held
+   * while the reader drained, four readers that read just fast enough not to be cut held every
+   * slot, and other members' joins with a gap waited for them (17 s in an audit).
+   */
+  private async inSlot<T>(work: () => Promise<T>): Promise<T> {
+    const release = await this.settings.gate.acquire();
+    try {
+      return await work();
+    } finally {
+      release();
+    }
+  }
+
+  /** About PAGE_BYTES of `message` frames from `left.cursor` on. */
+  private async readPage(left: ReplayCursor): Promise<Buffer[]> {
     const page: Buffer[] = [];
     let pageBytes = 0;
     while (left.cursor < left.latest && pageBytes < PAGE_BYTES) {
@@ -234,9 +264,9 @@ export class RoomCatchUp implements PagedReply {
   }
 
   /** The next rows of the gap after `cursor`, or null when they are no longer contiguous. */
-  private async readGap(cursor: number, latest: number): Promise<ChatMessage[] | null> {
-    const rows = await this.settings.store.readAfter(this.request.room, cursor, Math.min(ROWS_PER_READ, latest - cursor));
-    return rows.length > 0 && rows[0]!.seq === cursor + 1 ? rows : null;
+  private async readGap(cursor: number, latest: number, rows = ROWS_PER_READ): Promise<ChatMessage[] | null> {
+    const read = await this.settings.store.readAfter(this.request.room, cursor, Math.min(rows, latest - cursor));
+    return read.length > 0 && read[0]!.seq === cursor + 1 ? read : null;
   }
 
   /**
@@ -275,7 +305,7 @@ export class RoomCatchUp implements PagedReply {
     let total = 0;
     let sinceYield = 0;
     while (cursor < latest) {
-      const rows = await this.readGap(cursor, latest);
+      const rows = await this.readGap(cursor, latest, ROWS_PER_SIZING_READ);
       if (!rows) return null;
       for (const m of rows) {
         total += this.settings.messageFrameBytes(m);
@@ -293,8 +323,6 @@ export class RoomCatchUp implements PagedReply {
 
   private giveUp(): null {
     this.remaining = null;
-    this.releaseSlot?.();
-    this.releaseSlot = null;
     return null;
   }
 

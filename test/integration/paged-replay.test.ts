@@ -150,7 +150,8 @@ describe("paged catch-up", () => {
       // or the store's own texts would count as held by the replays.
       JSON.stringify(await store.readAfter("r", 0, 7_500));
       store.rowsReadAfter = 0;
-      for (let i = 0; i < 4; i++) readers.push(await RawClient.hello(server.url, `slow${i}`));
+      // From four addresses: a replay this large takes an address's whole history budget.
+      for (let i = 0; i < 4; i++) readers.push(await RawClient.hello(server.url, `slow${i}`, undefined, undefined, `127.0.0.${10 + i}`));
       const before = await heldAfterGc();
       for (const c of readers) {
         c.send({ type: "join", room: "r", since: 0, epoch: store.epoch });
@@ -166,6 +167,64 @@ describe("paged catch-up", () => {
       assert.ok(heldMiB < 16, `the waiting replays hold ${heldMiB.toFixed(1)} MiB`);
     } finally {
       for (const c of readers) c.close();
+      await server.close();
+    }
+  });
+
+  it("a reader that drains a replay slowly holds no replay slot while it waits: another member's replay goes ahead", async () => {
+    const store = new MemoryStore();
+    // One slot, no rate limits, no stall cut: only the slot stands between the two.
+    const server = await testServer({ store, maxConcurrentReplays: 1, maxReplayBytes: 64 * 1024 * 1024, replayStallMs: 60_000, rateLimits: false });
+    const clients: RawClient[] = [];
+    try {
+      await fillRoom(store, "big", 4_000, (i) => `${i} `.padEnd(4_000, "b")); // 16 MB: more than kernel buffers take
+      await fillRoom(store, "other", 300, (i) => `${i} `.padEnd(4_000, "o")); // 1.2 MB: several pages
+      const hoarder = await RawClient.hello(server.url, "hoarder");
+      const member = await RawClient.hello(server.url, "member");
+      clients.push(hoarder, member);
+      hoarder.send({ type: "join", room: "big", since: 0, epoch: store.epoch });
+      await hoarder.next("joined");
+      (hoarder.ws as unknown as { _socket: Socket })._socket.pause();
+      await new Promise((r) => setTimeout(r, 300));
+      member.send({ type: "join", room: "other", since: 0, epoch: store.epoch });
+      const joined = await member.next("joined");
+      assert.equal(joined.recovered, true);
+      const seqs = () => [...joined.messages.map((m: ChatMessage) => m.seq), ...member.received.flatMap((m) => (m.type === "message" ? [m.seq] : []))];
+      // Before, the hoarder held the slot from its sizing to its last page: this waited for it.
+      await waitFor(() => seqs().length === 300, "the member's whole replay while the hoarder waits", 10_000);
+      assert.deepEqual(seqs(), Array.from({ length: 300 }, (_, i) => i + 1));
+    } finally {
+      for (const c of clients) c.close();
+      await server.close();
+    }
+  });
+
+  it("a replay is paid from the history limits before anything is read: when they cannot pay, joined has the latest page and the client pages back", async () => {
+    const store = new CountingStore();
+    // historyLimit 50: a gap of 1,000 costs 19 history pages beyond the first; 40 per connection, 50 per address.
+    const server = await testServer({ store, rateLimits: { history: { perConnection: { perSecond: 0.01, burst: 40 }, perIp: { perSecond: 0.01, burst: 50 } } } });
+    const clients: RawClient[] = [];
+    try {
+      await fillRoom(store, "r", 1_000, (i) => `msg ${i}`);
+      const answers: Array<[boolean, number]> = [];
+      for (let i = 0; i < 4; i++) {
+        const c = await RawClient.hello(server.url, `r${i}`);
+        clients.push(c);
+        store.rowsReadAfter = 0;
+        c.send({ type: "join", room: "r", since: 0, epoch: store.epoch });
+        const joined = await c.next("joined");
+        answers.push([joined.recovered, store.rowsReadAfter]);
+      }
+      // Two replays fit the address's 50 (19 each); the third and fourth read nothing forward.
+      assert.deepEqual(answers.map(([recovered]) => recovered), [true, true, false, false]);
+      assert.deepEqual(answers.slice(2).map(([, rows]) => rows), [0, 0]);
+      // A small gap (within one page of history) costs nothing: still replayed.
+      const late = clients[3]!;
+      late.send({ type: "join", room: "r", since: 990, epoch: store.epoch });
+      const small = await late.next("joined", (j) => j.recovered === true);
+      assert.deepEqual(small.messages.map((m: ChatMessage) => m.seq), Array.from({ length: 10 }, (_, i) => 991 + i));
+    } finally {
+      for (const c of clients) c.close();
       await server.close();
     }
   });

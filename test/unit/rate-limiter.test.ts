@@ -29,6 +29,26 @@ describe("RateLimiter", () => {
     assert.equal(burstOfNewConnection(limiter, "10.0.0.2"), 16, "another address has its own");
   });
 
+  it("tryTake takes a cost only when every bucket has it (a cost above a burst takes the bucket whole), and a miss is no refusal", () => {
+    const clock = new FakeClock();
+    // history: 20/s, burst 40 per connection; 100/s, burst 200 per address.
+    const limiter = new RateLimiter(settings, clock);
+    const conn = limiter.forConnection("10.0.0.1");
+    assert.equal(conn.tryTake("history", 199), true, "a full bucket pays for more than its burst");
+    assert.equal(conn.tryTake("history", 1), false, "then it is empty");
+    // Misses count as no refusal: after a thousand, a real refusal is the first, not abuse.
+    for (let i = 0; i < 1_000; i++) conn.tryTake("history", 1);
+    let refused = conn.admit("messages");
+    for (let i = 0; i < 100 && refused.ok; i++) refused = conn.admit("messages");
+    assert.deepEqual(refused.ok === false && refused.abusive, false);
+    clock.advance(2_000);
+    assert.equal(conn.tryTake("history", 40), true, "full again after 2 s at 20/s");
+    // The address is full again at 200 and paid 40 of it: another connection of it finds 160.
+    const other = limiter.forConnection("10.0.0.1");
+    assert.equal(other.tryTake("history", 199), false);
+    assert.equal(other.tryTake("history", 30), true);
+  });
+
   it("forgets an idle address once its buckets are full again, and then grants a full burst", () => {
     const clock = new FakeClock();
     const limiter = new RateLimiter(settings, clock);
