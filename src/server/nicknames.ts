@@ -41,9 +41,10 @@ export class Nicknames {
     if (!stored.ok || this.heldByOther(key, userId)) return { ok: false };
     const holder = this.online.get(key);
     if (holder) holder.connections++;
-    else this.online.set(key, { userId, nick, connections: 1, usedBefore: stored.usedMs, since: now });
-    // "Ada" in one tab and "ada" in another are one person in presence, shown one way.
-    return { ok: true, key, nick: holder?.nick ?? nick };
+    else this.online.set(key, { userId, nick: stored.nick ?? nick, connections: 1, usedBefore: stored.usedMs, since: now });
+    // "Ada" in one tab and "ada" in another are one person in presence, shown one way: as this
+    // node shows it, else as another node does (the store says), else as asked.
+    return { ok: true, key, nick: holder?.nick ?? stored.nick ?? nick };
   }
 
   /** One connection of the holder went; after the last, the hold window starts. */
@@ -61,7 +62,7 @@ export class Nicknames {
   private write(key: string, holder: { userId: string; nick: string; usedBefore: number; since: number }, at: number, online: boolean): Promise<void> {
     const usedMs = holder.usedBefore + Math.max(0, at - holder.since);
     const heldUntil = at + (online ? this.hold.maxMs : holdFor(usedMs, this.hold));
-    return this.store.releaseNickname({ key, nick: holder.nick, userId: holder.userId, at, usedMs, heldUntil });
+    return this.store.releaseNickname({ key, nick: holder.nick, userId: holder.userId, at, usedMs, heldUntil, online });
   }
 
   /**

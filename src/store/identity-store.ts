@@ -35,10 +35,12 @@ export interface NicknameClaim {
 }
 
 /**
- * Granted: `usedMs` is the use the claimant carries over (its own hold had not lapsed), else 0.
- * Refused: another identity holds the name.
+ * Granted: `usedMs` is the use the claimant carries over (its own hold had not lapsed), else 0;
+ * `nick`, when the claimant's user is online under the name elsewhere (another node on the
+ * same store), the spelling it is shown with there, to show here too. Refused: another
+ * identity holds the name.
  */
-export type ClaimResult = { ok: true; usedMs: number } | { ok: false; ownerId: string };
+export type ClaimResult = { ok: true; usedMs: number; nick?: string } | { ok: false; ownerId: string };
 
 /** The holder was last seen at `at`, having used the name for `usedMs`; it is held until `heldUntil`. */
 export interface NicknameRelease {
@@ -48,6 +50,8 @@ export interface NicknameRelease {
   at: number;
   usedMs: number;
   heldUntil: number;
+  /** True when the holder is still online on the writing node (a refresh); absent or false: it left. */
+  online?: boolean;
 }
 
 export interface IdentityStore {

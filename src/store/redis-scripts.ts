@@ -244,28 +244,35 @@ end
 
 /**
  * KEYS: the nickname's hash, the purge index. ARGV: userId, nick, now, holdMs, key,
- * LEGACY_HOLD_MS. Returns {0, owner} when refused, {1, use carried over} when granted.
+ * LEGACY_HOLD_MS. Returns {0, owner} when refused, {1, use carried over, spelling} when granted:
+ * the spelling is the one stored when the same user is online under the name on some node
+ * (`live`, written by claims and online refreshes, cleared by the release of a leaving user),
+ * so every node shows one person one way; else the one asked for.
  */
 export const CLAIM_NICKNAME_LUA = HOLD_END_LUA + `
 local now = tonumber(ARGV[3])
 local owner = redis.call('HGET', KEYS[1], 'user')
 local used = 0
+local nick = ARGV[2]
 if owner then
   local til = holdEnd(KEYS[1], tonumber(ARGV[6]))
   if owner ~= ARGV[1] and now < til then return {0, owner} end
-  if owner == ARGV[1] and now < til then used = tonumber(redis.call('HGET', KEYS[1], 'used')) or tonumber(ARGV[6]) end
+  if owner == ARGV[1] and now < til then
+    used = tonumber(redis.call('HGET', KEYS[1], 'used')) or tonumber(ARGV[6])
+    if redis.call('HGET', KEYS[1], 'live') == '1' then nick = redis.call('HGET', KEYS[1], 'nick') or nick end
+  end
 end
 local til = now + tonumber(ARGV[4])
-redis.call('HSET', KEYS[1], 'user', ARGV[1], 'nick', ARGV[2], 'seen', now, 'used', used, 'until', til)
+redis.call('HSET', KEYS[1], 'user', ARGV[1], 'nick', nick, 'seen', now, 'used', used, 'until', til, 'live', '1')
 redis.call('ZADD', KEYS[2], til, ARGV[5])
-return {1, used}
+return {1, used, nick}
 `;
 
-/** KEYS: the nickname's hash, the purge index. ARGV: userId, nick, at, used, held until, key, LEGACY_HOLD_MS. */
+/** KEYS: the nickname's hash, the purge index. ARGV: userId, nick, at, used, held until, key, LEGACY_HOLD_MS, online (1 or 0). */
 export const RELEASE_NICKNAME_LUA = HOLD_END_LUA + `
 local owner = redis.call('HGET', KEYS[1], 'user')
 if owner and owner ~= ARGV[1] and tonumber(ARGV[3]) < holdEnd(KEYS[1], tonumber(ARGV[7])) then return 0 end
-redis.call('HSET', KEYS[1], 'user', ARGV[1], 'nick', ARGV[2], 'seen', ARGV[3], 'used', ARGV[4], 'until', ARGV[5])
+redis.call('HSET', KEYS[1], 'user', ARGV[1], 'nick', ARGV[2], 'seen', ARGV[3], 'used', ARGV[4], 'until', ARGV[5], 'live', ARGV[8])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
 return 0
 `;

@@ -188,15 +188,16 @@ export class RedisStore implements MessageStore, IdentityStore {
   }
 
   async claimNickname(claim: NicknameClaim): Promise<ClaimResult> {
-    const [granted, value] = (await CLAIM.run(this.redis, [
+    const [granted, value, nick] = (await CLAIM.run(this.redis, [
       this.key(`nick:${claim.key}`), this.key("nicks"),
       claim.userId, claim.nick, claim.now, claim.holdMs, claim.key, LEGACY_HOLD_MS,
-    ])) as [number, string | number];
-    return granted === 1 ? { ok: true, usedMs: Number(value) } : { ok: false, ownerId: String(value) };
+    ])) as [number, string | number, string | undefined];
+    if (granted !== 1) return { ok: false, ownerId: String(value) };
+    return { ok: true, usedMs: Number(value), ...(nick !== undefined && nick !== claim.nick ? { nick } : {}) };
   }
 
   async releaseNickname(r: NicknameRelease): Promise<void> {
-    await RELEASE.run(this.redis, [this.key(`nick:${r.key}`), this.key("nicks"), r.userId, r.nick, r.at, r.usedMs, r.heldUntil, r.key, LEGACY_HOLD_MS]);
+    await RELEASE.run(this.redis, [this.key(`nick:${r.key}`), this.key("nicks"), r.userId, r.nick, r.at, r.usedMs, r.heldUntil, r.key, LEGACY_HOLD_MS, r.online ? 1 : 0]);
   }
 
   async purgeNicknames(before: number): Promise<number> {

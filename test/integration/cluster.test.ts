@@ -371,6 +371,27 @@ describe("presence is per nickname across nodes", () => {
       await marker(a);
       await marker(b);
       assert.deepEqual(changesOf("tabbo"), ["join"], "one join for two tabs joining at once");
+
+      // A second tab through another node asking for another spelling of the name is shown as
+      // the first: one person, one name in the lists. Once both left, a new spelling is taken.
+      const cy1 = await RawClient.hello(a.url, "TabCy");
+      const cy2 = await RawClient.hello(b.url, "TABCY", cy1.welcome!.token);
+      raws.push(cy1, cy2);
+      assert.equal(cy2.welcome!.nick, "TabCy");
+      cy1.send({ type: "join", room: "tabs" });
+      cy2.send({ type: "join", room: "tabs" });
+      await Promise.all([cy1.next("joined"), cy2.next("joined")]);
+      await marker(a);
+      await marker(b);
+      assert.deepEqual(changesOf("TABCY"), [], "no second name for the second tab");
+      obs.send({ type: "who", room: "tabs" });
+      assert.deepEqual((await obs.next("who")).online.filter((n: string) => n.toLowerCase() === "tabcy"), ["TabCy"]);
+      cy1.close();
+      cy2.close();
+      await obs.nextPresence("TabCy", "leave", 10_000);
+      const cy3 = await RawClient.hello(b.url, "tabcy", cy1.welcome!.token);
+      raws.push(cy3);
+      assert.equal(cy3.welcome!.nick, "tabcy", "back later, under the spelling it asks for");
     } finally {
       for (const raw of raws) raw.close();
       await Promise.all([a.close(), b.close()]);
