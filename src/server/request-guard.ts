@@ -70,12 +70,19 @@ export function originAllowed(req: IncomingMessage, allowed: readonly string[] |
   return canonical === canonicalOrigin(`http://${host}`) || canonical === canonicalOrigin(`https://${host}`);
 }
 
+/**
+ * Headers a proxy sets to name the client it relays for. Any of them marks a request as
+ * relayed: an nginx that sets only X-Real-IP (a common recipe) made every visitor look like
+ * this machine, and /stats and /metrics answered them.
+ */
+const RELAY_HEADERS = ["x-forwarded-for", "forwarded", "x-real-ip", "true-client-ip", "cf-connecting-ip", "fastly-client-ip", "x-client-ip", "x-cluster-client-ip"] as const;
+
 /** A request made on this machine, not relayed by a proxy on its behalf of someone else. */
 function isLoopbackRequest(req: IncomingMessage): boolean {
   const remote = req.socket.remoteAddress ?? "";
   const loopback = remote === "::1" || remote.startsWith("127.") || remote.startsWith("::ffff:127.");
   // A reverse proxy on this machine connects from loopback for everyone: trust it for no one.
-  return loopback && req.headers["x-forwarded-for"] === undefined && req.headers.forwarded === undefined;
+  return loopback && RELAY_HEADERS.every((h) => req.headers[h] === undefined);
 }
 
 /** `/stats` is for operators: loopback, or a bearer token when the deployer set one. */

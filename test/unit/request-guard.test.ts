@@ -17,6 +17,10 @@ describe("request guards", () => {
     assert.equal(statsAllowed(req({ authorization: "Bearer tok-12" }, "203.0.113.7"), "tok-123"), false);
     assert.equal(statsAllowed(req({ authorization: "Bearer tok-123" }, "203.0.113.7"), "tok-123"), true);
     assert.equal(statsAllowed(req({ forwarded: "for=203.0.113.7" }), null), false);
+    // Whatever header the proxy names its client with.
+    for (const header of ["x-forwarded-for", "x-real-ip", "true-client-ip", "cf-connecting-ip"]) {
+      assert.equal(statsAllowed(req({ [header]: "203.0.113.7" }), null), false, header);
+    }
   });
 
   it("Host names: port, case, brackets and a trailing dot do not matter; junk is no name", () => {
