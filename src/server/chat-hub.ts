@@ -196,7 +196,7 @@ export class ChatHub {
           }
         : {}),
       onlineFields: () => {
-        this.presence.snapshot(room);
+        this.presence.snapshot(room, member.nick);
         const online = withNames(state, member.nick, elsewhere, this.options.onlineListMax);
         const fields = [state.onlineFieldHead(online.json), Buffer.from(String(online.count))];
         return this.mayWrite(member, room) ? fields : [...fields, READ_ONLY_FIELD];

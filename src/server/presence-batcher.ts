@@ -15,12 +15,16 @@ interface PendingRoom {
   changes: Array<PresenceChange | null>;
   /** Per change: how many online-list snapshots the room had when it was added. */
   snapshotsAt: number[];
+  /** Per change: how many of those its own nick took (see `snapshot`). */
+  ownSnapshotsAt: number[];
   /** Index of each nick's last change still in `changes` (a linear search was O(batch^2) when thousands joined in one window). */
   lastByNick: Map<string, number>;
   /** Per change: the index of the same nick's change before it (-1: none), to step back when one cancels out. */
   previous: number[];
   /** Online lists sent to joiners since the batch opened (see `snapshot`). */
   snapshots: number;
+  /** Of those, how many each nick took: made when a nick first takes one. */
+  snapshotsBy: Map<string, number> | null;
   /** When the room's batch goes out (ms, Date.now() time); moves later while changes keep coming, never past `latestDue`. */
   dueAt: number;
   quietMs: number;
@@ -41,8 +45,9 @@ interface PendingRoom {
  * interval after the last join).
  *
  * A join and a leave of the same nick within one batch cancel out (one connection joining and
- * leaving in a loop made every member of a room of 200 receive 279 KB/s), unless a joiner was
- * sent the room's online list in between: it saw the first change and needs the second.
+ * leaving in a loop made every member of a room of 200 receive 279 KB/s), unless another
+ * joiner was sent the room's online list in between: it saw the first change and needs the
+ * second. The nick's own `joined` does not count: nobody else saw its join.
  */
 export class PresenceBatcher {
   private readonly pending = new Map<string, PendingRoom>();
@@ -57,11 +62,15 @@ export class PresenceBatcher {
     if (!entry) {
       const { quietMs, notBefore } = timing;
       const latestDue = Math.max(notBefore, now + timing.maxWaitMs);
-      this.pending.set(room, (entry = { changes: [], snapshotsAt: [], lastByNick: new Map(), previous: [], snapshots: 0, dueAt: latestDue, quietMs, notBefore, latestDue }));
+      this.pending.set(room, (entry = { changes: [], snapshotsAt: [], ownSnapshotsAt: [], lastByNick: new Map(), previous: [], snapshots: 0, snapshotsBy: null, dueAt: latestDue, quietMs, notBefore, latestDue }));
     }
     entry.dueAt = Math.min(entry.latestDue, Math.max(entry.notBefore, now + entry.quietMs));
     const last = entry.lastByNick.get(change.nick);
-    if (last !== undefined && entry.changes[last]!.event !== change.event && entry.snapshotsAt[last] === entry.snapshots) {
+    const own = entry.snapshotsBy?.get(change.nick) ?? 0;
+    // Cancelled unless someone else was sent the online list since: the nick's own joins saw
+    // nothing the others did not (a client joining, waiting for its `joined`, then leaving, in
+    // a loop, sent every member of a small room both changes each time).
+    if (last !== undefined && entry.changes[last]!.event !== change.event && entry.snapshots - entry.snapshotsAt[last]! === own - entry.ownSnapshotsAt[last]!) {
       entry.changes[last] = null;
       const before = entry.previous[last]!;
       if (before >= 0) entry.lastByNick.set(change.nick, before);
@@ -71,14 +80,18 @@ export class PresenceBatcher {
       entry.lastByNick.set(change.nick, entry.changes.length);
       entry.changes.push(change);
       entry.snapshotsAt.push(entry.snapshots);
+      entry.ownSnapshotsAt.push(own);
     }
     if (entry.dueAt < this.timerAt) this.arm(entry.dueAt);
   }
 
-  /** The room's online list was just sent to a joiner: changes pending now were seen by it. */
-  snapshot(room: string): void {
+  /** The room's online list was just sent to a joiner, `nick`: changes pending now were seen by it. */
+  snapshot(room: string, nick: string): void {
     const entry = this.pending.get(room);
-    if (entry) entry.snapshots++;
+    if (!entry) return;
+    entry.snapshots++;
+    const by = (entry.snapshotsBy ??= new Map());
+    by.set(nick, (by.get(nick) ?? 0) + 1);
   }
 
   /** Publishes every pending room now. */

@@ -280,6 +280,28 @@ describe("presence batching under churn", () => {
     }
   });
 
+  it("also when the churner waits for its own joined each time: its own online list saw nothing the others did not", async () => {
+    // A wide batch: ten round trips fit in it even on a busy machine.
+    const server = await testServer({ presenceBatchMs: 2_000, rateLimits: false });
+    try {
+      const watcher = await RawClient.hello(server.url, "watcher");
+      watcher.send({ type: "join", room: "r" });
+      await watcher.next("joined");
+      const churner = await RawClient.hello(server.url, "churner");
+      for (let i = 0; i < 10; i++) {
+        churner.send({ type: "join", room: "r" });
+        await churner.next("joined", () => count(churner, (m) => m.type === "joined") === i + 1);
+        churner.send({ type: "leave", room: "r" });
+        await churner.next("left", () => count(churner, (m) => m.type === "left") === i + 1);
+      }
+      await sleep(4_500); // two batch windows
+      assert.deepEqual(watcher.presenceChanges().filter((c) => c.nick === "churner"), []);
+      for (const x of [watcher, churner]) x.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it("but not when someone was sent the online list in between", async () => {
     const server = await testServer({ presenceBatchMs: 300, rateLimits: false });
     try {
