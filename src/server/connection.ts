@@ -26,6 +26,14 @@ import { DENIED_TEXT } from "./deny-list.js";
 
 /** A token longer than this is refused unread (a JWT with a few claims is well under 2 KB). */
 const MAX_TOKEN_LENGTH = 8 * 1024;
+/**
+ * A nickname's comparison key (its confusable skeleton, nicknameKey) may take this many bytes
+ * per code point the name may have: what the longest name takes in UTF-8. The key is what the
+ * store keeps a hold under (twice, with its index), and some characters' skeletons are long:
+ * 32 Hangul syllables chosen for it made a 672-byte key and a 2 KB hold, 19 times a short
+ * name's. Ordinary names are far below it (8 Hangul syllables: 69 bytes).
+ */
+const MAX_KEY_BYTES_PER_CODE_POINT = 4;
 /** The longest delay setTimeout takes (2^31-1 ms); longer ones fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** The close reason when a connection's token expires. */
@@ -526,6 +534,9 @@ export class Connection implements Member, LivenessHost {
     if (this.context.denied.deniesUser(result.userId)) return this.closeWith(CloseCode.PolicyViolation, "denied", DENIED_TEXT);
     const name = normalizeName(result.name ?? m.nick, this.options.maxNickLength);
     if (!name.ok) return this.closeWith(CloseCode.InvalidNickname, "closed", `invalid nickname: ${name.reason}`.slice(0, 120));
+    if (Buffer.byteLength(nicknameKey(name.name)) > MAX_KEY_BYTES_PER_CODE_POINT * this.options.maxNickLength) {
+      return this.closeWith(CloseCode.InvalidNickname, "closed", "invalid nickname: too long once compared for look-alikes");
+    }
     const claim = await this.hub.nicknames.claim(name.name, result.userId);
     if (!claim.ok) return this.closeWith(CloseCode.NicknameTaken, "closed", "nickname taken");
     if (!this.isOpen) return this.hub.nicknames.release(claim.key);

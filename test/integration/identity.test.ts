@@ -229,6 +229,29 @@ describe("nobody can take another user's name", () => {
       await server.close();
     }
   });
+  it("a name whose look-alike key is longer than the longest name in UTF-8 is refused with 4502: a hold costs what a name may", async () => {
+    const server = await testServer();
+    /** The hello's outcome: the nick it was welcomed with, or how it was closed. */
+    const helloAs = async (nick: string) => {
+      const c = await RawClient.connect(server.url);
+      c.send({ type: "hello", clientId: "long-key", nick });
+      await waitFor(() => c.received.some((m) => m.type === "welcome") || c.closed, "welcome or close");
+      const welcome = c.received.find((m) => m.type === "welcome");
+      c.close();
+      return welcome?.type === "welcome" ? welcome.nick : c.closed;
+    };
+    try {
+      // 꽦's skeleton takes 21 bytes: 6 of them (126) fit in 4 x 32, 7 (147) do not, nor 32 (672).
+      assert.equal(await helloAs("꽦".repeat(6)), "꽦".repeat(6));
+      const refused = { code: 4502, reason: "invalid nickname: too long once compared for look-alikes" };
+      assert.deepEqual(await helloAs("꽦".repeat(7)), refused);
+      assert.deepEqual(await helloAs("꽦".repeat(32)), refused);
+      // Ordinary names of the longest length pass.
+      for (const nick of ["g".repeat(32), "東".repeat(32), "😀".repeat(32)]) assert.equal(await helloAs(nick), nick);
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe("text is what was shown", () => {
