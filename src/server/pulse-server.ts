@@ -124,6 +124,10 @@ export async function startServer(
       metrics.httpRequestsDenied.inc();
       return res.writeHead(403, { "content-type": "text/plain", connection: "close" }).end("forbidden: this address is denied\n");
     }
+    // Nothing here reads a request body: one that comes with a body is answered and its socket
+    // closed, rather than kept alive while Node reads and drops the body (a POST to a 404 of
+    // 200 MB was read whole, as one request of the rate limit).
+    if (req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0") res.shouldKeepAlive = false;
     const over = httpRequestRate.take(limitKey, siteKey);
     if (over) {
       metrics.httpRequestsRefused.inc();

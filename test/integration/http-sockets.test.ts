@@ -106,6 +106,21 @@ describe("sockets still speaking HTTP", () => {
     }
   });
 
+  it("a request with a body is answered and its socket closed, not kept reading a body nothing reads", async () => {
+    const server = await testServer();
+    try {
+      const poster = await silentSocket(server.port, "127.0.0.2");
+      // Announces 200 MB, sends 64 KB of it: the rest never comes.
+      poster.socket.write(`POST /nothing HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nContent-Length: 200000000\r\n\r\n`);
+      poster.socket.write(Buffer.alloc(64 * 1024, 0x61));
+      await waitFor(poster.closed, "the server to close the socket after its answer", 5_000);
+      assert.match(poster.received(), /^HTTP\/1\.1 404 /);
+      assert.match(poster.received(), /connection: close\r\n/i);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("in all, at most maxConnections + maxHttpSockets sockets are accepted", async () => {
     const server = await testServer({ maxConnections: 3, maxHttpSockets: 2 });
     const sockets: Socket[] = [];
