@@ -42,6 +42,12 @@ export interface Member extends SyncingMember {
    * (nothing charged) when they cannot pay for it now.
    */
   mayReplay?(messages: number): boolean;
+  /**
+   * A `history` page of `bytes` was built: it costs one more `history` request per
+   * HISTORY_BYTES_PER_REQUEST beyond the first, taken whether or not the limits still have them
+   * (an empty bucket stays empty), so the next requests wait.
+   */
+  chargeHistoryBytes?(bytes: number): void;
 }
 
 const MAX_ROOM_NAME = 64;
@@ -313,7 +319,10 @@ export class ChatHub {
     const reply = new HistoryPage(this.store, { room, before, limit: n }, (err) => {
       this.options.log(`history of ${room} failed: ${err.message}`, { event: "store_failed", op: "history", room, user: member.userId, err: err.message });
       member.send(storeFailed("could not read history; ask again", room));
-    }, (messages) => this.metrics.messagesSent.inc({ path: "history" }, messages));
+    }, (messages, bytes) => {
+      this.metrics.messagesSent.inc({ path: "history" }, messages);
+      member.chargeHistoryBytes?.(bytes);
+    });
     if (!member.enqueueReply(reply)) member.send(tooManyReplies(room));
   }
 

@@ -59,7 +59,11 @@ export interface RateLimitSettings {
   pings: RatePair;
   /** `join` and `leave`. Default 5/s, burst 40 per connection (a reconnect rejoins up to maxRooms at once); 50/s, burst 400 per IP. */
   membership: RatePair;
-  /** `history` and `who`. Default 20/s, burst 40 per connection; 100/s, burst 200 per IP. */
+  /**
+   * `history` and `who`. A history page costs one more per 32 KiB it carries beyond the first
+   * (charged once built), a join's replay one per `historyLimit` messages of its gap beyond the
+   * first (asked before it is read). Default 20/s, burst 40 per connection; 100/s, burst 200 per IP.
+   */
   history: RatePair;
   /**
    * Sustained abuse: refusals are themselves counted in a bucket of this rate and burst; a
@@ -396,6 +400,16 @@ export class ConnectionRateLimiter extends Buckets {
     if (isSend && bytes > 0) this.take("messageBytes", bytes, now);
     if (isSend && recipients > 0) this.take("deliveries", recipients, now);
     return GRANTED;
+  }
+
+  /**
+   * Takes `cost` of `kind` from every bucket, whether or not they have it: for work already done
+   * whose size was known only then. What a bucket did not have is owed: it stays empty that
+   * much longer (a cost counts at most a whole burst), and the next requests wait.
+   */
+  charge(kind: RateKind, cost: number): void {
+    if (!this.limiter || !this.address) return;
+    this.take(kind, cost, this.limiter.clock.now());
   }
 
   /**

@@ -341,7 +341,8 @@ export class HistoryPage implements PagedReply {
     private readonly store: MessageStore,
     private readonly request: { room: string; before: number; limit: number },
     private readonly failed: (error: Error) => void,
-    private readonly answered: (messages: number) => void = () => {},
+    /** The page is built: its messages, and its bytes. */
+    private readonly answered: (messages: number, bytes: number) => void = () => {},
   ) {}
 
   async next(): Promise<Buffer[] | null> {
@@ -353,7 +354,7 @@ export class HistoryPage implements PagedReply {
       const rows = await this.store.readBefore(room, before, limit + 1);
       const extra = rows.length > limit;
       const page = newestThatFit(extra ? rows.slice(1) : rows, PAGE_BYTES - 256);
-      this.answered(page.parts.length);
+      this.answered(page.parts.length, page.bytes);
       const head = JSON.stringify({ type: "history", room });
       return [Buffer.from(`${head.slice(0, -1)},"messages":${jsonArray(page.parts)},"hasMore":${extra || page.dropped > 0}}`)];
     } catch (error) {

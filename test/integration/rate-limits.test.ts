@@ -5,6 +5,8 @@ import { RawClient } from "../support/raw-client.js";
 import { waitFor, sleep } from "../support/wait.js";
 import type { OutboxEntry } from "../../src/client/types.js";
 import { httpGet } from "../support/http-get.js";
+import { fillRoom } from "../support/fill-room.js";
+import { MemoryStore } from "../../src/store/index.js";
 
 const count = (c: RawClient, pred: (m: (typeof c.received)[number]) => boolean) => c.received.filter(pred).length;
 const refusals = (c: RawClient) => count(c, (m) => m.type === "error" && m.code === "rate_limited");
@@ -110,6 +112,34 @@ describe("rate limits", () => {
       const accepted = [a, b].reduce((n, x) => n + count(x, (m) => m.type === "ack"), 0);
       assert.equal(accepted, 10, "the IP's burst, shared");
       for (const x of [a, b]) x.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a history page costs a history request per 32 KiB it carries: large pages run out sooner than small ones", async () => {
+    const store = new MemoryStore();
+    // No refill to speak of: 40 requests' worth per connection, and as much for the address.
+    const server = await testServer({ store, rateLimits: { history: { perConnection: { perSecond: 0.01, burst: 40 }, perIp: { perSecond: 0.01, burst: 80 } } } });
+    try {
+      await fillRoom(store, "big", 200, (i) => `${i} `.padEnd(4_000, "b")); // a page of 50: 200 KB
+      await fillRoom(store, "small", 200, (i) => `short ${i}`); // a page of 50: 2 KB
+      /** History pages answered, of ten asked for one after another. */
+      const pagesOf = async (nick: string, room: string) => {
+        const c = await RawClient.hello(server.url, nick);
+        c.send({ type: "join", room });
+        await c.next("joined");
+        // One at a time: a page is charged once it is built, so the next request sees it.
+        for (let i = 0; i < 10; i++) {
+          c.send({ type: "history", room, before: 200 - i });
+          await waitFor(() => count(c, (m) => m.type === "history" || (m.type === "error" && m.code === "rate_limited")) === i + 1, "an answer");
+        }
+        c.close();
+        return count(c, (m) => m.type === "history");
+      };
+      // 200 KB is six 32 KiB steps: a page costs 1 + 6, so 40 pay for 6 of them (the sixth is granted on the last token).
+      assert.equal(await pagesOf("bigreader", "big"), 6);
+      assert.equal(await pagesOf("smallreader", "small"), 10);
     } finally {
       await server.close();
     }
