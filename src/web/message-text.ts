@@ -20,6 +20,9 @@ export function safeHref(raw: string): string | null {
   return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
 }
 
+/** Whether a link's host (as `new URL` wrote it: ASCII, IDNA-encoded) had characters beyond ASCII. */
+const isInternationalHost = (href: string): boolean => new URL(href).hostname.split(".").some((label) => label.startsWith("xn--"));
+
 /** Split text into plain strings and link targets, in order. Pure, for unit tests. */
 export function splitLinks(text: string): Array<{ text: string; href?: string }> {
   const parts: Array<{ text: string; href?: string }> = [];
@@ -33,7 +36,9 @@ export function splitLinks(text: string): Array<{ text: string; href?: string }>
     const href = safeHref(candidate);
     if (href === null) continue;
     if (start > at) parts.push({ text: text.slice(at, start) });
-    parts.push({ text: candidate, href });
+    // A host in another script reads as the one it imitates ("аpple.com" with a Cyrillic а):
+    // such a link shows the address as the browser will reach it (xn--pple-43d.com).
+    parts.push({ text: isInternationalHost(href) ? href : candidate, href });
     at = start + candidate.length;
   }
   if (at < text.length) parts.push({ text: text.slice(at) });

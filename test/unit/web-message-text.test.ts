@@ -13,6 +13,17 @@ describe("splitLinks", () => {
     ]);
   });
 
+  it("shows a link whose host is not all ASCII as the browser will reach it, so a look-alike host cannot pass for the real one", () => {
+    // A Cyrillic а in "apple".
+    assert.deepEqual(splitLinks("log in at https://\u0430pple.com/id now"), [
+      { text: "log in at " },
+      { text: "https://xn--pple-43d.com/id", href: "https://xn--pple-43d.com/id" },
+      { text: " now" },
+    ]);
+    // An ASCII host keeps its spelling, path and all.
+    assert.deepEqual(splitLinks("https://ru.wikipedia.org/wiki/Москва"), [{ text: "https://ru.wikipedia.org/wiki/Москва", href: "https://ru.wikipedia.org/wiki/%D0%9C%D0%BE%D1%81%D0%BA%D0%B2%D0%B0" }]);
+  });
+
   it("never links other schemes", () => {
     assert.deepEqual(splitLinks("javascript:alert(1) data:text/html,x"), [{ text: "javascript:alert(1) data:text/html,x" }]);
     assert.equal(safeHref("javascript:alert(1)"), null);
