@@ -220,6 +220,8 @@ export class RedisBroker implements Broker {
         if (count > this.onlineListMax || count <= -2) this.foundLarge(room);
         else if (count >= 0) this.largeRooms.delete(room);
         if (count <= -2) this.sendCountLater(room, -count - 2);
+        // Its leaves are out: a room this node has no member in leaves its rooms set now.
+        if (!this.members.has(room)) this.store.redis.srem(this.key(`node-rooms:${this.nodeId}`), room).catch(() => {});
       },
       (err: Error) => this.log(`presence publish to ${room} failed: ${err.message}`),
     );
@@ -256,14 +258,17 @@ export class RedisBroker implements Broker {
       .catch((err: Error) => this.log(`presence join in Redis failed: ${err.message}`));
   }
 
-  /** A nickname's last connection in a room on this node went. */
+  /**
+   * A nickname's last connection in a room on this node went. The room stays in this node's
+   * rooms set until the leave is published (publishPresence): if the node dies in between,
+   * the reaper still visits the room and announces the leave. Dropped here, at once, a node
+   * killed within the presence batch left the name listed as online for good.
+   */
   memberLeft(room: string, nick: string): void {
     const nicks = this.members.get(room);
     nicks?.delete(nick);
     if (nicks?.size === 0) this.members.delete(room);
-    const removal = this.store.redis.multi().hdel(this.key(`online:${room}`), `${this.nodeId}|${nick}`);
-    if (!this.members.has(room)) removal.srem(this.key(`node-rooms:${this.nodeId}`), room);
-    removal.exec().catch((err: Error) => this.log(`presence leave in Redis failed: ${err.message}`));
+    this.store.redis.hdel(this.key(`online:${room}`), `${this.nodeId}|${nick}`).catch((err: Error) => this.log(`presence leave in Redis failed: ${err.message}`));
   }
 
   /**

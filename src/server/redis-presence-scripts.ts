@@ -21,7 +21,10 @@ return was
 
 /**
  * Announces a dead node's members as `leave` (reason timeout) and forgets them. Runs once per
- * dead node: the SREM decides which of the surviving nodes does it.
+ * dead node: the SREM decides which of the surviving nodes does it. In each room the node had
+ * members in (or had a leave not yet published: the room stays in its set until then), every
+ * announced nickname no longer online through a live node gets its `leave`: the node's own
+ * members, and a leave it wrote to the hash but died before publishing.
  * KEYS: the nodes set, the dead node's rooms set, the dead node's key.
  * ARGV: dead node id, key prefix, publish command.
  * Returns how many leaves were announced.
@@ -38,18 +41,22 @@ for _, room in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     local node, nick = string.sub(field, 1, sep - 1), string.sub(field, sep + 1)
     if node == ARGV[1] then
       redis.call('HDEL', online, field)
-      table.insert(gone, nick)
+      gone[nick] = true
     else
       still[nick] = true
     end
   end
   local changes, count = {}, 0
   for _ in pairs(still) do count = count + 1 end
-  for _, nick in ipairs(gone) do
+  -- Those it had online (others may have seen them listed in a joined before their join was
+  -- announced), and those announced whose leave it wrote but did not publish.
+  local announcedKey = ARGV[2] .. 'announced:' .. room
+  for _, nick in ipairs(redis.call('SMEMBERS', announcedKey)) do gone[nick] = true end
+  for nick in pairs(gone) do
     -- A nickname still online through another node has not left the room.
     if not still[nick] then
       table.insert(changes, { event = 'leave', nick = nick, reason = 'timeout' })
-      redis.call('SREM', ARGV[2] .. 'announced:' .. room, nick)
+      redis.call('SREM', announcedKey, nick)
     end
   end
   if #changes > 0 then
