@@ -585,10 +585,11 @@ export class Connection implements Member, LivenessHost {
     this.userId = identity.userId;
     if (identity.rooms !== undefined) this.more.allowedRooms = asRoomsAreNamed(identity.rooms);
     if (identity.write !== undefined) this.more.writeRooms = asRoomsAreNamed(identity.write);
-    if (identity.expiresAt !== undefined) this.closeAt(identity.expiresAt);
     this.nick = nick;
     // Who is behind a name, and from where: what an operator needs to deny one of them.
     this.options.log(`connection ${this.sessionId}: ${nick} (${identity.userId}) from ${this.ip}`, { event: "connection_ready", conn: this.sessionId, user: identity.userId, nick, limitKey: this.ip });
+    // Last: an end already past closes the connection now, as one whose name is claimed.
+    if (identity.expiresAt !== undefined) this.closeAt(identity.expiresAt);
   }
 
   /**

@@ -525,12 +525,13 @@ describe("the authenticate hook and hello's own claims", () => {
   });
 
   it("an identity that expires ends its connection with 4008, rights and all; the client library comes back with a fresh token", async () => {
-    // The hook's token is good for 600 ms on its first hello, and for good after it.
+    // The hook's token is good for 2 s on its first hello, and for good after it.
     const hellos: string[] = [];
     const server = await testServer({
       authenticate: async (_request, hello) => {
         hellos.push(hello.token ?? "");
-        return { userId: "u-exp", rooms: ["lobby"], ...(hello.token === "short" ? { expiresAt: Date.now() + 600 } : {}) };
+        if (hello.token === "past") return { userId: "u-past", expiresAt: Date.now() - 1 };
+        return { userId: "u-exp", rooms: ["lobby"], ...(hello.token === "short" ? { expiresAt: Date.now() + 2_000 } : {}) };
       },
     });
     const raw = await RawClient.connect(server.url);
@@ -542,15 +543,21 @@ describe("the authenticate hook and hello's own claims", () => {
       raw.send({ type: "join", room: "lobby" });
       await raw.next("joined");
       assert.deepEqual(await raw.waitClosed(5_000), { code: 4008, reason: "token expired: connect again with a fresh one" });
+      // An end already past: closed at once, never welcomed, and the name it claimed let go.
+      const late = await RawClient.connect(server.url);
+      late.send({ type: "hello", clientId: "c-late", nick: "lat", token: "past" });
+      assert.equal((await late.waitClosed(5_000)).code, 4008);
+      assert.equal(late.received.some((m) => m.type === "welcome"), false);
+      await waitFor(() => server.stats().nicknames === 0, "no name held online");
 
       client.connect();
-      await waitFor(() => client.state.kind === "open" && tokens === 2, "the client to come back with a fresh token", 10_000);
+      await waitFor(() => client.state.kind === "open" && tokens === 2, "the client to come back with a fresh token", 15_000);
       assert.equal(client.lastDisconnect?.code, 4008);
       await sleep(1_000);
       assert.equal(client.state.kind, "open", "the fresh token does not expire");
-      assert.deepEqual(hellos.slice(1), ["short", "long"]);
+      assert.deepEqual(hellos.filter((t) => t !== "past").slice(1), ["short", "long"], "the client: a short token, then a fresh one");
       const closes = (await httpGet(server.port, "/metrics")).body.match(/pulse_connections_closed_total\{reason="expired"\} (\d+)/);
-      assert.equal(closes?.[1], "2");
+      assert.equal(closes?.[1], "3");
     } finally {
       client.close();
       raw.close();
