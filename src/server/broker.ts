@@ -20,6 +20,8 @@ export interface Broker {
   memberJoined?(room: string, nick: string): void;
   /** A nickname's last connection in a room on this node went. */
   memberLeft?(room: string, nick: string): void;
+  /** A room's presence batch went out with nothing in it: its changes all cancelled out. */
+  presenceCancelled?(room: string): void;
   /**
    * Nicknames online in the room through other nodes. The same array may be handed to every
    * caller until the room's presence changes: read it, never change it.

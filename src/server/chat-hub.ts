@@ -113,7 +113,7 @@ export class ChatHub {
       // Several nodes: the changes go to the store's script all the same. It keeps who was
       // announced by them, and leaves the names out when the room is large on all nodes.
       broker.publish(room, frameOf({ type: "presence", room, changes: countOnly && !broker.spansNodes ? [] : changes, count }), 0);
-    });
+    }, (room) => broker.presenceCancelled?.(room));
   }
 
   close(): void {

@@ -54,7 +54,11 @@ export class PresenceBatcher {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
 
-  constructor(private readonly publish: (room: string, changes: PresenceChange[]) => void) {}
+  constructor(
+    private readonly publish: (room: string, changes: PresenceChange[]) => void,
+    /** A room's batch was due with every change cancelled out: nothing is published. */
+    private readonly cancelled: (room: string) => void = () => {},
+  ) {}
 
   add(room: string, change: PresenceChange, timing: BatchTiming): void {
     const now = Date.now();
@@ -99,7 +103,7 @@ export class PresenceBatcher {
     this.disarm();
     const rooms = [...this.pending];
     this.pending.clear();
-    for (const [room, entry] of rooms) publishLive(this.publish, room, entry.changes);
+    for (const [room, entry] of rooms) this.publishLive(room, entry.changes);
   }
 
   private flushDue(): void {
@@ -113,7 +117,14 @@ export class PresenceBatcher {
     }
     for (const [room] of due) this.pending.delete(room);
     if (next < Infinity) this.arm(next);
-    for (const [room, changes] of due) publishLive(this.publish, room, changes);
+    for (const [room, changes] of due) this.publishLive(room, changes);
+  }
+
+  /** Publishes the changes that were not cancelled out, if any. */
+  private publishLive(room: string, changes: Array<PresenceChange | null>): void {
+    const live = changes.filter((c): c is PresenceChange => c !== null);
+    if (live.length > 0) this.publish(room, live);
+    else this.cancelled(room);
   }
 
   private arm(at: number): void {
@@ -130,8 +141,3 @@ export class PresenceBatcher {
   }
 }
 
-/** Publishes the changes that were not cancelled out, if any. */
-function publishLive(publish: (room: string, changes: PresenceChange[]) => void, room: string, changes: Array<PresenceChange | null>): void {
-  const live = changes.filter((c): c is PresenceChange => c !== null);
-  if (live.length > 0) publish(room, live);
-}

@@ -220,11 +220,19 @@ export class RedisBroker implements Broker {
         if (count > this.onlineListMax || count <= -2) this.foundLarge(room);
         else if (count >= 0) this.largeRooms.delete(room);
         if (count <= -2) this.sendCountLater(room, -count - 2);
-        // Its leaves are out: a room this node has no member in leaves its rooms set now.
-        if (!this.members.has(room)) this.store.redis.srem(this.key(`node-rooms:${this.nodeId}`), room).catch(() => {});
+        this.leavesSettled(room);
       },
       (err: Error) => this.log(`presence publish to ${room} failed: ${err.message}`),
     );
+  }
+
+  presenceCancelled(room: string): void {
+    this.leavesSettled(room);
+  }
+
+  /** A room's leaves are out (or cancelled out): a room this node has no member in leaves its rooms set now (see memberLeft). */
+  private leavesSettled(room: string): void {
+    if (!this.members.has(room)) this.store.redis.srem(this.key(`node-rooms:${this.nodeId}`), room).catch(() => {});
   }
 
   private foundLarge(room: string): void {

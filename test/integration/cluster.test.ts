@@ -8,7 +8,7 @@ import { RawClient } from "../support/raw-client.js";
 import { BlackHoleProxy } from "../support/black-hole-proxy.js";
 import { RedisServer } from "../support/redis-server.js";
 import { testClient, testServer } from "../support/test-server.js";
-import { waitFor } from "../support/wait.js";
+import { sleep, waitFor } from "../support/wait.js";
 import { MESSAGE_OVERHEAD_BYTES } from "../../src/store/index.js";
 
 /** Three nodes in this process, one Redis: one chat whichever node a client is on. */
@@ -395,6 +395,35 @@ describe("presence is per nickname across nodes", () => {
     } finally {
       for (const raw of raws) raw.close();
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+describe("a node's rooms in Redis", () => {
+  it("a room a node's members all left leaves its rooms set, also when the join and the leave cancelled out in one batch", async () => {
+    const node = await testServer({ redis: redis.url });
+    const probe = new Redis(redis.url);
+    const raw = await RawClient.hello(node.url, "passer");
+    try {
+      const rooms = ["pass-1", "pass-2", "pass-3"];
+      // Joined and left at once: one batch, nothing announced.
+      for (const room of rooms) {
+        raw.send({ type: "join", room });
+        raw.send({ type: "leave", room });
+        await raw.next("left", (m) => m.room === room);
+      }
+      // And one joined, announced, then left.
+      raw.send({ type: "join", room: "pass-4" });
+      await raw.next("joined", (m) => m.room === "pass-4");
+      await sleep(300);
+      raw.send({ type: "leave", room: "pass-4" });
+      await raw.next("left", (m) => m.room === "pass-4");
+      const kept = async () => (await Promise.all((await probe.keys("*node-rooms:*")).map((k) => probe.smembers(k)))).flat().filter((r) => r.startsWith("pass-"));
+      await waitFor(async () => (await kept()).length === 0, "the node's rooms set to let the rooms go", 5_000);
+    } finally {
+      raw.close();
+      probe.disconnect();
+      await node.close();
     }
   });
 });
