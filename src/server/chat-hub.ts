@@ -41,13 +41,13 @@ export interface Member extends SyncingMember {
    * messages would cost in `history` pages beyond the one a join carries anyway; false
    * (nothing charged) when they cannot pay for it now.
    */
-  mayReplay?(messages: number): boolean;
+  mayReplay(messages: number): boolean;
   /**
    * A `history` page of `bytes` was built: it costs one more `history` request per
    * HISTORY_BYTES_PER_REQUEST beyond the first, taken whether or not the limits still have them
    * (an empty bucket stays empty), so the next requests wait.
    */
-  chargeHistoryBytes?(bytes: number): void;
+  chargeHistoryBytes(bytes: number): void;
 }
 
 const MAX_ROOM_NAME = 64;
@@ -208,7 +208,7 @@ export class ChatHub {
         return this.mayWrite(member, room) ? fields : [...fields, READ_ONLY_FIELD];
       },
       stillWanted: () => member.isOpen && state.holds(member, held),
-      ...(member.mayReplay ? { mayReplay: (messages: number) => member.mayReplay!(messages) } : {}),
+      mayReplay: (messages) => member.mayReplay(messages),
       answered: (recovered, replayed) => this.metrics.countJoin(since, recovered, replayed),
       release: (deliveredSeq) => {
         for (const held of state.finishSync(member, deliveredSeq)) {
@@ -321,7 +321,7 @@ export class ChatHub {
       member.send(storeFailed("could not read history; ask again", room));
     }, (messages, bytes) => {
       this.metrics.messagesSent.inc({ path: "history" }, messages);
-      member.chargeHistoryBytes?.(bytes);
+      member.chargeHistoryBytes(bytes);
     });
     if (!member.enqueueReply(reply)) member.send(tooManyReplies(room));
   }

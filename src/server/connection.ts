@@ -546,10 +546,11 @@ export class Connection implements Member, LivenessHost {
     if (this.context.denied.deniesUser(result.userId)) return this.closeWith(CloseCode.PolicyViolation, "denied", DENIED_TEXT);
     const name = normalizeName(result.name ?? m.nick, this.options.maxNickLength);
     if (!name.ok) return this.closeWith(CloseCode.InvalidNickname, "closed", `invalid nickname: ${name.reason}`.slice(0, 120));
-    if (Buffer.byteLength(nicknameKey(name.name)) > MAX_KEY_BYTES_PER_CODE_POINT * this.options.maxNickLength) {
+    const key = nicknameKey(name.name);
+    if (Buffer.byteLength(key) > MAX_KEY_BYTES_PER_CODE_POINT * this.options.maxNickLength) {
       return this.closeWith(CloseCode.InvalidNickname, "closed", "invalid nickname: too long once compared for look-alikes");
     }
-    const claim = await this.hub.nicknames.claim(name.name, result.userId);
+    const claim = await this.hub.nicknames.claim(name.name, result.userId, key);
     if (!claim.ok) return this.closeWith(CloseCode.NicknameTaken, "closed", "nickname taken");
     if (!this.isOpen) return this.hub.nicknames.release(claim.key);
     // Asked again: a deny list loaded while the claim waited on the store (Redis) passed this

@@ -31,9 +31,8 @@ export class Nicknames {
     return this.online.size;
   }
 
-  /** `nick` must already be normalised (normalizeName). */
-  async claim(nick: string, userId: string): Promise<NicknameClaimResult> {
-    const key = nicknameKey(nick);
+  /** `nick` must already be normalised (normalizeName); `key` is its nicknameKey, when the caller has it. */
+  async claim(nick: string, userId: string, key = nicknameKey(nick)): Promise<NicknameClaimResult> {
     if (this.heldByOther(key, userId)) return { ok: false };
     const now = this.now();
     const stored = await this.store.claimNickname({ key, nick, userId, now, holdMs: this.hold.maxMs });
