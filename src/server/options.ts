@@ -43,7 +43,8 @@ export interface ServerOptions extends ResourceOptions {
   /** Messages kept per room when the store is opened from a spec; older ones are trimmed. Default 100000. */
   retainPerRoom?: number;
   /**
-   * Bytes kept per room when the store is opened from a spec: UTF-8 text plus 256 per message;
+   * Bytes kept per room when the store is opened from a spec: ROOM_OVERHEAD_BYTES (5,120) for
+   * the room, and for each message its messageBytes (UTF-8 text, sender, room and ids) plus 256;
    * over it the oldest messages are trimmed (the newest is always kept). Default 64 MiB.
    */
   retainBytesPerRoom?: number;

@@ -9,7 +9,7 @@ export type { IdentityStore, NicknameClaim, ClaimResult, PulseStore } from "./id
 export { MemoryStore, type MemoryStoreOptions } from "./memory-store.js";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
 export { RedisStore, type RedisStoreOptions } from "./redis-store.js";
-export { DEFAULT_RETAIN_BYTES_PER_ROOM, DEFAULT_RETAIN_BYTES_TOTAL, DEFAULT_RETAIN_PER_ROOM, MESSAGE_OVERHEAD_BYTES, type RetentionOptions } from "./retention.js";
+export { DEFAULT_RETAIN_BYTES_PER_ROOM, DEFAULT_RETAIN_BYTES_TOTAL, DEFAULT_RETAIN_PER_ROOM, MESSAGE_OVERHEAD_BYTES, messageBytes, ROOM_OVERHEAD_BYTES, type RetentionOptions } from "./retention.js";
 
 /** Where `pulse serve` keeps its history unless told otherwise. */
 export const DEFAULT_STORE_PATH = "./data/pulse.db";

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { ChatMessage } from "../protocol/messages.js";
 import { toWire, type AppendInput, type AppendResult, type MessageStore, type StoredMessage } from "./message-store.js";
 import { holdsAgainst, usedCarriedOver, type ClaimResult, type IdentityStore, type NicknameClaim, type NicknameRelease, type StoredHold } from "./identity-store.js";
-import { dropAllowance, overRetention, resolveRetention, storedBytes, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
+import { dropAllowance, messageBytes, overRetention, resolveRetention, storedBytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
 import { LargestRooms } from "./largest-rooms.js";
 
 export type MemoryStoreOptions = RetentionOptions;
@@ -12,8 +12,8 @@ interface RoomLog {
   messages: StoredMessage[];
   /** Seq of messages[0], or the next seq to assign when the log is empty. */
   first: number;
-  /** UTF-8 bytes of the held messages' texts, for the byte budget. */
-  textBytes: number;
+  /** ROOM_OVERHEAD_BYTES plus the held messages' messageBytes (0 when none is held), for the byte budgets. */
+  countedBytes: number;
 }
 
 /** MessageStore held in process memory, for tests: nothing survives the process. */
@@ -49,9 +49,9 @@ export class MemoryStore implements MessageStore, IdentityStore {
     const log = this.log(input.room);
     const { room, userId, clientId, id, from, text, ts } = input;
     const message: StoredMessage = { room, seq: log.first + log.messages.length, userId, clientId, id, from, text, ts };
+    const bytes = messageBytes(message) + (log.messages.length === 0 ? this.retention.roomOverheadBytes : 0);
     log.messages.push(message);
-    const bytes = utf8Bytes(text);
-    log.textBytes += bytes;
+    log.countedBytes += bytes;
     this.heldBytes += storedBytes(1, bytes);
     this.byKey.set(key, message);
     this.trim(log);
@@ -132,7 +132,7 @@ export class MemoryStore implements MessageStore, IdentityStore {
   private log(room: string): RoomLog {
     let log = this.rooms.get(room);
     if (!log) {
-      log = { messages: [], first: this.seqFloor + 1, textBytes: 0 };
+      log = { messages: [], first: this.seqFloor + 1, countedBytes: 0 };
       this.rooms.set(room, log);
     }
     return log;
@@ -145,9 +145,9 @@ export class MemoryStore implements MessageStore, IdentityStore {
   private trim(log: RoomLog): void {
     const allowance = dropAllowance(1);
     let excess = 0;
-    let textBytes = log.textBytes;
-    while (excess < allowance && overRetention(this.retention, log.messages.length - excess, textBytes)) {
-      textBytes -= utf8Bytes(log.messages[excess++]!.text);
+    let countedBytes = log.countedBytes;
+    while (excess < allowance && overRetention(this.retention, log.messages.length - excess, countedBytes)) {
+      countedBytes -= messageBytes(log.messages[excess++]!);
     }
     this.deleteOldest(log, excess);
   }
@@ -155,10 +155,15 @@ export class MemoryStore implements MessageStore, IdentityStore {
   /** Deletes the room's `n` oldest messages and forgets their keys. */
   private deleteOldest(log: RoomLog, n: number): void {
     for (const message of log.messages.splice(0, n)) {
-      const bytes = utf8Bytes(message.text);
-      log.textBytes -= bytes;
+      const bytes = messageBytes(message);
+      log.countedBytes -= bytes;
       this.heldBytes -= storedBytes(1, bytes);
       this.byKey.delete(idempotencyKey(message));
+    }
+    // A room left with nothing (dropped whole) gives up its own cost too.
+    if (log.messages.length === 0 && log.countedBytes !== 0) {
+      this.heldBytes -= log.countedBytes;
+      log.countedBytes = 0;
     }
     log.first += n;
   }
@@ -194,7 +199,7 @@ export class MemoryStore implements MessageStore, IdentityStore {
       let n = 0;
       let freed = 0;
       while (n < log.messages.length - 1 && n < allowance && this.heldBytes - freed > this.retention.retainBytesTotal && held - freed >= nextLargest) {
-        freed += storedBytes(1, utf8Bytes(log.messages[n++]!.text));
+        freed += storedBytes(1, messageBytes(log.messages[n++]!));
       }
       this.deleteOldest(log, n);
       allowance -= n;
@@ -204,7 +209,7 @@ export class MemoryStore implements MessageStore, IdentityStore {
   }
 }
 
-const heldBy = (log: RoomLog): number => storedBytes(log.messages.length, log.textBytes);
+const heldBy = (log: RoomLog): number => storedBytes(log.messages.length, log.countedBytes);
 
 /** Length-prefixed parts, so that no two (userId, clientId, id) triples share a key. */
 function idempotencyKey({ userId, clientId, id }: { userId: string; clientId: string; id: string }): string {

@@ -7,15 +7,20 @@
  *   P epoch, P secret                 strings, SET NX once
  *   P dedupe                          hash  idempotency key -> "seq:room"
  *   P seq:{room}                      string, the room's last assigned seq (INCR)
- *   P log:{room}                      stream, entry id "seq-0", fields u c i f t ts b
+ *   P log:{room}                      stream, entry id "seq-0", fields u c i f t ts b w
  *                                     (b: the UTF-8 text bytes of the room's messages
  *                                     through this one, trimmed ones included; missing on
- *                                     entries stored before it was kept)
- *   P bytes:{room}                    string, UTF-8 bytes of the texts held in log:{room}
+ *                                     entries stored before it was kept. w: the entry's
+ *                                     messageBytes, what it added to bytes:{room}; missing
+ *                                     on entries stored before it was kept, which added
+ *                                     their text's bytes)
+ *   P bytes:{room}                    string, the room's running count: what its held
+ *                                     entries added (w), plus ROOM_OVERHEAD_BYTES for a
+ *                                     room that started since w was kept
  *   P held                            string, what all rooms written since it was kept hold
- *                                     (text bytes plus the per-message overhead)
- *   P sizes                           sorted set  room scored by what it holds (text
- *                                     bytes plus the per-message overhead)
+ *                                     (bytes:{room} plus the per-message overhead)
+ *   P sizes                           sorted set  room scored by what it holds (bytes:{room}
+ *                                     plus the per-message overhead)
  *   P written, P tick                 the order before P sizes (room scored by the append
  *                                     count at its last write); rooms still in it move to
  *                                     P sizes, LEGACY_MOVES at each append
@@ -39,7 +44,8 @@ local function idem(u, c, i) return string.len(u) .. ':' .. u .. string.len(c) .
  * KEYS: dedupe hash, room seq counter, room stream, room text bytes.
  * ARGV: userId, clientId, id, from, text, ts, retainPerRoom, channel ("" = none),
  *       frame head, frame tail, room, key prefix, publish command, retainBytesPerRoom,
- *       per-message overhead bytes, retainBytesTotal, dropAllowance(1).
+ *       per-message overhead bytes, retainBytesTotal, dropAllowance(1), the message's
+ *       messageBytes, ROOM_OVERHEAD_BYTES.
  * Returns {0, seq} for a new message, {1, room, seq, fields} for a duplicate.
  *
  * Trimming keeps the room within both limits as the other engines do (retention.ts,
@@ -68,17 +74,20 @@ local function fieldsOf(entry)
   return f
 end
 local function nextId(entry) return (tonumber(string.match(entry[1], '^%d+')) + 1) .. '-0' end
+-- What an entry added to its room's count: w, or its text's bytes when stored before w was kept.
+local function weight(f) return tonumber(f.w) or string.len(f.t) end
 local bytes = redis.call('GET', KEYS[4])
 if bytes then
   bytes = tonumber(bytes)
 else
-  -- A room stored before its byte total was kept: its texts are summed once.
-  bytes = 0
+  -- A new room (or one dropped whole) starts with its own cost; a room stored before its
+  -- count was kept has its entries summed once too.
+  bytes = tonumber(ARGV[19])
   local cursor = '-'
   repeat
     local chunk = redis.call('XRANGE', KEYS[3], cursor, '+', 'COUNT', 1000)
     for _, entry in ipairs(chunk) do
-      bytes = bytes + string.len(fieldsOf(entry).t)
+      bytes = bytes + weight(fieldsOf(entry))
       cursor = nextId(entry)
     end
   until #chunk < 1000
@@ -97,9 +106,9 @@ if seq == 1 then
   local floor = tonumber(redis.call('GET', P .. 'floor') or '0')
   if floor > 0 then seq = redis.call('INCRBY', KEYS[2], floor) end
 end
-redis.call('XADD', KEYS[3], seq .. '-0', 'u', ARGV[1], 'c', ARGV[2], 'i', ARGV[3], 'f', ARGV[4], 't', ARGV[5], 'ts', ARGV[6], 'b', through + string.len(ARGV[5]))
+redis.call('XADD', KEYS[3], seq .. '-0', 'u', ARGV[1], 'c', ARGV[2], 'i', ARGV[3], 'f', ARGV[4], 't', ARGV[5], 'ts', ARGV[6], 'b', through + string.len(ARGV[5]), 'w', ARGV[18])
 redis.call('HSET', KEYS[1], key, seq .. ':' .. ARGV[11])
-bytes = bytes + string.len(ARGV[5])
+bytes = bytes + tonumber(ARGV[18])
 local retain, budget = tonumber(ARGV[7]), tonumber(ARGV[14])
 local count = redis.call('XLEN', KEYS[3])
 local room = ARGV[11]
@@ -123,7 +132,7 @@ if over() then
       local f = fieldsOf(entry)
       -- Trimmed messages forget their keys, as in the other engines.
       redis.call('HDEL', KEYS[1], idem(f.u, f.c, f.i))
-      bytes = bytes - string.len(f.t)
+      bytes = bytes - weight(f)
       count = count - 1
       trimmed = trimmed + 1
       cursor = nextId(entry)
@@ -166,7 +175,7 @@ while held > total and cutLeft > 0 do
     if last + 1 > tonumber(redis.call('GET', P .. 'floor') or '0') then redis.call('SET', P .. 'floor', last + 1) end
     cutLeft = cutLeft - 1
   else
-    local take, text, freed = 0, 0, 0
+    local take, counted, freed = 0, 0, 0
     local function more() return n - take > 1 and take < cutLeft and held - freed > total and victimHeld - freed >= nextHeld end
     local cursor = '-'
     local want = 16
@@ -177,8 +186,9 @@ while held > total and cutLeft > 0 do
         if not more() then break end
         local f = fieldsOf(entry)
         redis.call('HDEL', KEYS[1], idem(f.u, f.c, f.i))
-        text = text + string.len(f.t)
-        freed = freed + string.len(f.t) + overhead
+        local w = weight(f)
+        counted = counted + w
+        freed = freed + w + overhead
         take = take + 1
         cursor = nextId(entry)
       end
@@ -192,7 +202,7 @@ while held > total and cutLeft > 0 do
       break
     end
     redis.call('XTRIM', log, 'MAXLEN', n - take)
-    if redis.call('EXISTS', P .. 'bytes:' .. victim) == 1 then redis.call('DECRBY', P .. 'bytes:' .. victim, text) end
+    if redis.call('EXISTS', P .. 'bytes:' .. victim) == 1 then redis.call('DECRBY', P .. 'bytes:' .. victim, counted) end
     held = redis.call('INCRBY', P .. 'held', -freed)
     redis.call('ZADD', P .. 'sizes', victimHeld - freed, victim)
     cutLeft = cutLeft - take

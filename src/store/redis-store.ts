@@ -3,7 +3,7 @@ import { Redis, type RedisOptions } from "ioredis";
 import type { ChatMessage } from "../protocol/messages.js";
 import type { AppendInput, AppendResult, MessageStore, StoredMessage } from "./message-store.js";
 import { LEGACY_HOLD_MS, type ClaimResult, type IdentityStore, type NicknameClaim, type NicknameRelease } from "./identity-store.js";
-import { dropAllowance, MESSAGE_OVERHEAD_BYTES, resolveRetention, type RetentionLimits, type RetentionOptions } from "./retention.js";
+import { dropAllowance, MESSAGE_OVERHEAD_BYTES, messageBytes, resolveRetention, type RetentionLimits, type RetentionOptions } from "./retention.js";
 import { Script } from "./redis-script.js";
 import { APPEND_LUA, CLAIM_NICKNAME_LUA, PURGE_NICKNAMES_LUA, RELEASE_NICKNAME_LUA, TEXT_BYTES_BETWEEN_LUA } from "./redis-scripts.js";
 
@@ -135,6 +135,7 @@ export class RedisStore implements MessageStore, IdentityStore {
       userId, clientId, id, from, text, ts, this.retention.retainPerRoom,
       this.publish ? this.channelFor(room) : "", head, tail, room, this.keyPrefix, this.publishCommand,
       this.retention.retainBytesPerRoom, MESSAGE_OVERHEAD_BYTES, this.retention.retainBytesTotal, dropAllowance(1),
+      messageBytes(input), this.retention.roomOverheadBytes,
     ])) as [0, number] | [1, string, string, string[]];
     if (reply[0] === 0) {
       return { message: { room, seq: Number(reply[1]), userId, clientId, id, from, text, ts }, duplicate: false };

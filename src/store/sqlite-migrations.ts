@@ -1,4 +1,13 @@
 import type { Database } from "better-sqlite3";
+import { ROOM_OVERHEAD_BYTES } from "./retention.js";
+
+/**
+ * A message row's messageBytes (retention.ts) in SQL: text, sender and room once, the three
+ * parts of the idempotency key twice (the row and its index). octet_length() reads lengths from
+ * the record header without loading long texts.
+ */
+export const MESSAGE_BYTES_SQL =
+  "octet_length(text) + octet_length(sender) + octet_length(room) + 2 * (octet_length(user_id) + octet_length(client_id) + octet_length(msg_id))";
 
 /**
  * Schema migrations for SqliteStore, in order. Migration `i` moves a database from
@@ -83,6 +92,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ALTER TABLE room_sizes ADD COLUMN held INTEGER GENERATED ALWAYS AS (text_bytes + 256 * message_count) VIRTUAL;
   CREATE INDEX room_sizes_held ON room_sizes (held);
   DROP INDEX room_sizes_written;
+  `,
+  // 7: the byte budgets count what a client chooses beyond the text too (its ids, nick and the
+  // room's name: long ones made the file 6x the count) and each room's own cost: the running
+  // count becomes counted_bytes, ROOM_OVERHEAD_BYTES plus each held row's messageBytes, summed
+  // once here. held follows the renamed column.
+  `
+  ALTER TABLE room_sizes RENAME COLUMN text_bytes TO counted_bytes;
+  UPDATE room_sizes SET counted_bytes = ${ROOM_OVERHEAD_BYTES} +
+    coalesce((SELECT sum(${MESSAGE_BYTES_SQL}) FROM messages WHERE messages.room = room_sizes.room), 0);
   `,
 ];
 

@@ -5,8 +5,8 @@ import Database from "better-sqlite3";
 import type { ChatMessage } from "../protocol/messages.js";
 import type { AppendInput, AppendResult, MessageStore, StoredMessage } from "./message-store.js";
 import { holdsAgainst, usedCarriedOver, type ClaimResult, type IdentityStore, type NicknameClaim, type NicknameRelease, type StoredHold } from "./identity-store.js";
-import { dropAllowance, MESSAGE_OVERHEAD_BYTES, overRetention, resolveRetention, storedBytes, utf8Bytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
-import { applyMigrations } from "./sqlite-migrations.js";
+import { dropAllowance, MESSAGE_OVERHEAD_BYTES, messageBytes, overRetention, resolveRetention, storedBytes, type RetentionLimits, type RetentionOptions } from "./retention.js";
+import { applyMigrations, MESSAGE_BYTES_SQL } from "./sqlite-migrations.js";
 import { LruMap } from "./lru-map.js";
 
 export interface SqliteStoreOptions extends RetentionOptions {
@@ -31,17 +31,18 @@ interface PendingAppend {
 }
 
 /**
- * Seqs held for a room and the UTF-8 bytes of their texts. With nothing held, `first` is 0
- * and `last` the seq the room's next message follows (the store's seq floor).
+ * Seqs held for a room and its running count for the byte budgets (ROOM_OVERHEAD_BYTES plus
+ * the held rows' messageBytes). With nothing held, `first` is 0, `countedBytes` 0 and `last`
+ * the seq the room's next message follows (the store's seq floor).
  */
 interface RoomRange {
   first: number;
   last: number;
-  textBytes: number;
+  countedBytes: number;
 }
 
 const heldCount = (range: RoomRange): number => (range.first === 0 ? 0 : range.last - range.first + 1);
-const heldBytesOf = (range: RoomRange): number => storedBytes(heldCount(range), range.textBytes);
+const heldBytesOf = (range: RoomRange): number => storedBytes(heldCount(range), range.countedBytes);
 
 /** What a batch changed beyond its rooms' ranges, published after its commit. */
 interface TotalsAfter {
@@ -98,7 +99,7 @@ export class SqliteStore implements MessageStore, IdentityStore {
   private readonly selectLastSeq: Database.Statement<[string], SeqRow>;
   private readonly deleteBefore: Database.Statement<[string, number]>;
   private readonly selectOldest: Database.Statement<[string, number], SizedRow>;
-  private readonly selectTextBytes: Database.Statement<[string], { bytes: number }>;
+  private readonly selectCountedBytes: Database.Statement<[string], { bytes: number }>;
   private readonly upsertRoomSize: Database.Statement<[string, number, number, number]>;
   private readonly selectLargest: Database.Statement<[number], HeldRow>;
   private readonly shrinkRoomSize: Database.Statement<[number, number, string]>;
@@ -157,12 +158,12 @@ export class SqliteStore implements MessageStore, IdentityStore {
       );
       this.deleteBefore = this.db.prepare(`DELETE FROM messages WHERE room = ? AND seq < ?`);
       this.selectOldest = this.db.prepare(
-        `SELECT seq, octet_length(text) AS bytes FROM messages WHERE room = ? AND seq >= ? ORDER BY seq`,
+        `SELECT seq, ${MESSAGE_BYTES_SQL} AS bytes FROM messages WHERE room = ? AND seq >= ? ORDER BY seq`,
       );
-      this.selectTextBytes = this.db.prepare(`SELECT text_bytes AS bytes FROM room_sizes WHERE room = ?`);
+      this.selectCountedBytes = this.db.prepare(`SELECT counted_bytes AS bytes FROM room_sizes WHERE room = ?`);
       this.upsertRoomSize = this.db.prepare(
-        `INSERT INTO room_sizes (room, text_bytes, message_count, written) VALUES (?, ?, ?, ?)
-         ON CONFLICT (room) DO UPDATE SET text_bytes = excluded.text_bytes,
+        `INSERT INTO room_sizes (room, counted_bytes, message_count, written) VALUES (?, ?, ?, ?)
+         ON CONFLICT (room) DO UPDATE SET counted_bytes = excluded.counted_bytes,
            message_count = excluded.message_count, written = excluded.written`,
       );
       // The two largest rooms, but not one that this batch wrote (`written`) down to its single
@@ -172,7 +173,7 @@ export class SqliteStore implements MessageStore, IdentityStore {
          WHERE NOT (message_count = 1 AND written = ?) ORDER BY held DESC, room DESC LIMIT 2`,
       );
       this.shrinkRoomSize = this.db.prepare(
-        `UPDATE room_sizes SET text_bytes = text_bytes - ?, message_count = message_count - ? WHERE room = ?`,
+        `UPDATE room_sizes SET counted_bytes = counted_bytes - ?, message_count = message_count - ? WHERE room = ?`,
       );
       this.deleteRoom = this.db.prepare(`DELETE FROM messages WHERE room = ?`);
       this.deleteRoomSize = this.db.prepare(`DELETE FROM room_sizes WHERE room = ?`);
@@ -180,7 +181,7 @@ export class SqliteStore implements MessageStore, IdentityStore {
         `INSERT INTO meta (key, value) VALUES ('seq_floor', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
       );
       const totals = this.db
-        .prepare(`SELECT coalesce(sum(text_bytes + message_count * ${MESSAGE_OVERHEAD_BYTES}), 0) AS bytes, coalesce(max(written), 0) AS tick FROM room_sizes`)
+        .prepare(`SELECT coalesce(sum(counted_bytes + message_count * ${MESSAGE_OVERHEAD_BYTES}), 0) AS bytes, coalesce(max(written), 0) AS tick FROM room_sizes`)
         .get() as { bytes: number; tick: number };
       this.heldBytes = totals.bytes;
       this.writeTick = totals.tick;
@@ -275,7 +276,8 @@ export class SqliteStore implements MessageStore, IdentityStore {
       const { changes } = this.insertMessage.run(room, seq, userId, clientId, id, from, text, ts);
       if (changes === 1) {
         range.last = seq;
-        range.textBytes += utf8Bytes(text);
+        // A room's first held message brings the room's own cost with it.
+        range.countedBytes += messageBytes(input) + (range.first === 0 ? this.retention.roomOverheadBytes : 0);
         if (range.first === 0) range.first = seq;
         results.push({ message: { room, seq, userId, clientId, id, from, text, ts }, duplicate: false });
       } else {
@@ -293,7 +295,7 @@ export class SqliteStore implements MessageStore, IdentityStore {
       trimAllowance -= this.trim(room, range, trimAllowance);
       heldBytes += heldBytesOf(range);
       // A room that only met duplicates (of messages in other rooms) holds nothing: no row.
-      if (range.first !== 0) this.upsertRoomSize.run(room, range.textBytes, heldCount(range), writeTick);
+      if (range.first !== 0) this.upsertRoomSize.run(room, range.countedBytes, heldCount(range), writeTick);
     }
     return { results, ranges, totals: this.cutLargestOverTotal(heldBytes, writeTick, allowance, ranges) };
   }
@@ -327,16 +329,16 @@ export class SqliteStore implements MessageStore, IdentityStore {
         ranges.set(largest.room, range);
       }
       const held = heldBytesOf(range);
-      const textBytes = range.textBytes;
+      const countedBytes = range.countedBytes;
       const nextHeld = next?.held ?? 0;
-      const n = this.deleteOldestWhile(largest.room, range, allowance, (count, text) => {
-        const left = storedBytes(count, text);
+      const n = this.deleteOldestWhile(largest.room, range, allowance, (count, counted) => {
+        const left = storedBytes(count, counted);
         return count > 1 && heldBytes - (held - left) > this.retention.retainBytesTotal && left >= nextHeld;
       });
       // The largest room always gives up one: none means its row and range disagree, and the
       // loop would spin inside the transaction.
       if (n === 0) throw new Error(`room_sizes disagrees with the messages of ${largest.room}`);
-      this.shrinkRoomSize.run(textBytes - range.textBytes, n, largest.room);
+      this.shrinkRoomSize.run(countedBytes - range.countedBytes, n, largest.room);
       heldBytes -= held - heldBytesOf(range);
       allowance -= n;
     }
@@ -352,21 +354,21 @@ export class SqliteStore implements MessageStore, IdentityStore {
    * one kept.
    */
   private trim(room: string, range: RoomRange, allowance: number): number {
-    if (range.first === 0 || !overRetention(this.retention, heldCount(range), range.textBytes)) return 0;
-    return this.deleteOldestWhile(room, range, allowance, (count, textBytes) => overRetention(this.retention, count, textBytes));
+    if (range.first === 0 || !overRetention(this.retention, heldCount(range), range.countedBytes)) return 0;
+    return this.deleteOldestWhile(room, range, allowance, (count, countedBytes) => overRetention(this.retention, count, countedBytes));
   }
 
   /**
-   * Deletes the room's oldest messages, at most `n`, while `more(count, textBytes)` holds for
+   * Deletes the room's oldest messages, at most `n`, while `more(count, countedBytes)` holds for
    * what the room would then keep; moves `range` past them and returns how many went.
    */
-  private deleteOldestWhile(room: string, range: RoomRange, n: number, more: (count: number, textBytes: number) => boolean): number {
+  private deleteOldestWhile(room: string, range: RoomRange, n: number, more: (count: number, countedBytes: number) => boolean): number {
     const from = heldCount(range);
     let count = from;
     let keepFrom = range.first;
     for (const row of this.selectOldest.iterate(room, range.first)) {
-      if (from - count === n || !more(count, range.textBytes)) break;
-      range.textBytes -= row.bytes;
+      if (from - count === n || !more(count, range.countedBytes)) break;
+      range.countedBytes -= row.bytes;
       count--;
       keepFrom = row.seq + 1;
     }
@@ -381,7 +383,7 @@ export class SqliteStore implements MessageStore, IdentityStore {
       range = {
         first: this.selectFirstSeq.get(room)?.seq ?? 0,
         last: this.selectLastSeq.get(room)?.seq ?? this.seqFloor,
-        textBytes: this.selectTextBytes.get(room)?.bytes ?? 0,
+        countedBytes: this.selectCountedBytes.get(room)?.bytes ?? 0,
       };
       this.rooms.set(room, range);
     }

@@ -9,7 +9,7 @@ import { BlackHoleProxy } from "../support/black-hole-proxy.js";
 import { RedisServer } from "../support/redis-server.js";
 import { testClient, testServer } from "../support/test-server.js";
 import { sleep, waitFor } from "../support/wait.js";
-import { MESSAGE_OVERHEAD_BYTES } from "../../src/store/index.js";
+import { MESSAGE_OVERHEAD_BYTES, messageBytes, ROOM_OVERHEAD_BYTES } from "../../src/store/index.js";
 
 /** Three nodes in this process, one Redis: one chat whichever node a client is on. */
 let redis: RedisServer;
@@ -464,11 +464,16 @@ describe("Redis fan-out is at-most-once; the broker fills gaps", () => {
 
 describe("the storage total across nodes", () => {
   it("a room dropped whole while a member on another node is in it: the member resyncs once, honestly, and goes on live", async () => {
-    const text = "é".repeat(1_000); // 2,000 UTF-8 bytes
-    const cost = 2_000 + MESSAGE_OVERHEAD_BYTES;
+    const text = "é".repeat(3_000); // 6,000 UTF-8 bytes
+    // What a room costs in the byte budgets with wren's one message in it (anonymous userIds are 27 characters).
+    const roomWith = (room: string, id: string, body: string) =>
+      ROOM_OVERHEAD_BYTES + MESSAGE_OVERHEAD_BYTES + messageBytes({ room, userId: `anon-${"x".repeat(22)}`, clientId: "raw-dropwriter", id, from: "dropwriter", text: body });
+    const [keep, spam] = [roomWith("keep", "k1", text), roomWith("spam1", "spam1", "é".repeat(250))];
+    // keep and two spam rooms fit, a third does not; after keep goes, its new small messages fit again.
+    const total = keep + 2 * spam + Math.floor(spam / 2);
     // A Redis of its own: the total counts every room in a Redis, the other tests' rooms too.
     const own = await RedisServer.start();
-    const [writer, reader] = await Promise.all([0, 1].map(() => testServer({ redis: own.url, retainBytesPerRoom: 2 * cost, retainBytesTotal: 2 * cost })));
+    const [writer, reader] = await Promise.all([0, 1].map(() => testServer({ redis: own.url, retainBytesPerRoom: keep + MESSAGE_OVERHEAD_BYTES + 100, retainBytesTotal: total })));
     const raws: RawClient[] = [];
     const quinn = testClient(reader!.url, "dropreader");
     try {

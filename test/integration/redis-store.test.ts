@@ -83,27 +83,37 @@ describe("RedisStore on a real redis-server", () => {
     }
   });
 
-  it("sums a room stored before its byte total was kept, once, so the byte budget holds at once", async () => {
-    const fixture = await redisFixture({ retainBytesPerRoom: 5 * (1_000 + MESSAGE_OVERHEAD_BYTES) });
+  it("sums a room stored before its byte total was kept, once, so the byte budget holds at once; its entries count what they added", async () => {
+    // The four entries an older Pulse wrote added their text (1,000 bytes) and carry no w; new
+    // ones add their messageBytes: 1,000 of text and 10 of sender, room and ids.
+    const [legacy, current] = [1_000 + MESSAGE_OVERHEAD_BYTES, 1_010 + MESSAGE_OVERHEAD_BYTES];
+    const fixture = await redisFixture({ roomOverheadBytes: 0, retainBytesPerRoom: 4 * legacy + 2 * current - legacy });
     const store = fixture.store as RedisStore;
+    const key = (name: string) => `${store.keyPrefix}${name}`;
     try {
       const base = { room: "a", userId: "u", clientId: "c", from: "ada", text: "é".repeat(500), ts: 1 };
-      for (const id of ["1", "2", "3", "4"]) await store.append({ ...base, id });
-      // As an older Pulse left it: the stream without the byte total.
-      assert.equal(await store.redis.del(`${store.keyPrefix}bytes:a`), 1);
+      // As an older Pulse left it: entries without w (nor the running text count b), no byte total.
+      for (const seq of [1, 2, 3, 4]) {
+        await store.redis.xadd(key("log:a"), `${seq}-0`, "u", "u", "c", "c", "i", String(seq), "f", "ada", "t", base.text, "ts", "1");
+        await store.redis.hset(key("dedupe"), `1:u1:c${seq}`, `${seq}:a`);
+      }
+      await store.redis.set(key("seq:a"), "4");
       await store.append({ ...base, id: "5" });
       assert.equal(await store.firstSeq("a"), 1, "five fit the budget");
       await store.append({ ...base, id: "6" });
       assert.deepEqual((await store.readAfter("a", 0, 10)).map((m) => m.seq), [2, 3, 4, 5, 6]);
-      assert.equal(await store.redis.get(`${store.keyPrefix}bytes:a`), "5000");
+      assert.equal(await store.redis.get(key("bytes:a")), String(3 * 1_000 + 2 * 1_010), "the oldest took off what it had added");
+      assert.equal((await store.append({ ...base, id: "2" })).duplicate, true, "the older entries' keys were kept");
     } finally {
       await fixture.cleanup();
     }
   });
 
   it("moves rooms from the order kept before (least recently written) into the size order, counted once in the total", async () => {
-    const cost = 1_000 + MESSAGE_OVERHEAD_BYTES;
-    const fixture = await redisFixture({ retainBytesPerRoom: 5 * cost, retainBytesTotal: 7 * cost });
+    // Each message: 1,000 bytes of text and 18 of sender, room and ids; "c1" 12.
+    const cost = 1_018 + MESSAGE_OVERHEAD_BYTES;
+    const cCost = 1_012 + MESSAGE_OVERHEAD_BYTES;
+    const fixture = await redisFixture({ roomOverheadBytes: 0, retainBytesPerRoom: 5 * cost, retainBytesTotal: 7 * cost });
     const store = fixture.store as RedisStore;
     const key = (name: string) => `${store.keyPrefix}${name}`;
     try {
@@ -119,10 +129,10 @@ describe("RedisStore on a real redis-server", () => {
       assert.equal(await store.redis.exists(key("written")), 0, "both rooms moved");
       assert.equal(Number(await store.redis.zscore(key("sizes"), "old")), 3 * cost);
 
-      await store.append({ ...base, room: "c", id: "c1" }); // 8 > 7: new, the largest, gives up one
+      await store.append({ ...base, room: "c", id: "c1" }); // over 7: new, the largest, gives up one
       assert.deepEqual((await store.readAfter("new", 0, 10)).map((m) => m.seq), [2, 3, 4]);
       assert.equal((await store.readAfter("old", 0, 10)).length, 3);
-      assert.equal(Number(await store.redis.get(key("held"))), 7 * cost);
+      assert.equal(Number(await store.redis.get(key("held"))), 6 * cost + cCost);
     } finally {
       await fixture.cleanup();
     }

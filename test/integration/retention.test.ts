@@ -2,12 +2,19 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { testServer } from "../support/test-server.js";
 import { RawClient } from "../support/raw-client.js";
-import { MESSAGE_OVERHEAD_BYTES } from "../../src/store/index.js";
+import { MESSAGE_OVERHEAD_BYTES, messageBytes, ROOM_OVERHEAD_BYTES } from "../../src/store/index.js";
+
+/**
+ * What a message sent by a RawClient costs in the byte budgets: its messageBytes as the server
+ * stores it (the client id RawClient sends, an anonymous userId of 27 characters) plus the overhead.
+ */
+const costOf = (nick: string, room: string, id: string, text: string): number =>
+  messageBytes({ room, userId: `anon-${"x".repeat(22)}`, clientId: `raw-${nick}`, id, from: nick, text }) + MESSAGE_OVERHEAD_BYTES;
 
 describe("retention through the server", () => {
   it("retainBytesPerRoom reaches the store the server opens: a newcomer finds only what fits", async () => {
     const text = "é".repeat(1_000); // 2,000 UTF-8 bytes
-    const server = await testServer({ store: ":memory:", retainBytesPerRoom: 3 * (2_000 + MESSAGE_OVERHEAD_BYTES) });
+    const server = await testServer({ store: ":memory:", retainBytesPerRoom: ROOM_OVERHEAD_BYTES + 3 * costOf("ada", "r", "m1", text) });
     try {
       const ada = await RawClient.hello(server.url, "ada");
       ada.send({ type: "join", room: "r" });
@@ -28,8 +35,8 @@ describe("retention through the server", () => {
 
   it("retainBytesTotal: a client writing into its own rooms cuts them, not a quiet room's history", async () => {
     const text = "é".repeat(250); // 500 UTF-8 bytes
-    const cost = 500 + MESSAGE_OVERHEAD_BYTES;
-    const server = await testServer({ store: ":memory:", retainBytesPerRoom: 3 * cost, retainBytesTotal: 7 * cost });
+    const cost = costOf("mallory", "spam1", "s10", text); // the dearest message of the test
+    const server = await testServer({ store: ":memory:", retainBytesPerRoom: ROOM_OVERHEAD_BYTES + 3 * cost, retainBytesTotal: 3 * ROOM_OVERHEAD_BYTES + 7 * cost });
     const clients: RawClient[] = [];
     try {
       const ada = await RawClient.hello(server.url, "ada");
@@ -64,8 +71,8 @@ describe("retention through the server", () => {
   });
 
   it("retainBytesTotal: a room down to one message is dropped whole when it is the largest, and resumes honestly", async () => {
-    const cost = 500 + MESSAGE_OVERHEAD_BYTES;
-    const server = await testServer({ store: ":memory:", retainBytesPerRoom: 3 * cost, retainBytesTotal: 3 * cost });
+    const cost = costOf("mallory", "spam1", "spam1", "é".repeat(250));
+    const server = await testServer({ store: ":memory:", retainBytesPerRoom: ROOM_OVERHEAD_BYTES + 3 * cost, retainBytesTotal: 3 * (ROOM_OVERHEAD_BYTES + cost) });
     const clients: RawClient[] = [];
     try {
       const ada = await RawClient.hello(server.url, "ada");
@@ -81,7 +88,8 @@ describe("retention through the server", () => {
         await mallory.next("joined", (j) => j.room === room);
         await say(mallory, room, room, "é".repeat(250));
       }
-      // 3 plus 500 bytes of 3: "keep", the largest, has only its newest message, and goes whole.
+      // Three rooms, and keep's message 500 bytes more than a spam room's: over the total. keep,
+      // the largest, has only its newest message, and goes whole.
       const bob = await RawClient.hello(server.url, "bob");
       clients.push(bob);
       bob.send({ type: "join", room: "keep", since: 0, epoch: bob.welcome!.epoch });

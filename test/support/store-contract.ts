@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { ChatMessage } from "../../src/protocol/messages.js";
 import { toWire, type AppendInput, type MessageStore } from "../../src/store/message-store.js";
 import type { PulseStore } from "../../src/store/identity-store.js";
-import { dropAllowance, MESSAGE_OVERHEAD_BYTES, type RetentionOptions } from "../../src/store/retention.js";
+import { dropAllowance, MESSAGE_OVERHEAD_BYTES, messageBytes, ROOM_OVERHEAD_BYTES, type RetentionOptions } from "../../src/store/retention.js";
 
 export interface StoreFixture {
   store: PulseStore;
@@ -46,10 +46,25 @@ const span = (from: number, to: number) => Array.from({ length: to - from + 1 },
  */
 const textOfBytes = (bytes: number): string => "é".repeat(bytes / 2);
 
-/** Each byte-budget test message: 1,000 text bytes, and what it costs in the budget. */
-const TEXT_BYTES = 1_000;
-const COST = TEXT_BYTES + MESSAGE_OVERHEAD_BYTES;
-const sized = (room: string, n: number, bytes = TEXT_BYTES) => input(room, n, { text: textOfBytes(bytes) });
+/** Each byte-budget test message: 1,000 bytes of messageBytes (text, sender, room, ids), and what it costs in the budget. */
+const MESSAGE_BYTES = 1_000;
+const COST = MESSAGE_BYTES + MESSAGE_OVERHEAD_BYTES;
+
+/** A message whose messageBytes are exactly `bytes`: its text makes up what its other fields leave. */
+function sized(room: string, n: number, bytes = MESSAGE_BYTES): AppendInput {
+  const textBytes = bytes - messageBytes(input(room, n, { text: "" }));
+  assert.ok(textBytes >= 0, `${bytes} bytes cannot hold the fields of ${room}-${n}`);
+  return input(room, n, { text: "x".repeat(textBytes % 2) + textOfBytes(textBytes - (textBytes % 2)) });
+}
+
+/**
+ * The byte tests' arithmetic counts messages only: rooms cost nothing by themselves there. The
+ * room's own cost (ROOM_OVERHEAD_BYTES) has its own tests below.
+ */
+const MESSAGES_ONLY = { roomOverheadBytes: 0 };
+
+/** The messageBytes of the many-message tests' messages: room for their fields and a short text. */
+const SMALL = 80;
 
 async function appendAll(store: MessageStore, inputs: AppendInput[]) {
   return Promise.all(inputs.map((each) => store.append(each)));
@@ -252,8 +267,8 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         assert.equal(await store.textBytesBetween("a", 0, 13), 21);
       }));
 
-    it("trims each room to retainBytesPerRoom (UTF-8 text bytes plus a per-message overhead), oldest first", () =>
-      withStore({ retainBytesPerRoom: 5 * COST }, async ({ store }) => {
+    it("trims each room to retainBytesPerRoom (each message's UTF-8 field bytes plus a per-message overhead), oldest first", () =>
+      withStore({ ...MESSAGES_ONLY, retainBytesPerRoom: 5 * COST }, async ({ store }) => {
         for (const n of span(1, 8)) await store.append(sized("a", n));
         await appendAll(store, span(1, 2).map((n) => sized("b", n)));
         assert.deepEqual([await store.firstSeq("a"), await store.latestSeq("a")], [4, 8]);
@@ -262,14 +277,14 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         assert.deepEqual(seqs(await store.readAfter("b", 0, 100)), [1, 2], "another room is not touched");
 
         // A message twice the size pushes out two: 4 and 5 go, 6..9 fit.
-        const big = await store.append(sized("a", 9, 2 * TEXT_BYTES));
+        const big = await store.append(sized("a", 9, 2 * MESSAGE_BYTES));
         assert.equal(big.message.seq, 9);
         assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(6, 9));
         assert.equal(await store.firstSeq("a"), 6);
       }));
 
     it("always keeps a room's newest message, even one larger than retainBytesPerRoom", () =>
-      withStore({ retainBytesPerRoom: 1_000 }, async ({ store }) => {
+      withStore({ ...MESSAGES_ONLY, retainBytesPerRoom: 1_000 }, async ({ store }) => {
         await store.append(sized("a", 1, 2_000));
         assert.deepEqual(seqs(await store.readAfter("a", 0, 10)), [1]);
         await store.append(sized("a", 2, 2_000));
@@ -283,7 +298,7 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
       }));
 
     it("trims by bytes within one batch, and a duplicate adds no bytes", () =>
-      withStore({ retainBytesPerRoom: 5 * COST }, async ({ store }) => {
+      withStore({ ...MESSAGES_ONLY, retainBytesPerRoom: 5 * COST }, async ({ store }) => {
         const results = await appendAll(store, span(1, 12).map((n) => sized("a", n)));
         assert.deepEqual(results.map((r) => r.message.seq), span(1, 12));
         assert.deepEqual(seqs(await store.readAfter("a", 0, 100)), span(8, 12));
@@ -295,7 +310,7 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
       }));
 
     it("keeps all rooms within retainBytesTotal by cutting the largest room's oldest first, the room just written too", () =>
-      withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 12 * COST }, async ({ store }) => {
+      withStore({ ...MESSAGES_ONLY, retainBytesPerRoom: 5 * COST, retainBytesTotal: 12 * COST }, async ({ store }) => {
         for (const room of ["a", "b", "c"]) for (const n of span(1, 3)) await store.append(sized(room, n));
         await store.append(sized("a", 4));
         for (const n of span(1, 2)) await store.append(sized("d", n));
@@ -314,7 +329,7 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
       }));
 
     it("lets no one push a quiet room's history out by writing room after room to its own budget", () =>
-      withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 12 * COST }, async ({ store }) => {
+      withStore({ ...MESSAGES_ONLY, retainBytesPerRoom: 5 * COST, retainBytesTotal: 12 * COST }, async ({ store }) => {
         for (const n of span(1, 2)) await store.append(sized("quiet", n));
         const held = new Map<string, number>();
         for (const room of ["x1", "x2", "x3", "x4"]) {
@@ -326,8 +341,8 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
       }));
 
     it("drops the largest room whole once it is down to its newest message; it goes on above every seq it had", () =>
-      withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 5 * COST }, async ({ store }) => {
-        await store.append(sized("a", 1, 2 * TEXT_BYTES)); // holds more than one COST
+      withStore({ ...MESSAGES_ONLY, retainBytesPerRoom: 5 * COST, retainBytesTotal: 5 * COST }, async ({ store }) => {
+        await store.append(sized("a", 1, 2 * MESSAGE_BYTES)); // holds more than one COST
         for (const room of ["b", "c", "d"]) await store.append(sized(room, 1));
         assert.equal(await store.firstSeq("a"), 1, "4 COST and a's 1,000 more bytes: within 5");
         await store.append(sized("e", 1)); // over: a, the largest, has only its newest: it goes
@@ -351,17 +366,17 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
       }));
 
     if (persistent) it("cuts at most dropAllowance messages per append to get back within a total lowered since; the next appends go on", () => {
-      const small = 2 + MESSAGE_OVERHEAD_BYTES;
-      return withStore({ retainBytesPerRoom: 3_000 * small, retainBytesTotal: 3_000 * small }, async ({ store, reopen }) => {
+      const small = SMALL + MESSAGE_OVERHEAD_BYTES;
+      return withStore({ ...MESSAGES_ONLY, retainBytesPerRoom: 3_000 * small, retainBytesTotal: 3_000 * small }, async ({ store, reopen }) => {
         assert.ok(reopen, "a persistent engine's fixture must give reopen");
-        await appendAll(store, span(1, 2_500).map((n) => sized("big", n, 2)));
+        await appendAll(store, span(1, 2_500).map((n) => sized("big", n, SMALL)));
         await store.close();
         // The same data with a total of 1,200 small messages: 1,301 over after the next append.
-        const lowered = await reopen({ retainBytesPerRoom: 1_200 * small, retainBytesTotal: 1_200 * small });
+        const lowered = await reopen({ ...MESSAGES_ONLY, retainBytesPerRoom: 1_200 * small, retainBytesTotal: 1_200 * small });
         try {
-          await lowered.append(sized("other", 1, 2));
+          await lowered.append(sized("other", 1, SMALL));
           assert.equal(await lowered.firstSeq("big"), 1_001, "1,000 of the 1,301 went");
-          await lowered.append(sized("other", 2, 2));
+          await lowered.append(sized("other", 2, SMALL));
           assert.equal(await lowered.firstSeq("big"), 1_303, "the rest went, and no more: 1,198 + 2 = 1,200 held");
           assert.equal(await lowered.latestSeq("big"), 2_500);
           assert.equal(dropAllowance(1), 1_000, "the figures above assume it");
@@ -372,21 +387,21 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
     });
 
     it("trims at most dropAllowance messages of a room at once: a room far over its budget gets there over several appends", () => {
-      const small = 2 + MESSAGE_OVERHEAD_BYTES;
-      return withStore({ retainBytesPerRoom: 3_000 * small, retainBytesTotal: 10_000 * small }, async ({ store }) => {
-        await appendAll(store, span(1, 2_500).map((n) => sized("r", n, 2)));
-        // 600,000 bytes more: 1,827 of the 2,500 would have to go at once; 1,000 go.
+      const small = SMALL + MESSAGE_OVERHEAD_BYTES;
+      return withStore({ ...MESSAGES_ONLY, retainBytesPerRoom: 3_000 * small, retainBytesTotal: 10_000 * small }, async ({ store }) => {
+        await appendAll(store, span(1, 2_500).map((n) => sized("r", n, SMALL)));
+        // 600,000 bytes more: 1,287 of the 2,500 would have to go at once; 1,000 go.
         await store.append(sized("r", 2_501, 600_000));
         assert.equal(await store.firstSeq("r"), 1_001);
-        // The next append takes the room the rest of the way (828 more), within its budget again.
-        await store.append(sized("r", 2_502, 2));
-        assert.equal(await store.firstSeq("r"), 1_829);
+        // The next append takes the room the rest of the way (288 more), within its budget again.
+        await store.append(sized("r", 2_502, SMALL));
+        assert.equal(await store.firstSeq("r"), 1_289);
         assert.equal(await store.latestSeq("r"), 2_502);
       });
     });
 
     it("never drops the room just written, even when it alone is left", () =>
-      withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 5 * COST }, async ({ store }) => {
+      withStore({ ...MESSAGES_ONLY, retainBytesPerRoom: 5 * COST, retainBytesTotal: 5 * COST }, async ({ store }) => {
         for (const n of span(1, 2)) await store.append(sized("a", n));
         // One message that alone takes the whole total: a is cut to one, then dropped.
         await store.append(sized("b", 1, 5 * COST - MESSAGE_OVERHEAD_BYTES));
@@ -394,12 +409,36 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
         assert.deepEqual(seqs(await store.readAfter("b", 0, 100)), [1]);
       }));
 
+    it("counts a message's ids, sender and room in the byte budgets, not only its text", () =>
+      withStore({ ...MESSAGES_ONLY, retainBytesPerRoom: 2 * COST }, async ({ store }) => {
+        // Five bytes of text each, but ids a client chose 200 characters long: 823 bytes counted.
+        const long = (n: number) => input("a", n, { text: "short", clientId: "c".repeat(200), id: String(n).padEnd(200, "i") });
+        assert.equal(messageBytes(long(1)), 823);
+        await appendAll(store, span(1, 3).map(long));
+        assert.deepEqual(seqs(await store.readAfter("a", 0, 10)), [2, 3], "three cost 3,237 of 2,512");
+      }));
+
+    it("counts each room's own cost in retainBytesTotal while it holds a message, and frees it when the room goes", () =>
+      withStore({ retainBytesPerRoom: ROOM_OVERHEAD_BYTES + COST, retainBytesTotal: 3 * (ROOM_OVERHEAD_BYTES + COST) }, async ({ store }) => {
+        for (const room of ["a", "b", "c"]) await store.append(sized(room, 1));
+        assert.equal(await store.firstSeq("c"), 1, "three rooms of one message: the whole total");
+        // A fourth room is over by its own cost and its message: all hold the same, so the
+        // greatest name not just written, c, goes whole.
+        await store.append(sized("d", 1));
+        assert.deepEqual(seqs(await store.readAfter("c", 0, 10)), []);
+        for (const room of ["a", "b", "d"]) assert.deepEqual(seqs(await store.readAfter(room, 0, 10)), [1], room);
+        // c's cost went with it: a fifth room takes d's place, and only d's.
+        await store.append(sized("e", 1));
+        assert.deepEqual(seqs(await store.readAfter("d", 0, 10)), []);
+        for (const room of ["a", "b", "e"]) assert.equal((await store.readAfter(room, 0, 10)).length, 1, room);
+      }));
+
     it("refuses a retainBytesTotal below retainBytesPerRoom", async () => {
       await assert.rejects(makeStore({ retainBytesPerRoom: 2 * COST, retainBytesTotal: COST }), RangeError);
     });
 
     if (persistent) it("keeps the total across rooms and the seq floor across reopen", () =>
-      withStore({ retainBytesPerRoom: 5 * COST, retainBytesTotal: 9 * COST }, async ({ store, reopen }) => {
+      withStore({ ...MESSAGES_ONLY, retainBytesPerRoom: 5 * COST, retainBytesTotal: 9 * COST }, async ({ store, reopen }) => {
         assert.ok(reopen, "a persistent engine's fixture must give reopen");
         await store.append(sized("a", 1, 3 * COST)); // one message, the largest room
         for (const n of span(1, 3)) await store.append(sized("b", n));
@@ -476,7 +515,7 @@ export function storeContract(name: string, makeStore: MakeStore, { persistent =
       }));
 
     if (persistent) it("keeps a room's byte total across reopen", () =>
-      withStore({ retainBytesPerRoom: 5 * COST }, async ({ store, reopen }) => {
+      withStore({ ...MESSAGES_ONLY, retainBytesPerRoom: 5 * COST }, async ({ store, reopen }) => {
         assert.ok(reopen, "a persistent engine's fixture must give reopen");
         await appendAll(store, span(1, 4).map((n) => sized("a", n)));
         await store.close();

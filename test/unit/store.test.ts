@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import Database from "better-sqlite3";
 import fc from "fast-check";
 import { MemoryStore, openStore, SqliteStore } from "../../src/store/index.js";
-import { MESSAGE_OVERHEAD_BYTES, type RetentionOptions } from "../../src/store/retention.js";
+import { MESSAGE_OVERHEAD_BYTES, ROOM_OVERHEAD_BYTES, type RetentionOptions } from "../../src/store/retention.js";
 import { applyMigrations, SQLITE_MIGRATIONS } from "../../src/store/sqlite-migrations.js";
 import { storeContract, type StoreFixture } from "../support/store-contract.js";
 
@@ -119,8 +119,9 @@ describe("SqliteStore specifics", () => {
   });
 
   it("migrates a version 2 database: each room's text bytes are summed, so the byte budget holds at once", async () => {
-    const cost = 1_000 + MESSAGE_OVERHEAD_BYTES;
-    const fixture = await sqliteFileFixture({ retainBytesPerRoom: 5 * cost });
+    // 1,000 text bytes and 12-14 of sender, room and ids (messageBytes) each; a room costs ROOM_OVERHEAD_BYTES too.
+    const cost = 1_014 + MESSAGE_OVERHEAD_BYTES;
+    const fixture = await sqliteFileFixture({ retainBytesPerRoom: ROOM_OVERHEAD_BYTES + 5 * cost });
     try {
       const old = await databaseAtVersion(fixture, 2, "e2");
       const insert = old.prepare(`INSERT INTO messages (room, seq, user_id, client_id, msg_id, sender, text, ts) VALUES (?, ?, 'u', 'c', ?, 'ada', ?, 1)`);
@@ -142,8 +143,9 @@ describe("SqliteStore specifics", () => {
   });
 
   it("migrates a version 3 database: rooms are counted toward the total, and cut largest first", async () => {
-    const cost = 1_000 + MESSAGE_OVERHEAD_BYTES;
-    const fixture = await sqliteFileFixture({ retainBytesPerRoom: 5 * cost, retainBytesTotal: 7 * cost });
+    // Every message: 1,000 text bytes and 14 of sender, room and ids (messageBytes).
+    const cost = 1_014 + MESSAGE_OVERHEAD_BYTES;
+    const fixture = await sqliteFileFixture({ retainBytesPerRoom: ROOM_OVERHEAD_BYTES + 5 * cost, retainBytesTotal: 3 * ROOM_OVERHEAD_BYTES + 7 * cost });
     try {
       const old = await databaseAtVersion(fixture, 3, "e3");
       const insert = old.prepare(`INSERT INTO messages (room, seq, user_id, client_id, msg_id, sender, text, ts) VALUES (?, ?, 'u', 'c', ?, 'ada', ?, ?)`);
@@ -182,6 +184,26 @@ describe("SqliteStore specifics", () => {
       assert.deepEqual(await store.claimNickname({ key: "bo", nick: "bo", userId: "u2", now: day - 1, holdMs: 200 }), { ok: true, usedMs: day });
       assert.equal(await store.purgeNicknames(day + 199), 0);
       assert.equal(await store.purgeNicknames(day + 200), 1);
+    } finally {
+      await fixture.cleanup();
+    }
+  });
+
+  it("migrates a version 6 database: each room's count takes in its messages' ids, sender and room, and the room's own cost", async () => {
+    // Five bytes of text, but 200-character ids: 823 bytes of messageBytes, 1,079 with the overhead.
+    const cost = 823 + MESSAGE_OVERHEAD_BYTES;
+    const fixture = await sqliteFileFixture({ retainBytesPerRoom: ROOM_OVERHEAD_BYTES + 3 * cost });
+    try {
+      const old = await databaseAtVersion(fixture, 6, "e6");
+      const row = { room: "a", user: "user-1", client: "c".repeat(200), sender: "alice", text: "short" };
+      const insert = old.prepare(`INSERT INTO messages (room, seq, user_id, client_id, msg_id, sender, text, ts) VALUES (?, ?, ?, ?, ?, ?, ?, 1)`);
+      for (const seq of [1, 2, 3]) insert.run(row.room, seq, row.user, row.client, String(seq).padEnd(200, "i"), row.sender, row.text);
+      // As version 6 counted them: text bytes only.
+      old.prepare(`INSERT INTO room_sizes (room, text_bytes, message_count, written) VALUES ('a', 15, 3, 1)`).run();
+      old.close();
+      const store = (await fixture.reopen!()) as SqliteStore;
+      await store.append({ room: "a", userId: row.user, clientId: row.client, id: "4".padEnd(200, "i"), from: row.sender, text: row.text, ts: 2 });
+      assert.deepEqual((await store.readAfter("a", 0, 10)).map((m) => m.seq), [2, 3, 4], "the ids count: four do not fit");
     } finally {
       await fixture.cleanup();
     }
