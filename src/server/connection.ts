@@ -21,7 +21,7 @@ import { JoinedRooms } from "./joined-rooms.js";
 import { writeFramed } from "./fanout.js";
 import { normalizeName } from "../protocol/names.js";
 import { nicknameKey } from "./confusables.js";
-import { asRoomsAreNamed, isRefusal, type AuthMode, type Identity } from "./identity/identity.js";
+import { asRoomsAreNamed, identityProblem, isRefusal, type AuthMode, type Identity } from "./identity/identity.js";
 import { DENIED_TEXT } from "./deny-list.js";
 
 /** A token longer than this is refused unread (a JWT with a few claims is well under 2 KB). */
@@ -543,6 +543,9 @@ export class Connection implements Member, LivenessHost {
     const result = await this.context.auth.authenticate(request, { nick: m.nick, ...(m.token !== undefined ? { token: m.token } : {}) });
     if (!this.isOpen) return;
     if (isRefusal(result)) return this.closeWith(result.refuse.code, "closed", result.refuse.reason.slice(0, 120));
+    // An identity out of bounds is the hook's fault, not the client's: treated as a hook that threw.
+    const problem = identityProblem(result);
+    if (problem !== null) throw new Error(`authenticate returned an unusable identity: ${problem}`);
     if (this.context.denied.deniesUser(result.userId)) return this.closeWith(CloseCode.PolicyViolation, "denied", DENIED_TEXT);
     const name = normalizeName(result.name ?? m.nick, this.options.maxNickLength);
     if (!name.ok) return this.closeWith(CloseCode.InvalidNickname, "closed", `invalid nickname: ${name.reason}`.slice(0, 120));

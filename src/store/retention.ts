@@ -112,8 +112,8 @@ export function resolveRetention(options: RetentionOptions): RetentionLimits {
  * bounds that work to about a thousand rows. 128 per message appended: each deleted message
  * frees at least its MESSAGE_OVERHEAD_BYTES, so 128 free at least 32 KiB, more than the largest
  * message costs at the default limits (4,000 code points of 4 bytes, the longest ids, nick and
- * room, a token's longest sub, the overhead, and a new room's ROOM_OVERHEAD_BYTES: about 24 KB),
- * and the total cannot run away.
+ * room, the longest userId (256 characters, in every auth mode), the overhead, and a new room's
+ * ROOM_OVERHEAD_BYTES: about 24 KB), and the total cannot run away.
  */
 export const dropAllowance = (appended: number): number => Math.max(1_000, 128 * appended);
 

@@ -389,7 +389,7 @@ describe("token mode", () => {
     }
   });
 
-  it("no token, an expired one, or one signed with another key: 4504", async () => {
+  it("no token, an expired one, one signed with another key, or one whose claims are out of bounds: 4504", async () => {
     const server = await testServer({ auth: { secret } });
     try {
       const cases: Array<[string, string | undefined]> = [
@@ -398,6 +398,9 @@ describe("token mode", () => {
         ["wrong key", await sign({ sub: "u" }, "1h", new TextEncoder().encode("another-secret-that-is-32-bytes-long!"))],
         ["garbage", "not.a.jwt"],
         ["alg none", `${Buffer.from('{"alg":"none"}').toString("base64url")}.${Buffer.from('{"sub":"u"}').toString("base64url")}.`],
+        ["no sub", await sign({ name: "u" })],
+        ["a sub of 257 characters", await sign({ sub: "u".repeat(257) })],
+        ["rooms not a list", await sign({ sub: "u", rooms: "lobby" })],
       ];
       for (const [name, token] of cases) {
         const c = await helloWith(server.url, token);
@@ -561,6 +564,46 @@ describe("the authenticate hook and hello's own claims", () => {
     } finally {
       client.close();
       raw.close();
+      await server.close();
+    }
+  });
+
+  it("a hook that hands a request's header through as the identity is bounded like a token: an unusable one is closed with 1011 and logged, never welcomed", async () => {
+    // The hook trusts a header a proxy would set; the client sets it itself.
+    const logged: string[] = [];
+    const server = await testServer({
+      log: (line: string) => logged.push(line),
+      authenticate: async (request) => {
+        const user = String(request.headers["x-user"] ?? "");
+        const rooms = request.headers["x-rooms"];
+        return { userId: user, ...(rooms !== undefined ? { rooms: String(rooms).split(",") } : {}) };
+      },
+    });
+    const helloWith = async (headers: Record<string, string>): Promise<{ code: number; welcomed: boolean }> => {
+      const ws = new WebSocket(server.url, [SUBPROTOCOL], { headers });
+      const received: string[] = [];
+      ws.on("open", () => ws.send(JSON.stringify({ type: "hello", clientId: "c", nick: "ada" })));
+      ws.on("message", (data) => received.push(JSON.parse(String(data)).type));
+      const code = await new Promise<number>((resolve) => ws.on("close", (c) => resolve(c)));
+      return { code, welcomed: received.includes("welcome") };
+    };
+    try {
+      const unusable: Array<Record<string, string>> = [{ "x-user": "u".repeat(257) }, { "x-user": "" }, { "x-user": "u-1", "x-rooms": "r,".repeat(300) + "r" }];
+      for (const headers of unusable) {
+        assert.deepEqual(await helloWith(headers), { code: 1011, welcomed: false });
+      }
+      assert.equal(logged.filter((l) => l.includes("authenticate returned an unusable identity")).length, 3);
+      assert.equal(server.stats().nicknames, 0, "no name held for them");
+      // The longest userId a token may carry passes, and the server serves it as before.
+      const ok = new WebSocket(server.url, [SUBPROTOCOL], { headers: { "x-user": "u".repeat(256) } });
+      const welcome = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        ok.on("open", () => ok.send(JSON.stringify({ type: "hello", clientId: "c", nick: "ada" })));
+        ok.on("message", (data) => resolve(JSON.parse(String(data))));
+        ok.on("error", reject);
+      });
+      assert.deepEqual([welcome.type, welcome.userId], ["welcome", "u".repeat(256)]);
+      ok.terminate();
+    } finally {
       await server.close();
     }
   });

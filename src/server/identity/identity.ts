@@ -53,6 +53,31 @@ export interface AuthMode {
   issueResumeToken?: (identity: Identity, nick: string) => Promise<string>;
 }
 
+/** The longest userId, nickname claim or room pattern an identity may carry (a JWT's `sub` and the rest). */
+export const MAX_IDENTITY_FIELD_LENGTH = 256;
+/** The most room patterns in an identity's `rooms` or `write`. */
+export const MAX_ROOM_PATTERNS = 256;
+
+/**
+ * What is wrong with an identity an authentication produced, or null if nothing. A hook is the
+ * deployer's code, but what it returns often comes from the request (a header, a cookie, a
+ * claim): the userId is written twice into every message the user sends and into each name it
+ * holds, and room lists are matched at every join, so each is bounded as a token's claims are.
+ */
+export function identityProblem(identity: Identity): string | null {
+  const { userId, name, rooms, write, expiresAt } = identity as Partial<Record<keyof Identity, unknown>>;
+  if (typeof userId !== "string" || userId.length === 0 || userId.length > MAX_IDENTITY_FIELD_LENGTH) return `its userId must be 1-${MAX_IDENTITY_FIELD_LENGTH} characters`;
+  if (name !== undefined && (typeof name !== "string" || name.length > MAX_IDENTITY_FIELD_LENGTH)) return `its name must be a string of at most ${MAX_IDENTITY_FIELD_LENGTH} characters`;
+  if (rooms !== undefined && !isRoomList(rooms)) return `its rooms must be a list of at most ${MAX_ROOM_PATTERNS} room names`;
+  if (write !== undefined && !isRoomList(write)) return `its write must be a list of at most ${MAX_ROOM_PATTERNS} room names`;
+  if (expiresAt !== undefined && (typeof expiresAt !== "number" || Number.isNaN(expiresAt))) return "its expiresAt must be a number (ms since the epoch)";
+  return null;
+}
+
+function isRoomList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.length <= MAX_ROOM_PATTERNS && value.every((r) => typeof r === "string" && r.length > 0 && r.length <= MAX_IDENTITY_FIELD_LENGTH);
+}
+
 /** Whether `room` is inside an allow-list of exact names and `prefix*` patterns. */
 export function roomAllowed(rooms: readonly string[] | undefined, room: string): boolean {
   if (!rooms) return true;
