@@ -1,3 +1,4 @@
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { siteKeyOf } from "./client-address.js";
 import { KeyCounts } from "./key-counts.js";
@@ -28,8 +29,27 @@ export const httpRefusal = (status: number, text: string, retryAfterS?: number):
  */
 export function refuseAndClose(socket: Duplex, status: number, text: string, retryAfterS?: number): void {
   socket.end(httpRefusal(status, text, retryAfterS));
-  if (socket.writableFinished) socket.destroy();
-  else socket.once("finish", () => socket.destroy());
+  if (socket.writableFinished) return void socket.destroy();
+  // A peer that does not read (behind an answer it asked for and never read, or with a zero
+  // window) never lets the refusal finish: without a deadline the socket was held for good,
+  // and with it what the kernel still had queued for it (229 KB each in an audit).
+  const deadline = setTimeout(() => abort(socket), REFUSAL_DEADLINE_MS);
+  deadline.unref();
+  socket.once("finish", () => {
+    clearTimeout(deadline);
+    socket.destroy();
+  });
+  socket.once("close", () => clearTimeout(deadline));
+}
+
+/** How long a refusal may take to reach its peer before the socket is reset. */
+export const REFUSAL_DEADLINE_MS = 2_000;
+
+/** Closes at once with a TCP reset, which also drops what the kernel still holds to send. */
+function abort(socket: Duplex): void {
+  const tcp = socket as Partial<Socket>;
+  if (typeof tcp.resetAndDestroy === "function" && !socket.destroyed) tcp.resetAndDestroy();
+  else socket.destroy();
 }
 
 /**

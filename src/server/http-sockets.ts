@@ -6,11 +6,18 @@ import { Holdings } from "./holdings.js";
 import { KeyCounts } from "./key-counts.js";
 
 /**
+ * A socket still speaking HTTP with no traffic either way for this long is closed (Node's
+ * `server.timeout`): the headers and request timeouts end when the request has arrived, so a
+ * client that never read its answer (the page's largest file, a refusal) kept the socket.
+ */
+export const HTTP_IDLE_TIMEOUT_MS = 10_000;
+
+/**
  * What became of a new socket: counted; refused (and closed) because its address, its IPv6
  * network or the server had enough; or counted in the place of another holder's oldest socket,
  * which was closed.
  */
-export type HttpSocketAdmission = "counted" | "address_full" | "network_full" | "server_full" | "took_a_place";
+export type HttpSocketAdmission = "counted" | "address_full" | "network_full" | "server_full" | "took_a_place" | "cooling";
 
 /**
  * TCP connections still speaking HTTP, counted per peer address: page loads, and WebSocket
@@ -44,6 +51,8 @@ export class HttpSockets {
   private readonly counted = new WeakMap<Duplex, { key: string; holder: string }>();
   /** One 'close' listener for all counted sockets (`this` is the socket). */
   private readonly onClose: (this: Duplex) => void;
+  /** Sockets answered and closed at accept: requests parsed on them before the close are not served. */
+  private readonly turnedAway = new WeakSet<Duplex>();
 
   constructor(
     private readonly maxPerPeer: number,
@@ -51,6 +60,8 @@ export class HttpSockets {
     private readonly keyOf: (socket: Socket) => PeerKey | null,
     /** How many sockets still speaking HTTP the server has room for now. */
     private readonly room: () => number,
+    /** Milliseconds before a peer just refused for its request rate may open sockets again (see CoolingAddresses). */
+    private readonly coolingMs: (peer: PeerKey) => number = () => 0,
   ) {
     const sockets = this;
     this.onClose = function (this: Duplex): void {
@@ -73,10 +84,15 @@ export class HttpSockets {
     const peer = this.keyOf(socket);
     if (peer === null) return "counted";
     const { limitKey: key, siteKey: site } = peer;
+    const cooling = this.coolingMs(peer);
+    if (cooling > 0) {
+      this.turnAway(socket, 429, "Too Many Requests: this address went over its request rate", Math.ceil(cooling / 1000));
+      return "cooling";
+    }
     const holder = site ?? key;
     const full = this.perPeer.get(key) >= this.maxPerPeer ? "address" : site !== null && this.holdings.countOf(site) >= this.maxPerPeer * IPV6_SITE_SHARE ? "network" : null;
     if (full) {
-      refuse(socket, 429, `Too Many Requests: too many connections still speaking HTTP from this ${full}`);
+      this.turnAway(socket, 429, `Too Many Requests: too many connections still speaking HTTP from this ${full}`);
       return full === "address" ? "address_full" : "network_full";
     }
     let admission: HttpSocketAdmission = "counted";
@@ -85,7 +101,7 @@ export class HttpSockets {
       // After the swap the largest must still hold at least as many as the newcomer's holder:
       // otherwise two holders would trade one place back and forth.
       if (largest === undefined || largest === holder || this.holdings.countOf(largest) < this.holdings.countOf(holder) + 2) {
-        refuse(socket, 503, "Service Unavailable: too many connections");
+        this.turnAway(socket, 503, "Service Unavailable: too many connections");
         return "server_full";
       }
       // Uncounted now, not at its 'close' (the next turn): a second newcomer in this turn must
@@ -103,6 +119,16 @@ export class HttpSockets {
     return admission;
   }
 
+  /** Whether the socket was answered and closed at accept: whatever was parsed on it meanwhile is not served. */
+  wasTurnedAway(socket: Duplex): boolean {
+    return this.turnedAway.has(socket);
+  }
+
+  private turnAway(socket: Socket, status: number, text: string, retryAfterS = FULL_RETRY_AFTER_S): void {
+    this.turnedAway.add(socket);
+    refuseAndClose(socket, status, text, retryAfterS);
+  }
+
   /** The socket's upgrade request arrived: from here the connection caps count it. */
   upgrading(socket: Duplex): void {
     socket.off("close", this.onClose);
@@ -116,8 +142,4 @@ export class HttpSockets {
     this.perPeer.remove(counted.key);
     this.holdings.remove(counted.holder, socket);
   }
-}
-
-function refuse(socket: Socket, status: number, text: string): void {
-  refuseAndClose(socket, status, text, FULL_RETRY_AFTER_S);
 }

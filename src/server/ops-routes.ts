@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Metrics } from "./metrics.js";
 import { statsAllowed } from "./request-guard.js";
+import { HTTP_IDLE_TIMEOUT_MS } from "./http-sockets.js";
 
 /** Why the server is not ready, or null when it is. */
 export type Readiness = () => Promise<string | null>;
@@ -63,13 +64,25 @@ async function withTimeout(check: Promise<string | null>, ms: number): Promise<s
   }
 }
 
+/**
+ * Sockets the operator's port keeps open at once: scrapers and probes need a few; more are
+ * refused at accept, so this port cannot take the descriptors the main port counts on.
+ */
+const OPS_MAX_SOCKETS = 64;
+
 /** A second HTTP listener for /metrics, /healthz and /readyz only (`metricsPort`). */
 export async function listenForOps(routes: OpsRoutes, port: number, host: string): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
+  // Its own bounds, as the main port's: stalled sockets found every second, not every 30 s, an
+  // idle timeout, and at most OPS_MAX_SOCKETS open. Without them, silent sockets to this port
+  // took every file descriptor the process had, and the main port reset everyone (an audit,
+  // with the descriptors limited to 1,024).
+  const server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
     if (!routes.handle(req, res, "open")) res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 15_000;
+  server.timeout = HTTP_IDLE_TIMEOUT_MS;
+  server.maxConnections = OPS_MAX_SOCKETS;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {

@@ -32,6 +32,28 @@ async function openWebSocket(url: string, localAddress: string): Promise<WebSock
   return ws;
 }
 
+/** `pulse_http_requests_refused_total`, read from another loopback address than the tests' clients. */
+async function refusedCount(port: number): Promise<number> {
+  const metrics = await httpGet(port, "/metrics", {}, "127.0.0.250");
+  return Number(/^pulse_http_requests_refused_total (\d+)/m.exec(metrics.body)?.[1] ?? NaN);
+}
+
+/**
+ * A socket that asks for the page's largest file `times` over in one write and never reads: more than the kernel buffers between the two ends hold, so the server's answers
+ * back up and never finish.
+ */
+async function nonReader(port: number, localAddress: string, times: number): Promise<{ socket: Socket }> {
+  const socket = connect({ port, host: "127.0.0.1", localAddress });
+  socket.on("error", () => {});
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  socket.pause();
+  socket.write(`GET /app.js.map HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`.repeat(times));
+  return { socket };
+}
+
 /** Long enough for the server to have read a connection and closed it if it meant to. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
 
@@ -92,10 +114,17 @@ describe("sockets still speaking HTTP", () => {
       await waitFor(() => flood.closed(), "the socket to be closed after the refusal");
       assert.deepEqual(statuses(flood.received()), [200, 200, 200, 429], "the burst served, then one refusal, and nothing read after it");
       assert.match(flood.received(), /retry-after: 5\r\n/i);
+      // Node hands every request of one read to the handler: the six behind the refusal are
+      // dropped unanswered, not each refused (counted) again.
+      assert.equal(await refusedCount(server.port), 1, "one refusal made for the ten pipelined requests");
+      // A new socket from the refused address is turned away at accept, before Node parses
+      // what it carries: one connection of 2,000 pipelined requests cost 24 ms even dropped.
       const fresh = await silentSocket(server.port, "127.0.0.1");
-      fresh.socket.write(request);
+      fresh.socket.write(request.repeat(10));
       await waitFor(() => statuses(fresh.received()).length > 0, "an answer on a new socket");
       assert.deepEqual(statuses(fresh.received()), [429], "the address, not the socket, is limited");
+      assert.match(fresh.received(), /went over its request rate/);
+      assert.equal(await refusedCount(server.port), 1, "none of the new socket's requests reached the handler");
       const other = await silentSocket(server.port, "127.0.0.2");
       other.socket.write(request);
       await waitFor(() => statuses(other.received()).length > 0, "an answer to another address");
@@ -206,6 +235,62 @@ describe("sockets still speaking HTTP", () => {
       ws.terminate();
     } finally {
       for (const s of sockets) s.destroy();
+      await server.close();
+    }
+  });
+
+  it("a client that never reads its answers loses its socket after 10 s without traffic, not when it likes", { timeout: 60_000 }, async () => {
+    const server = await testServer();
+    const sockets: Socket[] = [];
+    try {
+      // 40 x 230 KB asked for in one write: the answers back up behind the kernel's buffers.
+      const stalled = await nonReader(server.port, "127.0.0.8", 40);
+      sockets.push(stalled.socket);
+      const stalledAt = Date.now();
+      await waitFor(() => server.stats().httpSockets === 1, "the socket to be counted");
+      // The client reads nothing, so it cannot see the close: the server's count says it.
+      await waitFor(() => server.stats().httpSockets === 0, "the stalled socket to be closed", 30_000, 100);
+      const heldMs = Date.now() - stalledAt;
+      assert.ok(heldMs >= 9_000 && heldMs < 25_000, `the stalled socket was held ${heldMs} ms`);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await server.close();
+    }
+  });
+
+  it("an Expect header does not get past the deny list and the request rate: it is answered 417 and its socket closed", async () => {
+    const server = await testServer({ rateLimits: { httpRequests: { perSecond: 0.2, burst: 3 } } });
+    try {
+      const request = `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nExpect: x\r\n\r\n`;
+      const statuses = (text: string) => [...text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]));
+      // Node answers such a request itself (417), keeping the socket: ten pipelined were ten answers.
+      const flood = await silentSocket(server.port, "127.0.0.9");
+      flood.socket.write(request.repeat(10));
+      await waitFor(() => flood.closed(), "the socket to be closed after its first answer");
+      assert.deepEqual(statuses(flood.received()), [417]);
+      const answers: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const one = await silentSocket(server.port, "127.0.0.9");
+        one.socket.write(request);
+        await waitFor(() => one.closed(), "the socket to be closed");
+        answers.push(...statuses(one.received()));
+      }
+      assert.deepEqual(answers, [417, 417, 429], "each takes a request of the address's rate");
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("the operator's port keeps at most 64 sockets open, so silent ones there cannot take the main port's descriptors", async () => {
+    const server = await testServer({ metricsPort: 0 });
+    const sockets: Array<Awaited<ReturnType<typeof silentSocket>>> = [];
+    try {
+      const opsPort = server.metricsPort!;
+      for (let i = 0; i < 70; i++) sockets.push(await silentSocket(opsPort, "127.0.0.10"));
+      await waitFor(() => sockets.filter((s) => s.closed()).length === 6, "the six over the cap to be closed");
+      assert.equal((await httpGet(server.port, "/healthz", {}, "127.0.0.11")).status, 200, "the main port serves");
+    } finally {
+      for (const s of sockets) s.socket.destroy();
       await server.close();
     }
   });
