@@ -234,7 +234,11 @@ export class LivenessEngine {
   onPong(pong: PongMessage): void {
     const pings = this.pings;
     if (pings === null || pong.id <= 0 || pong.id >= pings.nextId) return; // not a ping of ours
-    const sample = this.clock.now() - pong.sentAt;
+    // Timed from the engine's own record of its newest ping, not the echoed sentAt: that is the
+    // peer's word, and a peer echoing sentAt - 110000 recorded a 110 s round trip. A pong to an
+    // older ping (one answered late) is no sample.
+    if (pong.id !== pings.nextId - 1) return;
+    const sample = this.clock.now() - pings.lastAt;
     if (sample < 0 || sample > this.settings.timeoutMs * 10) return;
     if (this.role.kind === "responder") {
       this.host.onRttSample?.(sample);

@@ -36,6 +36,8 @@ export interface Member extends SyncingMember {
   readonly isOpen: boolean;
   /** Queues a paged reply (a join's catch-up, a history page) to go out as the socket drains; false when too many wait. */
   enqueueReply(reply: PagedReply): boolean;
+  /** Whether enqueueReply would take a reply now (the connection is open and its queue has room). */
+  mayEnqueueReply(): boolean;
   /**
    * Charges the replay of a gap of `messages` to the member's `history` limits, as the same
    * messages would cost in `history` pages beyond the one a join carries anyway; false
@@ -134,7 +136,7 @@ export class ChatHub {
   private roomName(member: Member, requested: string): string | null {
     const checked = normalizeName(requested, MAX_ROOM_NAME);
     if (!checked.ok) {
-      member.send({ type: "error", code: ErrorCode.BadRoom, message: `a room name is 1-${MAX_ROOM_NAME} visible characters: ${checked.reason}`, ref: requested.slice(0, MAX_ROOM_NAME) });
+      member.send(badRoom(requested, checked.reason));
       return null;
     }
     if (!roomAllowed(member.allowedRooms, checked.name)) {
@@ -179,6 +181,9 @@ export class ChatHub {
         return member.send({ type: "error", code: ErrorCode.TooManyRooms, message: `${budget} rooms open; join one that is open, or try again when one of yours closes`, ref: room });
       }
     }
+    // Refused before anything changes: a join of a room the member is in, refused after its
+    // live frames were held, took it out of the room (others saw a leave, it saw no `left`).
+    if (!member.mayEnqueueReply()) return member.send(tooManyReplies(room));
     member.rooms.add(room);
     const state = this.roomFor(room, member.ip);
     if (!again && state.addPresence(member.nick)) {
@@ -246,7 +251,16 @@ export class ChatHub {
 
   /** A `leave` request: answers `left` with the room's name as the server knows it. */
   leaveRequested(member: Member, requested: string): void {
-    const room = joinedName(member, requested);
+    let room = joinedName(member, requested);
+    if (!member.rooms.has(room)) {
+      // Not a room it is in: answered `left` all the same, with the name as a room name. It
+      // echoed any string as sent, 60 KB of it, or a right-to-left override.
+      const checked = normalizeName(requested, MAX_ROOM_NAME);
+      if (!checked.ok) {
+        return member.send(badRoom(requested, checked.reason));
+      }
+      room = checked.name;
+    }
     this.leave(member, room, "left");
     member.send({ type: "left", room });
   }
@@ -394,6 +408,9 @@ export class ChatHub {
  * (NFKC) names. The name as given first, so a client that uses the server's spelling costs no
  * normalisation.
  */
+/** The answer to a request naming a room by a string that is not a room name. */
+const badRoom = (requested: string, reason: string): ErrorMessage => ({ type: "error", code: ErrorCode.BadRoom, message: `a room name is 1-${MAX_ROOM_NAME} visible characters: ${reason}`, ref: requested.slice(0, MAX_ROOM_NAME) });
+
 const joinedName = (member: Member, requested: string): string => (member.rooms.has(requested) ? requested : requested.normalize("NFKC"));
 
 /** What the store made of a send: the wait of its `store_failed` refusal, or null when it did not refuse it. */

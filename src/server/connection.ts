@@ -274,6 +274,10 @@ export class Connection implements Member, LivenessHost {
     return (more.pager ??= new ReplyPager(this, this.context.pagerSettings)).enqueue(reply);
   }
 
+  mayEnqueueReply(): boolean {
+    return this.isOpen && !(this.occasional?.pager?.full ?? false);
+  }
+
   /** The pager sent every reply it had. */
   onRepliesSent(pager: ReplyPager): void {
     if (this.occasional?.pager !== pager) return;

@@ -62,8 +62,13 @@ export class ReplyPager {
   }
 
   /** Queues a reply; false (and the reply is finished at once) when too many are queued. */
+  /** Whether enqueue would refuse a reply now. */
+  get full(): boolean {
+    return this.closed || this.pending >= this.settings.maxQueued;
+  }
+
   enqueue(reply: PagedReply): boolean {
-    if (this.closed || this.pending >= this.settings.maxQueued) {
+    if (this.full) {
       reply.finish(false);
       return false;
     }

@@ -127,7 +127,9 @@ export class RoomCatchUp implements PagedReply {
   finish(completed: boolean): void {
     this.remaining = null;
     if (completed && !this.abandoned && this.started && this.member.stillWanted()) {
-      this.member.release(Math.max(this.delivered, this.request.since ?? 0));
+      // What was sent, not what was asked for: a `since` beyond the room's latest seq (or of
+      // another epoch) gets the latest page, and the live frames after it must follow.
+      this.member.release(this.delivered);
     }
   }
 

@@ -2,9 +2,70 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { testServer } from "../support/test-server.js";
 import { RawClient } from "../support/raw-client.js";
-import { sleep } from "../support/wait.js";
+import { sleep, waitFor } from "../support/wait.js";
 
 describe("the server does what docs/protocol.md says", () => {
+  it("a join refused because the connection's replies are backed up changes nothing: the member stays in the room it was in", { timeout: 30_000 }, async () => {
+    // maxRooms 2: at most 10 replies wait per connection.
+    const server = await testServer({ maxRooms: 2, rateLimits: false });
+    const ada = await RawClient.hello(server.url, "ada");
+    const bob = await RawClient.hello(server.url, "bob");
+    try {
+      bob.send({ type: "join", room: "lobby" });
+      await bob.next("joined");
+      ada.send({ type: "join", room: "lobby" });
+      await ada.next("joined");
+      // History pages of 256 KB (21 messages of 4,000 three-byte characters), asked for while
+      // ada reads nothing: the kernel's buffers take some, then 10 wait, the rest are refused.
+      const text = "€".repeat(4_000);
+      for (let i = 1; i <= 60; i++) bob.send({ type: "send", room: "lobby", id: `big${i}`, text });
+      await ada.next("message", (m) => m.seq === 60);
+      ada.received.length = 0;
+      const socket = (ada.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      socket.pause();
+      // Ten every 100 ms: the kernel's buffers fill, then the queue does.
+      for (let round = 0; round < 15; round++) {
+        for (let i = 0; i < 10; i++) ada.send({ type: "history", room: "lobby", before: 61 });
+        await sleep(100);
+      }
+      ada.send({ type: "join", room: "lobby" });
+      await sleep(300);
+      socket.resume();
+      const count = (type: string) => ada.received.filter((m) => m.type === type && (type !== "error" || (m as { code?: string }).code === "rate_limited")).length;
+      await waitFor(() => count("history") + count("error") + count("joined") === 151, "every request answered", 20_000);
+      assert.equal(count("joined"), 0, "the join was refused: its connection had 10 replies waiting");
+      assert.ok(count("history") < 150, "some history requests were refused too");
+      ada.send({ type: "send", room: "lobby", id: "still-in", text: "still here?" });
+      const ack = await ada.next("ack", (a) => a.id === "still-in");
+      assert.equal(ack.room, "lobby");
+      assert.equal(ada.received.some((m) => m.type === "left"), false);
+      assert.equal(bob.presenceChanges().some((c) => c.nick === "ada" && c.event === "leave"), false, "nobody saw ada leave");
+    } finally {
+      ada.close();
+      bob.close();
+      await server.close();
+    }
+  });
+
+  it("leave answers left with the room's name as the server knows it, and bad_room for a string that is no room name, never echoing it", async () => {
+    const server = await testServer();
+    const ada = await RawClient.hello(server.url, "ada");
+    try {
+      ada.send({ type: "leave", room: "ｌｏｂｂｙ" });
+      assert.equal((await ada.next("left")).room, "lobby", "not in it: left, named in NFKC");
+      ada.send({ type: "leave", room: "r".repeat(5_000) });
+      const tooLong = await ada.next("error");
+      assert.equal(tooLong.code, "bad_room");
+      assert.equal(tooLong.ref!.length, 64);
+      ada.send({ type: "leave", room: "\u202elobby" });
+      assert.equal((await ada.next("error")).code, "bad_room");
+      assert.equal(ada.received.filter((m) => m.type === "left").length, 1);
+    } finally {
+      ada.close();
+      await server.close();
+    }
+  });
+
   it("joining a room you are already in answers joined, without a second presence join", async () => {
     const server = await testServer();
     const ada = await RawClient.hello(server.url, "ada");

@@ -191,6 +191,13 @@ describe("heartbeat roles: the client pings, the server answers", () => {
     clock.advance(1);
     server.onPong({ type: "pong", id: 99, sentAt: clock.now() - 10 });
     assert.equal(samples.length, 3, "a pong with an id we never sent is not a sample");
+    // The round trip is timed from the engine's own record: an echoed sentAt is the peer's word.
+    clock.advance(unheardMs);
+    server.check();
+    clock.advance(40);
+    server.noteInbound();
+    server.onPong({ type: "pong", id: sent.at(-1)!.id, sentAt: sent.at(-1)!.sentAt - 110_000 });
+    assert.deepEqual(samples.at(-1), 40, "a forged sentAt does not make a 110 s round trip");
   });
 
   it("settings where a client that only answers would turn suspect are refused", () => {

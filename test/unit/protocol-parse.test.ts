@@ -40,6 +40,23 @@ describe("parseClientMessage", () => {
     }
   });
 
+  it("refuses a frame that nests arrays and objects more than 8 deep, before JSON.parse, without looking inside strings", () => {
+    const padding = "x".repeat(300);
+    const deep = `{"type":"send","room":"lobby","id":"1","text":"${padding}","extra":${"[".repeat(30_000)}${"]".repeat(30_000)}}`;
+    const refused = parseClientMessage(deep);
+    assert.ok(isProtocolError(refused));
+    assert.equal(refused.code, "bad_message");
+    assert.match(refused.message, /8 deep/);
+    // Brackets and escaped quotes inside a string are text, however many.
+    const text = `${"[{".repeat(200)}\\"${"]}".repeat(200)}`;
+    const sent = parseClientMessage(JSON.stringify({ type: "send", room: "lobby", id: "1", text }));
+    assert.ok(!isProtocolError(sent));
+    assert.equal((sent as { text: string }).text, text);
+    // Eight deep is still a message: unknown fields are ignored.
+    const eight = JSON.stringify({ type: "join", room: "lobby", pad: padding, x: [[[[[[[1]]]]]]] });
+    assert.ok(!isProtocolError(parseClientMessage(eight)));
+  });
+
   it("server messages are validated on the client too", () => {
     const r = parseServerMessage('{"type":"ack","room":"a","id":"1","seq":"2","ts":1,"duplicate":false}');
     assert.ok(isProtocolError(r));
