@@ -403,14 +403,14 @@ export class ChatHub {
   }
 }
 
+/** The answer to a request naming a room by a string that is not a room name. */
+const badRoom = (requested: string, reason: string): ErrorMessage => ({ type: "error", code: ErrorCode.BadRoom, message: `a room name is 1-${MAX_ROOM_NAME} visible characters: ${reason}`, ref: requested.slice(0, MAX_ROOM_NAME) });
+
 /**
  * A room name as a request gave it, as the hub holds the member's rooms: under their normalised
  * (NFKC) names. The name as given first, so a client that uses the server's spelling costs no
  * normalisation.
  */
-/** The answer to a request naming a room by a string that is not a room name. */
-const badRoom = (requested: string, reason: string): ErrorMessage => ({ type: "error", code: ErrorCode.BadRoom, message: `a room name is 1-${MAX_ROOM_NAME} visible characters: ${reason}`, ref: requested.slice(0, MAX_ROOM_NAME) });
-
 const joinedName = (member: Member, requested: string): string => (member.rooms.has(requested) ? requested : requested.normalize("NFKC"));
 
 /** What the store made of a send: the wait of its `store_failed` refusal, or null when it did not refuse it. */

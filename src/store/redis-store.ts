@@ -19,6 +19,8 @@ export interface RedisStoreOptions extends RetentionOptions {
   commandTimeoutMs?: number;
   /** Publish each new message on its room's channel, inside the append script. Default true. */
   publish?: boolean;
+  /** This store's name among the nodes sharing the Redis (see the nickname holds' `live:` fields). Default: a random UUID. */
+  nodeId?: string;
 }
 
 /** Pages of idempotency keys purged per script run, so one run never blocks Redis long. */
@@ -61,6 +63,8 @@ export class RedisStore implements MessageStore, IdentityStore {
   readonly keyPrefix: string;
   private readonly retention: RetentionLimits;
   private readonly publish: boolean;
+  /** Names this node in the holds it marks live (each node opens its own store). */
+  private readonly nodeId: string;
   private publishCommand = "PUBLISH";
   private readonly inFlight = new Set<Promise<unknown>>();
   private closed = false;
@@ -70,6 +74,7 @@ export class RedisStore implements MessageStore, IdentityStore {
     this.keyPrefix = options.keyPrefix ?? "pulse:";
     this.retention = resolveRetention(options);
     this.publish = options.publish ?? true;
+    this.nodeId = options.nodeId ?? randomUUID();
   }
 
   /** Connects, then reads (or creates) the epoch. Fails if Redis cannot be reached now. */
@@ -191,14 +196,14 @@ export class RedisStore implements MessageStore, IdentityStore {
   async claimNickname(claim: NicknameClaim): Promise<ClaimResult> {
     const [granted, value, nick] = (await CLAIM.run(this.redis, [
       this.key(`nick:${claim.key}`), this.key("nicks"),
-      claim.userId, claim.nick, claim.now, claim.holdMs, claim.key, LEGACY_HOLD_MS,
+      claim.userId, claim.nick, claim.now, claim.holdMs, claim.key, LEGACY_HOLD_MS, this.nodeId,
     ])) as [number, string | number, string | undefined];
     if (granted !== 1) return { ok: false, ownerId: String(value) };
     return { ok: true, usedMs: Number(value), ...(nick !== undefined && nick !== claim.nick ? { nick } : {}) };
   }
 
   async releaseNickname(r: NicknameRelease): Promise<void> {
-    await RELEASE.run(this.redis, [this.key(`nick:${r.key}`), this.key("nicks"), r.userId, r.nick, r.at, r.usedMs, r.heldUntil, r.key, LEGACY_HOLD_MS, r.online ? 1 : 0]);
+    await RELEASE.run(this.redis, [this.key(`nick:${r.key}`), this.key("nicks"), r.userId, r.nick, r.at, r.usedMs, r.heldUntil, r.key, LEGACY_HOLD_MS, r.online ? 1 : 0, this.nodeId]);
   }
 
   async purgeNicknames(before: number): Promise<number> {

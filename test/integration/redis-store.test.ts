@@ -177,6 +177,27 @@ describe("RedisStore on a real redis-server", () => {
     }
   });
 
+  it("a user online on two nodes is one spelling on both: one node's release does not end what the other holds", async () => {
+    const keyPrefix = `t-${randomUUID()}:`;
+    const [one, two] = await Promise.all(["node-1", "node-2"].map((nodeId) => RedisStore.open({ url: redis.url, keyPrefix, nodeId })));
+    try {
+      const day = 86_400_000;
+      const claim = (store: RedisStore, nick: string, now: number) => store.claimNickname({ key: "sp", nick, userId: "u-sp", now, holdMs: day });
+      assert.deepEqual(await claim(one!, "Sp", 1_000), { ok: true, usedMs: 0 });
+      assert.equal((await claim(two!, "Sp", 2_000)).ok, true, "a second tab, on the other node");
+      // The first tab leaves: its node writes the hold its use earned, and that it is not online there.
+      await one!.releaseNickname({ key: "sp", nick: "Sp", userId: "u-sp", at: 3_000, usedMs: 2_000, heldUntil: 3_000 + 600_000, online: false });
+      assert.equal(Number(await one!.redis.hget(`${keyPrefix}nick:sp`, "until")), 2_000 + day, "the hold stays the one node 2's claim wrote");
+      const third = await claim(one!, "SP", 4_000);
+      assert.deepEqual(third, { ok: true, usedMs: 2_000, nick: "Sp" }, "still online on node 2: shown as it is there");
+      // Both nodes let go: the next tab is shown as it asks.
+      for (const [store, at] of [[one!, 5_000], [two!, 6_000]] as const) await store.releaseNickname({ key: "sp", nick: "Sp", userId: "u-sp", at, usedMs: 4_000, heldUntil: at + 600_000, online: false });
+      assert.deepEqual(await claim(two!, "SP", 7_000), { ok: true, usedMs: 4_000 });
+    } finally {
+      await Promise.all([one?.close(), two?.close()]);
+    }
+  });
+
   it("a server on it refuses a gap whose texts alone exceed maxReplayBytes without reading a row of it", async () => {
     const fixture = await redisFixture();
     const store = fixture.store as RedisStore;
