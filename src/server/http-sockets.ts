@@ -51,8 +51,11 @@ export class HttpSockets {
   private readonly counted = new WeakMap<Duplex, { key: string; holder: string }>();
   /** One 'close' listener for all counted sockets (`this` is the socket). */
   private readonly onClose: (this: Duplex) => void;
-  /** Sockets answered and closed at accept: requests parsed on them before the close are not served. */
-  private readonly turnedAway = new WeakSet<Duplex>();
+  /**
+   * Sockets refused (at accept, or a request on them) and closing: Node parses every request of
+   * a read at once, so what came in the same read still reaches the server; none of it is served.
+   */
+  private readonly refused = new WeakSet<Duplex>();
 
   constructor(
     private readonly maxPerPeer: number,
@@ -119,13 +122,18 @@ export class HttpSockets {
     return admission;
   }
 
-  /** Whether the socket was answered and closed at accept: whatever was parsed on it meanwhile is not served. */
-  wasTurnedAway(socket: Duplex): boolean {
-    return this.turnedAway.has(socket);
+  /** A request on the socket was refused and the socket closes after that answer: serve nothing more on it. */
+  markRefused(socket: Duplex): void {
+    this.refused.add(socket);
+  }
+
+  /** Whether the socket was refused (markRefused, or turned away at accept): whatever was parsed on it is not served. */
+  wasRefused(socket: Duplex): boolean {
+    return this.refused.has(socket);
   }
 
   private turnAway(socket: Socket, status: number, text: string, retryAfterS = FULL_RETRY_AFTER_S): void {
-    this.turnedAway.add(socket);
+    this.refused.add(socket);
     refuseAndClose(socket, status, text, retryAfterS);
   }
 

@@ -113,14 +113,6 @@ export async function startServer(
     return { connections: connections.size, rooms: hub.roomCount, nicknames: hub.nicknames.size, trackedIps: upgradeRate.trackedIps, httpSockets: httpSockets.count, eventLoopDelayP99Ms: Math.round(p99 * 100) / 100, heapUsedBytes: mem.heapUsed, rssBytes: mem.rss };
   };
 
-  /**
-   * Sockets whose request was refused (denied address, over the rate): closed after that answer.
-   * Node parses every request of a read at once, so what was pipelined in the same read still
-   * reaches the handler; it is dropped unanswered here, before any work. Answering each with
-   * its own 429 let one connection buy about 1,500 refusals (an audit: 700,000 in 10 s from one
-   * address at 45 connections a second, the server at a whole core).
-   */
-  const refusedSockets = new WeakSet<Socket>();
   // New sockets from an address refused for its request rate are turned away at accept until
   // half its burst has come back (5 s at the defaults), before Node parses what they carry.
   const httpRate = options.rateLimits ? options.rateLimits.httpRequests : null;
@@ -138,14 +130,14 @@ export async function startServer(
     // its socket is closed after the answer.
     if (denyList.deniesAddress(limitKey)) {
       metrics.httpRequestsDenied.inc();
-      refusedSockets.add(req.socket);
+      httpSockets.markRefused(req.socket);
       res.writeHead(403, { "content-type": "text/plain", connection: "close" }).end("forbidden: this address is denied\n");
       return false;
     }
     const over = httpRequestRate.take(limitKey, siteKey);
     if (over) {
       metrics.httpRequestsRefused.inc();
-      refusedSockets.add(req.socket);
+      httpSockets.markRefused(req.socket);
       if (httpRequestCoolMs > 0) cooling.cool(over.scope === "address" || siteKey === null ? limitKey : siteKey, httpRequestCoolMs);
       res.writeHead(429, { "content-type": "text/plain", "retry-after": String(Math.max(1, Math.ceil(over.waitMs / 1000))), connection: "close" }).end(`too many requests from this ${over.scope}\n`);
       return false;
@@ -156,7 +148,10 @@ export async function startServer(
   // Headers not complete within headersTimeout are checked for every second, not every 30 s
   // (Node's default): a socket that sends nothing was held for up to 30 s.
   const http: Server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
-    if (refusedSockets.has(req.socket) || httpSockets.wasTurnedAway(req.socket)) return;
+    // Pipelined behind a refusal on its socket: dropped unanswered, before any work. Answering
+    // each with its own 429 let one connection buy about 1,500 refusals (an audit: 700,000 in
+    // 10 s from one address at 45 connections a second, the server at a whole core).
+    if (httpSockets.wasRefused(req.socket)) return;
     if (!requestAdmitted(req, res)) return;
     // Nothing here reads a request body: one that comes with a body is answered and its socket
     // closed, rather than kept alive while Node reads and drops the body (a POST to a 404 of
@@ -180,8 +175,8 @@ export async function startServer(
   // handler: no deny list, no rate limit, the socket kept open. One keep-alive socket got
   // 680,000 answers in 10 s that way, a whole core, and no metric moved.
   http.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
-    if (refusedSockets.has(req.socket) || httpSockets.wasTurnedAway(req.socket) || !requestAdmitted(req, res)) return;
-    refusedSockets.add(req.socket);
+    if (httpSockets.wasRefused(req.socket) || !requestAdmitted(req, res)) return;
+    httpSockets.markRefused(req.socket);
     res.writeHead(417, { "content-type": "text/plain", connection: "close" }).end("expectation failed: this server knows no Expect but 100-continue\n");
   });
   // Slow or stalled HTTP requests (before any upgrade) must not hold sockets for minutes.
@@ -248,8 +243,8 @@ export async function startServer(
     // A shared function, not a closure: a closure here would keep this scope (the upgrade
     // request included) alive for as long as the socket lives.
     socket.on("error", destroyOnError);
-    // Turned away at accept (its 429 is on its way): nothing on it is served.
-    if (httpSockets.wasTurnedAway(socket)) return;
+    // Refused already (at accept, or a request before it): nothing more on it is served.
+    if (httpSockets.wasRefused(socket)) return;
     /** `retryAfterS`: for a refusal that passes, when to try again (whole seconds, as HTTP has them). */
     const refuse = (status: number, text: string, retryAfterS?: number) => {
       metrics.upgradesRefused.inc({ status });
