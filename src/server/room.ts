@@ -33,6 +33,8 @@ export interface SyncingMember extends FanoutTarget {
 interface HeldFrames {
   readonly frames: PendingFrame[];
   bytes: number;
+  /** Joins of the room by this member still in flight: the last to finish releases the frames. */
+  joins: number;
 }
 
 /** What one held entry costs beyond its frame: the entry object and its slot in the array. */
@@ -193,7 +195,8 @@ export class Room {
     this.members.delete(member);
     this.cut.delete(member);
     let held = this.syncing.get(member);
-    if (!held) this.syncing.set(member, (held = { frames: [], bytes: 0 }));
+    if (held) held.joins++;
+    else this.syncing.set(member, (held = { frames: [], bytes: 0, joins: 1 }));
     return held;
   }
 
@@ -204,9 +207,16 @@ export class Room {
 
   /**
    * History up to `deliveredSeq` was sent; now release held frames that are newer, in order,
-   * and make the member live.
+   * and make the member live. While another join of the member is still in flight the frames
+   * stay held for it: its answer comes next and the frames after it follow that (released here,
+   * the later join found nothing held and was never answered).
    */
   finishSync(member: SyncingMember, deliveredSeq: number): PendingFrame[] {
+    const pending = this.syncing.get(member);
+    if (pending && pending.joins > 1) {
+      pending.joins--;
+      return [];
+    }
     const held = this.stopHolding(member);
     this.members.add(member);
     return held.filter((f) => f.seq === 0 || f.seq > deliveredSeq);

@@ -119,4 +119,38 @@ describe("the server does what docs/protocol.md says", () => {
       await server.close();
     }
   });
+
+  it("two joins of one room sent back to back are both answered, and the live messages after them arrive once", async () => {
+    const server = await testServer();
+    const ada = await RawClient.hello(server.url, "ada");
+    const bob = await RawClient.hello(server.url, "bob");
+    try {
+      const welcome = await ada.next("welcome");
+      for (const c of [ada, bob]) c.send({ type: "join", room: "r" });
+      await ada.next("joined");
+      await bob.next("joined");
+      for (let i = 1; i <= 3; i++) bob.send({ type: "send", room: "r", id: `m${i}`, text: `t${i}` });
+      await ada.next("message", (m) => m.seq === 3);
+      ada.received.length = 0;
+      // The first join's answer went out before the second ran: it let go of the live frames
+      // held for both, and the second, finding none, answered nothing.
+      ada.send({ type: "join", room: "r", since: 1, epoch: welcome.epoch });
+      ada.send({ type: "join", room: "r", since: 1, epoch: welcome.epoch });
+      bob.send({ type: "send", room: "r", id: "m4", text: "t4" });
+      await waitFor(() => ada.received.filter((m) => m.type === "joined").length === 2, "both joins answered");
+      bob.send({ type: "send", room: "r", id: "m5", text: "t5" });
+      await ada.next("message", (m) => m.seq === 5);
+      const joined = ada.received.filter((m) => m.type === "joined");
+      assert.ok(joined.every((j) => j.recovered === true), "both resumed from since");
+      // Every message after since reaches ada once after the last answer: in it or live after it.
+      const last = ada.received.lastIndexOf(joined[1]!);
+      const after = ada.received.slice(last + 1).filter((m) => m.type === "message").map((m) => m.seq);
+      const inLast = joined[1]!.messages.map((m) => m.seq);
+      assert.deepEqual([...inLast, ...after], [2, 3, 4, 5]);
+    } finally {
+      ada.close();
+      bob.close();
+      await server.close();
+    }
+  });
 });

@@ -58,4 +58,20 @@ describe("frames held for a member in catch-up", () => {
     assert.equal(m.held, 4 * 148, "room a gave back all it held");
     assert.deepEqual(a.finishSync(m, 0), [], "nothing of room a is released to it");
   });
+
+  it("stay held until the last of a member's joins in flight finishes, and follow that one's answer", () => {
+    const room = new Room("r", "127.0.0.1");
+    const m = member(1_000_000);
+    const first = room.startSync(m);
+    room.deliver(frame(100), 5);
+    const second = room.startSync(m);
+    room.deliver(frame(100), 6);
+    room.deliver(frame(100), 7);
+    assert.deepEqual(room.finishSync(m, 4), [], "the first answer is not the last: nothing released yet");
+    assert.equal(room.members.has(m), false, "not live between the two answers");
+    assert.equal(room.holds(m, first) && room.holds(m, second), true, "both joins still wanted");
+    assert.deepEqual(room.finishSync(m, 6).map((f) => f.seq), [7], "after the last answer: what it did not carry");
+    assert.equal(room.members.has(m), true);
+    assert.equal(m.held, 0);
+  });
 });
