@@ -253,21 +253,30 @@ end
 `;
 
 /**
- * Which nodes have the holder online: a field `live:{node}` per node, "1" while that node has a
- * connection of the user under the name. One field for all nodes (`live`, still read from
- * holds an older Pulse wrote) was cleared by any node's release while another node still had
- * the user online, so the user's next tab got the spelling it asked for and presence listed
+ * Which nodes have the holder online: a field `live:{node}` per node, holding when that node
+ * last said it has a connection of the user under the name (it says so again at least every
+ * 60 s while it does, see Nicknames.keepHoldsFresh). One field for all nodes (`live`, still read
+ * from holds an older Pulse wrote) was cleared by any node's release while another node still
+ * had the user online, so the user's next tab got the spelling it asked for and presence listed
  * one person twice ("Sp..." and "SP...") with the count one too high. That field is dropped
  * when a hold is written (a node of an older Pulse still running reads it as not live).
+ *
+ * A mark older than `staleMs` is a node that went without releasing (it crashed, or lost
+ * Redis): it no longer counts, and is dropped when found. Before, each crash with the user
+ * online left one field for good on a hold the user kept using, and kept the user's spelling
+ * and hold as that node had them.
  */
 const LIVE_LUA = `
-local function liveElsewhere(hash, node)
+local function liveElsewhere(hash, node, now, staleMs)
   local fields = redis.call('HGETALL', hash)
+  local live = false
   for i = 1, #fields, 2 do
     local f = fields[i]
-    if fields[i + 1] == '1' and string.sub(f, 1, 5) == 'live:' and f ~= 'live:' .. node then return true end
+    if string.sub(f, 1, 5) == 'live:' and f ~= 'live:' .. node then
+      if now - (tonumber(fields[i + 1]) or 0) < staleMs then live = true else redis.call('HDEL', hash, f) end
+    end
   end
-  return false
+  return live
 end
 local function clearLive(hash)
   local fields = redis.call('HKEYS', hash)
@@ -279,7 +288,7 @@ end
 
 /**
  * KEYS: the nickname's hash, the purge index. ARGV: userId, nick, now, holdMs, key,
- * LEGACY_HOLD_MS, node id. Returns {0, owner} when refused, {1, use carried over, spelling} when
+ * LEGACY_HOLD_MS, node id, LIVE_MARK_STALE_MS. Returns {0, owner} when refused, {1, use carried over, spelling} when
  * granted: the spelling is the one stored when the same user is online under the name on another
  * node (LIVE_LUA), so every node shows one person one way; else the one asked for.
  */
@@ -293,21 +302,21 @@ if owner then
   if owner ~= ARGV[1] and now < til then return {0, owner} end
   if owner == ARGV[1] and now < til then
     used = tonumber(redis.call('HGET', KEYS[1], 'used')) or tonumber(ARGV[6])
-    if liveElsewhere(KEYS[1], ARGV[7]) then nick = redis.call('HGET', KEYS[1], 'nick') or nick end
+    if liveElsewhere(KEYS[1], ARGV[7], now, tonumber(ARGV[8])) then nick = redis.call('HGET', KEYS[1], 'nick') or nick end
   else
     clearLive(KEYS[1])
   end
 end
 local til = now + tonumber(ARGV[4])
 redis.call('HDEL', KEYS[1], 'live')
-redis.call('HSET', KEYS[1], 'user', ARGV[1], 'nick', nick, 'seen', now, 'used', used, 'until', til, 'live:' .. ARGV[7], '1')
+redis.call('HSET', KEYS[1], 'user', ARGV[1], 'nick', nick, 'seen', now, 'used', used, 'until', til, 'live:' .. ARGV[7], now)
 redis.call('ZADD', KEYS[2], til, ARGV[5])
 return {1, used, nick}
 `;
 
 /**
  * KEYS: the nickname's hash, the purge index. ARGV: userId, nick, at, used, held until, key,
- * LEGACY_HOLD_MS, online (1 or 0), node id. A node whose user left keeps the hold no shorter
+ * LEGACY_HOLD_MS, online (1 or 0), node id, LIVE_MARK_STALE_MS. A node whose user left keeps the hold no shorter
  * than it is while another node still has the user online.
  */
 export const RELEASE_NICKNAME_LUA = HOLD_END_LUA + LIVE_LUA + `
@@ -315,12 +324,12 @@ local owner = redis.call('HGET', KEYS[1], 'user')
 if owner and owner ~= ARGV[1] and tonumber(ARGV[3]) < holdEnd(KEYS[1], tonumber(ARGV[7])) then return 0 end
 if owner and owner ~= ARGV[1] then clearLive(KEYS[1]) end
 local til = tonumber(ARGV[5])
-if owner == ARGV[1] and ARGV[8] == '0' and liveElsewhere(KEYS[1], ARGV[9]) then
+if owner == ARGV[1] and ARGV[8] == '0' and liveElsewhere(KEYS[1], ARGV[9], tonumber(ARGV[3]), tonumber(ARGV[10])) then
   til = math.max(til, tonumber(redis.call('HGET', KEYS[1], 'until')) or til)
 end
 redis.call('HDEL', KEYS[1], 'live')
 redis.call('HSET', KEYS[1], 'user', ARGV[1], 'nick', ARGV[2], 'seen', ARGV[3], 'used', ARGV[4], 'until', til)
-if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'live:' .. ARGV[9], '1') else redis.call('HDEL', KEYS[1], 'live:' .. ARGV[9]) end
+if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'live:' .. ARGV[9], ARGV[3]) else redis.call('HDEL', KEYS[1], 'live:' .. ARGV[9]) end
 redis.call('ZADD', KEYS[2], til, ARGV[6])
 return 0
 `;

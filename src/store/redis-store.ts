@@ -23,6 +23,13 @@ export interface RedisStoreOptions extends RetentionOptions {
   nodeId?: string;
 }
 
+/**
+ * A node's mark that a user is online through it counts for this long after it was written.
+ * Nodes write it again at least every 60 s while the user stays (Nicknames.keepHoldsFresh), so
+ * three missed refreshes mean the node went without releasing; the margin covers clocks apart.
+ */
+export const LIVE_MARK_STALE_MS = 180_000;
+
 /** Pages of idempotency keys purged per script run, so one run never blocks Redis long. */
 const PURGE_BATCH = 1_000;
 
@@ -196,14 +203,14 @@ export class RedisStore implements MessageStore, IdentityStore {
   async claimNickname(claim: NicknameClaim): Promise<ClaimResult> {
     const [granted, value, nick] = (await CLAIM.run(this.redis, [
       this.key(`nick:${claim.key}`), this.key("nicks"),
-      claim.userId, claim.nick, claim.now, claim.holdMs, claim.key, LEGACY_HOLD_MS, this.nodeId,
+      claim.userId, claim.nick, claim.now, claim.holdMs, claim.key, LEGACY_HOLD_MS, this.nodeId, LIVE_MARK_STALE_MS,
     ])) as [number, string | number, string | undefined];
     if (granted !== 1) return { ok: false, ownerId: String(value) };
     return { ok: true, usedMs: Number(value), ...(nick !== undefined && nick !== claim.nick ? { nick } : {}) };
   }
 
   async releaseNickname(r: NicknameRelease): Promise<void> {
-    await RELEASE.run(this.redis, [this.key(`nick:${r.key}`), this.key("nicks"), r.userId, r.nick, r.at, r.usedMs, r.heldUntil, r.key, LEGACY_HOLD_MS, r.online ? 1 : 0, this.nodeId]);
+    await RELEASE.run(this.redis, [this.key(`nick:${r.key}`), this.key("nicks"), r.userId, r.nick, r.at, r.usedMs, r.heldUntil, r.key, LEGACY_HOLD_MS, r.online ? 1 : 0, this.nodeId, LIVE_MARK_STALE_MS]);
   }
 
   async purgeNicknames(before: number): Promise<number> {

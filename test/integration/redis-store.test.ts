@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { RedisStore } from "../../src/store/redis-store.js";
+import { LIVE_MARK_STALE_MS, RedisStore } from "../../src/store/redis-store.js";
 import { MESSAGE_OVERHEAD_BYTES, type RetentionOptions } from "../../src/store/retention.js";
 import { storeContract, type StoreFixture } from "../support/store-contract.js";
 import { RedisServer } from "../support/redis-server.js";
@@ -195,6 +195,26 @@ describe("RedisStore on a real redis-server", () => {
       assert.deepEqual(await claim(two!, "SP", 7_000), { ok: true, usedMs: 4_000 });
     } finally {
       await Promise.all([one?.close(), two?.close()]);
+    }
+  });
+
+  it("a node that went without releasing stops counting once its mark is stale, and its mark is dropped", async () => {
+    const keyPrefix = `t-${randomUUID()}:`;
+    const [crashed, live] = await Promise.all(["node-gone", "node-live"].map((nodeId) => RedisStore.open({ url: redis.url, keyPrefix, nodeId })));
+    try {
+      const day = 86_400_000;
+      const hash = `${keyPrefix}nick:sp`;
+      const claim = (store: RedisStore, nick: string, now: number) => store.claimNickname({ key: "sp", nick, userId: "u-sp", now, holdMs: day });
+      assert.equal((await claim(crashed!, "Sp", 1_000)).ok, true, "online through a node that then dies without a word");
+      assert.deepEqual(await claim(live!, "SP", 1_000 + LIVE_MARK_STALE_MS - 1), { ok: true, usedMs: 0, nick: "Sp" }, "its mark still counts");
+      await live!.releaseNickname({ key: "sp", nick: "Sp", userId: "u-sp", at: 2_000 + LIVE_MARK_STALE_MS, usedMs: 1_000, heldUntil: 2_000 + LIVE_MARK_STALE_MS + 600_000, online: false });
+      assert.equal(Number(await live!.redis.hget(hash, "until")), 2_000 + LIVE_MARK_STALE_MS + 600_000, "the release sets the hold its use earned: the dead node no longer keeps it longest");
+      assert.equal(await live!.redis.hexists(hash, "live:node-gone"), 0, "the stale mark is gone");
+      assert.deepEqual(await claim(live!, "SP", 3_000 + LIVE_MARK_STALE_MS), { ok: true, usedMs: 1_000 }, "shown as asked");
+      const fields = await live!.redis.hkeys(hash);
+      assert.deepEqual(fields.filter((f) => f.startsWith("live")), ["live:node-live"]);
+    } finally {
+      await Promise.all([crashed?.close(), live?.close()]);
     }
   });
 
