@@ -58,7 +58,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   private readonly clock: Clock;
   private readonly outbox: Outbox;
   private readonly rooms = new RoomTracker();
-  private readonly backfill = new Backfill();
+  private readonly backfill: Backfill;
   /** Per room, the seq a rejoin resumed from in the current epoch (a gap starts there). */
   private readonly resumedFrom = new Map<string, number>();
   /** Rooms whose `joined` has not come yet (a refused join is asked again). */
@@ -107,6 +107,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       },
     });
     this.outbox = new Outbox(options.outboxLimit ?? 1000, storage, `pulse.outbox.${this.clientId}`);
+    this.backfill = new Backfill(options.maxBackfill);
     const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
     if (!WS) throw new Error("no WebSocket implementation: pass options.WebSocket (in Node: the 'ws' package)");
     this.WS = WS;

@@ -168,6 +168,14 @@ export interface PulseClientOptions {
    * up: its `outbox` event says `failed` ("outbox full"). Default 1000.
    */
   outboxLimit?: number;
+  /**
+   * After a gap the server could not replay (`joined` with `recovered: false`), the client
+   * pages back through `history` to what it had. With this set it stops after this many of the
+   * gap's newest messages; the last `history` event says `hasMore`, and `loadOlder` pages on.
+   * An app that shows only so many messages sets it (the web page: its row budget, 1,000).
+   * Default: no limit, the whole gap.
+   */
+  maxBackfill?: number;
   /** Reconnect backoff: full jitter in [0, min(capMs, baseMs * 2^attempt)]. Defaults 500 / 30000; server advice wins. */
   backoff?: { baseMs?: number; capMs?: number };
   /** Liveness before the server's welcome arrives (then the server's settings are adopted). */

@@ -120,7 +120,7 @@ function roomFromHash(): string | null {
 
 function showJump(): boolean {
   const current = session?.current;
-  return current !== undefined && current !== null && current.unread > 0 && !current.messages.nearBottom();
+  return current !== undefined && current !== null && current.unread > 0 && !current.messages.atBottom;
 }
 
 /** Everything that depends on the rooms, the room on screen and the counts. */

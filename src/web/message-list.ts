@@ -12,6 +12,8 @@ export interface MessageListOptions {
   isShown: () => boolean;
   onRetry: (id: string) => void;
   onDiscard: (id: string) => void;
+  /** The oldest rows were taken off the page to keep it within its row budget: older messages are there to load. */
+  onTrimmed: () => void;
 }
 
 /** One message on screen: confirmed (has a seq) or one of ours still in the outbox. */
@@ -30,6 +32,16 @@ interface Row {
 const STICKY_BOTTOM_PX = 48;
 /** Messages by one author closer together than this share one header. */
 const GROUP_GAP_MS = 5 * 60 * 1000;
+/**
+ * Rows a list keeps while its reader follows the newest messages; older ones are taken off the
+ * top and come back through "Load older messages". A flood within the server's limits (about
+ * 150 messages a second) grew a page that kept every row to 11,000 rows and 700 MB, typing a
+ * key took 42 s, and the page lagged so far behind its socket that it showed "Connection OK"
+ * for 20 s over a dead link.
+ */
+export const MAX_ROWS = 1_000;
+/** Rows kept while the reader is scrolled up reading: more, so what they read stays, but still a bound. */
+export const MAX_ROWS_SCROLLED_UP = 5 * MAX_ROWS;
 
 /**
  * The message list of one room, in its own <ol>. A stored message's row is keyed by its seq;
@@ -43,6 +55,15 @@ export class MessageList {
   private readonly rows = new Map<string, Row>();
   private connected = false;
   private unreadLine: HTMLElement | null = null;
+  /**
+   * Whether the reader was at the bottom when the view last moved (see `measure`), read
+   * instead of the layout on every message: each read forced a layout of the whole list, which
+   * was three quarters of the page's time under a flood.
+   */
+  private pinned = true;
+  /** New rows wait for the next frame to be scrolled to: one layout per frame, not per message. */
+  private settleRequested = false;
+  private followOnSettle = false;
 
   constructor(private readonly opts: MessageListOptions) {
     this.list = document.createElement("ol");
@@ -64,10 +85,58 @@ export class MessageList {
 
   /** Live or replayed messages, in any order; duplicates are ignored. Returns the new ones from others. */
   add(messages: readonly ChatMessage[], { forceScroll = false } = {}): ChatMessage[] {
-    const stick = forceScroll || this.nearBottom();
+    const follow = forceScroll || this.pinned || !this.opts.isShown();
     const added = messages.filter((message) => this.place(message));
-    if (stick) this.scrollToBottom();
+    // Nothing is drawn for a room or tab not on screen (and no frame comes to settle it): its
+    // rows are trimmed now, or a tab left in the background would keep every message.
+    if (!this.opts.isShown() || document.visibilityState !== "visible") this.trimOldest(follow ? MAX_ROWS : MAX_ROWS_SCROLLED_UP);
+    if (follow) this.followOnSettle = true;
+    this.requestSettle();
     return added;
+  }
+
+  /** Whether the reader was at the bottom when the view last moved; no layout is read. */
+  get atBottom(): boolean {
+    return this.pinned;
+  }
+
+  /** The view moved (the reader scrolled, or the room came on screen): read where it is now. */
+  measure(): void {
+    if (this.opts.isShown()) this.pinned = this.nearBottom();
+  }
+
+  private requestSettle(): void {
+    if (this.settleRequested) return;
+    this.settleRequested = true;
+    requestAnimationFrame(() => this.settle());
+  }
+
+  /** Once per frame: the row budget, and the view kept at the bottom if the reader was there. */
+  private settle(): void {
+    this.settleRequested = false;
+    const follow = this.followOnSettle;
+    this.followOnSettle = false;
+    // Rows above a scrolled-up reader go without moving what they look at (scroll anchoring).
+    this.trimOldest(follow ? MAX_ROWS : MAX_ROWS_SCROLLED_UP);
+    if (follow) this.scrollToBottom();
+  }
+
+  /** Takes the oldest confirmed rows off the page until at most `keep` rows are left. */
+  private trimOldest(keep: number): void {
+    let trimmed = false;
+    while (this.rows.size > keep) {
+      const first = this.list.firstElementChild as HTMLLIElement | null;
+      const row = first ? this.rows.get(first.dataset.key ?? "") : undefined;
+      if (first === null || row === undefined || row.seq === null) break;
+      if (this.unreadLine !== null && first.contains(this.unreadLine)) this.unreadLine = null;
+      first.remove();
+      this.rows.delete(first.dataset.key!);
+      trimmed = true;
+    }
+    if (!trimmed) return;
+    const first = this.list.firstElementChild;
+    if (first instanceof HTMLLIElement) this.decorate(first);
+    this.opts.onTrimmed();
   }
 
   /** An older page: insert above, keeping what the reader looks at in place. */
@@ -170,7 +239,9 @@ export class MessageList {
   }
 
   scrollToBottom(): void {
-    if (this.opts.isShown()) this.opts.scroller.scrollTop = this.opts.scroller.scrollHeight;
+    if (!this.opts.isShown()) return;
+    this.opts.scroller.scrollTop = this.opts.scroller.scrollHeight;
+    this.pinned = true;
   }
 
   /** Returns whether the message was new to this list. */
@@ -191,8 +262,11 @@ export class MessageList {
     row.seq = seq;
     row.el.dataset.seq = String(seq);
     const oldNext = row.el.nextElementSibling;
+    // Older than every row: first (pages of older messages and backfill land here; walking up
+    // from the bottom past every row made filling a gap of 20,000 cost its square).
+    const firstSeq = (this.list.firstElementChild as HTMLElement | null)?.dataset.seq;
     // Walk up from the bottom past pending rows and newer messages: new ones usually go last.
-    let after: Element | null = this.list.lastElementChild;
+    let after: Element | null = firstSeq !== undefined && row.el !== this.list.firstElementChild && seq < Number(firstSeq) ? null : this.list.lastElementChild;
     while (after !== null) {
       const otherSeq = (after as HTMLElement).dataset.seq;
       if (after !== row.el && otherSeq !== undefined && Number(otherSeq) < seq) break;

@@ -45,6 +45,11 @@ export class RoomView {
       isShown: () => this.shown,
       onRetry: opts.onRetry,
       onDiscard: opts.onDiscard,
+      onTrimmed: () => {
+        if (this.hasOlder) return;
+        this.hasOlder = true;
+        this.opts.onChange();
+      },
     });
     this.messages.list.hidden = true;
     this.messages.list.setAttribute("aria-label", `Messages in ${opts.room}`);
@@ -95,6 +100,7 @@ export class RoomView {
     if (this.unread > 0) this.messages.scrollToUnreadOrBottom();
     else if (this.savedScrollTop !== null) this.opts.scroller.scrollTop = this.savedScrollTop;
     else this.messages.scrollToBottom();
+    this.messages.measure();
     this.noteReading();
   }
 
@@ -109,6 +115,7 @@ export class RoomView {
 
   /** The reader scrolled or came back to the tab: at the bottom, everything is read. */
   noteReading(): void {
+    this.messages.measure();
     if (this.unread > 0 && this.isBeingRead()) {
       this.unread = 0;
       this.opts.onChange();
@@ -122,7 +129,7 @@ export class RoomView {
 
   /** On screen, scrolled to the bottom, in a visible tab. */
   private isBeingRead(): boolean {
-    return this.shown && document.visibilityState === "visible" && this.messages.nearBottom();
+    return this.shown && document.visibilityState === "visible" && this.messages.atBottom;
   }
 
   private setOlderLoading(loading: boolean): void {
