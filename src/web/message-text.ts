@@ -4,8 +4,13 @@
  * https addresses become links, and a link never gets a handle on this page (rel).
  */
 
-/** A run of non-space characters that starts like a web address. */
-const CANDIDATE = /\bhttps?:\/\/[^\s<>"']+/gi;
+/**
+ * A run of non-space characters that starts like a web address. Direction controls and
+ * invisible characters end it: a right-to-left override inside a link made its text read as
+ * another host than the one it went to ("https://\u202Emoc.elgoog@evil.example/" showed
+ * google.com).
+ */
+const CANDIDATE = /\bhttps?:\/\/[^\s<>"'\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF]+/gi;
 /** Punctuation that usually ends the sentence rather than the address: "see https://x.org/." */
 const TRAILING = /[.,;:!?)\]}]+$/;
 
@@ -53,6 +58,8 @@ export function renderMessageText(into: HTMLElement, text: string): void {
     link.href = part.href;
     link.rel = "noopener noreferrer";
     link.target = "_blank";
+    // An address reads left to right whatever the text around it (dir isolates it).
+    link.dir = "ltr";
     link.textContent = part.text;
     return link;
   });

@@ -57,6 +57,20 @@ describe("reading on the page: grouping, day separators, safe links, the scrolle
     });
   });
 
+  it("a message draws only inside its own row: a stack of accents on every letter is clipped", async () => {
+    await withServer(async ({ enter }) => {
+      const alice = await enter("alice", "lobby");
+      const bob = await enter("bob", "lobby");
+      await alice.send("read me");
+      // 40 letters with 98 accents each: 3,960 characters, within a message's 4,000.
+      const zalgo = Array.from({ length: 40 }, () => "e" + "\u0301".repeat(98)).join("");
+      await alice.send(zalgo);
+      await bob.waitForTexts(["read me", zalgo], SHORT_MS);
+      const clip = await bob.page.$$eval("#messages .text", (texts) => texts.map((p) => getComputedStyle(p).overflowY));
+      assert.deepEqual(clip, ["hidden", "hidden"]);
+    });
+  });
+
   it("scrolled up: new messages show a 'New messages ↓' button and a count in the title; the button brings the reader down", async () => {
     await withServer(async ({ enter }) => {
       const alice = await enter("alice", "lobby");

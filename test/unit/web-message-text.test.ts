@@ -30,6 +30,13 @@ describe("splitLinks", () => {
     assert.equal(safeHref("https://ok.example/"), "https://ok.example/");
   });
 
+  it("stops at direction controls and invisible characters, so a link's text cannot read as another host", () => {
+    // Shown with the override, "https://\u202Emoc.elgoog@evil.example/" reads as google.com.
+    const parts = splitLinks("https://\u202Emoc.elgoog@evil.example/ and https://ok.example/\u2067x");
+    assert.deepEqual(parts.filter((p) => p.href).map((p) => p.href), ["https://ok.example/"]);
+    assert.equal(parts.map((p) => p.text).join(""), "https://\u202Emoc.elgoog@evil.example/ and https://ok.example/\u2067x");
+  });
+
   it("stops at quotes and angle brackets, so markup around an address is not part of it", () => {
     const parts = splitLinks('<a href="https://evil.test">x</a>');
     assert.deepEqual(parts.filter((p) => p.href).map((p) => p.href), ["https://evil.test/"]);
