@@ -190,6 +190,8 @@ export interface AckMessage {
 export interface HistoryMessage {
   type: "history";
   room: string;
+  /** The request's `before`: which request this page answers (absent from servers before it was added). */
+  before?: number;
   messages: ChatMessage[];
   /** true when older messages exist before the first one returned. */
   hasMore: boolean;

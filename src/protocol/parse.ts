@@ -35,7 +35,7 @@ const serverShapes: Record<ServerMessage["type"], Shape> = {
   left: { room: "string" },
   message: { room: "string", seq: "int", from: "string", text: "string", ts: "number" },
   ack: { room: "string", id: "string", seq: "int", ts: "number", duplicate: "boolean" },
-  history: { room: "string", messages: "array", hasMore: "boolean" },
+  history: { room: "string", "before?": "int", messages: "array", hasMore: "boolean" },
   presence: { room: "string", changes: "array", count: "int" },
   who: { room: "string", count: "int", online: "array", more: "boolean" },
   goaway: { retryAfterMs: "number", reason: "string" },

@@ -357,7 +357,9 @@ export class HistoryPage implements PagedReply {
       const extra = rows.length > limit;
       const page = newestThatFit(extra ? rows.slice(1) : rows, PAGE_BYTES - 256);
       this.answered(page.parts.length, page.bytes);
-      const head = JSON.stringify({ type: "history", room });
+      // `before` as asked: a client paging back through several gaps of one room (or paging
+      // back while the app does) knows which of its requests this answers.
+      const head = JSON.stringify({ type: "history", room, before });
       return [Buffer.from(`${head.slice(0, -1)},"messages":${jsonArray(page.parts)},"hasMore":${extra || page.dropped > 0}}`)];
     } catch (error) {
       this.failed(error as Error);

@@ -3,31 +3,66 @@ import { describe, it } from "node:test";
 import { Backfill } from "../../src/client/backfill.js";
 import type { ChatMessage } from "../../src/protocol/messages.js";
 
-const page = (from: number, to: number): ChatMessage[] =>
-  Array.from({ length: to - from + 1 }, (_, i) => ({ type: "message", room: "r", seq: from + i, id: `m${from + i}`, from: "bob", text: "hi", ts: 0 }) as ChatMessage);
+/** The server's page for `before`: up to 50 messages below it, oldest first. */
+const page = (before: number, size = 50): ChatMessage[] =>
+  Array.from({ length: Math.min(size, before - 1) }, (_, i) => {
+    const seq = Math.max(1, before - size) + i;
+    return { type: "message", room: "r", seq, id: `m${seq}`, from: "bob", text: "hi", ts: 0 } as ChatMessage;
+  });
+
+/** Answers every request until none is left; returns the `before` of each. */
+function drain(b: Backfill, room = "r"): number[] {
+  const asked: number[] = [];
+  for (let next = b.request(room); next !== null && asked.length < 1_000; next = b.request(room)) {
+    asked.push(next.before);
+    b.page(room, next.before, page(next.before), true);
+  }
+  return asked;
+}
 
 describe("Backfill", () => {
-  it("pages back through a gap until it reaches what the client had", () => {
+  it("pages back through a gap until it reaches what the client had, one page asked at a time", () => {
     const b = new Backfill();
     assert.equal(b.open("r", 100, 451), true, "had up to 100; the latest page starts at 451");
-    const asked: number[] = [];
-    for (let before = b.request("r")?.before; before !== undefined; before = b.request("r")?.before) {
-      asked.push(before);
-      b.page("r", page(Math.max(1, before - 50), before - 1), true);
-    }
-    assert.deepEqual(asked, [451, 401, 351, 301, 251, 201, 151], "the last page reaches seq 101");
+    assert.deepEqual(b.request("r"), { before: 451 });
+    assert.equal(b.request("r"), null, "one page at a time");
+    b.page("r", 451, page(451), true);
+    assert.deepEqual(drain(b), [401, 351, 301, 251, 201, 151], "the last page reaches seq 101");
+    assert.equal(b.filling("r"), false);
   });
 
   it("with a limit, stops after that many of the gap's newest messages", () => {
     const b = new Backfill(120);
     b.open("r", 100, 10_001);
-    let fetched = 0;
-    let pages = 0;
-    for (let before = b.request("r")?.before; before !== undefined && pages < 1_000; before = b.request("r")?.before, pages++) {
-      fetched += b.page("r", page(before - 50, before - 1), true).length;
-    }
-    assert.equal(pages, 3, "three pages of 50 reach 120");
-    assert.equal(fetched, 150);
+    assert.deepEqual(drain(b), [10_001, 9_951, 9_901], "three pages of 50 reach 120");
     assert.equal(b.request("r"), null, "nothing more is asked");
+  });
+
+  it("matches a page to its gap by the before it answers: a second gap opened meanwhile is filled too", () => {
+    const b = new Backfill();
+    b.open("r", 100, 2_001);
+    assert.deepEqual(b.request("r"), { before: 2_001 });
+    b.page("r", 2_001, page(2_001), true);
+    b.request("r"); // before 1951, asked on a link that then went
+    b.linkLost();
+    // The new link: a rejoin from 2,500 got only the page from 4,001.
+    b.open("r", 2_500, 4_001);
+    assert.deepEqual(b.request("r"), { before: 4_001 }, "the newest gap first");
+    // Its answer fills the new gap; the old one is next, from where it was.
+    const inNew = b.page("r", 4_001, page(4_001), true)!;
+    assert.deepEqual([inNew[0]!.seq, inNew.at(-1)!.seq], [3_951, 4_000]);
+    const rest = drain(b);
+    assert.equal(rest[0], 3_951);
+    assert.ok(rest.includes(2_551) && rest.includes(1_951) && rest.at(-1) === 151, `both gaps filled to their ends: ${rest.join(",")}`);
+    assert.equal(b.filling("r"), false);
+  });
+
+  it("leaves a page the app asked for to the app, and the gap as it was", () => {
+    const b = new Backfill();
+    b.open("r", 100, 2_001);
+    assert.deepEqual(b.request("r"), { before: 2_001 });
+    assert.equal(b.page("r", 60, page(60), true), null, "the app's loadOlder(before 60)");
+    assert.equal(b.page("r", 2_001, page(2_001), true)!.length, 50, "the gap's own page is still its");
+    assert.deepEqual(b.request("r"), { before: 1_951 });
   });
 });

@@ -1,0 +1,92 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { testServer, testClient } from "../support/test-server.js";
+import { GateProxy } from "../support/gate-proxy.js";
+import { waitFor } from "../support/wait.js";
+import type { OutboxEntry } from "../../src/client/types.js";
+import type { PulseClient } from "../../src/client/index.js";
+import { MemoryStore } from "../../src/store/index.js";
+import { fillRoom } from "../support/fill-room.js";
+
+/** Every seq the app saw in `room`, through any event. */
+function seen(c: PulseClient, room: string): Set<number> {
+  const seqs = new Set<number>();
+  c.on("message", (m) => m.room === room && seqs.add(m.seq));
+  c.on("joined", (e) => e.room === room && e.messages.forEach((m) => seqs.add(m.seq)));
+  c.on("history", (e) => e.room === room && e.messages.forEach((m) => seqs.add(m.seq)));
+  return seqs;
+}
+
+const missing = (seqs: Set<number>, upTo: number): number[] => Array.from({ length: upTo }, (_, i) => i + 1).filter((seq) => !seqs.has(seq));
+
+describe("the client library loses nothing around a rejoin", () => {
+  it("a message queued for a room whose rejoin is refused for its rate goes out once the room is joined again", { timeout: 30_000 }, async () => {
+    // Joins of the address: 4 at once, then one every 2 s. Three rooms take three; after the
+    // reconnect one join gets through and two are refused with rate_limited.
+    const server = await testServer({ rateLimits: { membership: { perConnection: { perSecond: 100, burst: 100 }, perIp: { perSecond: 0.5, burst: 4 } } } });
+    const gate = await new GateProxy(server.port).start();
+    const c = testClient(`ws://127.0.0.1:${gate.port}`, "ada", { backoff: { baseMs: 50, capMs: 200 } });
+    const last = new Map<string, OutboxEntry>();
+    c.on("outbox", (e) => last.set(e.id, e));
+    const refusals: string[] = [];
+    c.on("error", (e) => refusals.push(e.code));
+    try {
+      await waitFor(() => c.state.kind === "open", "open");
+      const joined = new Set<string>();
+      c.on("joined", (e) => joined.add(e.room));
+      for (const room of ["a", "b", "c"]) c.join(room);
+      await waitFor(() => joined.size === 3, "in three rooms");
+      gate.down = true;
+      gate.cutAll();
+      await waitFor(() => c.state.kind !== "open", "the link is gone");
+      const ids = ["a", "b", "c"].map((room) => c.send(room, `queued for ${room}`).id);
+      gate.down = false;
+      await waitFor(() => ids.every((id) => last.get(id)?.status !== "pending"), "every queued message settled", 20_000);
+      assert.deepEqual(ids.map((id) => last.get(id)!.status), ["sent", "sent", "sent"], `refusals seen: ${refusals.join(", ")}`);
+    } finally {
+      c.close();
+      await gate.close();
+      await server.close();
+    }
+  });
+
+  for (const variant of ["a second gap opens while the first is paged back", "the app pages back on its own meanwhile"] as const) {
+    it(`after gaps too large to replay, every message is fetched: ${variant}`, { timeout: 60_000 }, async () => {
+      const store = new MemoryStore();
+      // Gaps of more than 50 messages are not replayed: joined says recovered: false.
+      const server = await testServer({ store, maxReplay: 50, rateLimits: false });
+      const gate = await new GateProxy(server.port).start();
+      const c = testClient(`ws://127.0.0.1:${gate.port}`, "ada", { backoff: { baseMs: 20, capMs: 100 } });
+      const seqs = seen(c, "r");
+      let rejoins = 0;
+      c.on("joined", (e) => !e.first && !e.recovered && rejoins++);
+      const cut = async () => {
+        gate.down = true;
+        gate.cutAll();
+        await waitFor(() => c.state.kind !== "open", "the link is gone");
+      };
+      try {
+        await fillRoom(store, "r", 10, (i) => `before ${i}`);
+        c.join("r");
+        await waitFor(() => seqs.size === 10, "the first page");
+        await cut();
+        await fillRoom(store, "r", 3_000, (i) => `first gap ${i}`);
+        gate.down = false;
+        await waitFor(() => rejoins === 1, "the rejoin that could not replay");
+        if (variant === "the app pages back on its own meanwhile") c.loadOlder("r", 60);
+        else {
+          // Cut again while the first gap is paged back, and a second gap opens.
+          await cut();
+          await fillRoom(store, "r", 600, (i) => `second gap ${i}`);
+          gate.down = false;
+        }
+        const latest = variant === "the app pages back on its own meanwhile" ? 3_010 : 3_610;
+        await waitFor(() => missing(seqs, latest).length === 0, `every message up to ${latest} (missing ${missing(seqs, latest).length})`, 30_000);
+      } finally {
+        c.close();
+        await gate.close();
+        await server.close();
+      }
+    });
+  }
+});
