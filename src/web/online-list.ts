@@ -12,7 +12,9 @@ export class OnlineList {
   ) {}
 
   show(nicks: readonly string[], onlineCount = nicks.length): void {
-    const sorted = [...new Set(nicks)].sort((a, b) => a.localeCompare(b));
+    // The reader first, then the others by name: a name that ends in "(you)" (names may) sorts
+    // among the others, never beside the reader's own row, whose "you" is a badge no name can draw.
+    const sorted = [...new Set(nicks)].sort((a, b) => (a === this.me ? -1 : b === this.me ? 1 : a.localeCompare(b)));
     const items = sorted.map((nick) => {
       const li = document.createElement("li");
       li.textContent = nick;
@@ -20,7 +22,7 @@ export class OnlineList {
         li.className = "me";
         const you = document.createElement("span");
         you.className = "you";
-        you.textContent = " (you)";
+        you.textContent = "you";
         li.append(you);
       }
       return li;

@@ -95,6 +95,17 @@ describe("reading on the page: grouping, day separators, safe links, the scrolle
     });
   });
 
+  it("the reader is listed first, marked by a badge no name can draw; a name ending in '(you)' is listed among the others", async () => {
+    await withServer(async ({ enter }) => {
+      const zoe = await enter("zoe", "lobby");
+      await enter("amy (you)", "lobby");
+      await waitUntil(async () => (await zoe.online()).length === 2, SHORT_MS, "both online");
+      assert.deepEqual(await zoe.online(), ["zoe", "amy (you)"]);
+      const badges = await zoe.page.$$eval("#online > li", (items) => items.map((li) => li.querySelector(".you") && getComputedStyle(li.querySelector(".you")!).borderTopStyle));
+      assert.deepEqual(badges, ["solid", null]);
+    });
+  });
+
   it("a narrow screen hides rooms and people behind a toggle that opens them", async () => {
     await withServer(async ({ enter }) => {
       const alice = await enter("alice", "lobby", (page) => page.setViewportSize({ width: 360, height: 700 }));
