@@ -27,6 +27,17 @@ export function defaultWebRoot(): string | null {
 }
 
 /**
+ * The Content-Security-Policy header of the page's files: the page's own meta policy, word for
+ * word (a test holds them together), plus frame-ancestors, which a meta cannot carry. The header
+ * was looser than the meta (any ws: or wss: host, no base-uri, form-action or object-src): the
+ * meta decided for the page, but the service worker and scripts get only the header.
+ */
+export function pagePolicy(frameAncestors: readonly string[]): string {
+  const page = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; object-src 'none'";
+  return `${page}; frame-ancestors ${["'self'", ...frameAncestors].join(" ")}`;
+}
+
+/**
  * Serves the chat page's few files from memory. Only a fixed list of names is served, so no
  * request path ever reaches the file system.
  *
@@ -35,7 +46,7 @@ export function defaultWebRoot(): string | null {
  * its own page, invisible, and have the user click in it (clickjacking).
  */
 export function staticFiles(root: string | null, frameAncestors: readonly string[]): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const policy = `default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; frame-ancestors ${["'self'", ...frameAncestors].join(" ")}`;
+  const policy = pagePolicy(frameAncestors);
   const files = new Map<string, { body: Buffer; type: string }>();
   if (root) {
     for (const name of FILES) {
