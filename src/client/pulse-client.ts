@@ -37,6 +37,8 @@ const roomName = (name: string): string => name.normalize("NFKC");
  * does not use.
  */
 const MAX_SERVER_FRAME_BYTES = 8 * 1024 * 1024;
+/** A join refused with these is not asked again: the room's messages, waiting for its answer, fail. */
+const JOIN_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.Forbidden, ErrorCode.TooManyRooms, ErrorCode.BadRoom]);
 export const SOCKET_OPTIONS: SocketOptions = {
   maxPayload: MAX_SERVER_FRAME_BYTES,
   maxBufferedChunks: bufferedChunkLimit(MAX_SERVER_FRAME_BYTES),
@@ -550,6 +552,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
         return;
       case "error": {
         if (m.ref !== undefined && this.onRefusedForNow(m.code, m.ref, m.retryAfterMs)) return;
+        if (m.ref !== undefined && JOIN_REFUSALS.has(m.code) && this.awaitingJoined.delete(m.ref)) this.failWaitingFor(m.ref, m.message);
         const failed = m.ref ? this.outbox.fail(m.ref, m.message) : null;
         if (failed) {
           this.window.settled(failed.id, false);
@@ -642,7 +645,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       // The server has us out of a room we are in (its join was refused after the send went):
       // the message waits for the room's join, asked again here unless it is on its way.
       this.window.settled(ref, false);
-      if (!this.awaitingJoined.has(entry.room) && !this.throttle.holdsRoom(entry.room)) this.sendJoin(entry.room);
+      if (!this.awaitingJoined.has(entry.room)) this.sendJoin(entry.room);
       return true;
     }
     let waitMs: number;
@@ -668,6 +671,15 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     }
     return false;
   }
+  /** A join refused for good: the messages that waited for its answer fail with its reason. */
+  private failWaitingFor(room: string, reason: string): void {
+    for (const entry of this.outbox.pending().filter((e) => e.room === room)) {
+      const failed = this.outbox.fail(entry.id, reason);
+      this.window.settled(entry.id, false);
+      if (failed) this.emit("outbox", failed);
+    }
+  }
+
   /** `store_failed` refusals since the last ack: the store's outage backoff attempt. */
   private storeRefusals = 0;
 

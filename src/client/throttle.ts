@@ -33,11 +33,6 @@ export class Throttle {
     this.timer = this.clock.setTimeout(() => this.release(), until - this.clock.now());
   }
 
-  /** Whether `room`'s join or page waits for a refusal's delay to pass. */
-  holdsRoom(room: string): boolean {
-    return this.rooms.has(room);
-  }
-
   holdRoom(room: string, retryAfterMs: number): void {
     this.rooms.add(room);
     this.pause(retryAfterMs);

@@ -50,6 +50,24 @@ describe("the client library loses nothing around a rejoin", () => {
     }
   });
 
+  it("a message for a room whose join is refused for good fails with the refusal's reason, not left waiting", { timeout: 30_000 }, async () => {
+    const server = await testServer({ maxRooms: 1 });
+    const c = testClient(server.url, "ada");
+    const last = new Map<string, OutboxEntry>();
+    c.on("outbox", (e) => last.set(e.id, e));
+    try {
+      await waitFor(() => c.state.kind === "open", "open");
+      c.join("a");
+      c.join("b");
+      const { id } = c.send("b", "to a room it may not join");
+      await waitFor(() => last.get(id)?.status === "failed", "the message failed", 10_000);
+      assert.match(last.get(id)!.error ?? "", /at most 1 rooms/);
+    } finally {
+      c.close();
+      await server.close();
+    }
+  });
+
   for (const variant of ["a second gap opens while the first is paged back", "the app pages back on its own meanwhile"] as const) {
     it(`after gaps too large to replay, every message is fetched: ${variant}`, { timeout: 60_000 }, async () => {
       const store = new MemoryStore();
