@@ -1,12 +1,15 @@
 import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
+import type { Socket } from "node:net";
 import { startServer, type ServerOptions } from "../server/index.js";
+import { resolveOptions } from "../server/options.js";
 import { detectionBoundMs, responderGraceMs } from "../liveness/settings.js";
 import { usage } from "./config-schema.js";
 import { ConfigError, effectiveConfig, loadConfig, toServerOptions } from "./config.js";
 import { readDenyFile } from "./deny-file.js";
 import { createLogOutput } from "./log-output.js";
-import { parseWorkers, runPrimary, WORKERS_NEED_REDIS } from "./workers.js";
+import { DEALT_CONNECTION, WORKER_READY, type DealtConnection } from "./connection-dealer.js";
+import { DEALT_PORT_ENV, parseWorkers, runPrimary, WORKERS_NEED_REDIS } from "./workers.js";
 import { redactedUrl } from "../store/redis-store.js";
 
 export async function serve(argv: string[]): Promise<void> {
@@ -19,7 +22,12 @@ export async function serve(argv: string[]): Promise<void> {
   const workers = parseWorkers(v.workers as string | undefined);
   if (workers > 1 && v.redis === undefined) throw new ConfigError(WORKERS_NEED_REDIS);
   const denyFile = v.denyFile as string | undefined;
-  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, { forwardHangup: denyFile !== undefined });
+  if (workers > 1 && cluster.isPrimary) {
+    const { host, port, trustedProxies, ipv6PrefixBits } = resolveOptions(toServerOptions(v) as ServerOptions);
+    return runPrimary(workers, { host, port, addresses: { trustedProxies, ipv6PrefixBits } }, { forwardHangup: denyFile !== undefined });
+  }
+  // A worker of `--workers`: the primary holds the port and deals it connections.
+  const dealtPort = cluster.isWorker ? process.env[DEALT_PORT_ENV] : undefined;
   const level = v.quiet === true ? "warn" : ((v.logLevel as string | undefined) ?? "info");
   const logger = await createLogOutput(level, (v.logFormat as "json" | "pretty" | undefined) ?? "json");
   // Start-up lines are written whatever the level: scripts wait for "listening on".
@@ -36,7 +44,22 @@ export async function serve(argv: string[]): Promise<void> {
   const auth = v.jwtSecret !== undefined ? { secret: v.jwtSecret as string } : publicKeyPem !== undefined ? { publicKeyPem } : "anonymous";
   startup.info({ event: "config", config: effectiveConfig(config) }, "effective configuration");
   const denied = denyFile !== undefined ? readDenyFile(denyFile) : undefined;
-  const server = await startServer({ ...(toServerOptions(v) as ServerOptions), auth, logger, ...(v.noRateLimits === true ? { rateLimits: false as const } : {}), ...(denied ? { denied } : {}) });
+  const server = await startServer({
+    ...(toServerOptions(v) as ServerOptions),
+    auth,
+    logger,
+    ...(v.noRateLimits === true ? { rateLimits: false as const } : {}),
+    ...(denied ? { denied } : {}),
+    ...(dealtPort !== undefined ? { port: Number(dealtPort), listen: false } : {}),
+  });
+  if (dealtPort !== undefined) {
+    process.on("message", (message: Partial<DealtConnection> | null, socket?: Socket) => {
+      if (message?.type !== DEALT_CONNECTION) return;
+      // The socket is missing when it closed on its way from the primary.
+      if (socket) server.takeSocket(socket, typeof message.head === "string" ? Buffer.from(message.head, "latin1") : undefined);
+    });
+    process.send?.({ type: WORKER_READY });
+  }
   const { liveness: l, checkMs } = server.options;
   const shownHost = server.options.host === "0.0.0.0" ? "127.0.0.1" : server.options.host;
   const url = `http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${server.port}`;

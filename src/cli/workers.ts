@@ -1,5 +1,7 @@
 import cluster, { type Worker } from "node:cluster";
 import { availableParallelism } from "node:os";
+import type { ClientAddressOptions } from "../server/client-address.js";
+import { ConnectionDealer, WORKER_READY } from "./connection-dealer.js";
 
 /** Parses `--workers`: a whole number >= 1, or "auto" (one per core). Default 1. */
 export function parseWorkers(raw: string | undefined): number {
@@ -17,32 +19,48 @@ export const WORKERS_NEED_REDIS =
 /** A worker that dies sooner than this after its start is not replaced (it would only crash again). */
 const MIN_LIFETIME_MS = 5_000;
 
+/** The environment variable that tells a worker the primary's port: it binds none of its own. */
+export const DEALT_PORT_ENV = "PULSE_DEALT_PORT";
+
 /**
- * The primary of `pulse serve --workers N`: forks N workers (each runs `pulse serve` with the
- * same arguments and shares the listening port through node:cluster), replaces a worker that
- * crashes, and passes SIGTERM / SIGINT on so every worker drains its clients (and SIGHUP, with
- * a deny file, so every worker reloads it).
+ * The primary of `pulse serve --workers N`: listens on the port itself and deals each
+ * connection to a worker by its client's address (see ConnectionDealer), forks N workers (each
+ * runs `pulse serve` with the same arguments), replaces a worker that crashes, and passes
+ * SIGTERM / SIGINT on so every worker drains its clients (and SIGHUP, with a deny file, so
+ * every worker reloads it).
  */
-export function runPrimary(count: number, { forwardHangup = false } = {}): void {
+export async function runPrimary(count: number, listen: { host: string; port: number; addresses: ClientAddressOptions }, { forwardHangup = false } = {}): Promise<void> {
+  const dealer = new ConnectionDealer(count, listen.addresses);
+  const port = await dealer.listen(listen.port, listen.host);
   let stopping = false;
   const startedAt = new Map<Worker, number>();
-  const fork = () => startedAt.set(cluster.fork(), Date.now());
-  for (let i = 0; i < count; i++) fork();
+  const fork = (slot: number) => {
+    const worker = cluster.fork({ [DEALT_PORT_ENV]: String(port) });
+    dealer.seat(slot, worker);
+    startedAt.set(worker, Date.now());
+    worker.on("message", (message: { type?: unknown } | null) => {
+      if (message?.type === WORKER_READY) dealer.markReady(worker);
+    });
+  };
+  for (let slot = 0; slot < count; slot++) fork(slot);
   cluster.on("exit", (worker, code, signal) => {
     const lived = Date.now() - (startedAt.get(worker) ?? 0);
+    const slot = dealer.slotOf(worker);
+    dealer.vacate(worker);
     startedAt.delete(worker);
     if (stopping) {
       if (startedAt.size === 0) process.exit(0);
       return;
     }
     console.log(`worker ${worker.process.pid} exited (${signal ?? code}) after ${lived} ms`);
-    if (lived >= MIN_LIFETIME_MS) fork();
+    if (lived >= MIN_LIFETIME_MS && slot >= 0) fork(slot);
     else if (startedAt.size === 0) process.exit(1);
   });
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: stopping ${startedAt.size} worker(s)`);
+    dealer.close();
     for (const worker of startedAt.keys()) worker.process.kill(signal);
     const force = setTimeout(() => process.exit(1), 15_000);
     force.unref();

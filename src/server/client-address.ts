@@ -85,6 +85,31 @@ export function peerKeyReader(options: ClientAddressOptions): (socket: Socket) =
   };
 }
 
+/**
+ * What the primary of `pulse serve --workers N` deals connections to workers by, so that every
+ * per-address budget is counted whole by one process: the client's IPv6 /48 when its limit key
+ * is narrower (its /64s share the site's caps), else its limit key. `keyOf` reads
+ * `X-Forwarded-For` (the header's value, as received) only from a trusted proxy, like
+ * clientAddressReader; `trustedPeer` says whether a peer's request must be read for it.
+ * The options are those clientAddressReader checked.
+ */
+export function affinityKeyReader(options: ClientAddressOptions): { trustedPeer(remote: string): boolean; keyOf(remote: string, forwardedFor?: string): string } {
+  const trusted = trustedProxyRanges(options.trustedProxies);
+  const bits = options.ipv6PrefixBits;
+  return {
+    trustedPeer: (remote) => {
+      const peer = parseIp(remote);
+      return peer !== null && trusted.has(peer);
+    },
+    keyOf: (remote, forwardedFor) => {
+      const peer = parseIp(remote);
+      if (!peer) return UNKNOWN.limitKey;
+      const client = forwardedFor !== undefined && trusted.has(peer) ? walkForwarded(forwardedFor, peer, trusted) : peer;
+      return siteKeyFor(client, bits) ?? limitKeyOf(client, formatIp(client), bits);
+    },
+  };
+}
+
 /** A peer's keys, as ClientAddress has them. */
 export type PeerKey = Pick<ClientAddress, "limitKey" | "siteKey">;
 

@@ -155,6 +155,12 @@ export interface ServerOptions extends ResourceOptions {
   metricsPort?: number;
   /** Interface for `metricsPort`. Default "127.0.0.1". */
   metricsHost?: string;
+  /**
+   * false: bind no port; connections come through `PulseServer.takeSocket` (the workers of
+   * `pulse serve --workers`, to which the primary deals them) and `port` is only reported.
+   * Default true.
+   */
+  listen?: boolean;
   /** Structured logs go here (a pino logger, see logger.ts); wins over `log`. */
   logger?: StructuredLogger;
   /**
@@ -202,6 +208,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     maxControlShare: o.maxControlShare ?? 0.5,
     allowedHosts: o.allowedHosts ?? null,
     trustedProxies: o.trustedProxies ?? [],
+    listen: o.listen ?? true,
     ipv6PrefixBits: o.ipv6PrefixBits ?? IPV6_PREFIX_BITS.default,
     statsToken: o.statsToken ?? null,
     retainPerRoom: o.retainPerRoom,

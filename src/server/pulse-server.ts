@@ -60,6 +60,11 @@ export interface PulseServer {
    * from an address or of a user it names. A bad entry throws a RangeError and changes nothing.
    */
   deny(entries: readonly string[]): { entries: number; closed: number };
+  /**
+   * Serves a TCP connection accepted elsewhere (`listen: false`), as if accepted here: `head`
+   * holds what was already read from it. Over the server's socket limit it is closed at once.
+   */
+  takeSocket(socket: Socket, head?: Buffer): void;
   /** Stop accepting, tell clients to come back after a randomized delay, close everything. */
   close(): Promise<void>;
 }
@@ -277,15 +282,29 @@ export async function startServer(
   http.on("clientError", (_err, socket) => socket.destroy());
 
 
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(options.port, options.host, () => {
-      http.off("error", reject);
-      resolve();
+  if (options.listen) {
+    await new Promise<void>((resolve, reject) => {
+      http.once("error", reject);
+      http.listen(options.port, options.host, () => {
+        http.off("error", reject);
+        resolve();
+      });
     });
-  });
+  }
   const address = http.address();
   const port = typeof address === "object" && address ? address.port : options.port;
+  // Sockets taken from elsewhere skip net.Server's accept, where http.maxConnections is checked.
+  let takenOpen = 0;
+  const takeSocket = (socket: Socket, head?: Buffer): void => {
+    if (draining || takenOpen >= http.maxConnections) {
+      socket.destroy();
+      return;
+    }
+    takenOpen++;
+    socket.once("close", () => takenOpen--);
+    if (head !== undefined && head.length > 0) socket.unshift(head);
+    http.emit("connection", socket);
+  };
   const opsListener = options.metricsPort === null ? null : await listenForOps(ops, options.metricsPort, options.metricsHost);
   const host = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
 
@@ -341,7 +360,7 @@ export async function startServer(
       metrics.close();
     })());
 
-  return { port, url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`, options, metricsPort: opsListener?.port ?? null, stats, deny, close };
+  return { port, url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`, options, metricsPort: opsListener?.port ?? null, stats, deny, takeSocket, close };
 }
 
 /**

@@ -6,13 +6,15 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
+import type WebSocket from "ws";
 import type { ChatMessage } from "../../src/protocol/messages.js";
 import type { PulseClient } from "../../src/client/pulse-client.js";
 import { RawClient } from "../support/raw-client.js";
 import { RedisServer } from "../support/redis-server.js";
 import { ServerProcess } from "../support/server-process.js";
 import { testClient } from "../support/test-server.js";
-import { tryUpgrade } from "../support/upgrade.js";
+import { opened, tryUpgrade, type UpgradeOutcome } from "../support/upgrade.js";
+import { hashOf } from "../../src/cli/connection-dealer.js";
 import { waitFor } from "../support/wait.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -61,6 +63,101 @@ describe("pulse serve --workers", () => {
     }
   });
 
+  it("counts an address's connections whole: the primary deals all of them to one worker", async () => {
+    // Before, node:cluster dealt connections in turn and each worker counted only its share:
+    // with two workers one address held twice the cap.
+    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--max-connections-per-ip", "5", "--log-level", "debug"], readyTimeoutMs: 60_000 });
+    const open: WebSocket[] = [];
+    try {
+      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
+      const statuses: Array<number | "open"> = [];
+      for (let i = 0; i < 10; i++) {
+        const outcome = await tryUpgrade(server.wsUrl, "127.0.0.5");
+        if ("ws" in outcome) open.push(outcome.ws);
+        statuses.push("ws" in outcome ? "open" : outcome.status);
+      }
+      assert.deepEqual(statuses, [...Array<string>(5).fill("open"), ...Array<number>(5).fill(429)]);
+      await waitFor(() => workerPids(server, "connection_opened", "127.0.0.5").length === 5, "five connections logged", 10_000);
+      assert.equal(new Set(workerPids(server, "connection_opened", "127.0.0.5")).size, 1, "one worker serves the address");
+      // Other addresses still reach both workers.
+      for (let a = 10; a < 26; a++) open.push(opened(await tryUpgrade(server.wsUrl, `127.0.0.${a}`)));
+      await waitFor(() => new Set(workerPids(server, "connection_opened")).size === 2, "sixteen addresses spread over both workers", 10_000);
+    } finally {
+      for (const ws of open) ws.terminate();
+      await server.stop();
+      await server.dispose();
+    }
+  });
+
+  it("behind a trusted proxy, deals by the address X-Forwarded-For names", async () => {
+    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--max-connections-per-ip", "3", "--trusted-proxy", "127.0.0.7", "--log-level", "debug"], readyTimeoutMs: 60_000 });
+    const open: WebSocket[] = [];
+    try {
+      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
+      for (const client of ["198.51.100.7", "198.51.100.8", "203.0.113.9"]) {
+        const statuses: Array<number | "open"> = [];
+        for (let i = 0; i < 6; i++) {
+          const outcome = await tryUpgrade(server.wsUrl, "127.0.0.7", { "x-forwarded-for": `10.9.9.9, ${client}` });
+          if ("ws" in outcome) open.push(outcome.ws);
+          statuses.push("ws" in outcome ? "open" : outcome.status);
+        }
+        assert.deepEqual(statuses, [...Array<string>(3).fill("open"), ...Array<number>(3).fill(429)], client);
+        await waitFor(() => workerPids(server, "connection_opened", client).length === 3, `three connections of ${client} logged`, 10_000);
+        assert.equal(new Set(workerPids(server, "connection_opened", client)).size, 1, `one worker serves ${client}`);
+      }
+      // The proxy's clients spread over both workers: dealt by the named address, not the proxy's.
+      for (let a = 10; a < 26; a++) open.push(opened(await tryUpgrade(server.wsUrl, "127.0.0.7", { "x-forwarded-for": `192.0.2.${a}` })));
+      await waitFor(() => new Set(workerPids(server, "connection_opened")).size === 2, "sixteen proxied clients spread over both workers", 10_000);
+      // A chat through the proxy works: the head the primary read reached the worker whole.
+      const c = await RawClient.hello(server.wsUrl, "proxied", undefined, { "x-forwarded-for": "192.0.2.44" }, "127.0.0.7");
+      c.close();
+    } finally {
+      for (const ws of open) ws.terminate();
+      await server.stop();
+      await server.dispose();
+    }
+  });
+
+  it("a worker that stops and then dies leaves no connection hanging, and its replacement takes its addresses", async () => {
+    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--log-level", "debug"], readyTimeoutMs: 60_000 });
+    const open: WebSocket[] = [];
+    try {
+      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
+      // A worker is replaced only after it lived 5 s (one that dies sooner would only crash again).
+      await new Promise((resolve) => setTimeout(resolve, 5_500));
+      // Addresses the primary deals to one slot (see hashOf), and the worker sitting in it.
+      const inSlot = Array.from({ length: 64 }, (_, i) => `127.0.2.${i + 1}`).filter((a) => hashOf(a) % 2 === 0);
+      const probe = opened(await tryUpgrade(server.wsUrl, inSlot[0]));
+      await waitFor(() => workerPids(server, "connection_opened", inSlot[0]).length === 1, "the probe logged", 10_000);
+      const victim = workerPids(server, "connection_opened", inSlot[0])[0]!;
+      const survivor = workerPids(server, "server_listening").find((pid) => pid !== victim)!;
+      probe.terminate();
+      // Stopped, the worker acknowledges nothing: the primary has written one socket to it and
+      // holds the next ones back. Then it dies.
+      process.kill(victim, "SIGSTOP");
+      const attempts = inSlot.slice(1, 5).map((a) => settledWithin(tryUpgrade(server.wsUrl, a), 10_000));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      process.kill(victim, "SIGKILL");
+      const outcomes = await Promise.all(attempts);
+      for (const o of outcomes) if (typeof o === "object") open.push(o.ws);
+      // The socket written to the dead worker is closed (its client tries again); the ones held
+      // back open on the other worker. Before, all four hung, neither answered nor closed.
+      assert.deepEqual(outcomes.map((o) => (typeof o === "object" ? "open" : o)).sort(), ["closed", "open", "open", "open"]);
+      await waitFor(() => inSlot.slice(1, 5).flatMap((a) => workerPids(server, "connection_opened", a)).length === 3, "three connections logged", 10_000);
+      assert.ok(inSlot.slice(1, 5).flatMap((a) => workerPids(server, "connection_opened", a)).every((pid) => pid === survivor));
+      // The replacement takes the slot's addresses once it is ready.
+      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 3, "a replacement worker listening", 30_000);
+      const replacement = workerPids(server, "server_listening").find((pid) => pid !== victim && pid !== survivor)!;
+      open.push(opened(await tryUpgrade(server.wsUrl, inSlot[5]!)));
+      await waitFor(() => workerPids(server, "connection_opened", inSlot[5]).length === 1, "the last connection logged", 10_000);
+      assert.deepEqual(workerPids(server, "connection_opened", inSlot[5]), [replacement]);
+    } finally {
+      for (const ws of open) ws.terminate();
+      await server.stop();
+      await server.dispose();
+    }
+  });
+
   it("passes SIGHUP on with a deny file, so every worker reloads it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pulse-deny-"));
     const file = join(dir, "deny.txt");
@@ -70,12 +167,11 @@ describe("pulse serve --workers", () => {
     const clients: RawClient[] = [];
     try {
       await waitFor(async () => (await probe.smembers("pulse:nodes")).length === 2, "two worker nodes in Redis", 30_000, 100);
-      // The primary deals connections to the workers in turn: six reach both.
-      for (let i = 0; i < 6; i++) clients.push(await RawClient.hello(server.wsUrl, `t${i}`, undefined, undefined, "127.0.0.3"));
-      const readyLines = server.output().split("\n").filter((line) => line.includes('"event":"connection_ready"'));
-      const workerPids = new Set(readyLines.map((line) => (JSON.parse(line) as { pid: number }).pid));
-      assert.equal(workerPids.size, 2, "the six connections are on both workers");
-      writeFileSync(file, "127.0.0.3\n");
+      // The primary deals connections by address: eight addresses reach both workers.
+      for (let i = 0; i < 8; i++) clients.push(await RawClient.hello(server.wsUrl, `t${i}`, undefined, undefined, `127.0.0.${30 + i}`));
+      await waitFor(() => workerPids(server, "connection_ready").length === 8, "eight connections ready", 10_000);
+      assert.equal(new Set(workerPids(server, "connection_ready")).size, 2, "the eight connections are on both workers");
+      writeFileSync(file, "127.0.0.0/26\n");
       process.kill(server.pid!, "SIGHUP");
       for (const c of clients) assert.equal((await c.waitClosed(10_000)).code, 4500);
       const statuses = [];
@@ -94,3 +190,26 @@ describe("pulse serve --workers", () => {
     }
   });
 });
+
+/** The pid of the worker behind each log line of `event` (for `ip`, when given). */
+function workerPids(server: ServerProcess, event: string, ip?: string): number[] {
+  const pids: number[] = [];
+  for (const line of server.output().split("\n")) {
+    if (!line.includes(`"event":"${event}"`)) continue;
+    const entry = JSON.parse(line) as { pid: number; ip?: string };
+    if (ip === undefined || entry.ip === ip) pids.push(entry.pid);
+  }
+  return pids;
+}
+
+/** An upgrade's outcome: open, refused (its HTTP status), "closed" (the connection ended unanswered) or "hung" (nothing within `ms`). */
+async function settledWithin(attempt: Promise<UpgradeOutcome>, ms: number): Promise<{ ws: WebSocket } | number | "closed" | "hung"> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), ms)));
+  try {
+    const outcome = await Promise.race([attempt.catch(() => "closed" as const), hung]);
+    return typeof outcome === "string" ? outcome : "ws" in outcome ? { ws: outcome.ws } : outcome.status;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,7 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { IncomingMessage } from "node:http";
-import { clientAddressReader, MAX_FORWARDED_HOPS, MAX_TRUSTED_PROXIES, siteKeyOf } from "../../src/server/client-address.js";
+import { affinityKeyReader, clientAddressReader, MAX_FORWARDED_HOPS, MAX_TRUSTED_PROXIES, siteKeyOf } from "../../src/server/client-address.js";
+import { forwardedFor } from "../../src/cli/connection-dealer.js";
 import { AddressRanges, parseRange } from "../../src/server/address-ranges.js";
 import { parseIp } from "../../src/server/ip-address.js";
 
@@ -142,5 +143,35 @@ describe("parseRange and AddressRanges", () => {
     assert.ok(inRanges(["::1"], "::1") && !inRanges(["::1"], "::2"), "/128 is one address");
     assert.ok(inRanges(["fe80::/10"], "febf::1%eth0") && !inRanges(["fe80::/10"], "fec0::1"), "a zone plays no part");
     assert.ok(inRanges(["203.0.113.5", "10.0.0.0/8", "fd00::/8"], "fdff::1"), "one of several lengths");
+  });
+});
+
+describe("affinityKeyReader (how the primary of --workers deals connections)", () => {
+  const { keyOf, trustedPeer } = affinityKeyReader({ trustedProxies: ["10.0.0.1"], ipv6PrefixBits: 64 });
+
+  it("keys an IPv4 client by its address, and an IPv6 client by its /48, which holds every budget its /64 has", () => {
+    assert.equal(keyOf("203.0.113.5"), "203.0.113.5");
+    assert.equal(keyOf("::ffff:203.0.113.5"), "203.0.113.5");
+    assert.equal(keyOf("2001:db8:1:2::1"), keyOf("2001:db8:1:ffff::9"));
+    assert.notEqual(keyOf("2001:db8:1::1"), keyOf("2001:db8:2::1"));
+    // Counted by a prefix wider than a /48: that prefix.
+    assert.equal(affinityKeyReader({ trustedProxies: [], ipv6PrefixBits: 40 }).keyOf("2001:db8:1::1"), affinityKeyReader({ trustedProxies: [], ipv6PrefixBits: 40 }).keyOf("2001:db8:ff::1"));
+  });
+
+  it("reads X-Forwarded-For only from a trusted proxy", () => {
+    assert.equal(trustedPeer("10.0.0.1"), true);
+    assert.equal(trustedPeer("10.0.0.2"), false);
+    assert.equal(keyOf("10.0.0.1", "198.51.100.7"), "198.51.100.7");
+    assert.equal(keyOf("10.0.0.2", "198.51.100.7"), "10.0.0.2");
+    assert.equal(keyOf("10.0.0.1"), "10.0.0.1");
+  });
+
+  it("finds X-Forwarded-For in a request head, repeated lines joined, in any case", () => {
+    const head = (lines: string[]) => Buffer.from(`GET / HTTP/1.1\r\n${lines.join("\r\n")}\r\n\r\n`, "latin1");
+    assert.equal(forwardedFor(head(["Host: a", "X-Forwarded-For: 198.51.100.7"])), "198.51.100.7");
+    assert.equal(forwardedFor(head(["x-forwarded-for: 1.1.1.1", "Host: a", "X-FORWARDED-FOR:  2.2.2.2 "])), "1.1.1.1, 2.2.2.2");
+    assert.equal(forwardedFor(head(["Host: a"])), undefined);
+    // Only the head: a body line that looks like the header is not read.
+    assert.equal(forwardedFor(Buffer.from("GET / HTTP/1.1\r\nHost: a\r\n\r\nX-Forwarded-For: 9.9.9.9\r\n", "latin1")), undefined);
   });
 });

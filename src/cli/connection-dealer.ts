@@ -1,0 +1,240 @@
+import type { Worker } from "node:cluster";
+import { createServer, type Server, type Socket } from "node:net";
+import { affinityKeyReader, type ClientAddressOptions } from "../server/client-address.js";
+
+/** The primary's message that hands a worker a connection (the socket goes with it). */
+export const DEALT_CONNECTION = "pulse:connection";
+/** A worker's message to the primary: its server is up and takes connections. */
+export const WORKER_READY = "pulse:ready";
+
+export interface DealtConnection {
+  type: typeof DEALT_CONNECTION;
+  /** What the primary read of the connection before dealing it (a trusted proxy's request head), as latin1. */
+  head?: string;
+}
+
+/**
+ * The most of a trusted proxy's request the primary reads for its X-Forwarded-For: Node's
+ * default header limit, which the worker's HTTP parser enforces on the whole request anyway.
+ */
+const HEAD_LIMIT_BYTES = 16 * 1024;
+/** How long the primary waits for a trusted proxy's request head: the workers' headers timeout. */
+const HEAD_TIMEOUT_MS = 10_000;
+/** Connections held while no worker is ready (at start, or every worker restarting); more are closed. */
+const WAITING_LIMIT = 1_024;
+/**
+ * Connections on their way to one worker at most; more are closed. Node hands a worker one
+ * socket at a time and waits for its acknowledgement, so a worker that stops answering (stopped,
+ * or stuck in a long task) would otherwise pile up every connection of its addresses here.
+ */
+const IN_FLIGHT_LIMIT = 1_024;
+
+const HEAD_END = Buffer.from("\r\n\r\n");
+
+/**
+ * The primary of `pulse serve --workers N` accepts every connection itself and deals it to a
+ * worker chosen by the client's address (see affinityKeyReader), so all of an address's
+ * connections are served by one worker. Every per-address budget (connections, new connections
+ * a second, sockets still speaking HTTP, rate limits, rooms opened) is counted by one process,
+ * whole. Before, node:cluster dealt connections in turn, and each worker counted only its own
+ * share: with two workers one address held 200 connections against a cap of 100.
+ *
+ * From a trusted proxy the client is named by the request's X-Forwarded-For, so the primary
+ * reads the request head (at most HEAD_LIMIT_BYTES, for at most HEAD_TIMEOUT_MS) and passes it
+ * on with the socket. Every other socket is dealt before anything is read from it.
+ *
+ * While the worker of an address's slot is not ready (starting, or replacing one that crashed),
+ * its connections go to the next ready worker: the budgets are then split for that time.
+ */
+export class ConnectionDealer {
+  private readonly seats: Array<Worker | null>;
+  private readonly ready = new Set<Worker>();
+  private readonly waiting: Array<{ socket: Socket; key: string; head?: Buffer }> = [];
+  /**
+   * Sockets handed to a worker whose send has not completed. Node queues a socket behind the one
+   * a worker has not acknowledged yet, and a worker that dies leaves its queue unsent: those
+   * sockets are dealt again (an audit of this: a client that connected as its worker was killed
+   * hung, never answered nor closed).
+   */
+  private readonly inFlight = new Map<Socket, { worker: Worker; key: string; head?: Buffer }>();
+  private readonly inFlightBy = new Map<Worker, number>();
+  /**
+   * Per worker, the primary's handle of the last socket sent to it. Node keeps that handle open
+   * until the worker acknowledges the socket (it hands a worker one at a time, so every earlier
+   * one was acknowledged and closed). A worker that dies before it does leaves the handle open
+   * in the primary, and its client hanging: it is closed when the worker goes.
+   */
+  private readonly lastSent = new Map<Worker, { close(): void }>();
+  private readonly affinity: ReturnType<typeof affinityKeyReader>;
+  private server: Server | null = null;
+
+  constructor(slots: number, addresses: ClientAddressOptions) {
+    this.seats = new Array<Worker | null>(slots).fill(null);
+    this.affinity = affinityKeyReader(addresses); // throws on a bad trusted proxy, before anything listens
+  }
+
+  /** `worker` serves the addresses of `slot` once it says it is ready. */
+  seat(slot: number, worker: Worker): void {
+    this.seats[slot] = worker;
+  }
+
+  /** The slot `worker` sits in; -1 if none. */
+  slotOf(worker: Worker): number {
+    return this.seats.indexOf(worker);
+  }
+
+  markReady(worker: Worker): void {
+    if (this.slotOf(worker) < 0) return;
+    this.ready.add(worker);
+    for (const held of this.waiting.splice(0)) this.deal(held.socket, held.key, held.head);
+  }
+
+  /** `worker` exited: its slot is empty until a new worker sits in it. */
+  vacate(worker: Worker): void {
+    const slot = this.slotOf(worker);
+    if (slot >= 0) this.seats[slot] = null;
+    this.ready.delete(worker);
+    // Closing the primary's copy is harmless when the worker took the socket: it has its own.
+    this.lastSent.get(worker)?.close();
+    this.lastSent.delete(worker);
+    for (const [socket, flight] of this.inFlight) {
+      if (flight.worker !== worker) continue;
+      this.landed(socket);
+      this.deal(socket, flight.key, flight.head);
+    }
+  }
+
+  /** Listens on host:port; resolves with the bound port. */
+  listen(port: number, host: string): Promise<number> {
+    // Paused: nothing is read from a socket the primary hands on, so nothing read can be lost.
+    const server = createServer({ pauseOnConnect: true }, (socket) => this.accepted(socket));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        const address = server.address();
+        resolve(typeof address === "object" && address ? address.port : port);
+      });
+    });
+  }
+
+  /** Stops accepting; connections held for a worker are closed. */
+  close(): void {
+    this.server?.close();
+    for (const held of this.waiting.splice(0)) held.socket.destroy();
+  }
+
+  private accepted(socket: Socket): void {
+    socket.on("error", () => socket.destroy());
+    const remote = socket.remoteAddress ?? "";
+    if (!this.affinity.trustedPeer(remote)) return this.deal(socket, this.affinity.keyOf(remote));
+    readHead(socket, (head) => {
+      if (socket.destroyed) return;
+      this.deal(socket, this.affinity.keyOf(remote, forwardedFor(head)), head);
+    });
+  }
+
+  private deal(socket: Socket, key: string, head?: Buffer): void {
+    if (socket.destroyed) return;
+    const worker = this.workerFor(key);
+    if (!worker) {
+      if (this.waiting.length >= WAITING_LIMIT) socket.destroy();
+      else this.waiting.push({ socket, key, ...(head ? { head } : {}) });
+      return;
+    }
+    const queued = this.inFlightBy.get(worker) ?? 0;
+    if (queued >= IN_FLIGHT_LIMIT) {
+      socket.destroy();
+      return;
+    }
+    const flight = { worker, key, ...(head ? { head } : {}) };
+    this.inFlight.set(socket, flight);
+    this.inFlightBy.set(worker, queued + 1);
+    const message: DealtConnection = { type: DEALT_CONNECTION, ...(head && head.length > 0 ? { head: head.toString("latin1") } : {}) };
+    const handle = (socket as unknown as { _handle: { close(): void } | null })._handle;
+    worker.send(message, socket, (err) => {
+      if (this.inFlight.get(socket) !== flight) return; // dealt again meanwhile
+      this.landed(socket);
+      if (!err) {
+        if (handle) this.lastSent.set(worker, handle);
+        return;
+      }
+      // A worker whose channel closed is dying (its exit comes later): the socket never left,
+      // so it goes to another worker.
+      if (worker.isConnected()) return void socket.destroy();
+      this.ready.delete(worker);
+      this.deal(socket, key, head);
+    });
+  }
+
+  /** `socket` is no longer on its way to a worker. */
+  private landed(socket: Socket): void {
+    const flight = this.inFlight.get(socket);
+    if (!flight) return;
+    this.inFlight.delete(socket);
+    const left = (this.inFlightBy.get(flight.worker) ?? 1) - 1;
+    if (left > 0) this.inFlightBy.set(flight.worker, left);
+    else this.inFlightBy.delete(flight.worker);
+  }
+
+  /** The ready worker of the key's slot, else of the next slot with one; null when none is ready. */
+  private workerFor(key: string): Worker | null {
+    const n = this.seats.length;
+    const slot = hashOf(key) % n;
+    for (let i = 0; i < n; i++) {
+      const worker = this.seats[(slot + i) % n];
+      if (worker && this.ready.has(worker)) return worker;
+    }
+    return null;
+  }
+}
+
+/** FNV-1a over the key's UTF-16 code units: cheap, and spreads addresses evenly enough over a few slots. */
+export function hashOf(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * Reads a request head from a paused socket: until its blank line, HEAD_LIMIT_BYTES, the
+ * peer's end or HEAD_TIMEOUT_MS, whichever comes first; then stops reading from the socket and
+ * calls `done` with everything read (the worker's parser reads it first).
+ */
+function readHead(socket: Socket, done: (head: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  const finish = () => {
+    clearTimeout(timer);
+    socket.off("data", onData);
+    socket.off("end", finish);
+    socket.pause();
+    while (socket.readableLength > 0) chunks.push(socket.read() as Buffer);
+    // Then stop the handle reading (read() may have started it): what it read after the socket
+    // is handed on would be lost. pause() alone lets it read on up to the stream's high-water mark.
+    (socket as unknown as { _handle?: { readStop?(): number } })._handle?.readStop?.();
+    done(Buffer.concat(chunks));
+  };
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk);
+    bytes += chunk.length;
+    if (bytes >= HEAD_LIMIT_BYTES || Buffer.concat(chunks).includes(HEAD_END)) finish();
+  };
+  const timer = setTimeout(finish, HEAD_TIMEOUT_MS);
+  socket.on("data", onData);
+  socket.once("end", finish);
+  socket.resume();
+}
+
+/** The X-Forwarded-For values of a request head, joined as Node joins repeated headers; undefined when absent. */
+export function forwardedFor(head: Buffer): string | undefined {
+  const end = head.indexOf(HEAD_END);
+  const lines = head.subarray(0, end < 0 ? head.length : end).toString("latin1").split("\r\n").slice(1);
+  const values: string[] = [];
+  for (const line of lines) {
+    const colon = line.indexOf(":");
+    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === "x-forwarded-for") values.push(line.slice(colon + 1).trim());
+  }
+  return values.length > 0 ? values.join(", ") : undefined;
+}
