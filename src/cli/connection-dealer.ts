@@ -20,14 +20,18 @@ export interface DealtConnection {
 const HEAD_LIMIT_BYTES = 16 * 1024;
 /** How long the primary waits for a trusted proxy's request head: the workers' headers timeout. */
 const HEAD_TIMEOUT_MS = 10_000;
-/** Connections held while no worker is ready (at start, or every worker restarting); more are closed. */
-const WAITING_LIMIT = 1_024;
+/**
+ * Connections held while no worker is ready (at start, or every worker restarting); more are
+ * closed. Room for a reconnecting crowd: clients spread their returns over seconds.
+ */
+const WAITING_LIMIT = 4_096;
 /**
  * Connections on their way to one worker at most; more are closed. Node hands a worker one
  * socket at a time and waits for its acknowledgement, so a worker that stops answering (stopped,
- * or stuck in a long task) would otherwise pile up every connection of its addresses here.
+ * or stuck in a long task) would otherwise pile up every connection of its addresses here, each
+ * a file descriptor of the primary's, until the primary could accept nothing for anyone.
  */
-const IN_FLIGHT_LIMIT = 1_024;
+const IN_FLIGHT_LIMIT = 4_096;
 
 const HEAD_END = Buffer.from("\r\n\r\n");
 
@@ -53,8 +57,8 @@ export class ConnectionDealer {
   /**
    * Sockets handed to a worker whose send has not completed. Node queues a socket behind the one
    * a worker has not acknowledged yet, and a worker that dies leaves its queue unsent: those
-   * sockets are dealt again (an audit of this: a client that connected as its worker was killed
-   * hung, never answered nor closed).
+   * sockets are dealt again (without this, a client that connected as its worker was killed
+   * hung, neither answered nor closed).
    */
   private readonly inFlight = new Map<Socket, { worker: Worker; key: string; head?: Buffer }>();
   private readonly inFlightBy = new Map<Worker, number>();

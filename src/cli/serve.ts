@@ -9,7 +9,7 @@ import { ConfigError, effectiveConfig, loadConfig, toServerOptions } from "./con
 import { readDenyFile } from "./deny-file.js";
 import { createLogOutput } from "./log-output.js";
 import { DEALT_CONNECTION, WORKER_READY, type DealtConnection } from "./connection-dealer.js";
-import { DEALT_PORT_ENV, parseWorkers, runPrimary, WORKERS_NEED_REDIS } from "./workers.js";
+import { DEALT_PORT_ENV, parseWorkers, runPrimary, WORKER_SLOT_ENV, workerMetricsPort, WORKERS_NEED_REDIS } from "./workers.js";
 import { redactedUrl } from "../store/redis-store.js";
 
 export async function serve(argv: string[]): Promise<void> {
@@ -51,6 +51,7 @@ export async function serve(argv: string[]): Promise<void> {
     ...(v.noRateLimits === true ? { rateLimits: false as const } : {}),
     ...(denied ? { denied } : {}),
     ...(dealtPort !== undefined ? { port: Number(dealtPort), listen: false } : {}),
+    ...(dealtPort !== undefined && v.metricsPort !== undefined ? { metricsPort: workerMetricsPort(v.metricsPort as number, Number(process.env[WORKER_SLOT_ENV] ?? 0)) } : {}),
   });
   if (dealtPort !== undefined) {
     process.on("message", (message: Partial<DealtConnection> | null, socket?: Socket) => {

@@ -21,6 +21,18 @@ const MIN_LIFETIME_MS = 5_000;
 
 /** The environment variable that tells a worker the primary's port: it binds none of its own. */
 export const DEALT_PORT_ENV = "PULSE_DEALT_PORT";
+/** The environment variable that tells a worker its slot, 0..N-1 (its `--metrics-port` is the given one plus this). */
+export const WORKER_SLOT_ENV = "PULSE_WORKER_SLOT";
+
+/**
+ * A worker's own metrics port: `--metrics-port` plus its slot, so every worker's metrics are
+ * scraped as a target of their own. One port shared by the workers answered each scrape from
+ * another worker in turn: the series mixed the processes' counters, and rate() read every switch
+ * as a reset. 0 stays 0 (each worker takes a free port, printed in its "listening on" line).
+ */
+export function workerMetricsPort(metricsPort: number, slot: number): number {
+  return metricsPort === 0 ? 0 : metricsPort + slot;
+}
 
 /**
  * The primary of `pulse serve --workers N`: listens on the port itself and deals each
@@ -35,7 +47,7 @@ export async function runPrimary(count: number, listen: { host: string; port: nu
   let stopping = false;
   const startedAt = new Map<Worker, number>();
   const fork = (slot: number) => {
-    const worker = cluster.fork({ [DEALT_PORT_ENV]: String(port) });
+    const worker = cluster.fork({ [DEALT_PORT_ENV]: String(port), [WORKER_SLOT_ENV]: String(slot) });
     dealer.seat(slot, worker);
     startedAt.set(worker, Date.now());
     worker.on("message", (message: { type?: unknown } | null) => {

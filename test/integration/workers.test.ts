@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
+import { createServer, type AddressInfo, type Server } from "node:net";
 import { Redis } from "ioredis";
 import type WebSocket from "ws";
 import type { ChatMessage } from "../../src/protocol/messages.js";
@@ -16,6 +17,7 @@ import { testClient } from "../support/test-server.js";
 import { opened, tryUpgrade, type UpgradeOutcome } from "../support/upgrade.js";
 import { hashOf } from "../../src/cli/connection-dealer.js";
 import { waitFor } from "../support/wait.js";
+import { httpGet, parsePrometheus, sampleValue } from "../support/http-get.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -158,6 +160,29 @@ describe("pulse serve --workers", () => {
     }
   });
 
+  it("gives every worker a metrics port of its own (--metrics-port plus its slot), each scrape answered by that worker", async () => {
+    // Before, the workers shared --metrics-port and each scrape was answered by another worker in
+    // turn: one series mixed two processes' counters.
+    const base = await freePortPair();
+    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--metrics-port", String(base)], readyTimeoutMs: 60_000 });
+    const open: WebSocket[] = [];
+    try {
+      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
+      const ports = server.output().split("\n").filter((line) => line.includes('"event":"server_listening"')).map((line) => (JSON.parse(line) as { metricsPort: number }).metricsPort);
+      assert.deepEqual(ports.sort(), [base, base + 1]);
+      for (let i = 0; i < 3; i++) open.push(opened(await tryUpgrade(server.wsUrl, "127.0.0.9")));
+      const opened3 = async (port: number) => sampleValue(parsePrometheus((await httpGet(port, "/metrics")).body), "pulse_connections_opened_total") ?? 0;
+      const seen = new Map<number, number[]>();
+      for (let round = 0; round < 3; round++) for (const port of [base, base + 1]) seen.set(port, [...(seen.get(port) ?? []), await opened3(port)]);
+      // One worker served the address: its port says 3 every time, the other's 0 every time.
+      assert.deepEqual([...seen.values()].map((v) => v.join(",")).sort(), ["0,0,0", "3,3,3"]);
+    } finally {
+      for (const ws of open) ws.terminate();
+      await server.stop();
+      await server.dispose();
+    }
+  });
+
   it("passes SIGHUP on with a deny file, so every worker reloads it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pulse-deny-"));
     const file = join(dir, "deny.txt");
@@ -212,4 +237,25 @@ async function settledWithin(attempt: Promise<UpgradeOutcome>, ms: number): Prom
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A port p with p and p + 1 both free on 127.0.0.1 (bound once to check, then let go). */
+async function freePortPair(): Promise<number> {
+  const bind = (port: number) =>
+    new Promise<Server | null>((resolve) => {
+      const server = createServer();
+      server.once("error", () => resolve(null));
+      server.listen(port, "127.0.0.1", () => resolve(server));
+    });
+  for (let tries = 0; tries < 50; tries++) {
+    const first = await bind(0);
+    const port = (first!.address() as AddressInfo).port;
+    const second = await bind(port + 1);
+    await new Promise((resolve) => first!.close(resolve));
+    if (second) {
+      await new Promise((resolve) => second.close(resolve));
+      return port;
+    }
+  }
+  throw new Error("no two free ports in a row on 127.0.0.1 in 50 tries");
 }
