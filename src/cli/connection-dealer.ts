@@ -18,8 +18,17 @@ export interface DealtConnection {
  * default header limit, which the worker's HTTP parser enforces on the whole request anyway.
  */
 const HEAD_LIMIT_BYTES = 16 * 1024;
-/** How long the primary waits for a trusted proxy's request head: the workers' headers timeout. */
+/**
+ * How long the primary waits for a trusted proxy's request head: the workers' headers timeout.
+ * A head not whole by then is closed, as a worker would close it.
+ */
 const HEAD_TIMEOUT_MS = 10_000;
+/**
+ * Trusted proxies' sockets whose head the primary reads at once; more are closed. A proxy's
+ * head arrives with its connection, so the set is small; without a bound, sockets from a trusted
+ * range that never finish a head held 3,000 descriptors and 100 MB in the primary (an audit).
+ */
+const READING_LIMIT = 1_024;
 /**
  * Connections held while no worker is ready (at start, or every worker restarting); more are
  * closed. Room for a reconnecting crowd: clients spread their returns over seconds.
@@ -34,6 +43,8 @@ const WAITING_LIMIT = 4_096;
 const IN_FLIGHT_LIMIT = 4_096;
 
 const HEAD_END = Buffer.from("\r\n\r\n");
+/** A head with bare line feeds ends here; the worker's parser refuses it at once (400). */
+const BARE_HEAD_END = Buffer.from("\n\n");
 
 /**
  * The primary of `pulse serve --workers N` accepts every connection itself and deals it to a
@@ -71,6 +82,8 @@ export class ConnectionDealer {
   private readonly lastSent = new Map<Worker, { close(): void }>();
   private readonly affinity: ReturnType<typeof affinityKeyReader>;
   private server: Server | null = null;
+  /** Trusted proxies' sockets whose head is being read. */
+  private reading = 0;
 
   constructor(slots: number, addresses: ClientAddressOptions) {
     this.seats = new Array<Worker | null>(slots).fill(null);
@@ -133,7 +146,11 @@ export class ConnectionDealer {
     socket.on("error", () => socket.destroy());
     const remote = socket.remoteAddress ?? "";
     if (!this.affinity.trustedPeer(remote)) return this.deal(socket, this.affinity.keyOf(remote));
+    if (this.reading >= READING_LIMIT) return void socket.destroy();
+    this.reading++;
     readHead(socket, (head) => {
+      this.reading--;
+      if (head === null) return void socket.destroy();
       if (socket.destroyed) return;
       this.deal(socket, this.affinity.keyOf(remote, forwardedFor(head)), head);
     });
@@ -202,17 +219,26 @@ export function hashOf(key: string): number {
 }
 
 /**
- * Reads a request head from a paused socket: until its blank line, HEAD_LIMIT_BYTES, the
- * peer's end or HEAD_TIMEOUT_MS, whichever comes first; then stops reading from the socket and
- * calls `done` with everything read (the worker's parser reads it first).
+ * Reads a request head from a paused socket: until its blank line, HEAD_LIMIT_BYTES or the
+ * peer's end, whichever comes first; then stops reading from the socket and calls `done` with
+ * everything read (the worker's parser reads it first). Null when HEAD_TIMEOUT_MS passed first,
+ * or the socket closed.
  */
-function readHead(socket: Socket, done: (head: Buffer) => void): void {
+function readHead(socket: Socket, done: (head: Buffer | null) => void): void {
   const chunks: Buffer[] = [];
   let bytes = 0;
-  const finish = () => {
+  const stop = () => {
     clearTimeout(timer);
     socket.off("data", onData);
     socket.off("end", finish);
+    socket.off("close", abandon);
+  };
+  const abandon = () => {
+    stop();
+    done(null);
+  };
+  const finish = () => {
+    stop();
     socket.pause();
     while (socket.readableLength > 0) chunks.push(socket.read() as Buffer);
     // Then stop the handle reading (read() may have started it): what it read after the socket
@@ -223,11 +249,16 @@ function readHead(socket: Socket, done: (head: Buffer) => void): void {
   const onData = (chunk: Buffer) => {
     chunks.push(chunk);
     bytes += chunk.length;
-    if (bytes >= HEAD_LIMIT_BYTES || Buffer.concat(chunks).includes(HEAD_END)) finish();
+    if (bytes < HEAD_LIMIT_BYTES) {
+      const read = Buffer.concat(chunks);
+      if (!read.includes(HEAD_END) && !read.includes(BARE_HEAD_END)) return;
+    }
+    finish();
   };
-  const timer = setTimeout(finish, HEAD_TIMEOUT_MS);
+  const timer = setTimeout(abandon, HEAD_TIMEOUT_MS);
   socket.on("data", onData);
   socket.once("end", finish);
+  socket.once("close", abandon);
   socket.resume();
 }
 

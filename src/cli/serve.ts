@@ -9,7 +9,7 @@ import { ConfigError, effectiveConfig, loadConfig, toServerOptions } from "./con
 import { readDenyFile } from "./deny-file.js";
 import { createLogOutput } from "./log-output.js";
 import { DEALT_CONNECTION, WORKER_READY, type DealtConnection } from "./connection-dealer.js";
-import { DEALT_PORT_ENV, parseWorkers, runPrimary, WORKER_SLOT_ENV, workerMetricsPort, WORKERS_NEED_REDIS } from "./workers.js";
+import { DEALT_PORT_ENV, parseWorkers, runPrimary, WORKER_SLOT_ENV, workerMetricsPort, workerMetricsPortsProblem, WORKERS_NEED_REDIS } from "./workers.js";
 import { redactedUrl } from "../store/redis-store.js";
 
 export async function serve(argv: string[]): Promise<void> {
@@ -24,6 +24,8 @@ export async function serve(argv: string[]): Promise<void> {
   const denyFile = v.denyFile as string | undefined;
   if (workers > 1 && cluster.isPrimary) {
     const { host, port, trustedProxies, ipv6PrefixBits } = resolveOptions(toServerOptions(v) as ServerOptions);
+    const metricsProblem = workerMetricsPortsProblem(v.metricsPort as number | undefined, workers, port);
+    if (metricsProblem !== null) throw new ConfigError(metricsProblem);
     return runPrimary(workers, { host, port, addresses: { trustedProxies, ipv6PrefixBits } }, { forwardHangup: denyFile !== undefined });
   }
   // A worker of `--workers`: the primary holds the port and deals it connections.

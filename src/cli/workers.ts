@@ -35,6 +35,19 @@ export function workerMetricsPort(metricsPort: number, slot: number): number {
 }
 
 /**
+ * Why N workers cannot have their metrics ports (`--metrics-port` to `--metrics-port` + N - 1),
+ * or null when they can. Checked at start: a worker that fails to bind exits at once and is not
+ * replaced, and the server ran on with fewer workers.
+ */
+export function workerMetricsPortsProblem(metricsPort: number | undefined, workers: number, port: number): string | null {
+  if (metricsPort === undefined || metricsPort === 0) return null;
+  const last = metricsPort + workers - 1;
+  if (last > 65535) return `--metrics-port ${metricsPort}: with --workers ${workers} the workers take ports ${metricsPort}-${last}, past 65535`;
+  if (port >= metricsPort && port <= last) return `--metrics-port ${metricsPort}: with --workers ${workers} the workers take ports ${metricsPort}-${last}, which holds --port ${port}`;
+  return null;
+}
+
+/**
  * The primary of `pulse serve --workers N`: listens on the port itself and deals each
  * connection to a worker by its client's address (see ConnectionDealer), forks N workers (each
  * runs `pulse serve` with the same arguments), replaces a worker that crashes, and passes

@@ -85,7 +85,9 @@ export async function listenForOps(routes: OpsRoutes, port: number, host: string
   server.maxConnections = OPS_MAX_SOCKETS;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, host, () => {
+    // exclusive: in a worker of `pulse serve --workers`, a port of its own, not one node:cluster
+    // shares among the workers (port 0 gave every worker the same port, and scrapes alternated).
+    server.listen({ port, host, exclusive: true }, () => {
       server.off("error", reject);
       resolve();
     });

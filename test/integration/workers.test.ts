@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { createServer, type AddressInfo, type Server } from "node:net";
+import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { Redis } from "ioredis";
 import type WebSocket from "ws";
 import type { ChatMessage } from "../../src/protocol/messages.js";
@@ -160,24 +160,75 @@ describe("pulse serve --workers", () => {
     }
   });
 
-  it("gives every worker a metrics port of its own (--metrics-port plus its slot), each scrape answered by that worker", async () => {
+  for (const given of ["a port", "0"] as const) it(`gives every worker a metrics port of its own (--metrics-port ${given}), each scrape answered by that worker`, async () => {
     // Before, the workers shared --metrics-port and each scrape was answered by another worker in
-    // turn: one series mixed two processes' counters.
-    const base = await freePortPair();
+    // turn: one series mixed two processes' counters. With 0 (any free port) they shared one too.
+    const base = given === "0" ? 0 : await freePortPair();
     const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--metrics-port", String(base)], readyTimeoutMs: 60_000 });
     const open: WebSocket[] = [];
     try {
       await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
       const ports = server.output().split("\n").filter((line) => line.includes('"event":"server_listening"')).map((line) => (JSON.parse(line) as { metricsPort: number }).metricsPort);
-      assert.deepEqual(ports.sort(), [base, base + 1]);
+      if (base !== 0) assert.deepEqual(ports.sort(), [base, base + 1]);
+      else assert.equal(new Set(ports.filter((p) => p > 0)).size, 2, `two ports: ${ports.join(", ")}`);
       for (let i = 0; i < 3; i++) open.push(opened(await tryUpgrade(server.wsUrl, "127.0.0.9")));
       const opened3 = async (port: number) => sampleValue(parsePrometheus((await httpGet(port, "/metrics")).body), "pulse_connections_opened_total") ?? 0;
       const seen = new Map<number, number[]>();
-      for (let round = 0; round < 3; round++) for (const port of [base, base + 1]) seen.set(port, [...(seen.get(port) ?? []), await opened3(port)]);
+      for (let round = 0; round < 3; round++) for (const port of ports) seen.set(port, [...(seen.get(port) ?? []), await opened3(port)]);
       // One worker served the address: its port says 3 every time, the other's 0 every time.
       assert.deepEqual([...seen.values()].map((v) => v.join(",")).sort(), ["0,0,0", "3,3,3"]);
     } finally {
       for (const ws of open) ws.terminate();
+      await server.stop();
+      await server.dispose();
+    }
+  });
+
+  it("refuses at start metrics ports the workers cannot have, naming them", () => {
+    for (const [args, why] of [
+      [["--metrics-port", "65535"], /workers take ports 65535-65536, past 65535/],
+      [["--port", "9000", "--metrics-port", "8999"], /take ports 8999-9000, which holds --port 9000/],
+    ] as const) {
+      const run = spawnSync(process.execPath, ["dist/cli/pulse.js", "serve", "--workers", "2", "--redis", redis.url, ...args], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
+      assert.equal(run.status, 1, run.stderr);
+      assert.match(run.stderr, why);
+    }
+  });
+
+  it("reads at most 1,024 trusted proxy sockets' heads at once, and closes a head not whole within 10 s", async () => {
+    // Before, a trusted range's sockets that never finished a head were all held by the primary
+    // (3,000 held 3,000 descriptors), then handed to a worker that held them 10 s more.
+    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--trusted-proxy", "127.0.0.7"], readyTimeoutMs: 60_000 });
+    const sockets: Socket[] = [];
+    try {
+      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
+      const closedAt: number[] = [];
+      const start = Date.now();
+      for (let i = 0; i < 1_100; i++) {
+        const socket = connect({ host: "127.0.0.1", port: server.port, localAddress: "127.0.0.7" });
+        socket.on("error", () => {});
+        socket.on("close", () => closedAt.push(Date.now() - start));
+        socket.write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        sockets.push(socket);
+      }
+      await waitFor(() => closedAt.length >= 76, "the sockets past 1,024 closed", 5_000);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(closedAt.length, 76, "the 1,024 being read are held");
+      await waitFor(() => closedAt.length === 1_100, "every unfinished head closed", 20_000);
+      assert.ok(Math.max(...closedAt) < 14_000, `the last closed at ${Math.max(...closedAt)} ms`);
+      // A head with bare line feeds is finished at once and refused by the worker's parser (the
+      // socket closed, as with one process), not held for the head's 10 s.
+      const bare = connect({ host: "127.0.0.1", port: server.port, localAddress: "127.0.0.7" });
+      sockets.push(bare);
+      const sent = Date.now();
+      await new Promise<void>((resolve) => {
+        bare.on("close", () => resolve());
+        bare.on("error", () => {});
+        bare.write("GET / HTTP/1.1\nHost: 127.0.0.1\n\n");
+      });
+      assert.ok(Date.now() - sent < 5_000, `closed after ${Date.now() - sent} ms`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
       await server.stop();
       await server.dispose();
     }
