@@ -1,14 +1,28 @@
 import type { Worker } from "node:cluster";
 import { createServer, type Server, type Socket } from "node:net";
 import { affinityKeyReader, type ClientAddressOptions } from "../server/client-address.js";
+import { stopReading } from "../server/stop-reading.js";
 
 /** The primary's message that hands a worker a connection (the socket goes with it). */
 export const DEALT_CONNECTION = "pulse:connection";
 /** A worker's message to the primary: its server is up and takes connections. */
 export const WORKER_READY = "pulse:ready";
 
+/** A worker's message giving a socket back to be dealt again (see DealtSockets). */
+export const HANDED_BACK = "pulse:handed-back";
+
+export interface HandedBack {
+  type: typeof HANDED_BACK;
+  /** The client key to deal it by. */
+  key: string;
+  /** The request read from it, and whatever followed, as latin1. */
+  head: string;
+}
+
 export interface DealtConnection {
   type: typeof DEALT_CONNECTION;
+  /** The client key it was dealt by. */
+  key: string;
   /** What the primary read of the connection before dealing it (a trusted proxy's request head), as latin1. */
   head?: string;
 }
@@ -121,6 +135,15 @@ export class ConnectionDealer {
     }
   }
 
+  /** A worker gave `socket` back: an upgrade on it belongs to the client `key`. */
+  handedBack(socket: Socket, message: HandedBack): void {
+    socket.on("error", () => socket.destroy());
+    // Received over IPC, the socket starts reading at once: nothing may be read here that the
+    // worker would not get.
+    const more = stopReading(socket);
+    this.deal(socket, message.key, Buffer.concat([Buffer.from(message.head, "latin1"), ...more]));
+  }
+
   /** Listens on host:port; resolves with the bound port. */
   listen(port: number, host: string): Promise<number> {
     // Paused: nothing is read from a socket the primary hands on, so nothing read can be lost.
@@ -172,7 +195,7 @@ export class ConnectionDealer {
     const flight = { worker, key, ...(head ? { head } : {}) };
     this.inFlight.set(socket, flight);
     this.inFlightBy.set(worker, queued + 1);
-    const message: DealtConnection = { type: DEALT_CONNECTION, ...(head && head.length > 0 ? { head: head.toString("latin1") } : {}) };
+    const message: DealtConnection = { type: DEALT_CONNECTION, key, ...(head && head.length > 0 ? { head: head.toString("latin1") } : {}) };
     const handle = (socket as unknown as { _handle: { close(): void } | null })._handle;
     worker.send(message, socket, (err) => {
       if (this.inFlight.get(socket) !== flight) return; // dealt again meanwhile
@@ -239,12 +262,7 @@ function readHead(socket: Socket, done: (head: Buffer | null) => void): void {
   };
   const finish = () => {
     stop();
-    socket.pause();
-    while (socket.readableLength > 0) chunks.push(socket.read() as Buffer);
-    // Then stop the handle reading (read() may have started it): what it read after the socket
-    // is handed on would be lost. pause() alone lets it read on up to the stream's high-water mark.
-    (socket as unknown as { _handle?: { readStop?(): number } })._handle?.readStop?.();
-    done(Buffer.concat(chunks));
+    done(Buffer.concat([...chunks, ...stopReading(socket)]));
   };
   const onData = (chunk: Buffer) => {
     chunks.push(chunk);

@@ -8,7 +8,7 @@ import { usage } from "./config-schema.js";
 import { ConfigError, effectiveConfig, loadConfig, toServerOptions } from "./config.js";
 import { readDenyFile } from "./deny-file.js";
 import { createLogOutput } from "./log-output.js";
-import { DEALT_CONNECTION, WORKER_READY, type DealtConnection } from "./connection-dealer.js";
+import { DEALT_CONNECTION, HANDED_BACK, WORKER_READY, type DealtConnection, type HandedBack } from "./connection-dealer.js";
 import { DEALT_PORT_ENV, parseWorkers, runPrimary, WORKER_SLOT_ENV, workerMetricsPort, workerMetricsPortsProblem, WORKERS_NEED_REDIS } from "./workers.js";
 import { redactedUrl } from "../store/redis-store.js";
 
@@ -59,7 +59,15 @@ export async function serve(argv: string[]): Promise<void> {
     process.on("message", (message: Partial<DealtConnection> | null, socket?: Socket) => {
       if (message?.type !== DEALT_CONNECTION) return;
       // The socket is missing when it closed on its way from the primary.
-      if (socket) server.takeSocket(socket, typeof message.head === "string" ? Buffer.from(message.head, "latin1") : undefined);
+      if (!socket) return;
+      const head = typeof message.head === "string" ? Buffer.from(message.head, "latin1") : undefined;
+      const handBack = (handed: Socket, handedHead: Buffer, key: string) => {
+        const back: HandedBack = { type: HANDED_BACK, key, head: handedHead.toString("latin1") };
+        process.send?.(back, handed, (err: Error | null) => {
+          if (err) handed.destroy();
+        });
+      };
+      server.takeSocket(socket, head, typeof message.key === "string" ? { key: message.key, handBack } : undefined);
     });
     process.send?.({ type: WORKER_READY });
   }

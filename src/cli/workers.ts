@@ -1,7 +1,8 @@
 import cluster, { type Worker } from "node:cluster";
 import { availableParallelism } from "node:os";
 import type { ClientAddressOptions } from "../server/client-address.js";
-import { ConnectionDealer, WORKER_READY } from "./connection-dealer.js";
+import type { Socket } from "node:net";
+import { ConnectionDealer, HANDED_BACK, WORKER_READY, type HandedBack } from "./connection-dealer.js";
 
 /** Parses `--workers`: a whole number >= 1, or "auto" (one per core). Default 1. */
 export function parseWorkers(raw: string | undefined): number {
@@ -63,8 +64,9 @@ export async function runPrimary(count: number, listen: { host: string; port: nu
     const worker = cluster.fork({ [DEALT_PORT_ENV]: String(port), [WORKER_SLOT_ENV]: String(slot) });
     dealer.seat(slot, worker);
     startedAt.set(worker, Date.now());
-    worker.on("message", (message: { type?: unknown } | null) => {
+    worker.on("message", (message: { type?: unknown } | null, socket?: Socket) => {
       if (message?.type === WORKER_READY) dealer.markReady(worker);
+      else if (message?.type === HANDED_BACK && socket) dealer.handedBack(socket, message as HandedBack);
     });
   };
   for (let slot = 0; slot < count; slot++) fork(slot);
@@ -87,7 +89,12 @@ export async function runPrimary(count: number, listen: { host: string; port: nu
     console.log(`${signal}: stopping ${startedAt.size} worker(s)`);
     dealer.close();
     for (const worker of startedAt.keys()) worker.process.kill(signal);
-    const force = setTimeout(() => process.exit(1), 15_000);
+    // A worker still there after 15 s (stopped, or stuck) is killed: left behind, a stopped one
+    // outlived the primary and held its port's clients until someone sent it SIGCONT.
+    const force = setTimeout(() => {
+      for (const worker of startedAt.keys()) worker.process.kill("SIGKILL");
+      process.exit(1);
+    }, 15_000);
     force.unref();
   };
   process.on("SIGTERM", () => stop("SIGTERM"));

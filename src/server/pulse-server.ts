@@ -33,6 +33,7 @@ import { Metrics } from "./metrics.js";
 import { ConnectionFigures } from "./metrics-sources.js";
 import { timedStore } from "./timed-store.js";
 import { listenForOps, opsRoutes } from "./ops-routes.js";
+import { DealtSockets, type HandBack } from "./dealt-sockets.js";
 
 export interface ServerStats {
   connections: number;
@@ -63,8 +64,10 @@ export interface PulseServer {
   /**
    * Serves a TCP connection accepted elsewhere (`listen: false`), as if accepted here: `head`
    * holds what was already read from it. Over the server's socket limit it is closed at once.
+   * `dealt`: the client key it was dealt by, and how to give back an upgrade of another client
+   * (see DealtSockets).
    */
-  takeSocket(socket: Socket, head?: Buffer): void;
+  takeSocket(socket: Socket, head?: Buffer, dealt?: { key: string; handBack: HandBack }): void;
   /** Stop accepting, tell clients to come back after a randomized delay, close everything. */
   close(): Promise<void>;
 }
@@ -244,7 +247,10 @@ export async function startServer(
     options.log(`connection ${conn.sessionId} opened`, { event: "connection_opened", conn: conn.sessionId, ip: client.ip, limitKey: key });
   };
 
+  const dealtSockets = new DealtSockets(options);
   http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Another worker's client on a proxy socket dealt here: it goes back, counted nowhere here.
+    if (dealtSockets.handedBack(req, socket as Socket, head)) return;
     // A shared function, not a closure: a closure here would keep this scope (the upgrade
     // request included) alive for as long as the socket lives.
     socket.on("error", destroyOnError);
@@ -295,13 +301,25 @@ export async function startServer(
   const port = typeof address === "object" && address ? address.port : options.port;
   // Sockets taken from elsewhere skip net.Server's accept, where http.maxConnections is checked.
   let takenOpen = 0;
-  const takeSocket = (socket: Socket, head?: Buffer): void => {
+  const takeSocket = (socket: Socket, head?: Buffer, dealt?: { key: string; handBack: HandBack }): void => {
     if (draining || takenOpen >= http.maxConnections) {
       socket.destroy();
       return;
     }
     takenOpen++;
-    socket.once("close", () => takenOpen--);
+    let counted = true;
+    const release = () => {
+      if (counted) takenOpen--;
+      counted = false;
+    };
+    socket.once("close", release);
+    if (dealt) {
+      dealtSockets.take(socket, dealt.key, (handed, handedHead, key) => {
+        release();
+        handed.off("close", release);
+        dealt.handBack(handed, handedHead, key);
+      });
+    }
     if (head !== undefined && head.length > 0) socket.unshift(head);
     http.emit("connection", socket);
   };

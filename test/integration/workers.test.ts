@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -234,6 +234,59 @@ describe("pulse serve --workers", () => {
     }
   });
 
+  it("re-deals an upgrade that a trusted proxy sends on a socket dealt by another client's request", async () => {
+    // A proxy that keeps upstream sockets alive can send one client's upgrade on a socket the
+    // primary dealt by another client's page load. Before, the upgrade was counted by that other
+    // client's worker: a client holding its whole cap on its own worker got as many again there.
+    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--max-connections-per-ip", "3", "--trusted-proxy", "127.0.0.7", "--log-level", "debug"], readyTimeoutMs: 60_000 });
+    const open: WebSocket[] = [];
+    const sockets: Socket[] = [];
+    try {
+      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
+      // Two clients the primary deals to different workers.
+      const [a, b] = [slotAddress(0), slotAddress(1)];
+      for (let i = 0; i < 3; i++) open.push(opened(await tryUpgrade(server.wsUrl, "127.0.0.7", { "x-forwarded-for": b })));
+      // A page load for a, then an upgrade on the same socket.
+      const upgradeAfterPageLoad = async (upgrading: string): Promise<string> => {
+        const socket = connect({ host: "127.0.0.1", port: server.port, localAddress: "127.0.0.7" });
+        sockets.push(socket);
+        socket.on("error", () => {});
+        const reply = replies(socket);
+        socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: ${a}\r\n\r\n`);
+        assert.match(await reply.next(), /^HTTP\/1\.1 200/);
+        socket.write(upgradeRequest(upgrading));
+        return reply.next();
+      };
+      // b's fourth connection is over its cap of 3, wherever the socket was dealt first.
+      assert.match(await upgradeAfterPageLoad(b), /^HTTP\/1\.1 429/);
+      // And one of a fresh client on such a socket opens, on the worker of its own address.
+      const c = slotAddress(1, 1);
+      assert.match(await upgradeAfterPageLoad(c), /^HTTP\/1\.1 101/);
+      await waitFor(() => workerPids(server, "connection_opened", c).length === 1, "c's connection logged", 10_000);
+      assert.deepEqual(workerPids(server, "connection_opened", c), [workerPids(server, "connection_opened", b)[0]]);
+    } finally {
+      for (const ws of open) ws.terminate();
+      for (const s of sockets) s.destroy();
+      await server.stop();
+      await server.dispose();
+    }
+  });
+
+  it("on SIGTERM, kills a worker that has not ended 15 s later, rather than leave it behind", async () => {
+    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url], readyTimeoutMs: 60_000 });
+    let stopped = 0;
+    try {
+      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
+      stopped = workerPids(server, "server_listening")[0]!;
+      process.kill(stopped, "SIGSTOP");
+      await server.stop(); // SIGTERM; the primary waits 15 s for its workers
+      await waitFor(() => !alive(stopped), "the stopped worker gone", 5_000);
+    } finally {
+      if (stopped && alive(stopped)) process.kill(stopped, "SIGKILL");
+      await server.dispose();
+    }
+  });
+
   it("passes SIGHUP on with a deny file, so every worker reloads it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pulse-deny-"));
     const file = join(dir, "deny.txt");
@@ -309,4 +362,47 @@ async function freePortPair(): Promise<number> {
     }
   }
   throw new Error("no two free ports in a row on 127.0.0.1 in 50 tries");
+}
+
+/** The `nth` address of 198.51.100.0/24 that the primary deals to `slot` of two (see hashOf). */
+function slotAddress(slot: number, nth = 0): string {
+  const all = Array.from({ length: 254 }, (_, i) => `198.51.100.${i + 1}`).filter((a) => hashOf(a) % 2 === slot);
+  return all[nth]!;
+}
+
+/** A WebSocket upgrade request for `client`, as a trusted proxy sends it. */
+const upgradeRequest = (client: string): string =>
+  `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: pulse.v1\r\nX-Forwarded-For: ${client}\r\n\r\n`;
+
+/** The responses read from a raw socket, one head (and its body, if it came with it) per next(). */
+function replies(socket: Socket): { next(): Promise<string> } {
+  let buffered = "";
+  const waiting: Array<(text: string) => void> = [];
+  socket.on("data", (d: Buffer) => {
+    buffered += d.toString("latin1");
+    const end = buffered.indexOf("\r\n\r\n");
+    if (end < 0 || waiting.length === 0) return;
+    const headText = buffered.slice(0, end);
+    let stop = end + 4 + Number(/content-length: *(\d+)/i.exec(headText)?.[1] ?? 0);
+    if (/transfer-encoding: *chunked/i.test(headText)) {
+      const last = buffered.indexOf("\r\n0\r\n\r\n", end);
+      if (last < 0) return;
+      stop = last + 7;
+    }
+    if (buffered.length < stop) return;
+    const text = buffered.slice(0, stop);
+    buffered = buffered.slice(stop);
+    waiting.shift()!(text);
+  });
+  return { next: () => new Promise((resolve, reject) => { waiting.push(resolve); setTimeout(() => reject(new Error("no response within 10 s")), 10_000).unref(); }) };
+}
+
+/** Whether a process exists (a zombie counts as gone: its parent ended). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] !== "Z";
+  } catch {
+    return false;
+  }
 }
