@@ -296,6 +296,8 @@ describe("pulse serve --workers", () => {
     const clients: RawClient[] = [];
     try {
       await waitFor(async () => (await probe.smembers("pulse:nodes")).length === 2, "two worker nodes in Redis", 30_000, 100);
+      // Listening: ready for the primary, which deals to a worker still starting none of its addresses.
+      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
       // The primary deals connections by address: eight addresses reach both workers.
       for (let i = 0; i < 8; i++) clients.push(await RawClient.hello(server.wsUrl, `t${i}`, undefined, undefined, `127.0.0.${30 + i}`));
       await waitFor(() => workerPids(server, "connection_ready").length === 8, "eight connections ready", 10_000);
