@@ -237,8 +237,8 @@ export class PulseClient extends Emitter<PulseClientEvents> {
   }
 
   /**
-   * Asks for a page of the room's online list (code-unit order, after `after`); the names are
-   * added to `online(room)` and an `online` event follows.
+   * Asks for a page of the room's online list (code-unit order, after `after`); a page from the
+   * start replaces `online(room)`, a later one adds its names, and an `online` event follows.
    */
   who(room: string, after?: string, limit?: number): void {
     if (!this.isReady()) return;
@@ -499,7 +499,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
         this.awaitingJoined.delete(m.room);
         const resumedFrom = this.resumedFrom.get(m.room);
         this.resumedFrom.delete(m.room);
-        const first = this.rooms.joined(m.room, m.seq, m.recovered, m.online, m.onlineCount);
+        const first = this.rooms.joined(m.room, m.seq, m.recovered, m.online, m.onlineCount, this.nextSampleAt());
         // Not replayed: page back through history to what we had, so nothing is lost.
         if (!m.recovered && resumedFrom !== undefined) this.backfill.open(m.room, resumedFrom, m.messages[0]?.seq ?? m.seq + 1);
         // A gap's pages are asked once its room is joined (this one's, or one still open).
@@ -535,8 +535,10 @@ export class PulseClient extends Emitter<PulseClientEvents> {
           }
         }
         // Names come only while a room is small, so after a large spell the names we hold may
-        // disagree with the count: one `who` from the start brings the whole list back.
-        if (m.changes.length > 0 && this.rooms.listDrifted(m.room) && !this.whoPending.has(m.room)) {
+        // disagree with the count: one `who` from the start brings the whole list back. In a
+        // large room a count that moved may mean a name in our sample left: a fresh first page,
+        // at most once per onlineSampleRefreshMs (jittered, so a full room does not ask at once).
+        if (!this.whoPending.has(m.room) && (m.changes.length > 0 ? this.rooms.listDrifted(m.room) : this.rooms.sampleDue(m.room, this.clock.now()))) {
           this.whoPending.add(m.room);
           this.who(m.room);
         }
@@ -544,7 +546,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       case "who":
         this.whoPending.delete(m.room);
         this.rooms.setOnlineCount(m.room, m.count);
-        this.rooms.whoPage(m.room, m.online, this.whoAfter.get(m.room) === undefined, m.more);
+        this.rooms.whoPage(m.room, m.online, this.whoAfter.get(m.room) === undefined, this.nextSampleAt());
         this.whoAfter.delete(m.room);
         return this.emitOnline(m.room, m);
       case "goaway":
@@ -616,6 +618,12 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     this.window.reset();
     this.pump();
     this.scheduleCheck();
+  }
+
+  /** When a large room's sample of names just received may be asked for again: 1 to 1.5 refresh periods on. */
+  private nextSampleAt(): number {
+    const every = this.options.onlineSampleRefreshMs ?? 30_000;
+    return this.clock.now() + every + Math.floor(Math.random() * (every / 2));
   }
 
   private emitOnline(room: string, page?: { online: string[]; more: boolean }): void {

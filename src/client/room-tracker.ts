@@ -9,6 +9,8 @@ interface RoomView {
   onlineCount: number;
   /** Whether a `joined` was ever received (first join vs. rejoin after reconnect). */
   everJoined: boolean;
+  /** When a large room's sample of names may be asked for again (clock ms; see `sampleDue`). */
+  sampleDueAt: number;
 }
 
 /** The rooms the client is in, and how far into each it has read. */
@@ -19,7 +21,7 @@ export class RoomTracker {
 
   add(room: string): boolean {
     if (this.rooms.has(room)) return false;
-    this.rooms.set(room, { lastSeq: 0, online: new Set(), onlineCount: 0, everJoined: false });
+    this.rooms.set(room, { lastSeq: 0, online: new Set(), onlineCount: 0, everJoined: false, sampleDueAt: 0 });
     return true;
   }
   remove(room: string): void {
@@ -43,14 +45,15 @@ export class RoomTracker {
     return this.rooms.get(room)?.onlineCount ?? 0;
   }
 
-  /** Records a `joined`; returns whether it was the first. */
-  joined(room: string, latestSeq: number, recovered: boolean, online: string[], onlineCount: number): boolean {
+  /** Records a `joined` (its names a fresh sample, next due at `sampleDueAt`); returns whether it was the first. */
+  joined(room: string, latestSeq: number, recovered: boolean, online: string[], onlineCount: number, sampleDueAt: number): boolean {
     const v = this.rooms.get(room);
     if (!v) return false;
     const first = !v.everJoined;
     v.everJoined = true;
     v.online = new Set(online);
     v.onlineCount = onlineCount;
+    v.sampleDueAt = sampleDueAt;
     // Not recovered: the view restarts from the page the server sent, which ends at latestSeq.
     if (!recovered) v.lastSeq = latestSeq;
     return first;
@@ -75,18 +78,34 @@ export class RoomTracker {
     if (v) v.onlineCount = count;
   }
 
-  /** A `who` page: a first page that is also the last is the whole list; any other adds names. */
-  whoPage(room: string, names: string[], fromStart: boolean, more: boolean): void {
+  /**
+   * A `who` page. A first page replaces the names held (the whole list when it is also the
+   * last, else a fresh sample, next due at `sampleDueAt`); a later page adds its names.
+   */
+  whoPage(room: string, names: string[], fromStart: boolean, sampleDueAt: number): void {
     const v = this.rooms.get(room);
     if (!v) return;
-    if (fromStart && !more) v.online = new Set(names);
-    else for (const name of names) v.online.add(name);
+    if (fromStart) {
+      v.online = new Set(names);
+      v.sampleDueAt = sampleDueAt;
+    } else {
+      for (const name of names) v.online.add(name);
+    }
   }
 
   /** Whether the names known disagree with the count (the room was large for a while). */
   listDrifted(room: string): boolean {
     const v = this.rooms.get(room);
     return v !== undefined && v.online.size !== v.onlineCount;
+  }
+
+  /**
+   * Whether a large room's sample of names is due to be asked for again at `now`: a count-only
+   * `presence` says only how many came and went, so names in the sample may have left.
+   */
+  sampleDue(room: string, now: number): boolean {
+    const v = this.rooms.get(room);
+    return v !== undefined && v.online.size !== v.onlineCount && now >= v.sampleDueAt;
   }
 
   /** Applies a presence change; false when it changed nothing (already known). */

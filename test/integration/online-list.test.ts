@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { testServer, testClient } from "../support/test-server.js";
 import { RawClient } from "../support/raw-client.js";
 import { sleep, waitFor } from "../support/wait.js";
+import WebSocket from "ws";
+import type { WebSocketFactory } from "../../src/client/index.js";
 
 /** `n` raw clients named p00, p01, ... each in `room`; resolves once all are joined. */
 async function crowd(url: string, room: string, n: number, prefix = "p"): Promise<RawClient[]> {
@@ -151,6 +153,41 @@ describe("online list: a count and pages, so filling a room costs O(n)", () => {
       crowdOf.push(...(await crowd(server.url, "r", 1, "late")));
       await waitFor(() => c.online("r").sort().join() === ["ada", "late00", "p04"].join(), `the whole list (have ${c.online("r")})`, 3_000);
       assert.equal(c.onlineCount("r"), 3);
+    } finally {
+      c.close();
+      for (const m of crowdOf) m.close();
+      await server.close();
+    }
+  });
+
+  it("the client library asks again for a large room's sample of names when its count moves, at most once per onlineSampleRefreshMs", async () => {
+    const server = await testServer({ onlineListMax: 3, largeRoomPresenceMs: 200, presenceBatchMs: 20 });
+    // Counts the `who` requests the client sends.
+    let whoSent = 0;
+    class CountingSocket extends WebSocket {
+      override send(data: unknown, ...rest: unknown[]): void {
+        if (String(data).includes('"type":"who"')) whoSent++;
+        (super.send as (...args: unknown[]) => void)(data, ...rest);
+      }
+    }
+    const crowdOf = await crowd(server.url, "r", 5);
+    const c = testClient(server.url, "ada", { onlineSampleRefreshMs: 1_500, WebSocket: CountingSocket as unknown as WebSocketFactory });
+    try {
+      c.join("r");
+      await waitFor(() => c.onlineCount("r") === 6, "joined");
+      assert.deepEqual(c.online("r").sort(), ["p00", "p01", "p02"], "the first page of names, as of the last presence batch");
+      await sleep(2_300); // past the sample's due time (1.5 s plus up to half of it)
+      // p00 leaves: the count frame names nobody, so the client asks for a fresh first page.
+      crowdOf[0]!.close();
+      await waitFor(() => c.onlineCount("r") === 5 && !c.online("r").includes("p00"), `p00 gone from the sample (have ${c.online("r")})`, 3_000);
+      assert.deepEqual(c.online("r").sort(), ["ada", "p01", "p02"]);
+      assert.equal(whoSent, 1);
+      // p01 leaves within the refresh period: the count moves, the sample waits its turn.
+      crowdOf[1]!.close();
+      await waitFor(() => c.onlineCount("r") === 4, "count 4", 3_000);
+      await sleep(100);
+      assert.equal(whoSent, 1, "no second `who` within onlineSampleRefreshMs");
+      assert.ok(c.online("r").includes("p01"), "the sample lags within its bound");
     } finally {
       c.close();
       for (const m of crowdOf) m.close();
