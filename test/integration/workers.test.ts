@@ -37,10 +37,9 @@ describe("pulse serve --workers", () => {
   });
 
   it("runs N workers on one port that serve one chat through Redis", async () => {
-    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--quiet"], readyTimeoutMs: 60_000 });
     const probe = new Redis(redis.url);
     const clients: PulseClient[] = [];
-    try {
+    await withWorkers([], async (server) => {
       // Both workers registered as nodes in Redis.
       await waitFor(async () => (await probe.smembers("pulse:nodes")).length === 2, "two worker nodes in Redis", 30_000, 100);
       const got = new Map<string, ChatMessage[]>();
@@ -57,52 +56,30 @@ describe("pulse serve --workers", () => {
       const reference = got.get("kim")!.map((m) => `${m.seq} ${m.text}`);
       for (const list of got.values()) assert.deepEqual(list.map((m) => `${m.seq} ${m.text}`), reference);
       assert.deepEqual(got.get("kim")!.map((m) => m.seq), Array.from({ length: 20 }, (_, i) => i + 1));
-    } finally {
+    }).finally(() => {
       for (const c of clients) c.close();
       probe.disconnect();
-      await server.stop();
-      await server.dispose();
-    }
+    });
   });
 
   it("counts an address's connections whole: the primary deals all of them to one worker", async () => {
     // Before, node:cluster dealt connections in turn and each worker counted only its share:
     // with two workers one address held twice the cap.
-    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--max-connections-per-ip", "5", "--log-level", "debug"], readyTimeoutMs: 60_000 });
-    const open: WebSocket[] = [];
-    try {
-      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
-      const statuses: Array<number | "open"> = [];
-      for (let i = 0; i < 10; i++) {
-        const outcome = await tryUpgrade(server.wsUrl, "127.0.0.5");
-        if ("ws" in outcome) open.push(outcome.ws);
-        statuses.push("ws" in outcome ? "open" : outcome.status);
-      }
+    await withWorkers(["--max-connections-per-ip", "5", "--log-level", "debug"], async (server, open) => {
+      const statuses = await upgradeStatuses(server.wsUrl, 10, open, "127.0.0.5");
       assert.deepEqual(statuses, [...Array<string>(5).fill("open"), ...Array<number>(5).fill(429)]);
       await waitFor(() => workerPids(server, "connection_opened", "127.0.0.5").length === 5, "five connections logged", 10_000);
       assert.equal(new Set(workerPids(server, "connection_opened", "127.0.0.5")).size, 1, "one worker serves the address");
       // Other addresses still reach both workers.
       for (let a = 10; a < 26; a++) open.push(opened(await tryUpgrade(server.wsUrl, `127.0.0.${a}`)));
       await waitFor(() => new Set(workerPids(server, "connection_opened")).size === 2, "sixteen addresses spread over both workers", 10_000);
-    } finally {
-      for (const ws of open) ws.terminate();
-      await server.stop();
-      await server.dispose();
-    }
+    });
   });
 
   it("behind a trusted proxy, deals by the address X-Forwarded-For names", async () => {
-    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--max-connections-per-ip", "3", "--trusted-proxy", "127.0.0.7", "--log-level", "debug"], readyTimeoutMs: 60_000 });
-    const open: WebSocket[] = [];
-    try {
-      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
+    await withWorkers(["--max-connections-per-ip", "3", "--trusted-proxy", "127.0.0.7", "--log-level", "debug"], async (server, open) => {
       for (const client of ["198.51.100.7", "198.51.100.8", "203.0.113.9"]) {
-        const statuses: Array<number | "open"> = [];
-        for (let i = 0; i < 6; i++) {
-          const outcome = await tryUpgrade(server.wsUrl, "127.0.0.7", { "x-forwarded-for": `10.9.9.9, ${client}` });
-          if ("ws" in outcome) open.push(outcome.ws);
-          statuses.push("ws" in outcome ? "open" : outcome.status);
-        }
+        const statuses = await upgradeStatuses(server.wsUrl, 6, open, "127.0.0.7", { "x-forwarded-for": `10.9.9.9, ${client}` });
         assert.deepEqual(statuses, [...Array<string>(3).fill("open"), ...Array<number>(3).fill(429)], client);
         await waitFor(() => workerPids(server, "connection_opened", client).length === 3, `three connections of ${client} logged`, 10_000);
         assert.equal(new Set(workerPids(server, "connection_opened", client)).size, 1, `one worker serves ${client}`);
@@ -113,18 +90,11 @@ describe("pulse serve --workers", () => {
       // A chat through the proxy works: the head the primary read reached the worker whole.
       const c = await RawClient.hello(server.wsUrl, "proxied", undefined, { "x-forwarded-for": "192.0.2.44" }, "127.0.0.7");
       c.close();
-    } finally {
-      for (const ws of open) ws.terminate();
-      await server.stop();
-      await server.dispose();
-    }
+    });
   });
 
   it("a worker that stops and then dies leaves no connection hanging, and its replacement takes its addresses", async () => {
-    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--log-level", "debug"], readyTimeoutMs: 60_000 });
-    const open: WebSocket[] = [];
-    try {
-      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
+    await withWorkers(["--log-level", "debug"], async (server, open) => {
       // A worker is replaced only after it lived 5 s (one that dies sooner would only crash again).
       await new Promise((resolve) => setTimeout(resolve, 5_500));
       // Addresses the primary deals to one slot (see hashOf), and the worker sitting in it.
@@ -153,21 +123,14 @@ describe("pulse serve --workers", () => {
       open.push(opened(await tryUpgrade(server.wsUrl, inSlot[5]!)));
       await waitFor(() => workerPids(server, "connection_opened", inSlot[5]).length === 1, "the last connection logged", 10_000);
       assert.deepEqual(workerPids(server, "connection_opened", inSlot[5]), [replacement]);
-    } finally {
-      for (const ws of open) ws.terminate();
-      await server.stop();
-      await server.dispose();
-    }
+    });
   });
 
   for (const given of ["a port", "0"] as const) it(`gives every worker a metrics port of its own (--metrics-port ${given}), each scrape answered by that worker`, async () => {
     // Before, the workers shared --metrics-port and each scrape was answered by another worker in
     // turn: one series mixed two processes' counters. With 0 (any free port) they shared one too.
     const base = given === "0" ? 0 : await freePortPair();
-    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--metrics-port", String(base)], readyTimeoutMs: 60_000 });
-    const open: WebSocket[] = [];
-    try {
-      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
+    await withWorkers(["--metrics-port", String(base)], async (server, open) => {
       const ports = server.output().split("\n").filter((line) => line.includes('"event":"server_listening"')).map((line) => (JSON.parse(line) as { metricsPort: number }).metricsPort);
       if (base !== 0) assert.deepEqual(ports.sort(), [base, base + 1]);
       else assert.equal(new Set(ports.filter((p) => p > 0)).size, 2, `two ports: ${ports.join(", ")}`);
@@ -177,11 +140,7 @@ describe("pulse serve --workers", () => {
       for (let round = 0; round < 3; round++) for (const port of ports) seen.set(port, [...(seen.get(port) ?? []), await opened3(port)]);
       // One worker served the address: its port says 3 every time, the other's 0 every time.
       assert.deepEqual([...seen.values()].map((v) => v.join(",")).sort(), ["0,0,0", "3,3,3"]);
-    } finally {
-      for (const ws of open) ws.terminate();
-      await server.stop();
-      await server.dispose();
-    }
+    });
   });
 
   it("refuses at start metrics ports the workers cannot have, naming them", () => {
@@ -198,10 +157,7 @@ describe("pulse serve --workers", () => {
   it("reads at most 1,024 trusted proxy sockets' heads at once, and closes a head not whole within 10 s", async () => {
     // Before, a trusted range's sockets that never finished a head were all held by the primary
     // (3,000 held 3,000 descriptors), then handed to a worker that held them 10 s more.
-    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--trusted-proxy", "127.0.0.7"], readyTimeoutMs: 60_000 });
-    const sockets: Socket[] = [];
-    try {
-      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
+    await withWorkers(["--trusted-proxy", "127.0.0.7"], async (server, sockets) => {
       const closedAt: number[] = [];
       const start = Date.now();
       for (let i = 0; i < 1_100; i++) {
@@ -227,29 +183,21 @@ describe("pulse serve --workers", () => {
         bare.write("GET / HTTP/1.1\nHost: 127.0.0.1\n\n");
       });
       assert.ok(Date.now() - sent < 5_000, `closed after ${Date.now() - sent} ms`);
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      await server.stop();
-      await server.dispose();
-    }
+    });
   });
 
   it("re-deals an upgrade that a trusted proxy sends on a socket dealt by another client's request", async () => {
     // A proxy that keeps upstream sockets alive can send one client's upgrade on a socket the
     // primary dealt by another client's page load. Before, the upgrade was counted by that other
     // client's worker: a client holding its whole cap on its own worker got as many again there.
-    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--max-connections-per-ip", "3", "--trusted-proxy", "127.0.0.7", "--log-level", "debug"], readyTimeoutMs: 60_000 });
-    const open: WebSocket[] = [];
-    const sockets: Socket[] = [];
-    try {
-      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
+    await withWorkers(["--max-connections-per-ip", "3", "--trusted-proxy", "127.0.0.7", "--log-level", "debug"], async (server, open) => {
       // Two clients the primary deals to different workers.
       const [a, b] = [slotAddress(0), slotAddress(1)];
       for (let i = 0; i < 3; i++) open.push(opened(await tryUpgrade(server.wsUrl, "127.0.0.7", { "x-forwarded-for": b })));
       // A page load for a, then an upgrade on the same socket.
       const upgradeAfterPageLoad = async (upgrading: string): Promise<string> => {
         const socket = connect({ host: "127.0.0.1", port: server.port, localAddress: "127.0.0.7" });
-        sockets.push(socket);
+        open.push(socket);
         socket.on("error", () => {});
         const reply = replies(socket);
         socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: ${a}\r\n\r\n`);
@@ -264,40 +212,27 @@ describe("pulse serve --workers", () => {
       assert.match(await upgradeAfterPageLoad(c), /^HTTP\/1\.1 101/);
       await waitFor(() => workerPids(server, "connection_opened", c).length === 1, "c's connection logged", 10_000);
       assert.deepEqual(workerPids(server, "connection_opened", c), [workerPids(server, "connection_opened", b)[0]]);
-    } finally {
-      for (const ws of open) ws.terminate();
-      for (const s of sockets) s.destroy();
-      await server.stop();
-      await server.dispose();
-    }
+    });
   });
 
   it("on SIGTERM, kills a worker that has not ended 15 s later, rather than leave it behind", async () => {
-    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url], readyTimeoutMs: 60_000 });
     let stopped = 0;
-    try {
-      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
+    await withWorkers([], async (server) => {
       stopped = workerPids(server, "server_listening")[0]!;
       process.kill(stopped, "SIGSTOP");
       await server.stop(); // SIGTERM; the primary waits 15 s for its workers
       await waitFor(() => !alive(stopped), "the stopped worker gone", 5_000);
-    } finally {
+    }).finally(() => {
       if (stopped && alive(stopped)) process.kill(stopped, "SIGKILL");
-      await server.dispose();
-    }
+    });
   });
 
   it("passes SIGHUP on with a deny file, so every worker reloads it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pulse-deny-"));
     const file = join(dir, "deny.txt");
     writeFileSync(file, "# nobody yet\n");
-    const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, "--deny-file", file], readyTimeoutMs: 60_000 });
-    const probe = new Redis(redis.url);
     const clients: RawClient[] = [];
-    try {
-      await waitFor(async () => (await probe.smembers("pulse:nodes")).length === 2, "two worker nodes in Redis", 30_000, 100);
-      // Listening: ready for the primary, which deals to a worker still starting none of its addresses.
-      await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
+    await withWorkers(["--deny-file", file], async (server, open) => {
       // The primary deals connections by address: eight addresses reach both workers.
       for (let i = 0; i < 8; i++) clients.push(await RawClient.hello(server.wsUrl, `t${i}`, undefined, undefined, `127.0.0.${30 + i}`));
       await waitFor(() => workerPids(server, "connection_ready").length === 8, "eight connections ready", 10_000);
@@ -305,22 +240,42 @@ describe("pulse serve --workers", () => {
       writeFileSync(file, "127.0.0.0/26\n");
       process.kill(server.pid!, "SIGHUP");
       for (const c of clients) assert.equal((await c.waitClosed(10_000)).code, 4500);
-      const statuses = [];
-      for (let i = 0; i < 4; i++) {
-        const outcome = await tryUpgrade(server.wsUrl, "127.0.0.3");
-        if ("ws" in outcome) outcome.ws.terminate();
-        statuses.push("ws" in outcome ? "open" : outcome.status);
-      }
-      assert.deepEqual(statuses, [403, 403, 403, 403]);
-    } finally {
+      assert.deepEqual(await upgradeStatuses(server.wsUrl, 4, open, "127.0.0.3"), [403, 403, 403, 403]);
+    }).finally(() => {
       for (const c of clients) c.close();
-      probe.disconnect();
-      await server.stop();
-      await server.dispose();
       rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
+
+/**
+ * Runs `body` against `pulse serve --workers 2` on the test's Redis with `args`, once both
+ * workers listen (the primary deals only to a worker that is ready); then closes what `body`
+ * put in `open` and stops the server, however `body` ended.
+ */
+async function withWorkers(args: string[], body: (server: ServerProcess, open: Array<WebSocket | Socket>) => Promise<void>): Promise<void> {
+  const server = await ServerProcess.start({ args: ["--workers", "2", "--redis", redis.url, ...args], readyTimeoutMs: 60_000 });
+  const open: Array<WebSocket | Socket> = [];
+  try {
+    await waitFor(() => new Set(workerPids(server, "server_listening")).size === 2, "both workers listening", 30_000);
+    await body(server, open);
+  } finally {
+    for (const s of open) "terminate" in s ? s.terminate() : s.destroy();
+    await server.stop();
+    await server.dispose();
+  }
+}
+
+/** `n` upgrades one after another from `from`, each "open" (kept in `open`) or its HTTP status. */
+async function upgradeStatuses(url: string, n: number, open: Array<WebSocket | Socket>, from: string, headers?: Record<string, string>): Promise<Array<number | "open">> {
+  const statuses: Array<number | "open"> = [];
+  for (let i = 0; i < n; i++) {
+    const outcome = await tryUpgrade(url, from, headers);
+    if ("ws" in outcome) open.push(outcome.ws);
+    statuses.push("ws" in outcome ? "open" : outcome.status);
+  }
+  return statuses;
+}
 
 /** The pid of the worker behind each log line of `event` (for `ip`, when given). */
 function workerPids(server: ServerProcess, event: string, ip?: string): number[] {
