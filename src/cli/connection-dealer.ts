@@ -2,6 +2,7 @@ import type { Worker } from "node:cluster";
 import { createServer, type Server, type Socket } from "node:net";
 import { affinityKeyReader, type ClientAddressOptions } from "../server/client-address.js";
 import { stopReading } from "../server/stop-reading.js";
+import { DEALER_CLOSE_REASONS, type DealerCloseReason, type PrimaryStats } from "./primary-metrics.js";
 
 /** The primary's message that hands a worker a connection (the socket goes with it). */
 export const DEALT_CONNECTION = "pulse:connection";
@@ -55,6 +56,14 @@ const WAITING_LIMIT = 4_096;
  * a file descriptor of the primary's, until the primary could accept nothing for anyone.
  */
 const IN_FLIGHT_LIMIT = 4_096;
+/**
+ * How long a connection may wait for a worker, held while none is ready or queued behind a
+ * socket the worker has not acknowledged: then it is closed (its client tries again). A worker
+ * that has left one unacknowledged that long (stopped, or its event loop stuck) is passed over,
+ * its addresses dealt to the next ready worker, until it acknowledges again: without that, its
+ * clients' retries came back to it and hung, a slot's worth of clients never connecting.
+ */
+export const WAIT_LIMIT_MS = 10_000;
 
 const HEAD_END = Buffer.from("\r\n\r\n");
 /** A head with bare line feeds ends here; the worker's parser refuses it at once (400). */
@@ -78,14 +87,14 @@ const BARE_HEAD_END = Buffer.from("\n\n");
 export class ConnectionDealer {
   private readonly seats: Array<Worker | null>;
   private readonly ready = new Set<Worker>();
-  private readonly waiting: Array<{ socket: Socket; key: string; head?: Buffer }> = [];
+  private readonly waiting: Array<{ socket: Socket; key: string; head?: Buffer; since: number }> = [];
   /**
    * Sockets handed to a worker whose send has not completed. Node queues a socket behind the one
    * a worker has not acknowledged yet, and a worker that dies leaves its queue unsent: those
    * sockets are dealt again (without this, a client that connected as its worker was killed
    * hung, neither answered nor closed).
    */
-  private readonly inFlight = new Map<Socket, { worker: Worker; key: string; head?: Buffer }>();
+  private readonly inFlight = new Map<Socket, { worker: Worker; key: string; head?: Buffer; since: number }>();
   private readonly inFlightBy = new Map<Worker, number>();
   /**
    * Per worker, the primary's handle of the last socket sent to it. Node keeps that handle open
@@ -95,11 +104,18 @@ export class ConnectionDealer {
    */
   private readonly lastSent = new Map<Worker, { close(): void }>();
   private readonly affinity: ReturnType<typeof affinityKeyReader>;
+  /** Ready workers passed over for a socket left unacknowledged WAIT_LIMIT_MS (see there). */
+  private readonly stalled = new Set<Worker>();
   private server: Server | null = null;
+  /** Closes connections that waited WAIT_LIMIT_MS. */
+  private sweep: NodeJS.Timeout | null = null;
   /** Trusted proxies' sockets whose head is being read. */
   private reading = 0;
+  private accepts = 0;
+  private readonly closes = Object.fromEntries(DEALER_CLOSE_REASONS.map((reason) => [reason, 0])) as Record<DealerCloseReason, number>;
 
-  constructor(slots: number, addresses: ClientAddressOptions) {
+  /** `log`: a line for the operator when a worker is passed over, and when it is back. */
+  constructor(slots: number, addresses: ClientAddressOptions, private readonly log: (line: string) => void = () => {}) {
     this.seats = new Array<Worker | null>(slots).fill(null);
     this.affinity = affinityKeyReader(addresses); // throws on a bad trusted proxy, before anything listens
   }
@@ -125,8 +141,13 @@ export class ConnectionDealer {
     const slot = this.slotOf(worker);
     if (slot >= 0) this.seats[slot] = null;
     this.ready.delete(worker);
+    this.stalled.delete(worker);
     // Closing the primary's copy is harmless when the worker took the socket: it has its own.
-    this.lastSent.get(worker)?.close();
+    const unacknowledged = this.lastSent.get(worker);
+    if (unacknowledged) {
+      unacknowledged.close();
+      this.closes.handover_failed++;
+    }
     this.lastSent.delete(worker);
     for (const [socket, flight] of this.inFlight) {
       if (flight.worker !== worker) continue;
@@ -149,6 +170,8 @@ export class ConnectionDealer {
     // Paused: nothing is read from a socket the primary hands on, so nothing read can be lost.
     const server = createServer({ pauseOnConnect: true }, (socket) => this.accepted(socket));
     this.server = server;
+    this.sweep = setInterval(() => this.closeLongWaits(performance.now()), 1_000);
+    this.sweep.unref();
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen(port, host, () => {
@@ -162,18 +185,31 @@ export class ConnectionDealer {
   /** Stops accepting; connections held for a worker are closed. */
   close(): void {
     this.server?.close();
+    if (this.sweep) clearInterval(this.sweep);
     for (const held of this.waiting.splice(0)) held.socket.destroy();
   }
 
+  /** The workers' states and the connections held, for the primary's metrics. */
+  stats(): Omit<PrimaryStats, "workerExits"> {
+    const seated = this.seats.filter((worker) => worker !== null).length;
+    return {
+      workers: { ready: this.ready.size, starting: seated - this.ready.size - this.stalled.size, passedOver: this.stalled.size },
+      held: { waiting: this.waiting.length, inFlight: this.inFlight.size, readingHead: this.reading },
+      accepted: this.accepts,
+      closed: { ...this.closes },
+    };
+  }
+
   private accepted(socket: Socket): void {
+    this.accepts++;
     socket.on("error", () => socket.destroy());
     const remote = socket.remoteAddress ?? "";
     if (!this.affinity.trustedPeer(remote)) return this.deal(socket, this.affinity.keyOf(remote));
-    if (this.reading >= READING_LIMIT) return void socket.destroy();
+    if (this.reading >= READING_LIMIT) return this.refuse(socket, "reading_limit");
     this.reading++;
     readHead(socket, (head) => {
       this.reading--;
-      if (head === null) return void socket.destroy();
+      if (head === null) return this.refuse(socket, "head_not_whole");
       if (socket.destroyed) return;
       this.deal(socket, this.affinity.keyOf(remote, forwardedFor(head)), head);
     });
@@ -183,22 +219,24 @@ export class ConnectionDealer {
     if (socket.destroyed) return;
     const worker = this.workerFor(key);
     if (!worker) {
-      if (this.waiting.length >= WAITING_LIMIT) socket.destroy();
-      else this.waiting.push({ socket, key, ...(head ? { head } : {}) });
+      if (this.waiting.length >= WAITING_LIMIT) this.refuse(socket, "waiting_limit");
+      else this.waiting.push({ socket, key, ...(head ? { head } : {}), since: performance.now() });
       return;
     }
     const queued = this.inFlightBy.get(worker) ?? 0;
-    if (queued >= IN_FLIGHT_LIMIT) {
-      socket.destroy();
-      return;
-    }
-    const flight = { worker, key, ...(head ? { head } : {}) };
+    if (queued >= IN_FLIGHT_LIMIT) return this.refuse(socket, "in_flight_limit");
+    const flight = { worker, key, ...(head ? { head } : {}), since: performance.now() };
     this.inFlight.set(socket, flight);
     this.inFlightBy.set(worker, queued + 1);
     const message: DealtConnection = { type: DEALT_CONNECTION, key, ...(head && head.length > 0 ? { head: head.toString("latin1") } : {}) };
     const handle = (socket as unknown as { _handle: { close(): void } | null })._handle;
     worker.send(message, socket, (err) => {
-      if (this.inFlight.get(socket) !== flight) return; // dealt again meanwhile
+      // Sent, even without its socket (closed meanwhile): a worker passed over acknowledged again.
+      if (!err && this.stalled.delete(worker)) {
+        this.log(`worker ${worker.process.pid} acknowledges connections again: its addresses are dealt to it again`);
+        this.markReady(worker);
+      }
+      if (this.inFlight.get(socket) !== flight) return; // dealt again, or closed, meanwhile
       this.landed(socket);
       if (!err) {
         if (handle) this.lastSent.set(worker, handle);
@@ -206,10 +244,43 @@ export class ConnectionDealer {
       }
       // A worker whose channel closed is dying (its exit comes later): the socket never left,
       // so it goes to another worker.
-      if (worker.isConnected()) return void socket.destroy();
+      if (worker.isConnected()) return this.refuse(socket, "handover_failed");
       this.ready.delete(worker);
       this.deal(socket, key, head);
     });
+  }
+
+  /**
+   * Closes the connections held WAIT_LIMIT_MS while no worker was ready. A worker that left one
+   * unacknowledged that long is passed over, and every connection queued for it is closed:
+   * Node hands it none until it acknowledges, and a socket in Node's queue cannot be taken back
+   * to deal again. Node later sends the worker the message without the closed socket, and that
+   * send's callback says the worker is back. The one socket already written to it stays, open
+   * in the primary until the worker acknowledges it or dies (see lastSent).
+   */
+  private closeLongWaits(now: number): void {
+    const since = now - WAIT_LIMIT_MS;
+    let expired = 0;
+    while (expired < this.waiting.length && this.waiting[expired]!.since <= since) expired++;
+    for (const held of this.waiting.splice(0, expired)) this.refuse(held.socket, "waited_too_long");
+    for (const flight of this.inFlight.values()) {
+      if (flight.since <= since && this.ready.delete(flight.worker)) {
+        this.stalled.add(flight.worker);
+        this.log(`worker ${flight.worker.process.pid} left a connection unacknowledged ${WAIT_LIMIT_MS / 1000} s (stopped, or its event loop stuck): its addresses go to the next worker until it is back`);
+      }
+    }
+    if (this.stalled.size === 0) return;
+    for (const [socket, flight] of this.inFlight) {
+      if (!this.stalled.has(flight.worker)) continue;
+      this.landed(socket);
+      this.refuse(socket, "waited_too_long");
+    }
+  }
+
+  /** Closes a connection the primary does not deal, counted by why. */
+  private refuse(socket: Socket, reason: DealerCloseReason): void {
+    this.closes[reason]++;
+    socket.destroy();
   }
 
   /** `socket` is no longer on its way to a worker. */

@@ -23,10 +23,13 @@ export async function serve(argv: string[]): Promise<void> {
   if (workers > 1 && v.redis === undefined) throw new ConfigError(WORKERS_NEED_REDIS);
   const denyFile = v.denyFile as string | undefined;
   if (workers > 1 && cluster.isPrimary) {
-    const { host, port, trustedProxies, ipv6PrefixBits } = resolveOptions(toServerOptions(v) as ServerOptions);
-    const metricsProblem = workerMetricsPortsProblem(v.metricsPort as number | undefined, workers, port);
+    const { host, port, trustedProxies, ipv6PrefixBits, metricsPort, metricsHost } = resolveOptions(toServerOptions(v) as ServerOptions);
+    const metricsProblem = workerMetricsPortsProblem(metricsPort ?? undefined, workers, port);
     if (metricsProblem !== null) throw new ConfigError(metricsProblem);
-    return runPrimary(workers, { host, port, addresses: { trustedProxies, ipv6PrefixBits } }, { forwardHangup: denyFile !== undefined });
+    return runPrimary(workers, { host, port, addresses: { trustedProxies, ipv6PrefixBits } }, {
+      forwardHangup: denyFile !== undefined,
+      ...(metricsPort !== null ? { metrics: { port: metricsPort, host: metricsHost } } : {}),
+    });
   }
   // A worker of `--workers`: the primary holds the port and deals it connections.
   const dealtPort = cluster.isWorker ? process.env[DEALT_PORT_ENV] : undefined;

@@ -3,6 +3,7 @@ import { availableParallelism } from "node:os";
 import type { ClientAddressOptions } from "../server/client-address.js";
 import type { Socket } from "node:net";
 import { ConnectionDealer, HANDED_BACK, WORKER_READY, type HandedBack } from "./connection-dealer.js";
+import { listenForPrimaryOps } from "./primary-metrics.js";
 
 /** Parses `--workers`: a whole number >= 1, or "auto" (one per core). Default 1. */
 export function parseWorkers(raw: string | undefined): number {
@@ -36,15 +37,24 @@ export function workerMetricsPort(metricsPort: number, slot: number): number {
 }
 
 /**
- * Why N workers cannot have their metrics ports (`--metrics-port` to `--metrics-port` + N - 1),
- * or null when they can. Checked at start: a worker that fails to bind exits at once and is not
- * replaced, and the server ran on with fewer workers.
+ * The primary's own metrics port: the one after the workers' (`--metrics-port` + N), or 0 (a
+ * free port, printed in its "primary metrics on" line).
+ */
+export function primaryMetricsPort(metricsPort: number, workers: number): number {
+  return metricsPort === 0 ? 0 : metricsPort + workers;
+}
+
+/**
+ * Why N workers and the primary cannot have their metrics ports (`--metrics-port` to
+ * `--metrics-port` + N), or null when they can. Checked at start: a worker that fails to bind
+ * exits at once and is not replaced, and the server ran on with fewer workers.
  */
 export function workerMetricsPortsProblem(metricsPort: number | undefined, workers: number, port: number): string | null {
   if (metricsPort === undefined || metricsPort === 0) return null;
-  const last = metricsPort + workers - 1;
-  if (last > 65535) return `--metrics-port ${metricsPort}: with --workers ${workers} the workers take ports ${metricsPort}-${last}, past 65535`;
-  if (port >= metricsPort && port <= last) return `--metrics-port ${metricsPort}: with --workers ${workers} the workers take ports ${metricsPort}-${last}, which holds --port ${port}`;
+  const last = primaryMetricsPort(metricsPort, workers);
+  const taken = `with --workers ${workers} the workers and the primary take ports ${metricsPort}-${last}`;
+  if (last > 65535) return `--metrics-port ${metricsPort}: ${taken}, past 65535`;
+  if (port >= metricsPort && port <= last) return `--metrics-port ${metricsPort}: ${taken}, which holds --port ${port}`;
   return null;
 }
 
@@ -55,9 +65,17 @@ export function workerMetricsPortsProblem(metricsPort: number | undefined, worke
  * SIGTERM / SIGINT on so every worker drains its clients (and SIGHUP, with a deny file, so
  * every worker reloads it).
  */
-export async function runPrimary(count: number, listen: { host: string; port: number; addresses: ClientAddressOptions }, { forwardHangup = false } = {}): Promise<void> {
-  const dealer = new ConnectionDealer(count, listen.addresses);
+export async function runPrimary(
+  count: number,
+  listen: { host: string; port: number; addresses: ClientAddressOptions },
+  { forwardHangup = false, metrics }: { forwardHangup?: boolean; metrics?: { port: number; host: string } } = {},
+): Promise<void> {
+  const dealer = new ConnectionDealer(count, listen.addresses, (line) => console.log(line));
   const port = await dealer.listen(listen.port, listen.host);
+  let workerExits = 0;
+  // Before the workers start: a port it cannot have stops the server at once.
+  const ops = metrics ? await listenForPrimaryOps(() => ({ ...dealer.stats(), workerExits }), primaryMetricsPort(metrics.port, count), metrics.host) : null;
+  if (ops && metrics) console.log(`primary metrics on http://${metrics.host.includes(":") ? `[${metrics.host}]` : metrics.host}:${ops.port}/metrics`);
   let stopping = false;
   const startedAt = new Map<Worker, number>();
   const fork = (slot: number) => {
@@ -75,6 +93,7 @@ export async function runPrimary(count: number, listen: { host: string; port: nu
     const slot = dealer.slotOf(worker);
     dealer.vacate(worker);
     startedAt.delete(worker);
+    workerExits++;
     if (stopping) {
       if (startedAt.size === 0) process.exit(0);
       return;
@@ -88,6 +107,7 @@ export async function runPrimary(count: number, listen: { host: string; port: nu
     stopping = true;
     console.log(`${signal}: stopping ${startedAt.size} worker(s)`);
     dealer.close();
+    ops?.close();
     for (const worker of startedAt.keys()) worker.process.kill(signal);
     // A worker still there after 15 s (stopped, or stuck) is killed: left behind, a stopped one
     // outlived the primary and held its port's clients until someone sent it SIGCONT.

@@ -16,7 +16,7 @@ import { ServerProcess } from "../support/server-process.js";
 import { testClient } from "../support/test-server.js";
 import { opened, tryUpgrade, type UpgradeOutcome } from "../support/upgrade.js";
 import { hashOf } from "../../src/cli/connection-dealer.js";
-import { waitFor } from "../support/wait.js";
+import { sleep, waitFor } from "../support/wait.js";
 import { httpGet, parsePrometheus, sampleValue } from "../support/http-get.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -126,27 +126,72 @@ describe("pulse serve --workers", () => {
     });
   });
 
-  for (const given of ["a port", "0"] as const) it(`gives every worker a metrics port of its own (--metrics-port ${given}), each scrape answered by that worker`, async () => {
+  it("passes over a worker that leaves a connection unacknowledged 10 s, closes those queued for it, and deals to it again once it is back", async () => {
+    await withWorkers(["--log-level", "debug", "--metrics-port", "0"], async (server, open) => {
+      const primaryMetrics = async () => parsePrometheus((await httpGet(primaryMetricsPortOf(server), "/metrics")).body);
+      const inSlot = Array.from({ length: 64 }, (_, i) => `127.0.3.${i + 1}`).filter((a) => hashOf(a) % 2 === 0);
+      open.push(opened(await tryUpgrade(server.wsUrl, inSlot[0])));
+      await waitFor(() => workerPids(server, "connection_opened", inSlot[0]).length === 1, "the probe logged", 10_000);
+      const stuck = workerPids(server, "connection_opened", inSlot[0])[0]!;
+      const other = workerPids(server, "server_listening").find((pid) => pid !== stuck)!;
+      process.kill(stuck, "SIGSTOP");
+      try {
+        // Written to the stopped worker, which does not acknowledge it; the next ones queue behind it.
+        const first = tryUpgrade(server.wsUrl, inSlot[1]!);
+        await sleep(300);
+        const started = Date.now();
+        const queued = await Promise.all(inSlot.slice(2, 5).map((a) => settledWithin(tryUpgrade(server.wsUrl, a), 20_000)));
+        // Before, they hung as long as the worker stayed stopped, and so did every retry.
+        assert.deepEqual(queued, ["closed", "closed", "closed"], `after ${Date.now() - started} ms`);
+        assert.ok(server.output().includes(`worker ${stuck} left a connection unacknowledged 10 s`), "the primary says why");
+        const during = await primaryMetrics();
+        assert.deepEqual([sampleValue(during, "pulse_primary_workers", { state: "ready" }), sampleValue(during, "pulse_primary_workers", { state: "passed_over" })], [1, 1]);
+        assert.equal(sampleValue(during, "pulse_primary_connections_closed_total", { reason: "waited_too_long" }), 3);
+        // The slot's clients now reach the other worker.
+        open.push(opened(await tryUpgrade(server.wsUrl, inSlot[5]!)));
+        await waitFor(() => workerPids(server, "connection_opened", inSlot[5]).length === 1, "the passed-over slot's connection logged", 10_000);
+        assert.deepEqual(workerPids(server, "connection_opened", inSlot[5]), [other]);
+        process.kill(stuck, "SIGCONT");
+        // Back, the worker takes the connection written to it, and its slot again.
+        open.push(opened(await first));
+        await waitFor(() => server.output().includes(`worker ${stuck} acknowledges connections again`), "the primary says the worker is back", 10_000);
+        assert.equal(sampleValue(await primaryMetrics(), "pulse_primary_workers", { state: "ready" }), 2);
+        open.push(opened(await tryUpgrade(server.wsUrl, inSlot[6]!)));
+        await waitFor(() => workerPids(server, "connection_opened", inSlot[6]).length === 1, "the last connection logged", 10_000);
+        assert.deepEqual(workerPids(server, "connection_opened", inSlot[6]), [stuck]);
+      } finally {
+        process.kill(stuck, "SIGCONT");
+      }
+    });
+  });
+
+  for (const given of ["a port", "0"] as const) it(`gives every worker a metrics port of its own (--metrics-port ${given}), each scrape answered by that worker, and the primary one after them`, async () => {
     // Before, the workers shared --metrics-port and each scrape was answered by another worker in
     // turn: one series mixed two processes' counters. With 0 (any free port) they shared one too.
-    const base = given === "0" ? 0 : await freePortPair();
+    const base = given === "0" ? 0 : await freePortRun(3);
     await withWorkers(["--metrics-port", String(base)], async (server, open) => {
       const ports = server.output().split("\n").filter((line) => line.includes('"event":"server_listening"')).map((line) => (JSON.parse(line) as { metricsPort: number }).metricsPort);
-      if (base !== 0) assert.deepEqual(ports.sort(), [base, base + 1]);
-      else assert.equal(new Set(ports.filter((p) => p > 0)).size, 2, `two ports: ${ports.join(", ")}`);
+      const primaryPort = primaryMetricsPortOf(server);
+      if (base !== 0) assert.deepEqual([...ports.sort(), primaryPort], [base, base + 1, base + 2]);
+      else assert.equal(new Set([...ports.filter((p) => p > 0), primaryPort]).size, 3, `three ports: ${ports.join(", ")}, ${primaryPort}`);
       for (let i = 0; i < 3; i++) open.push(opened(await tryUpgrade(server.wsUrl, "127.0.0.9")));
       const opened3 = async (port: number) => sampleValue(parsePrometheus((await httpGet(port, "/metrics")).body), "pulse_connections_opened_total") ?? 0;
       const seen = new Map<number, number[]>();
       for (let round = 0; round < 3; round++) for (const port of ports) seen.set(port, [...(seen.get(port) ?? []), await opened3(port)]);
       // One worker served the address: its port says 3 every time, the other's 0 every time.
       assert.deepEqual([...seen.values()].map((v) => v.join(",")).sort(), ["0,0,0", "3,3,3"]);
+      // The primary's own: the workers it deals to, and the connections it took.
+      const primary = parsePrometheus((await httpGet(primaryPort, "/metrics")).body);
+      assert.equal(sampleValue(primary, "pulse_primary_workers", { state: "ready" }), 2);
+      assert.equal(sampleValue(primary, "pulse_primary_connections_accepted_total"), 3);
+      assert.ok((sampleValue(primary, "process_open_fds") ?? 0) > 0);
     });
   });
 
   it("refuses at start metrics ports the workers cannot have, naming them", () => {
     for (const [args, why] of [
-      [["--metrics-port", "65535"], /workers take ports 65535-65536, past 65535/],
-      [["--port", "9000", "--metrics-port", "8999"], /take ports 8999-9000, which holds --port 9000/],
+      [["--metrics-port", "65534"], /the workers and the primary take ports 65534-65536, past 65535/],
+      [["--port", "9000", "--metrics-port", "8998"], /take ports 8998-9000, which holds --port 9000/],
     ] as const) {
       const run = spawnSync(process.execPath, ["dist/cli/pulse.js", "serve", "--workers", "2", "--redis", redis.url, ...args], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
       assert.equal(run.status, 1, run.stderr);
@@ -300,8 +345,8 @@ async function settledWithin(attempt: Promise<UpgradeOutcome>, ms: number): Prom
   }
 }
 
-/** A port p with p and p + 1 both free on 127.0.0.1 (bound once to check, then let go). */
-async function freePortPair(): Promise<number> {
+/** A port p with p to p + n - 1 all free on 127.0.0.1 (bound once to check, then let go). */
+async function freePortRun(n: number): Promise<number> {
   const bind = (port: number) =>
     new Promise<Server | null>((resolve) => {
       const server = createServer();
@@ -311,14 +356,23 @@ async function freePortPair(): Promise<number> {
   for (let tries = 0; tries < 50; tries++) {
     const first = await bind(0);
     const port = (first!.address() as AddressInfo).port;
-    const second = await bind(port + 1);
-    await new Promise((resolve) => first!.close(resolve));
-    if (second) {
-      await new Promise((resolve) => second.close(resolve));
-      return port;
+    const bound = [first!];
+    while (bound.length < n) {
+      const next = await bind(port + bound.length);
+      if (!next) break;
+      bound.push(next);
     }
+    await Promise.all(bound.map((server) => new Promise((resolve) => server.close(resolve))));
+    if (bound.length === n) return port;
   }
-  throw new Error("no two free ports in a row on 127.0.0.1 in 50 tries");
+  throw new Error(`no ${n} free ports in a row on 127.0.0.1 in 50 tries`);
+}
+
+/** The port of the primary's metrics, from its "primary metrics on" line. */
+function primaryMetricsPortOf(server: ServerProcess): number {
+  const port = /primary metrics on http:\/\/[^\s]+:(\d+)\/metrics/.exec(server.output())?.[1];
+  if (port === undefined) throw new Error("the primary printed no \"primary metrics on\" line");
+  return Number(port);
 }
 
 /** The `nth` address of 198.51.100.0/24 that the primary deals to `slot` of two (see hashOf). */
