@@ -198,6 +198,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     const room = roomName(name);
     if (!this.rooms.has(room)) return;
     this.rooms.remove(room);
+    this.clearSampleTimers(room);
     this.backfill.forget(room);
     this.awaitingJoined.delete(room);
     if (this.isReady()) this.raw({ type: "leave", room });
@@ -355,6 +356,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     this.welcomed = false;
     this.whoPending.clear();
     this.whoAfter.clear();
+    this.clearSampleTimers();
     this.clearTimer("checkTimer");
     this.clearTimer("stableTimer");
   }
@@ -538,10 +540,7 @@ export class PulseClient extends Emitter<PulseClientEvents> {
         // disagree with the count: one `who` from the start brings the whole list back. In a
         // large room a count that moved may mean a name in our sample left: a fresh first page,
         // at most once per onlineSampleRefreshMs (jittered, so a full room does not ask at once).
-        if (!this.whoPending.has(m.room) && (m.changes.length > 0 ? this.rooms.listDrifted(m.room) : this.rooms.sampleDue(m.room, this.clock.now()))) {
-          this.whoPending.add(m.room);
-          this.who(m.room);
-        }
+        if (this.rooms.listDrifted(m.room)) this.refreshSample(m.room, m.changes.length > 0);
         return this.emitOnline(m.room);
       case "who":
         this.whoPending.delete(m.room);
@@ -618,6 +617,35 @@ export class PulseClient extends Emitter<PulseClientEvents> {
     this.window.reset();
     this.pump();
     this.scheduleCheck();
+  }
+
+  /**
+   * Asks for the room's names from the start: now when `now` (they disagree with a named
+   * change), or once the sample is due, by a timer if it is not yet, so a name that left before
+   * then is not kept until the count happens to move again.
+   */
+  private refreshSample(room: string, now: boolean): void {
+    if (this.whoPending.has(room)) return;
+    const waitMs = now ? 0 : this.rooms.sampleDueAt(room) - this.clock.now();
+    if (waitMs <= 0) {
+      this.clearSampleTimers(room);
+      this.whoPending.add(room);
+      return this.who(room);
+    }
+    if (this.sampleTimers.has(room)) return;
+    this.sampleTimers.set(room, this.clock.setTimeout(() => {
+      this.sampleTimers.delete(room);
+      if (this.isReady() && this.rooms.listDrifted(room)) this.refreshSample(room, true);
+    }, waitMs));
+  }
+  /** A large room's sample asked for at its due time (see refreshSample); cleared with the link. */
+  private readonly sampleTimers = new Map<string, unknown>();
+  private clearSampleTimers(room?: string): void {
+    for (const [name, timer] of this.sampleTimers) {
+      if (room !== undefined && name !== room) continue;
+      this.clock.clearTimeout(timer);
+      this.sampleTimers.delete(name);
+    }
   }
 
   /** When a large room's sample of names just received may be asked for again: 1 to 1.5 refresh periods on. */

@@ -100,12 +100,11 @@ export class RoomTracker {
   }
 
   /**
-   * Whether a large room's sample of names is due to be asked for again at `now`: a count-only
-   * `presence` says only how many came and went, so names in the sample may have left.
+   * When a large room's sample of names may be asked for again: a count-only `presence` says
+   * only how many came and went, so names in the sample may have left.
    */
-  sampleDue(room: string, now: number): boolean {
-    const v = this.rooms.get(room);
-    return v !== undefined && v.online.size !== v.onlineCount && now >= v.sampleDueAt;
+  sampleDueAt(room: string): number {
+    return this.rooms.get(room)?.sampleDueAt ?? 0;
   }
 
   /** Applies a presence change; false when it changed nothing (already known). */

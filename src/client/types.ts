@@ -194,8 +194,9 @@ export interface PulseClientOptions {
    * In a room above the server's onlineListMax, `presence` carries only the count and
    * `online(room)` is a sample of names that may hold people who left. On a count change, the
    * client asks for a fresh sample (a `who` from the start) once this long has passed since
-   * the last, plus up to half of it at random so a full room does not ask all at once. A name
-   * that left is shown at most this long and a half, plus the count's own delay. Default 30000.
+   * the last (by a timer if the count came sooner), plus up to half of it at random so a full
+   * room does not ask all at once. A name that left is shown at most this long and a half,
+   * plus the count's own delay. Default 30000.
    */
   onlineSampleRefreshMs?: number;
   /** Open the connection in the constructor. Default true. */
