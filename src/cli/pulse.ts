@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-import { serve } from "./serve.js";
-import { chat } from "./chat.js";
-import { backup, restore } from "./store-copy.js";
 
 const [command, ...rest] = process.argv.slice(2);
-const commands: Record<string, (argv: string[]) => Promise<void>> = { serve, chat, backup, restore };
+// Each command loads only its own modules: the primary of `serve --workers` stays small.
+const commands: Record<string, (argv: string[]) => Promise<void>> = {
+  serve: async (argv) => (await import("./serve.js")).serve(argv),
+  chat: async (argv) => (await import("./chat.js")).chat(argv),
+  backup: async (argv) => (await import("./store-copy.js")).backup(argv),
+  restore: async (argv) => (await import("./store-copy.js")).restore(argv),
+};
 const run = command ? commands[command] : undefined;
 if (!run) {
   console.error("usage: pulse serve [--port N ...] | pulse chat --url ws://HOST:PORT --room ROOM --nick NICK\n       pulse backup --to FILE | pulse restore --from FILE [--force]\n(pulse <command> --help for options)");

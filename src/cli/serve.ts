@@ -1,7 +1,7 @@
 import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import type { Socket } from "node:net";
-import { startServer, type ServerOptions } from "../server/index.js";
+import type { ServerOptions } from "../server/index.js";
 import { resolveOptions } from "../server/options.js";
 import { detectionBoundMs, responderGraceMs } from "../liveness/settings.js";
 import { usage } from "./config-schema.js";
@@ -10,7 +10,6 @@ import { readDenyFile } from "./deny-file.js";
 import { createLogOutput } from "./log-output.js";
 import { DEALT_CONNECTION, HANDED_BACK, WORKER_READY, type DealtConnection, type HandedBack } from "./connection-dealer.js";
 import { DEALT_PORT_ENV, parseWorkers, runPrimary, WORKER_SLOT_ENV, workerMetricsPort, workerMetricsPortsProblem, WORKERS_NEED_REDIS } from "./workers.js";
-import { redactedUrl } from "../store/redis-store.js";
 
 export async function serve(argv: string[]): Promise<void> {
   const config = loadConfig(argv, process.env);
@@ -31,6 +30,9 @@ export async function serve(argv: string[]): Promise<void> {
       ...(metricsPort !== null ? { metrics: { port: metricsPort, host: metricsHost } } : {}),
     });
   }
+  // The server (its stores, Redis client, tables) is loaded here, not by the primary of
+  // `--workers`, which only deals connections.
+  const [{ startServer }, { redactedUrl }] = await Promise.all([import("../server/index.js"), import("../store/redis-store.js")]);
   // A worker of `--workers`: the primary holds the port and deals it connections.
   const dealtPort = cluster.isWorker ? process.env[DEALT_PORT_ENV] : undefined;
   const level = v.quiet === true ? "warn" : ((v.logLevel as string | undefined) ?? "info");

@@ -4,7 +4,9 @@ import type { LivenessEngineOptions } from "../liveness/liveness-engine.js";
 import type { PulseStore } from "../store/identity-store.js";
 import { widensToPrefix, type Authenticate } from "./identity/identity.js";
 import type { JwtKey } from "./identity/jwt-auth.js";
-import { DEFAULT_STORE_PATH, type RetentionOptions } from "../store/index.js";
+// Not from the store index: the primary of `--workers` resolves options but opens no store.
+import { DEFAULT_STORE_PATH } from "../store/store-path.js";
+import type { RetentionOptions } from "../store/retention.js";
 import { resolveResourceOptions, type ResolvedResourceOptions, type ResourceOptions } from "./resource-options.js";
 import { pino } from "pino";
 import { IPV6_PREFIX_BITS } from "./client-address.js";

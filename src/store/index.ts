@@ -12,7 +12,7 @@ export { RedisStore, type RedisStoreOptions } from "./redis-store.js";
 export { DEFAULT_RETAIN_BYTES_PER_ROOM, DEFAULT_RETAIN_BYTES_TOTAL, DEFAULT_RETAIN_PER_ROOM, MESSAGE_OVERHEAD_BYTES, messageBytes, ROOM_OVERHEAD_BYTES, type RetentionOptions } from "./retention.js";
 
 /** Where `pulse serve` keeps its history unless told otherwise. */
-export const DEFAULT_STORE_PATH = "./data/pulse.db";
+export { DEFAULT_STORE_PATH } from "./store-path.js";
 
 export type OpenStoreOptions = RetentionOptions;
 
