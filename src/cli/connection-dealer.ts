@@ -57,11 +57,12 @@ const WAITING_LIMIT = 4_096;
  */
 const IN_FLIGHT_LIMIT = 4_096;
 /**
- * How long a connection may wait for a worker, held while none is ready or queued behind a
- * socket the worker has not acknowledged: then it is closed (its client tries again). A worker
- * that has left one unacknowledged that long (stopped, or its event loop stuck) is passed over,
- * its addresses dealt to the next ready worker, until it acknowledges again: without that, its
- * clients' retries came back to it and hung, a slot's worth of clients never connecting.
+ * How long a connection is held while no worker is ready (then it is closed, and its client
+ * tries again), and how long a worker may acknowledge nothing while a connection waits for it.
+ * Then (stopped, or its event loop stuck) it is passed over: its queued connections and its
+ * addresses go to the next ready worker until it acknowledges again. Without that, they waited
+ * as long as it stayed stuck, and so did its clients' retries: a slot's worth of clients never
+ * connected.
  */
 export const WAIT_LIMIT_MS = 10_000;
 
@@ -102,10 +103,12 @@ export class ConnectionDealer {
    * one was acknowledged and closed). A worker that dies before it does leaves the handle open
    * in the primary, and its client hanging: it is closed when the worker goes.
    */
-  private readonly lastSent = new Map<Worker, { close(): void }>();
+  private readonly lastSent = new Map<Worker, { close(): void; fd?: number }>();
   private readonly affinity: ReturnType<typeof affinityKeyReader>;
-  /** Ready workers passed over for a socket left unacknowledged WAIT_LIMIT_MS (see there). */
+  /** Workers passed over for acknowledging nothing for WAIT_LIMIT_MS (see there). */
   private readonly stalled = new Set<Worker>();
+  /** When a send to each worker last completed (`now`): it acknowledged the one before. */
+  private readonly progressAt = new Map<Worker, number>();
   private server: Server | null = null;
   /** Closes connections that waited WAIT_LIMIT_MS. */
   private sweep: NodeJS.Timeout | null = null;
@@ -114,8 +117,16 @@ export class ConnectionDealer {
   private accepts = 0;
   private readonly closes = Object.fromEntries(DEALER_CLOSE_REASONS.map((reason) => [reason, 0])) as Record<DealerCloseReason, number>;
 
-  /** `log`: a line for the operator when a worker is passed over, and when it is back. */
-  constructor(slots: number, addresses: ClientAddressOptions, private readonly log: (line: string) => void = () => {}) {
+  /**
+   * `log`: a line for the operator when a worker is passed over, and when it is back. `now`:
+   * the clock the waits are measured on (ms; tests drive it).
+   */
+  constructor(
+    slots: number,
+    addresses: ClientAddressOptions,
+    private readonly log: (line: string) => void = () => {},
+    private readonly now: () => number = () => performance.now(),
+  ) {
     this.seats = new Array<Worker | null>(slots).fill(null);
     this.affinity = affinityKeyReader(addresses); // throws on a bad trusted proxy, before anything listens
   }
@@ -142,11 +153,14 @@ export class ConnectionDealer {
     if (slot >= 0) this.seats[slot] = null;
     this.ready.delete(worker);
     this.stalled.delete(worker);
+    this.progressAt.delete(worker);
     // Closing the primary's copy is harmless when the worker took the socket: it has its own.
     const unacknowledged = this.lastSent.get(worker);
     if (unacknowledged) {
+      // Node closes its copy once the worker acknowledges (fd negative then): only a copy still
+      // open was never taken.
+      if ((unacknowledged.fd ?? -1) >= 0) this.closes.handover_failed++;
       unacknowledged.close();
-      this.closes.handover_failed++;
     }
     this.lastSent.delete(worker);
     for (const [socket, flight] of this.inFlight) {
@@ -170,7 +184,7 @@ export class ConnectionDealer {
     // Paused: nothing is read from a socket the primary hands on, so nothing read can be lost.
     const server = createServer({ pauseOnConnect: true }, (socket) => this.accepted(socket));
     this.server = server;
-    this.sweep = setInterval(() => this.closeLongWaits(performance.now()), 1_000);
+    this.sweep = setInterval(() => this.closeLongWaits(), 1_000);
     this.sweep.unref();
     return new Promise((resolve, reject) => {
       server.once("error", reject);
@@ -203,7 +217,10 @@ export class ConnectionDealer {
   private accepted(socket: Socket): void {
     this.accepts++;
     socket.on("error", () => socket.destroy());
-    const remote = socket.remoteAddress ?? "";
+    const remote = socket.remoteAddress;
+    // Reset before it was accepted: no address to deal it by (as "" every such socket went to
+    // one slot, and a flood of resets filled that worker's queue).
+    if (remote === undefined) return void socket.destroy();
     if (!this.affinity.trustedPeer(remote)) return this.deal(socket, this.affinity.keyOf(remote));
     if (this.reading >= READING_LIMIT) return this.refuse(socket, "reading_limit");
     this.reading++;
@@ -220,17 +237,18 @@ export class ConnectionDealer {
     const worker = this.workerFor(key);
     if (!worker) {
       if (this.waiting.length >= WAITING_LIMIT) this.refuse(socket, "waiting_limit");
-      else this.waiting.push({ socket, key, ...(head ? { head } : {}), since: performance.now() });
+      else this.waiting.push({ socket, key, ...(head ? { head } : {}), since: this.now() });
       return;
     }
     const queued = this.inFlightBy.get(worker) ?? 0;
     if (queued >= IN_FLIGHT_LIMIT) return this.refuse(socket, "in_flight_limit");
-    const flight = { worker, key, ...(head ? { head } : {}), since: performance.now() };
+    const flight = { worker, key, ...(head ? { head } : {}), since: this.now() };
     this.inFlight.set(socket, flight);
     this.inFlightBy.set(worker, queued + 1);
     const message: DealtConnection = { type: DEALT_CONNECTION, key, ...(head && head.length > 0 ? { head: head.toString("latin1") } : {}) };
-    const handle = (socket as unknown as { _handle: { close(): void } | null })._handle;
+    const handle = (socket as unknown as { _handle: { close(): void; fd?: number } | null })._handle;
     worker.send(message, socket, (err) => {
+      if (!err) this.progressAt.set(worker, this.now());
       // Sent, even without its socket (closed meanwhile): a worker passed over acknowledged again.
       if (!err && this.stalled.delete(worker)) {
         this.log(`worker ${worker.process.pid} acknowledges connections again: its addresses are dealt to it again`);
@@ -251,29 +269,37 @@ export class ConnectionDealer {
   }
 
   /**
-   * Closes the connections held WAIT_LIMIT_MS while no worker was ready. A worker that left one
-   * unacknowledged that long is passed over, and every connection queued for it is closed:
-   * Node hands it none until it acknowledges, and a socket in Node's queue cannot be taken back
-   * to deal again. Node later sends the worker the message without the closed socket, and that
-   * send's callback says the worker is back. The one socket already written to it stays, open
-   * in the primary until the worker acknowledges it or dies (see lastSent).
+   * Closes the connections held WAIT_LIMIT_MS while no worker was ready, and passes over a
+   * worker that acknowledged nothing for that long while a socket waited for it (stopped, or
+   * its event loop stuck). The sockets queued for that worker go to the next ready worker (or
+   * are closed when none is): Node's queue for the stuck worker still names them, but a socket
+   * sent elsewhere first has no handle left, so Node later sends the stuck worker the message
+   * alone, and that send's callback says the worker is back. A worker that acknowledges, however
+   * slowly (a long queue after a connection storm), is not passed over and its queue waits: only
+   * the count bound (IN_FLIGHT_LIMIT) holds it. The one socket already written to a stuck worker
+   * stays, open in the primary until the worker acknowledges it or dies (see lastSent). Runs
+   * every second.
    */
-  private closeLongWaits(now: number): void {
-    const since = now - WAIT_LIMIT_MS;
+  closeLongWaits(): void {
+    const since = this.now() - WAIT_LIMIT_MS;
     let expired = 0;
     while (expired < this.waiting.length && this.waiting[expired]!.since <= since) expired++;
     for (const held of this.waiting.splice(0, expired)) this.refuse(held.socket, "waited_too_long");
+    const passedOver = new Set<Worker>();
     for (const flight of this.inFlight.values()) {
-      if (flight.since <= since && this.ready.delete(flight.worker)) {
-        this.stalled.add(flight.worker);
-        this.log(`worker ${flight.worker.process.pid} left a connection unacknowledged ${WAIT_LIMIT_MS / 1000} s (stopped, or its event loop stuck): its addresses go to the next worker until it is back`);
-      }
+      const worker = flight.worker;
+      // Waiting since this long, and no send to the worker completed since then.
+      if (flight.since > since || (this.progressAt.get(worker) ?? 0) > since || !this.ready.delete(worker)) continue;
+      this.stalled.add(worker);
+      passedOver.add(worker);
+      this.log(`worker ${worker.process.pid} acknowledged no connection for ${WAIT_LIMIT_MS / 1000} s (stopped, or its event loop stuck): its addresses go to the next worker until it is back`);
     }
-    if (this.stalled.size === 0) return;
+    if (passedOver.size === 0) return;
     for (const [socket, flight] of this.inFlight) {
-      if (!this.stalled.has(flight.worker)) continue;
+      if (!passedOver.has(flight.worker)) continue;
       this.landed(socket);
-      this.refuse(socket, "waited_too_long");
+      if (this.workerFor(flight.key) === null) this.refuse(socket, "waited_too_long");
+      else this.deal(socket, flight.key, flight.head);
     }
   }
 

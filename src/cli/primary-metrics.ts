@@ -42,7 +42,7 @@ export function primaryMetricsText(stats: PrimaryStats): string {
     for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
   };
   const { workers, held } = stats;
-  family("pulse_primary_workers", "gauge", "Workers by state: ready (dealt connections), starting (not ready yet), passed_over (left a connection unacknowledged 10 s; its addresses go to the next worker until it is back).", [
+  family("pulse_primary_workers", "gauge", "Workers by state: ready (dealt connections), starting (not ready yet), passed_over (acknowledged no connection for 10 s while one waited; its addresses go to the next worker until it is back).", [
     ['{state="ready"}', workers.ready],
     ['{state="starting"}', workers.starting],
     ['{state="passed_over"}', workers.passedOver],

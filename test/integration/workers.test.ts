@@ -126,7 +126,7 @@ describe("pulse serve --workers", () => {
     });
   });
 
-  it("passes over a worker that leaves a connection unacknowledged 10 s, closes those queued for it, and deals to it again once it is back", async () => {
+  it("passes over a worker that acknowledges no connection for 10 s, deals those queued for it to the other, and deals to it again once it is back", async () => {
     await withWorkers(["--log-level", "debug", "--metrics-port", "0"], async (server, open) => {
       const primaryMetrics = async () => parsePrometheus((await httpGet(primaryMetricsPortOf(server), "/metrics")).body);
       const inSlot = Array.from({ length: 64 }, (_, i) => `127.0.3.${i + 1}`).filter((a) => hashOf(a) % 2 === 0);
@@ -141,12 +141,16 @@ describe("pulse serve --workers", () => {
         await sleep(300);
         const started = Date.now();
         const queued = await Promise.all(inSlot.slice(2, 5).map((a) => settledWithin(tryUpgrade(server.wsUrl, a), 20_000)));
+        for (const outcome of queued) if (typeof outcome === "object") open.push(outcome.ws);
         // Before, they hung as long as the worker stayed stopped, and so did every retry.
-        assert.deepEqual(queued, ["closed", "closed", "closed"], `after ${Date.now() - started} ms`);
-        assert.ok(server.output().includes(`worker ${stuck} left a connection unacknowledged 10 s`), "the primary says why");
+        assert.deepEqual(queued.map((o) => (typeof o === "object" ? "open" : o)), ["open", "open", "open"], `after ${Date.now() - started} ms`);
+        assert.ok(Date.now() - started >= 9_000, `opened after ${Date.now() - started} ms, once the worker was passed over`);
+        await waitFor(() => inSlot.slice(2, 5).every((a) => workerPids(server, "connection_opened", a).length === 1), "the three logged", 10_000);
+        assert.ok(inSlot.slice(2, 5).every((a) => workerPids(server, "connection_opened", a)[0] === other), "on the other worker");
+        assert.ok(server.output().includes(`worker ${stuck} acknowledged no connection for 10 s`), "the primary says why");
         const during = await primaryMetrics();
         assert.deepEqual([sampleValue(during, "pulse_primary_workers", { state: "ready" }), sampleValue(during, "pulse_primary_workers", { state: "passed_over" })], [1, 1]);
-        assert.equal(sampleValue(during, "pulse_primary_connections_closed_total", { reason: "waited_too_long" }), 3);
+        assert.equal(sampleValue(during, "pulse_primary_connections_closed_total", { reason: "waited_too_long" }), 0);
         // The slot's clients now reach the other worker.
         open.push(opened(await tryUpgrade(server.wsUrl, inSlot[5]!)));
         await waitFor(() => workerPids(server, "connection_opened", inSlot[5]).length === 1, "the passed-over slot's connection logged", 10_000);
@@ -169,7 +173,7 @@ describe("pulse serve --workers", () => {
     // Before, the workers shared --metrics-port and each scrape was answered by another worker in
     // turn: one series mixed two processes' counters. With 0 (any free port) they shared one too.
     const base = given === "0" ? 0 : await freePortRun(3);
-    await withWorkers(["--metrics-port", String(base)], async (server, open) => {
+    await withWorkers(["--metrics-port", String(base), "--log-level", "debug"], async (server, open) => {
       const ports = server.output().split("\n").filter((line) => line.includes('"event":"server_listening"')).map((line) => (JSON.parse(line) as { metricsPort: number }).metricsPort);
       const primaryPort = primaryMetricsPortOf(server);
       if (base !== 0) assert.deepEqual([...ports.sort(), primaryPort], [base, base + 1, base + 2]);
@@ -185,6 +189,12 @@ describe("pulse serve --workers", () => {
       assert.equal(sampleValue(primary, "pulse_primary_workers", { state: "ready" }), 2);
       assert.equal(sampleValue(primary, "pulse_primary_connections_accepted_total"), 3);
       assert.ok((sampleValue(primary, "process_open_fds") ?? 0) > 0);
+      // A worker that took every socket dealt to it dies: it lost none on the way (before, every
+      // exit counted one).
+      process.kill(workerPids(server, "connection_opened", "127.0.0.9")[0]!, "SIGKILL");
+      const exited = async () => parsePrometheus((await httpGet(primaryPort, "/metrics")).body);
+      await waitFor(async () => sampleValue(await exited(), "pulse_primary_worker_exits_total") === 1, "the exit counted", 10_000);
+      assert.equal(sampleValue(await exited(), "pulse_primary_connections_closed_total", { reason: "handover_failed" }), 0);
     });
   });
 

@@ -1,0 +1,178 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { Worker } from "node:cluster";
+import { spawnSync } from "node:child_process";
+import { connect, type Socket } from "node:net";
+import { ConnectionDealer, hashOf, WAIT_LIMIT_MS } from "../../src/cli/connection-dealer.js";
+import { waitFor } from "../support/wait.js";
+
+/**
+ * A worker as the dealer sees it. Its sends are recorded and complete only when the test says:
+ * Node completes the send of a socket once the worker acknowledged the one before.
+ * (`workers.test.ts` drives real workers; this drives the waiting rules through time.)
+ */
+class RecordingWorker {
+  readonly sends: Array<(err: Error | null) => void> = [];
+  readonly process = { pid: 4242 };
+  isConnected(): boolean {
+    return true;
+  }
+  send(_message: unknown, _socket: Socket, done: (err: Error | null) => void): boolean {
+    this.sends.push(done);
+    return true;
+  }
+}
+
+/** A dealer of two slots on a clock the test moves, each slot with a recording worker, listening on loopback. */
+async function dealerOnTestClock() {
+  let now = 0;
+  const lines: string[] = [];
+  const dealer = new ConnectionDealer(2, { trustedProxies: [], ipv6PrefixBits: 64 }, (line) => lines.push(line), () => now);
+  const workers = [new RecordingWorker(), new RecordingWorker()];
+  workers.forEach((worker, slot) => {
+    dealer.seat(slot, worker as unknown as Worker);
+    dealer.markReady(worker as unknown as Worker);
+  });
+  const port = await dealer.listen(0, "127.0.0.1");
+  const clients: Socket[] = [];
+  const closed = new Set<Socket>();
+  /** Connects `n` clients whose addresses the dealer gives to slot 0, one after another, each once dealt to worker `to`. */
+  const connectToSlot0 = async (n: number, to = 0) => {
+    const addresses = Array.from({ length: 200 }, (_, i) => `127.0.4.${i + 1}`).filter((a) => hashOf(a) % 2 === 0).slice(clients.length, clients.length + n);
+    for (const localAddress of addresses) {
+      const socket = connect({ host: "127.0.0.1", port, localAddress });
+      socket.on("error", () => {});
+      socket.on("close", () => closed.add(socket));
+      clients.push(socket);
+      const want = workers[to]!.sends.length + 1;
+      await waitFor(() => workers[to]!.sends.length === want, `${want} sends to worker ${to}`, 5_000);
+    }
+  };
+  return {
+    dealer,
+    port,
+    workers,
+    lines,
+    clients,
+    closed,
+    connectToSlot0,
+    advance: (ms: number) => (now += ms),
+    close: () => {
+      dealer.close();
+      for (const socket of clients) socket.destroy();
+    },
+  };
+}
+
+describe("ConnectionDealer: how long a connection waits for a worker", () => {
+  it("passes over a worker that acknowledges nothing for WAIT_LIMIT_MS while sockets wait, deals them to the next worker, and takes it back when a send completes", async () => {
+    const t = await dealerOnTestClock();
+    try {
+      await t.connectToSlot0(4);
+      t.workers[0]!.sends[0]!(null); // the first written; the worker never acknowledges it
+      t.advance(WAIT_LIMIT_MS - 1);
+      t.dealer.closeLongWaits();
+      assert.equal(t.dealer.stats().workers.passedOver, 0, "not before the limit");
+      t.advance(1);
+      t.dealer.closeLongWaits();
+      assert.deepEqual(t.dealer.stats().workers, { ready: 1, starting: 0, passedOver: 1 });
+      // Before, they waited for the stuck worker as long as it stayed stuck.
+      assert.equal(t.workers[1]!.sends.length, 3, "the three queued dealt to the other worker");
+      assert.deepEqual([t.dealer.stats().closed.waited_too_long, t.closed.size], [0, 0]);
+      assert.match(t.lines.join("\n"), /worker 4242 acknowledged no connection for 10 s/);
+      // So are the slot's newcomers, until it is back.
+      await t.connectToSlot0(1, 1);
+      // The worker acknowledges: Node sends it the next message (its socket dealt elsewhere).
+      t.workers[0]!.sends[1]!(null);
+      assert.deepEqual(t.dealer.stats().workers, { ready: 2, starting: 0, passedOver: 0 });
+      assert.match(t.lines.join("\n"), /worker 4242 acknowledges connections again/);
+      await t.connectToSlot0(1);
+    } finally {
+      t.close();
+    }
+  });
+
+  it("closes the sockets queued for a worker passed over when no other worker is ready", async () => {
+    const t = await dealerOnTestClock();
+    try {
+      t.dealer.vacate(t.workers[1]! as unknown as Worker); // the other slot's worker is gone
+      await t.connectToSlot0(3);
+      t.workers[0]!.sends[0]!(null);
+      t.advance(WAIT_LIMIT_MS);
+      t.dealer.closeLongWaits();
+      assert.equal(t.dealer.stats().closed.waited_too_long, 2);
+      await waitFor(() => t.closed.size === 2, "the two queued closed", 5_000);
+      assert.ok(!t.closed.has(t.clients[0]!), "the one written to the worker stays");
+    } finally {
+      t.close();
+    }
+  });
+
+  it("keeps a worker that acknowledges, however slowly, and its queue", async () => {
+    // A long queue after a connection storm: every socket's wait grows though the worker
+    // acknowledges. Before, the first socket to wait 10 s passed the worker over.
+    const t = await dealerOnTestClock();
+    try {
+      await t.connectToSlot0(4);
+      t.workers[0]!.sends[0]!(null);
+      t.advance(6_000);
+      t.workers[0]!.sends[1]!(null); // acknowledged the first, 6 s on
+      t.advance(5_000);
+      t.dealer.closeLongWaits();
+      assert.deepEqual(t.dealer.stats().workers, { ready: 2, starting: 0, passedOver: 0 });
+      assert.deepEqual([t.dealer.stats().held.inFlight, t.workers[1]!.sends.length, t.closed.size], [2, 0, 0]);
+    } finally {
+      t.close();
+    }
+  });
+
+  it("closes a socket reset before it was accepted instead of dealing it by no address", async () => {
+    // Before, such a socket was dealt by the address "" to one slot, whatever its client's:
+    // a flood of connect-and-reset filled that worker's queue (an audit: 21 of 68 of its
+    // honest clients closed).
+    const t = await dealerOnTestClock();
+    try {
+      // A child connects and resets 50 sockets while this process (the dealer) is blocked in
+      // spawnSync: the dealer accepts them reset.
+      const run = spawnSync(process.execPath, ["-e", RESET_SOCKETS, String(t.port), "50"], { encoding: "utf8", timeout: 20_000 });
+      assert.equal(run.stdout.trim(), "50 reset", run.stderr);
+      await waitFor(() => t.dealer.stats().accepted === 50, `50 accepted (have ${t.dealer.stats().accepted})`, 5_000);
+      assert.deepEqual(t.workers.map((w) => w.sends.length), [0, 0]);
+    } finally {
+      t.close();
+    }
+  });
+
+  it("closes connections held WAIT_LIMIT_MS while no worker is ready", async () => {
+    let now = 0;
+    const dealer = new ConnectionDealer(1, { trustedProxies: [], ipv6PrefixBits: 64 }, () => {}, () => now);
+    const port = await dealer.listen(0, "127.0.0.1");
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.on("error", () => {});
+    const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+    try {
+      await waitFor(() => dealer.stats().held.waiting === 1, "held for a worker", 5_000);
+      now += WAIT_LIMIT_MS;
+      dealer.closeLongWaits();
+      await closed;
+      assert.deepEqual([dealer.stats().held.waiting, dealer.stats().closed.waited_too_long], [0, 1]);
+    } finally {
+      dealer.close();
+      socket.destroy();
+    }
+  });
+});
+
+/** A script: connects argv[2] sockets to 127.0.0.1:argv[1], resets each once connected, prints "N reset". */
+const RESET_SOCKETS = `
+const net = require("node:net");
+const [port, n] = process.argv.slice(1).map(Number);
+let reset = 0;
+for (let i = 0; i < n; i++) {
+  const socket = net.connect({ host: "127.0.0.1", port }, () => {
+    socket.resetAndDestroy();
+    if (++reset === n) setTimeout(() => console.log(reset + " reset"), 200);
+  });
+  socket.on("error", () => {});
+}
+`;
