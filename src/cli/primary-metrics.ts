@@ -11,12 +11,14 @@ export type DealerCloseReason =
   | "waiting_limit"
   /** As many on their way to one worker as it sends. */
   | "in_flight_limit"
+  /** As many of one client key (address) on their way to a worker as it sends. */
+  | "key_in_flight_limit"
   /** Waited its time for a worker (none ready, or queued for one passed over). */
   | "waited_too_long"
   /** Written to a worker that died before taking it, or the handover itself failed. */
   | "handover_failed";
 
-export const DEALER_CLOSE_REASONS: readonly DealerCloseReason[] = ["reading_limit", "head_not_whole", "waiting_limit", "in_flight_limit", "waited_too_long", "handover_failed"];
+export const DEALER_CLOSE_REASONS: readonly DealerCloseReason[] = ["reading_limit", "head_not_whole", "waiting_limit", "in_flight_limit", "key_in_flight_limit", "waited_too_long", "handover_failed"];
 
 /** What the primary knows of its workers and the connections it holds, at one moment. */
 export interface PrimaryStats {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { Worker } from "node:cluster";
 import { spawnSync } from "node:child_process";
 import { connect, type Socket } from "node:net";
-import { ConnectionDealer, hashOf, WAIT_LIMIT_MS } from "../../src/cli/connection-dealer.js";
+import { ConnectionDealer, hashOf, KEY_IN_FLIGHT_LIMIT, WAIT_LIMIT_MS } from "../../src/cli/connection-dealer.js";
 import { waitFor } from "../support/wait.js";
 
 /**
@@ -121,6 +121,35 @@ describe("ConnectionDealer: how long a connection waits for a worker", () => {
       t.dealer.closeLongWaits();
       assert.deepEqual(t.dealer.stats().workers, { ready: 2, starting: 0, passedOver: 0 });
       assert.deepEqual([t.dealer.stats().held.inFlight, t.workers[1]!.sends.length, t.closed.size], [2, 0, 0]);
+    } finally {
+      t.close();
+    }
+  });
+
+  it("closes an address's connections beyond KEY_IN_FLIGHT_LIMIT on their way to a worker, not the others of its slot", async () => {
+    // Before, one address opening connections as fast as it could queued thousands for its
+    // slot's worker, and every other client of the slot waited behind them.
+    const t = await dealerOnTestClock();
+    try {
+      const flooder = Array.from({ length: 200 }, (_, i) => `127.0.5.${i + 1}`).find((a) => hashOf(a) % 2 === 0)!;
+      for (let i = 0; i < KEY_IN_FLIGHT_LIMIT + 2; i++) {
+        const socket = connect({ host: "127.0.0.1", port: t.port, localAddress: flooder });
+        socket.on("error", () => {});
+        socket.on("close", () => t.closed.add(socket));
+        t.clients.push(socket);
+      }
+      await waitFor(() => t.dealer.stats().accepted === KEY_IN_FLIGHT_LIMIT + 2, "all accepted", 5_000);
+      assert.equal(t.workers[0]!.sends.length, KEY_IN_FLIGHT_LIMIT, "none acknowledged: the worker has the limit's worth");
+      assert.equal(t.dealer.stats().closed.key_in_flight_limit, 2);
+      await waitFor(() => t.closed.size === 2, "the two beyond closed", 5_000);
+      // Another address of the slot is dealt at once.
+      await t.connectToSlot0(1);
+      // Once the worker takes them, the address may send more.
+      for (const done of t.workers[0]!.sends.splice(0)) done(null);
+      const more = connect({ host: "127.0.0.1", port: t.port, localAddress: flooder });
+      more.on("error", () => {});
+      t.clients.push(more);
+      await waitFor(() => t.workers[0]!.sends.length === 1, "the address dealt again", 5_000);
     } finally {
       t.close();
     }
