@@ -61,17 +61,18 @@ export async function serve(argv: string[]): Promise<void> {
     ...(dealtPort !== undefined && v.metricsPort !== undefined ? { metricsPort: workerMetricsPort(v.metricsPort as number, Number(process.env[WORKER_SLOT_ENV] ?? 0)) } : {}),
   });
   if (dealtPort !== undefined) {
+    // One function for every dealt socket: the server keeps it with each for the socket's life.
+    const handBack = (handed: Socket, handedHead: Buffer, key: string) => {
+      const back: HandedBack = { type: HANDED_BACK, key, head: handedHead.toString("latin1") };
+      process.send?.(back, handed, (err: Error | null) => {
+        if (err) handed.destroy();
+      });
+    };
     process.on("message", (message: Partial<DealtConnection> | null, socket?: Socket) => {
       if (message?.type !== DEALT_CONNECTION) return;
       // The socket is missing when it closed on its way from the primary.
       if (!socket) return;
       const head = typeof message.head === "string" ? Buffer.from(message.head, "latin1") : undefined;
-      const handBack = (handed: Socket, handedHead: Buffer, key: string) => {
-        const back: HandedBack = { type: HANDED_BACK, key, head: handedHead.toString("latin1") };
-        process.send?.(back, handed, (err: Error | null) => {
-          if (err) handed.destroy();
-        });
-      };
       server.takeSocket(socket, head, typeof message.key === "string" ? { key: message.key, handBack } : undefined);
     });
     process.send?.({ type: WORKER_READY });

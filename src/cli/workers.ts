@@ -41,7 +41,7 @@ export function workerMetricsPort(metricsPort: number, slot: number): number {
  * free port, printed in its "primary metrics on" line).
  */
 export function primaryMetricsPort(metricsPort: number, workers: number): number {
-  return metricsPort === 0 ? 0 : metricsPort + workers;
+  return workerMetricsPort(metricsPort, workers); // the slot after the last worker's
 }
 
 /**
