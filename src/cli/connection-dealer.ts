@@ -229,8 +229,8 @@ export class ConnectionDealer {
     socket.on("error", () => socket.destroy());
     const remote = socket.remoteAddress;
     // Reset before it was accepted: no address to deal it by (as "" every such socket went to
-    // one slot, and a flood of resets filled that worker's queue).
-    if (remote === undefined) return void socket.destroy();
+    // one slot, and a flood of resets filled that worker's queue). Counted: a flood of them shows.
+    if (remote === undefined) return this.refuse(socket, "reset_before_accept");
     if (!this.affinity.trustedPeer(remote)) return this.deal(socket, this.affinity.keyOf(remote));
     if (this.reading >= READING_LIMIT) return this.refuse(socket, "reading_limit");
     this.reading++;
@@ -363,6 +363,8 @@ export function hashOf(key: string): number {
 function readHead(socket: Socket, done: (head: Buffer | null) => void): void {
   const chunks: Buffer[] = [];
   let bytes = 0;
+  /** The last bytes read, short of a head's end: an end may begin in one chunk and finish in the next. */
+  let tail = Buffer.alloc(0);
   const stop = () => {
     clearTimeout(timer);
     socket.off("data", onData);
@@ -381,8 +383,13 @@ function readHead(socket: Socket, done: (head: Buffer | null) => void): void {
     chunks.push(chunk);
     bytes += chunk.length;
     if (bytes < HEAD_LIMIT_BYTES) {
-      const read = Buffer.concat(chunks);
-      if (!read.includes(HEAD_END) && !read.includes(BARE_HEAD_END)) return;
+      // Only the new bytes and the tail before them are searched: searching everything read at
+      // each chunk was quadratic in a head sent a few bytes at a time.
+      const fresh = tail.length > 0 ? Buffer.concat([tail, chunk]) : chunk;
+      if (!fresh.includes(HEAD_END) && !fresh.includes(BARE_HEAD_END)) {
+        tail = Buffer.from(fresh.subarray(Math.max(0, fresh.length - (HEAD_END.length - 1))));
+        return;
+      }
     }
     finish();
   };

@@ -16,9 +16,11 @@ export type DealerCloseReason =
   /** Waited its time for a worker (none ready, or queued for one passed over). */
   | "waited_too_long"
   /** Written to a worker that died before taking it, or the handover itself failed. */
-  | "handover_failed";
+  | "handover_failed"
+  /** Reset by its client before the primary accepted it: no address to deal it by. */
+  | "reset_before_accept";
 
-export const DEALER_CLOSE_REASONS: readonly DealerCloseReason[] = ["reading_limit", "head_not_whole", "waiting_limit", "in_flight_limit", "key_in_flight_limit", "waited_too_long", "handover_failed"];
+export const DEALER_CLOSE_REASONS: readonly DealerCloseReason[] = ["reading_limit", "head_not_whole", "waiting_limit", "in_flight_limit", "key_in_flight_limit", "waited_too_long", "handover_failed", "reset_before_accept"];
 
 /** What the primary knows of its workers and the connections it holds, at one moment. */
 export interface PrimaryStats {
