@@ -61,7 +61,7 @@ export async function serve(argv: string[]): Promise<void> {
     ...(dealtPort !== undefined && v.metricsPort !== undefined ? { metricsPort: workerMetricsPort(v.metricsPort as number, Number(process.env[WORKER_SLOT_ENV] ?? 0)) } : {}),
   });
   if (dealtPort !== undefined) {
-    // One function for every dealt socket: the server keeps it with each for the socket's life.
+    // One function for every dealt socket: the server keeps it with each trusted proxy's socket.
     const handBack = (handed: Socket, handedHead: Buffer, key: string) => {
       const back: HandedBack = { type: HANDED_BACK, key, head: handedHead.toString("latin1") };
       process.send?.(back, handed, (err: Error | null) => {

@@ -13,16 +13,25 @@ export type HandBack = (socket: Socket, head: Buffer, key: string) => void;
  * handed back to be dealt by its own client's key: counted here, a client holding its whole
  * per-address cap on its own worker got as many connections again on this one (an audit: 200
  * against a cap of 100 with two workers).
+ *
+ * Only a trusted proxy's socket is kept: any other socket's key is its peer address, which no
+ * request on it can change, so it never goes back (and costs no entry).
  */
 export class DealtSockets {
   private readonly dealt = new WeakMap<Socket, { key: string; handBack: HandBack }>();
   private readonly affinity: ReturnType<typeof affinityKeyReader>;
 
-  constructor(addresses: ClientAddressOptions) {
+  /** `released`: a socket is about to be handed back (called before its `handBack`), and is no longer the caller's. */
+  constructor(
+    addresses: ClientAddressOptions,
+    private readonly released: (socket: Socket) => void = () => {},
+  ) {
     this.affinity = affinityKeyReader(addresses);
   }
 
+  /** A socket dealt by `key`; `handBack` gives it back to the dealer (one function per dealer, not per socket). */
   take(socket: Socket, key: string, handBack: HandBack): void {
+    if (!this.affinity.trustedPeer(socket.remoteAddress ?? "")) return;
     this.dealt.set(socket, { key, handBack });
   }
 
@@ -37,6 +46,7 @@ export class DealtSockets {
     const key = this.affinity.keyOf(socket.remoteAddress ?? "", Array.isArray(forwarded) ? forwarded.join(", ") : forwarded);
     if (key === dealt.key) return false;
     this.dealt.delete(socket);
+    this.released(socket);
     dealt.handBack(socket, Buffer.concat([requestHead(req), head, ...stopReading(socket)]), key);
     return true;
   }

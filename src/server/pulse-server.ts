@@ -247,7 +247,18 @@ export async function startServer(
     options.log(`connection ${conn.sessionId} opened`, { event: "connection_opened", conn: conn.sessionId, ip: client.ip, limitKey: key });
   };
 
-  const dealtSockets = new DealtSockets(options);
+  // Sockets taken from elsewhere skip net.Server's accept, where http.maxConnections is checked.
+  let takenOpen = 0;
+  // One listener for every taken socket (`this` is the socket), not a closure each.
+  function takenClosed(this: Socket): void {
+    takenOpen--;
+  }
+  // A socket handed back stops counting here: sending it to another process takes its handle
+  // away without a 'close' on this side.
+  const dealtSockets = new DealtSockets(options, (handed) => {
+    handed.off("close", takenClosed);
+    takenOpen--;
+  });
   http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Another worker's client on a proxy socket dealt here: it goes back, counted nowhere here.
     if (dealtSockets.handedBack(req, socket as Socket, head)) return;
@@ -299,27 +310,14 @@ export async function startServer(
   }
   const address = http.address();
   const port = typeof address === "object" && address ? address.port : options.port;
-  // Sockets taken from elsewhere skip net.Server's accept, where http.maxConnections is checked.
-  let takenOpen = 0;
   const takeSocket = (socket: Socket, head?: Buffer, dealt?: { key: string; handBack: HandBack }): void => {
     if (draining || takenOpen >= http.maxConnections) {
       socket.destroy();
       return;
     }
     takenOpen++;
-    let counted = true;
-    const release = () => {
-      if (counted) takenOpen--;
-      counted = false;
-    };
-    socket.once("close", release);
-    if (dealt) {
-      dealtSockets.take(socket, dealt.key, (handed, handedHead, key) => {
-        release();
-        handed.off("close", release);
-        dealt.handBack(handed, handedHead, key);
-      });
-    }
+    socket.on("close", takenClosed);
+    if (dealt) dealtSockets.take(socket, dealt.key, dealt.handBack);
     if (head !== undefined && head.length > 0) socket.unshift(head);
     http.emit("connection", socket);
   };

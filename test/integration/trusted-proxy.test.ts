@@ -1,5 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer, type Socket } from "node:net";
 import { startServer } from "../../src/server/index.js";
 import { testServer } from "../support/test-server.js";
 import { opened, tryUpgrade, type UpgradeOutcome } from "../support/upgrade.js";
@@ -72,6 +74,39 @@ describe("client addresses behind a reverse proxy", () => {
       assert.equal(await from("127.0.0.1", "198.51.100.2, 11.0.0.1, 10.1.2.3"), 429, "the walk stopped at 11.0.0.1");
     } finally {
       for (const s of sockets) if ("ws" in s) s.ws.terminate();
+      await server.close();
+    }
+  });
+
+  it("a worker's server stops counting a proxy socket it hands back to be dealt by another client's key", async () => {
+    // As a worker of `--workers`: sockets come through takeSocket, each with the key the primary
+    // dealt it by. With maxConnections 1 and maxHttpSockets 1 the server holds at most 3 taken
+    // sockets at once (its socket limit, plus the place for a newcomer).
+    const server = await testServer({ listen: false, maxConnections: 1, maxHttpSockets: 1, trustedProxies: ["127.0.0.1"] });
+    // Handed back as the worker does: sent to another process (the primary there), which takes
+    // the socket's handle away from this one without a 'close' event here.
+    const dealer = spawn(process.execPath, ["-e", "process.on('message', (_m, socket) => socket?.destroy())"], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+    const handedBack: string[] = [];
+    const handBack = (socket: Socket, _head: Buffer, key: string) => {
+      handedBack.push(key);
+      dealer.send({ key }, socket);
+    };
+    const front = createServer((socket) => server.takeSocket(socket, undefined, { key: "203.0.113.1", handBack }));
+    await new Promise<void>((resolve) => front.listen(0, "127.0.0.1", resolve));
+    const url = `ws://127.0.0.1:${(front.address() as { port: number }).port}`;
+    const sockets: UpgradeOutcome[] = [];
+    try {
+      // Four upgrades of other clients on sockets dealt by 203.0.113.1's key: each goes back.
+      for (let i = 0; i < 4; i++) await assert.rejects(tryUpgrade(url, "127.0.0.1", xff(`203.0.113.${10 + i}`)));
+      assert.deepEqual(handedBack, ["203.0.113.10", "203.0.113.11", "203.0.113.12", "203.0.113.13"]);
+      // Still counted, the four would hold more than the 3 places: the dealt client's own upgrade is served.
+      const own = await tryUpgrade(url, "127.0.0.1", xff("203.0.113.1"));
+      sockets.push(own);
+      assert.equal(statusOf(own), "open");
+    } finally {
+      for (const s of sockets) if ("ws" in s) s.ws.terminate();
+      front.close();
+      dealer.kill();
       await server.close();
     }
   });
