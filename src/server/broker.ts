@@ -23,8 +23,9 @@ export interface Broker {
   /** A room's presence batch went out with nothing in it: its changes all cancelled out. */
   presenceCancelled?(room: string): void;
   /**
-   * Nicknames online in the room through other nodes. The same array may be handed to every
-   * caller until the room's presence changes: read it, never change it.
+   * Nicknames online in the room through other nodes, sorted (code-unit order, as
+   * `Array.prototype.sort`). The same array may be handed to every caller until the room's
+   * presence changes: read it, never change it.
    */
   onlineElsewhere?(room: string): Promise<readonly string[]>;
   /**

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { ChatMessage, PresenceMessage } from "../protocol/messages.js";
+import type { ChatMessage, PresenceChange, PresenceMessage } from "../protocol/messages.js";
 import type { RedisStore } from "../store/redis-store.js";
 import type { Broker } from "./broker.js";
 import { Script } from "../store/redis-script.js";
@@ -46,6 +46,8 @@ const MAX_LARGE_ROOMS_KNOWN = 10_000;
 interface ElsewhereRead {
   names: Promise<readonly string[]>;
   startedAt: number;
+  /** More names than the online list's length (known once read): kept a while after the room closes here (see unsubscribe). */
+  large: boolean;
 }
 
 interface Queued {
@@ -62,7 +64,11 @@ interface RoomFeed {
   /** A backfill (or the initial subscription) is running: frames wait in `queued`. */
   busy: boolean;
   queued: Queued[];
+  /** Settles once the room's subscription is confirmed and its latest seq read (see whenSubscribed). */
   subscribed: Promise<void>;
+  confirmSubscribed: () => void;
+  /** The current subscription attempt: an earlier one that finishes late does nothing. */
+  attempt: number;
   closed: boolean;
 }
 
@@ -106,6 +112,13 @@ export class RedisBroker implements Broker {
   private readonly log: (line: string) => void;
   private readonly heartbeatTimer: NodeJS.Timeout;
   private readonly reapTimer: NodeJS.Timeout;
+  /**
+   * Nicknames whose presence this node could not write or publish (Redis away), by room, with
+   * the reason of a leave that did not go out: put right once Redis answers again (see
+   * repairPresence). Bounded by the names that came or went on this node while Redis was away.
+   */
+  private readonly presenceToRepair = new Map<string, Map<string, string | undefined>>();
+  private repairing = false;
   private registered = false;
   private closed = false;
   /** When Redis last answered a heartbeat; the node counts as cut off nodeTimeoutMs after it. */
@@ -127,7 +140,14 @@ export class RedisBroker implements Broker {
     this.sub.on(store.sharded ? "smessageBuffer" : "messageBuffer", onMessage);
     let wasReady = false;
     this.sub.on("ready", () => {
-      if (wasReady) this.catchUpAll("reconnected to Redis");
+      if (wasReady) {
+        // A subscription on its way when the link dropped is never answered (ioredis drops the
+        // commands it had sent, and resubscribes only to channels it had confirmed): without a
+        // new attempt, the room's joins on this node waited for it and failed, each, for as
+        // long as any join of the room was pending (an audit: 0 of 6 clients in 45 s).
+        for (const feed of this.feeds.values()) if (feed.lastSeq === null) this.trySubscribing(feed);
+        this.catchUpAll("reconnected to Redis");
+      }
       wasReady = true;
     });
     void this.sub.connect().catch(() => {});
@@ -142,26 +162,49 @@ export class RedisBroker implements Broker {
   }
 
   subscribe(room: string, deliver: (frame: Buffer, seq: number) => void): void {
-    const channel = this.store.channelFor(room);
-    const feed: RoomFeed = { room, deliver, lastSeq: null, busy: true, queued: [], subscribed: Promise.resolve(), closed: false };
+    let confirmSubscribed = () => {};
+    const subscribed = new Promise<void>((resolve) => (confirmSubscribed = resolve));
+    const feed: RoomFeed = { room, deliver, lastSeq: null, busy: true, queued: [], subscribed, confirmSubscribed, attempt: 0, closed: false };
     this.feeds.set(room, feed);
-    this.roomOfChannel.set(channel, room);
-    feed.subscribed = (async () => {
-      await (this.store.sharded ? this.sub.ssubscribe(channel) : this.sub.subscribe(channel));
-      // Everything up to here is in the store; everything after arrives on the channel.
+    this.roomOfChannel.set(this.store.channelFor(room), room);
+    this.trySubscribing(feed);
+  }
+
+  /**
+   * Subscribes the feed's channel, then reads the room's latest seq: everything up to it is in
+   * the store, everything after arrives on the channel. A refused subscription is tried again;
+   * one that is never answered is tried again when the link to Redis is back (see the
+   * constructor).
+   */
+  private trySubscribing(feed: RoomFeed): void {
+    const attempt = ++feed.attempt;
+    const current = () => !feed.closed && feed.attempt === attempt;
+    const channel = this.store.channelFor(feed.room);
+    void (async () => {
+      try {
+        await (this.store.sharded ? this.sub.ssubscribe(channel) : this.sub.subscribe(channel));
+      } catch (err) {
+        if (!current()) return;
+        this.log(`subscribe to ${feed.room} failed: ${(err as Error).message}; retrying`);
+        await new Promise((r) => setTimeout(r, BACKFILL_RETRY_MS));
+        if (current()) this.trySubscribing(feed);
+        return;
+      }
       for (;;) {
-        if (feed.closed) return;
+        if (!current()) return;
         try {
-          feed.lastSeq = await this.store.latestSeq(room);
+          const latest = await this.store.latestSeq(feed.room);
+          if (!current()) return;
+          feed.lastSeq = latest;
           break;
         } catch (err) {
-          this.log(`reading ${room}'s latest seq failed: ${(err as Error).message}; retrying`);
+          this.log(`reading ${feed.room}'s latest seq failed: ${(err as Error).message}; retrying`);
           await new Promise((r) => setTimeout(r, BACKFILL_RETRY_MS));
         }
       }
+      feed.confirmSubscribed();
       this.drain(feed);
     })();
-    feed.subscribed.catch((err: Error) => this.log(`subscribe to ${room} failed: ${err.message}`));
   }
 
   /** Resolves once frames of `room` published from now on reach this node (history read after it misses nothing). */
@@ -179,8 +222,21 @@ export class RedisBroker implements Broker {
     const feed = this.feeds.get(room);
     if (!feed) return;
     feed.closed = true;
+    // Anyone still waiting for it goes on (and finds the room no longer subscribed here).
+    feed.confirmSubscribed();
     this.feeds.delete(room);
-    this.elsewhereReads.delete(room);
+    // A large room's read is kept until its age runs out: a client joining and leaving a large
+    // room it alone held on this node read the whole hash at each join (an audit: 20,000 names
+    // elsewhere, 10 such connections of one address, a whole core at 15 joins a second). Its
+    // names are a page and a count, which a client refreshes anyway; a small room's list must
+    // be exact, and its hash is small.
+    const read = this.elsewhereReads.get(room);
+    if (read?.large) {
+      const timer = setTimeout(() => {
+        if (this.elsewhereReads.get(room) === read && !this.feeds.has(room)) this.elsewhereReads.delete(room);
+      }, Math.max(0, read.startedAt + ELSEWHERE_MAX_AGE_MS - Date.now()));
+      timer.unref();
+    } else this.elsewhereReads.delete(room);
     const channel = this.store.channelFor(room);
     this.roomOfChannel.delete(channel);
     void (this.store.sharded ? this.sub.sunsubscribe(channel) : this.sub.unsubscribe(channel)).catch(() => {});
@@ -222,8 +278,59 @@ export class RedisBroker implements Broker {
         if (count <= -2) this.sendCountLater(room, -count - 2);
         this.leavesSettled(room);
       },
-      (err: Error) => this.log(`presence publish to ${room} failed: ${err.message}`),
+      (err: Error) => {
+        this.log(`presence publish to ${room} failed: ${err.message}`);
+        for (const change of JSON.parse(changes) as PresenceChange[]) this.needsRepair(room, change.nick, change.reason);
+      },
     );
+  }
+
+  /** A nickname's presence in `room` did not reach Redis or the other nodes (see presenceToRepair). */
+  private needsRepair(room: string, nick: string, reason?: string): void {
+    let nicks = this.presenceToRepair.get(room);
+    if (!nicks) this.presenceToRepair.set(room, (nicks = new Map()));
+    nicks.set(nick, reason ?? nicks.get(nick));
+  }
+
+  /**
+   * Writes the presence that failed again, as it is now on this node, and announces it through
+   * the publish script (which drops a join already announced, and a leave of a name still online
+   * through another node). Without it, a member who left while Redis was away for a few seconds
+   * stayed listed online on every other node, and in every joiner's list, for as long as this
+   * node lived (an audit: 3 runs of 3, outages of 1-6 s); the heartbeat set things right only
+   * when the node had been declared dead.
+   */
+  private async repairPresence(): Promise<void> {
+    if (this.repairing || this.presenceToRepair.size === 0) return;
+    this.repairing = true;
+    const work = [...this.presenceToRepair];
+    this.presenceToRepair.clear();
+    let done = 0;
+    try {
+      for (const [room, nicks] of work) {
+        const here = this.members.get(room);
+        const tx = this.store.redis.multi();
+        const changes: PresenceChange[] = [];
+        for (const [nick, reason] of nicks) {
+          if (here?.has(nick)) {
+            tx.hset(this.key(`online:${room}`), `${this.nodeId}|${nick}`, "1");
+            changes.push({ event: "join", nick });
+          } else {
+            tx.hdel(this.key(`online:${room}`), `${this.nodeId}|${nick}`);
+            changes.push({ event: "leave", nick, reason: reason ?? "closed" });
+          }
+        }
+        if (here) tx.sadd(this.key(`node-rooms:${this.nodeId}`), room);
+        await tx.exec();
+        this.publishPresence(room, JSON.stringify(changes));
+        done++;
+      }
+    } catch (err) {
+      this.log(`presence repair in Redis failed: ${(err as Error).message}; trying again`);
+      for (const [room, nicks] of work.slice(done)) for (const [nick, reason] of nicks) this.needsRepair(room, nick, reason);
+    } finally {
+      this.repairing = false;
+    }
   }
 
   presenceCancelled(room: string): void {
@@ -263,7 +370,10 @@ export class RedisBroker implements Broker {
       .hset(this.key(`online:${room}`), `${this.nodeId}|${nick}`, "1")
       .sadd(this.key(`node-rooms:${this.nodeId}`), room)
       .exec()
-      .catch((err: Error) => this.log(`presence join in Redis failed: ${err.message}`));
+      .catch((err: Error) => {
+        this.log(`presence join in Redis failed: ${err.message}`);
+        this.needsRepair(room, nick);
+      });
   }
 
   /**
@@ -276,7 +386,10 @@ export class RedisBroker implements Broker {
     const nicks = this.members.get(room);
     nicks?.delete(nick);
     if (nicks?.size === 0) this.members.delete(room);
-    this.store.redis.hdel(this.key(`online:${room}`), `${this.nodeId}|${nick}`).catch((err: Error) => this.log(`presence leave in Redis failed: ${err.message}`));
+    this.store.redis.hdel(this.key(`online:${room}`), `${this.nodeId}|${nick}`).catch((err: Error) => {
+      this.log(`presence leave in Redis failed: ${err.message}`);
+      this.needsRepair(room, nick);
+    });
   }
 
   /**
@@ -290,12 +403,15 @@ export class RedisBroker implements Broker {
   onlineElsewhere(room: string): Promise<readonly string[]> {
     const cached = this.elsewhereReads.get(room);
     if (cached && Date.now() - cached.startedAt < ELSEWHERE_MAX_AGE_MS) return cached.names;
-    const read: ElsewhereRead = { names: this.readOnlineElsewhere(room), startedAt: Date.now() };
+    const read: ElsewhereRead = { names: this.readOnlineElsewhere(room), startedAt: Date.now(), large: false };
     // Kept only for rooms this node receives the presence frames of: those are what forget it.
     if (this.feeds.has(room)) this.elsewhereReads.set(room, read);
-    read.names.catch(() => {
-      if (this.elsewhereReads.get(room) === read) this.elsewhereReads.delete(room);
-    });
+    read.names.then(
+      (names) => (read.large = names.length > this.onlineListMax),
+      () => {
+        if (this.elsewhereReads.get(room) === read) this.elsewhereReads.delete(room);
+      },
+    );
     return read.names;
   }
 
@@ -307,7 +423,7 @@ export class RedisBroker implements Broker {
       if (field.startsWith(mine)) continue;
       nicks.add(field.slice(field.indexOf("|") + 1));
     }
-    return [...nicks];
+    return [...nicks].sort();
   }
 
   onAvailability(listener: (available: boolean) => void): void {
@@ -428,6 +544,7 @@ export class RedisBroker implements Broker {
       this.registered = true;
       this.lastRedisOkAt = Date.now();
       this.setAvailable(true);
+      await this.repairPresence();
     } catch (err) {
       this.log(`heartbeat to Redis failed: ${(err as Error).message}`);
     }

@@ -157,7 +157,7 @@ export class Room {
    */
   onlineWith(elsewhere: readonly string[]): OnlineAcrossNodes {
     if (this.mergedCache?.elsewhere !== elsewhere) {
-      const sorted = [...new Set([...this.presence.keys(), ...elsewhere])].sort();
+      const sorted = mergeSorted([...this.presence.keys()].sort(), elsewhere);
       this.mergedCache = { elsewhere, sorted, remoteOnly: sorted.length - this.presence.size, pageJson: null };
     }
     return this.mergedCache;
@@ -290,4 +290,19 @@ export function countAtEnd(frame: Buffer): number | null {
   if (scale === 1) return null;
   const start = i + 1 - COUNT_FIELD.length;
   return start >= 0 && frame.compare(COUNT_FIELD, 0, COUNT_FIELD.length, start, i + 1) === 0 ? count : null;
+}
+
+/**
+ * Two sorted lists of names as one, sorted, each name once: linear, where sorting the union
+ * again cost each new room of a large cross-node room (20,000 names) a sort per read.
+ */
+function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const next = j >= b.length || (i < a.length && a[i]! <= b[j]!) ? a[i++]! : b[j++]!;
+    if (out.length === 0 || out[out.length - 1] !== next) out.push(next);
+  }
+  return out;
 }

@@ -165,6 +165,57 @@ describe("nodes on one Redis, under faults", () => {
     for (const raw of [watcher, quick, late]) raw.close();
   });
 
+  it("a member who leaves while Redis is away (shorter than the node timeout) is announced gone once it is back; a joiner's list agrees", async () => {
+    const [a, b] = await startNodes(2);
+    const watcher = await RawClient.hello(a!.wsUrl, "cleo");
+    const leaver = await RawClient.hello(b!.wsUrl, "bram");
+    watcher.send({ type: "join", room: "ghost" });
+    await watcher.next("joined");
+    leaver.send({ type: "join", room: "ghost" });
+    await leaver.next("joined");
+    await watcher.nextPresence("bram", "join", 10_000);
+    // Away for less than the nodes' timeout (here LIVENESS.timeoutMs, 2 s), after which they
+    // would give up on Redis and send their clients elsewhere.
+    await redis.stop();
+    await sleep(200);
+    // Node b can neither take bram out of Redis's online hash nor publish the leave.
+    leaver.close();
+    await sleep(300);
+    await redis.restart();
+    // Before, bram stayed listed online (on node a, and in Redis) for as long as node b lived.
+    const leave = await watcher.nextPresence("bram", "leave", 30_000);
+    assert.equal(leave.reason, "closed");
+    const late = await RawClient.hello(a!.wsUrl, "dirk");
+    late.send({ type: "join", room: "ghost" });
+    const joined = await late.next("joined", () => true, 10_000);
+    assert.deepEqual([[...joined.online].sort(), joined.onlineCount], [["cleo", "dirk"], 2]);
+    for (const raw of [watcher, late]) raw.close();
+  });
+
+  it("a room whose subscription was on its way when Redis went down is joined on that node once Redis is back", async () => {
+    const [a] = await startNodes(1);
+    const first = client(a!.wsUrl, "kim");
+    first.c.join("warm");
+    await waitFor(() => first.c.online("warm").includes("kim"), "kim in a room: the node talks to Redis", 30_000);
+    redis.pause();
+    // The node subscribes the new room's channel: the command is sent, never answered.
+    first.c.join("stuck");
+    await sleep(1_000);
+    await redis.kill();
+    await redis.restart();
+    // Others join as the first one's joins fail and are retried, so a join of the room is always
+    // pending on the node and its feed is never dropped. Before, every one of them failed for
+    // as long as that lasted: the subscription waited for an answer that never came.
+    const others = ["lee", "max", "ned", "oda", "pia"].map((nick) => client(a!.wsUrl, nick));
+    for (const other of others) {
+      other.c.join("stuck");
+      await sleep(700);
+    }
+    // Once the node's link to Redis is back (about a second), a join takes a round trip; before,
+    // none of them got in for half a minute and more.
+    await waitFor(() => [first, ...others].every((x) => x.c.online("stuck").includes(x.c.nick)), "all six in the room", 20_000);
+  });
+
   it("Redis restarted: nodes reconnect by themselves, sends in between are refused (never acked), 0 acked lost", async () => {
     const [a, b] = await startNodes(2);
     const fay = client(a!.wsUrl, "fay");

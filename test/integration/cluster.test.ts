@@ -98,6 +98,49 @@ describe("three nodes on one Redis", () => {
     }
   });
 
+  it("a client joining and leaving a large room it alone holds on a node does not read the others' names at each join", async () => {
+    // Before, the read lived only while the room was open on the node: each join of the closed
+    // room read the whole online hash (an audit: 20,000 names elsewhere, a node at a whole core).
+    const nodes = await threeNodes({ onlineListMax: 3 });
+    const probe = new Redis(redis.url);
+    const monitor = await probe.monitor();
+    let reads = 0;
+    monitor.on("monitor", (_time: string, args: string[], source: string) => {
+      if (String(args[0]).toLowerCase() === "hkeys" && source !== "lua" && String(args[1]).endsWith("online:arena")) reads++;
+    });
+    const raws: RawClient[] = [];
+    try {
+      for (const [i, nick] of ["rim1", "rim2", "rim3", "rim4", "rim5", "rim6"].entries()) {
+        const raw = await RawClient.hello(nodes[1 + (i % 2)]!.url, nick);
+        raw.send({ type: "join", room: "arena" });
+        await raw.next("joined");
+        raws.push(raw);
+      }
+      const cycler = await RawClient.hello(nodes[0]!.url, "cycler");
+      raws.push(cycler);
+      await sleep(200);
+      reads = 0;
+      const startedAt = Date.now();
+      for (let i = 0; i < 10; i++) {
+        cycler.send({ type: "join", room: "arena" });
+        const joined = await cycler.next("joined");
+        assert.equal(joined.onlineCount, 7, "six elsewhere and the cycler");
+        cycler.send({ type: "leave", room: "arena" });
+        await cycler.next("left");
+        cycler.received.length = 0;
+      }
+      const seconds = (Date.now() - startedAt) / 1000;
+      await sleep(200); // the monitor's last lines
+      // A read is kept for a second (and dropped by the room's presence frames, at most one a second in a large room).
+      assert.ok(reads <= 2 * Math.ceil(seconds) + 1, `${reads} reads of the online hash for 10 joins in ${seconds.toFixed(1)} s`);
+    } finally {
+      for (const raw of raws) raw.close();
+      monitor.disconnect();
+      probe.disconnect();
+      await Promise.all(nodes.map((n) => n.close()));
+    }
+  });
+
   it("clients on different nodes chat: every message once, same order, gap-free seq; history and presence agree", async () => {
     const nodes = await threeNodes({ historyLimit: 100 });
     const clients: PulseClient[] = [];

@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { countAtEnd, Room } from "../../src/server/room.js";
 
 const member = () => ({ socket: null as never, afterSend() {} });
@@ -27,5 +28,23 @@ describe("a room's recipients (what a send is charged in deliveries)", () => {
     assert.equal(room.recipients, 3, "a count below this node's own names adds nothing");
     room.presenceHeard(Buffer.from('{"type":"message","room":"r","seq":5}'));
     assert.equal(room.recipients, 3, "a frame without a count changes nothing");
+  });
+
+  it("lists the names online here and elsewhere as the sorted union, each once (any names, overlapping or not)", () => {
+    // Both lists drawn from one pool of names, so they overlap often (a name online through two nodes).
+    const pool = fc.uniqueArray(fc.string({ unit: "binary", minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 20 });
+    const lists = pool.chain((names) => fc.tuple(fc.subarray(names), fc.subarray(names)));
+    fc.assert(
+      fc.property(lists, ([here, elsewhere]) => {
+        const room = new Room("r", "10.0.0.1");
+        for (const nick of here) room.addPresence(nick);
+        const sortedElsewhere = [...new Set(elsewhere)].sort();
+        const merged = room.onlineWith(sortedElsewhere);
+        const union = [...new Set([...here, ...elsewhere])].sort();
+        assert.deepEqual(merged.sorted, union);
+        assert.equal(merged.remoteOnly, union.length - new Set(here).size);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
