@@ -158,14 +158,14 @@ describe("chat page in headless Chromium against a real server process", { timeo
     await withServer(async ({ enter }) => {
       const alice = await enter("alice", "lobby");
 
-      await alice.context.setOffline(true);
+      await alice.setOffline(true);
       await alice.waitForIndicator(/^Offline, messages will be sent when you are back$/, SHORT_MS);
       // Stay offline past the heartbeat timeout, as a real outage would.
       await sleep(LIVENESS.timeoutMs + 1000);
       assert.equal((await alice.indicator()).text, "Offline, messages will be sent when you are back");
 
       await alice.clearIndicatorLog();
-      await alice.context.setOffline(false);
+      await alice.setOffline(false);
       const tookMs = await alice.waitForIndicator(/^Connection OK$/, RECOVERY_BOUND_MS);
       // The probe deadline is 2 s; a backoff would be up to the 30 s cap. Generous, but far below it.
       assert.ok(tookMs < 5000, `back to Connection OK ${tookMs} ms after the network returned`);

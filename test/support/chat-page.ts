@@ -1,4 +1,4 @@
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, BrowserContext, CDPSession, Page } from "playwright-core";
 
 /** One row of the message list as a person sees it. */
 export interface SeenMessage {
@@ -74,6 +74,8 @@ export async function waitUntil<T>(
 /** A person's tab with the chat page: its own browser context, so its own storage and user key. */
 export class ChatPage {
   readonly dialogs: string[] = [];
+  /** The page's own DevTools session, made at the first setOffline. */
+  private cdp: Promise<CDPSession> | null = null;
 
   private constructor(
     readonly context: BrowserContext,
@@ -98,6 +100,22 @@ export class ChatPage {
     if (beforeLoad) await beforeLoad(page);
     await page.goto(url);
     return chat;
+  }
+
+  /**
+   * Takes this page's network away (or gives it back), as the browser does when the machine
+   * goes offline: requests fail, WebSockets drop, `offline` / `online` fire. Through the page's
+   * own DevTools session rather than `context.setOffline`, which also waits on every other
+   * target of the context: with the packaged Chromium it waited forever in 5 runs of 7 of
+   * chat-page.test.ts, on a page that answered everything else.
+   */
+  async setOffline(offline: boolean): Promise<void> {
+    this.cdp ??= this.context.newCDPSession(this.page).then(async (session) => {
+      await session.send("Network.enable");
+      return session;
+    });
+    const session = await this.cdp;
+    await session.send("Network.emulateNetworkConditions", { offline, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   }
 
   /** Fill in the join form; `expectChat: false` when the server may refuse at once. */
