@@ -19,7 +19,7 @@ import { loadavg } from "node:os";
 import { Fleet } from "./load/fleet.js";
 import { cpuSeconds } from "./lib/proc.js";
 import { LOAD_CORE } from "./lib/spawn.js";
-import { median } from "./lib/stats.js";
+import { median, sleep } from "./lib/stats.js";
 import { markdownTable, textTable } from "./lib/table.js";
 import { startSystem, systemById } from "./systems.js";
 
@@ -35,7 +35,6 @@ const PORT = intArg("port", 9700, 1024, 60_000);
 const STEPS = [1_000, 5_000];
 const CAP_MS = 30_000;
 const hrMs = (): number => Number(process.hrtime.bigint()) / 1e6;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 execFileSync("taskset", ["-pc", String(LOAD_CORE), String(process.pid)], { stdio: "ignore" });
 
 type Step = { room: number; joins: number; ms: number; serverUsPerJoin: number; serverBusy: number; bytesPerJoin: number };

@@ -42,6 +42,18 @@ function client(url: string | string[], nick: string): { c: PulseClient; got: Ch
   return { c, got };
 }
 
+/** A watcher on one node and another member on a second, both in `room`, once the watcher has seen the other's join. */
+async function watchedPair(watcherUrl: string, watcherNick: string, otherUrl: string, otherNick: string, room: string): Promise<[RawClient, RawClient]> {
+  const watcher = await RawClient.hello(watcherUrl, watcherNick);
+  const other = await RawClient.hello(otherUrl, otherNick);
+  watcher.send({ type: "join", room });
+  await watcher.next("joined");
+  other.send({ type: "join", room });
+  await other.next("joined");
+  await watcher.nextPresence(otherNick, "join", 10_000);
+  return [watcher, other];
+}
+
 const seqsOf = (list: ChatMessage[]) => list.map((m) => m.seq);
 const oneToN = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 const acked = (c: PulseClient) => c.outboxEntries().length === 0;
@@ -145,13 +157,7 @@ describe("nodes on one Redis, under faults", () => {
 
   it("a node killed right after a member left, before its presence batch went out: the leave still comes, and the lists agree", async () => {
     const [a, b] = await startNodes(2);
-    const watcher = await RawClient.hello(a!.wsUrl, "look");
-    const quick = await RawClient.hello(b!.wsUrl, "quick");
-    watcher.send({ type: "join", room: "blink" });
-    await watcher.next("joined");
-    quick.send({ type: "join", room: "blink" });
-    await quick.next("joined");
-    await watcher.nextPresence("quick", "join", 10_000);
+    const [watcher, quick] = await watchedPair(a!.wsUrl, "look", b!.wsUrl, "quick", "blink");
     quick.send({ type: "leave", room: "blink" });
     await quick.next("left");
     // Within the 50 ms presence batch of node b: its leave is in Redis's hash, not yet announced.
@@ -167,13 +173,7 @@ describe("nodes on one Redis, under faults", () => {
 
   it("a member who leaves while Redis is away (shorter than the node timeout) is announced gone once it is back; a joiner's list agrees", async () => {
     const [a, b] = await startNodes(2);
-    const watcher = await RawClient.hello(a!.wsUrl, "cleo");
-    const leaver = await RawClient.hello(b!.wsUrl, "bram");
-    watcher.send({ type: "join", room: "ghost" });
-    await watcher.next("joined");
-    leaver.send({ type: "join", room: "ghost" });
-    await leaver.next("joined");
-    await watcher.nextPresence("bram", "join", 10_000);
+    const [watcher, leaver] = await watchedPair(a!.wsUrl, "cleo", b!.wsUrl, "bram", "ghost");
     // Away for less than the nodes' timeout (here LIVENESS.timeoutMs, 2 s), after which they
     // would give up on Redis and send their clients elsewhere.
     await redis.stop();
