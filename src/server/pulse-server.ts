@@ -23,6 +23,7 @@ import { defaultWebRoot, staticFiles } from "./static-files.js";
 import { clientAddressReader, peerKeyReader, type ClientAddress, type PeerKey } from "./client-address.js";
 import { HTTP_IDLE_TIMEOUT_MS, HttpSockets } from "./http-sockets.js";
 import { CoolingAddresses } from "./cooling-addresses.js";
+import { dropClearedTimeout } from "./socket-timeout.js";
 import { bufferedChunkLimit } from "../protocol/frame-pieces.js";
 import { defaultAllowedHosts, hostAllowed, originAllowed, statsAllowed } from "./request-guard.js";
 import { anonymousAuth } from "./identity/anonymous-auth.js";
@@ -238,6 +239,8 @@ export async function startServer(
   const accept = (ws: WebSocket, req: IncomingMessage, client: ClientAddress): void => {
     // ws watches the socket's errors from here on: ours (a second listener, an array) can go.
     req.socket.off("error", destroyOnError);
+    // ws turned the HTTP idle timeout off at the upgrade; Node would keep its timer regardless.
+    dropClearedTimeout(req.socket);
     const key = client.limitKey;
     caps.handOver(req.socket, key);
     const conn = new Connection(ws, req, context, key, rateLimiter.forConnection(key, client.siteKey));
