@@ -3,7 +3,10 @@
  * (5 s ping interval, 12 s timeout, 250 ms ping slot): 1k, 5k and 10k clients, each pinging after
  * 5 s idle on the server's 250 ms slots like the reference client (the server answers), spread
  * over several generator processes and source addresses. At each size: server CPU as % of one core
- * over three heartbeat intervals, RSS per connection, event-loop delay p99. Targets at 10k:
+ * over three heartbeat intervals, RSS per connection, event-loop delay p99, and the server's read
+ * and write system calls per connection per 5 s (on loopback most of an idle server's CPU is
+ * spent in them, and they are the same for every system that sends one heartbeat each way per
+ * interval: what is left to compare is the work around them). Targets at 10k:
  * CPU <= 5 %, delay p99 <= 10 ms, <= 8 KiB per connection.
  *
  * Pulse and plain ws run one after the other in the same invocation, and the report gives their
@@ -55,7 +58,7 @@ if (!Number.isInteger(roundsArg) || roundsArg < 1 || roundsArg > 20) throw new E
 const defs = systemArg ? [systemById(systemArg)] : [systemById("pulse"), systemById("ws")];
 execFileSync("taskset", ["-pc", String(LOAD_CORE), String(process.pid)], { stdio: "ignore" });
 
-type Point = { connections: number; cpuPercent: number; rssPerConnKiB: number; heapPerConnKiB: number; heapPerAddedConnKiB: number; addedSince: number; delayP99Ms: number | null; generatorCpuPercent: number };
+type Point = { connections: number; cpuPercent: number; rssPerConnKiB: number; heapPerConnKiB: number; heapPerAddedConnKiB: number; addedSince: number; delayP99Ms: number | null; generatorCpuPercent: number; syscallsPerConnPerInterval: number };
 
 async function measure(def: ReturnType<typeof systemById>, k: number): Promise<Point[]> {
   const port = portArg + k * 10;
@@ -83,8 +86,11 @@ async function measure(def: ReturnType<typeof systemById>, k: number): Promise<P
         addedSince: mem.addedSince,
         delayP99Ms: stats.eventLoopDelayP99Ms,
         generatorCpuPercent: cpu.generator * 100,
+        // Reads and writes per connection per 5 s interval: on loopback most of an idle server's
+        // CPU is these calls (the receiver's TCP work is done in the sender's write).
+        syscallsPerConnPerInterval: ((cpu.serverReadsPerSecond + cpu.serverWritesPerSecond) * (PULSE_DEFAULT_INTERVAL_MS / 1000)) / mem.connections,
       });
-      console.log(`  ${def.id}: ${mem.connections} idle: ${(cpu.server * 100).toFixed(2)} % CPU, ${(mem.rssPerConnBytes / 1024).toFixed(1)} KiB/conn, heap ${(mem.heapPerConnBytes / 1024).toFixed(2)} KiB/conn (${(mem.heapPerAddedConnBytes / 1024).toFixed(2)} per connection added since ${mem.addedSince}), loop p99 ${stats.eventLoopDelayP99Ms?.toFixed(2)} ms`);
+      console.log(`  ${def.id}: ${mem.connections} idle: ${(cpu.server * 100).toFixed(2)} % CPU, ${(mem.rssPerConnBytes / 1024).toFixed(1)} KiB/conn, heap ${(mem.heapPerConnBytes / 1024).toFixed(2)} KiB/conn (${(mem.heapPerAddedConnBytes / 1024).toFixed(2)} per connection added since ${mem.addedSince}), loop p99 ${stats.eventLoopDelayP99Ms?.toFixed(2)} ms, ${(cpu.serverReadsPerSecond).toFixed(0)} reads and ${cpu.serverWritesPerSecond.toFixed(0)} writes/s`);
     }
   } finally {
     await fleet.close();
@@ -116,12 +122,13 @@ const medianPoint = (k: number, i: number): Point => {
     addedSince: Math.round(m((p) => p.addedSince)),
     delayP99Ms: delays.length ? median(delays) : null,
     generatorCpuPercent: m((p) => p.generatorCpuPercent),
+    syscallsPerConnPerInterval: m((p) => p.syscallsPerConnPerInterval),
   };
 };
 const runs = defs.map((def, k) => ({ id: def.id, label: def.label, points: SIZES.map((_, i) => medianPoint(k, i)) }));
 const loadAtEnd = loadavg();
 
-const header = ["system", "idle connections", "server CPU (% of a core)", "RSS per connection (KiB)", "heap per connection after GC (KiB, growth since no client)", "heap per connection added (KiB, growth since the previous size)", "event-loop delay p99 (ms)", "generator CPU (%)"];
+const header = ["system", "idle connections", "server CPU (% of a core)", "RSS per connection (KiB)", "heap per connection after GC (KiB, growth since no client)", "heap per connection added (KiB, growth since the previous size)", "event-loop delay p99 (ms)", "generator CPU (%)", "server read + write calls per connection per 5 s"];
 const rows = runs.flatMap((r) =>
   r.points.map((p) => [
     r.label,
@@ -132,6 +139,7 @@ const rows = runs.flatMap((r) =>
     `${p.heapPerAddedConnKiB.toFixed(2)} (since ${p.addedSince})`,
     p.delayP99Ms === null ? "n/a" : p.delayP99Ms.toFixed(2),
     p.generatorCpuPercent.toFixed(1),
+    p.syscallsPerConnPerInterval.toFixed(2),
   ]),
 );
 const pulse = runs.find((r) => r.id === "pulse");

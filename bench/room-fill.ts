@@ -6,7 +6,8 @@
  * (default 50: a room that has been talked in, so Pulse's `joined` carries a page of history),
  * then grows the room in two steps: 1,000 joins sent at once, then 4,000 more. A step's time runs
  * from the first join sent to the last join answered (Pulse's `joined`, plain ws's constant
- * 30-byte reply); server CPU and payload bytes received are per join. The figures are the medians
+ * 30-byte reply); server CPU, payload bytes received and the server's write and read system calls
+ * are per join (both servers make about one of each: what differs is the work around them). The figures are the medians
  * over --rounds (default 5), the ratio the median of the rounds' ratios: the machine is shared.
  * "Server busy" is its CPU over the step's wall time: near 100 % the server is what the step
  * waits for; well below, the generator (one core for its four processes) is.
@@ -17,7 +18,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { Fleet } from "./load/fleet.js";
-import { cpuSeconds } from "./lib/proc.js";
+import { cpuSeconds, ioSyscalls } from "./lib/proc.js";
 import { LOAD_CORE } from "./lib/spawn.js";
 import { median, sleep } from "./lib/stats.js";
 import { markdownTable, textTable } from "./lib/table.js";
@@ -37,7 +38,7 @@ const CAP_MS = 30_000;
 const hrMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 execFileSync("taskset", ["-pc", String(LOAD_CORE), String(process.pid)], { stdio: "ignore" });
 
-type Step = { room: number; joins: number; ms: number; serverUsPerJoin: number; serverBusy: number; bytesPerJoin: number };
+type Step = { room: number; joins: number; ms: number; serverUsPerJoin: number; serverBusy: number; bytesPerJoin: number; writesPerJoin: number; readsPerJoin: number };
 
 async function fillOnce(id: string, port: number): Promise<Step[]> {
   const def = systemById(id);
@@ -55,15 +56,17 @@ async function fillOnce(id: string, port: number): Promise<Step[]> {
     let before = await fleet.fillBig(0);
     for (const room of STEPS) {
       const cpu0 = cpuSeconds(server.pid);
+      const io0 = ioSyscalls(server.pid);
       const t0 = hrMs();
       const inBig = await Promise.race([fleet.fillBig(room), sleep(CAP_MS).then(() => null)]);
       if (inBig === null) throw new Error(`${id}: room of ${room} not filled within ${CAP_MS} ms`);
       const ms = hrMs() - t0;
       const cpu = cpuSeconds(server.pid) - cpu0;
+      const io = ioSyscalls(server.pid);
       const joins = inBig - before;
       await fleet.settle(1_000);
       const traffic = await fleet.traffic();
-      steps.push({ room, joins, ms, serverUsPerJoin: (cpu * 1e6) / joins, serverBusy: (cpu * 1e3) / ms, bytesPerJoin: traffic.bytes / joins });
+      steps.push({ room, joins, ms, serverUsPerJoin: (cpu * 1e6) / joins, serverBusy: (cpu * 1e3) / ms, bytesPerJoin: traffic.bytes / joins, writesPerJoin: (io.writes - io0.writes) / joins, readsPerJoin: (io.reads - io0.reads) / joins });
       before = inBig;
     }
     return steps;
@@ -104,9 +107,13 @@ for (const [i, room] of STEPS.entries()) {
     `${(med("ws", (s) => s.serverBusy) * 100).toFixed(0)} %`,
     med("pulse", (s) => s.bytesPerJoin).toFixed(0),
     med("ws", (s) => s.bytesPerJoin).toFixed(0),
+    med("pulse", (s) => s.writesPerJoin).toFixed(2),
+    med("ws", (s) => s.writesPerJoin).toFixed(2),
+    med("pulse", (s) => s.readsPerJoin).toFixed(2),
+    med("ws", (s) => s.readsPerJoin).toFixed(2),
   ]);
 }
-const header = ["room", "Pulse ms", "ws ms", "Pulse / ws", "Pulse us/join", "ws us/join", "Pulse server busy", "ws server busy", "Pulse B/join", "ws B/join"];
+const header = ["room", "Pulse ms", "ws ms", "Pulse / ws", "Pulse us/join", "ws us/join", "Pulse server busy", "ws server busy", "Pulse B/join", "ws B/join", "Pulse writes/join", "ws writes/join", "Pulse reads/join", "ws reads/join"];
 const loadAtEnd = loadavg().map((l) => l.toFixed(2)).join(" ");
 console.log(textTable(header, rows));
 console.log(`load average at end ${loadAtEnd}`);

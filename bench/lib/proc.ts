@@ -33,6 +33,17 @@ export function runQueueWaitSeconds(pid: number): number {
   return ns / 1e9;
 }
 
+/**
+ * Read and write system calls the process has made so far (syscr, syscw of /proc/<pid>/io): on
+ * loopback each socket write costs the sender the receiver's TCP work too, so a server's writes
+ * are much of its CPU.
+ */
+export function ioSyscalls(pid: number): { reads: number; writes: number } {
+  const io = readFileSync(`/proc/${pid}/io`, "utf8");
+  const field = (name: string): number => Number(new RegExp(`^${name}: (\\d+)$`, "m").exec(io)?.[1] ?? NaN);
+  return { reads: field("syscr"), writes: field("syscw") };
+}
+
 /** Resident set size in bytes (VmRSS from /proc/<pid>/status). */
 export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");

@@ -5,7 +5,7 @@
  * the generator's CPU.
  */
 import { Fleet } from "../load/fleet.js";
-import { cpuSeconds, rssBytes } from "../lib/proc.js";
+import { cpuSeconds, ioSyscalls, rssBytes } from "../lib/proc.js";
 import { percentile, sleep } from "../lib/stats.js";
 import { startSystem, type RunningServer, type SystemDef } from "../systems.js";
 
@@ -165,14 +165,22 @@ export async function memoryAt(server: RunningServer, fleet: Fleet, n: number, b
   };
 }
 
-/** CPU share of one core used by the server and by the whole generator over `ms`. */
-export async function meter(pid: number, fleet: Fleet, ms: number): Promise<{ server: number; generator: number; seconds: number }> {
+/** Server and generator CPU (cores) over `ms`, and the server's read and write system calls per second. */
+export async function meter(pid: number, fleet: Fleet, ms: number): Promise<{ server: number; generator: number; seconds: number; serverReadsPerSecond: number; serverWritesPerSecond: number }> {
   const s0 = cpuSeconds(pid);
+  const io0 = ioSyscalls(pid);
   const g0 = fleet.cpuSeconds();
   const t0 = performance.now();
   await sleep(ms);
   const seconds = (performance.now() - t0) / 1000;
-  return { server: (cpuSeconds(pid) - s0) / seconds, generator: (fleet.cpuSeconds() - g0) / seconds, seconds };
+  const io = ioSyscalls(pid);
+  return {
+    server: (cpuSeconds(pid) - s0) / seconds,
+    generator: (fleet.cpuSeconds() - g0) / seconds,
+    seconds,
+    serverReadsPerSecond: (io.reads - io0.reads) / seconds,
+    serverWritesPerSecond: (io.writes - io0.writes) / seconds,
+  };
 }
 
 /** The generator's clock: CLOCK_MONOTONIC in ms, as the workers stamp their frames. */
