@@ -14,7 +14,8 @@ const RESTORE_USAGE = `usage: pulse restore --from FILE [--store PATH] [--force]
   \`pulse backup\` in the place of the SQLite store (default ${DEFAULT_STORE_PATH}, or PULSE_STORE),
   with a new epoch, so that clients resync instead of taking the messages written after the
   backup for ones they have. --force replaces an existing store. With --redis, after Redis
-  itself was restored from a snapshot: gives its data a new epoch (start the nodes after it).`;
+  itself was restored from a snapshot, or a replica that may have lagged was promoted: gives its
+  data a new epoch (running nodes adopt it at their next heartbeat and resync their clients).`;
 
 /** --store, else PULSE_STORE as `pulse serve` reads it, else the default. */
 const storePath = (given: string | undefined): string => given ?? (process.env.PULSE_STORE || DEFAULT_STORE_PATH);

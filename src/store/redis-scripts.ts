@@ -4,7 +4,10 @@
  *
  * Key layout under a prefix P (single Redis instance, not Redis Cluster: the scripts touch a
  * global dedupe hash and rooms together):
- *   P epoch, P secret                 strings, SET NX once
+ *   P epoch, P secret                 strings, SET NX by the first node to open the store;
+ *                                     P epoch replaced (RENEW_EPOCH_LUA) when a node finds
+ *                                     that Redis lost data it served, P secret then written
+ *                                     back from the nodes' memory (SET NX)
  *   P dedupe                          hash  idempotency key -> "seq:room"
  *   P seq:{room}                      string, the room's last assigned seq (INCR)
  *   P log:{room}                      stream, entry id "seq-0", fields u c i f t ts b w
@@ -241,6 +244,20 @@ local first = redis.call('XRANGE', KEYS[1], (after + 1) .. '-0', '+', 'COUNT', 1
 local from = tonumber(field(first, 'b'))
 if not from then return -1 end
 return upto - (from - string.len(field(first, 't')))
+`;
+
+/**
+ * Gives the data a new epoch in place of one a node found lost, agreed by every node that finds
+ * it: KEYS[1] (P epoch) is set to ARGV[2], a fresh UUID, only when it is missing or still holds
+ * ARGV[1], the epoch the node had; otherwise another node (or a node started since, or an
+ * operator's restore) already gave one, which stays. Returns what P epoch holds now: nodes that
+ * find the same loss at once each send their own candidate, and all adopt the first one's.
+ */
+export const RENEW_EPOCH_LUA = `
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] then return held end
+redis.call('SET', KEYS[1], ARGV[2])
+return ARGV[2]
 `;
 
 /** A hold's end; a hold written before use was counted ends `legacyMs` (LEGACY_HOLD_MS) after it was seen. */

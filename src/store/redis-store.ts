@@ -5,7 +5,8 @@ import type { AppendInput, AppendResult, MessageStore, StoredMessage } from "./m
 import { LEGACY_HOLD_MS, type ClaimResult, type IdentityStore, type NicknameClaim, type NicknameRelease } from "./identity-store.js";
 import { dropAllowance, MESSAGE_OVERHEAD_BYTES, messageBytes, resolveRetention, type RetentionLimits, type RetentionOptions } from "./retention.js";
 import { Script } from "./redis-script.js";
-import { APPEND_LUA, CLAIM_NICKNAME_LUA, PURGE_NICKNAMES_LUA, RELEASE_NICKNAME_LUA, TEXT_BYTES_BETWEEN_LUA } from "./redis-scripts.js";
+import { APPEND_LUA, CLAIM_NICKNAME_LUA, PURGE_NICKNAMES_LUA, RELEASE_NICKNAME_LUA, RENEW_EPOCH_LUA, TEXT_BYTES_BETWEEN_LUA } from "./redis-scripts.js";
+import type { SeqWatch } from "./seq-watch.js";
 
 export interface RedisStoreOptions extends RetentionOptions {
   /** redis://[user:pass@]host:port[/db] */
@@ -38,6 +39,7 @@ const TEXT_BYTES_BETWEEN = new Script(TEXT_BYTES_BETWEEN_LUA, 1);
 const CLAIM = new Script(CLAIM_NICKNAME_LUA, 2);
 const RELEASE = new Script(RELEASE_NICKNAME_LUA, 2);
 const PURGE = new Script(PURGE_NICKNAMES_LUA, 1);
+const RENEW_EPOCH = new Script(RENEW_EPOCH_LUA, 1);
 
 type StreamEntry = [id: string, fields: string[]];
 
@@ -76,6 +78,10 @@ export class RedisStore implements MessageStore, IdentityStore {
   private readonly inFlight = new Set<Promise<unknown>>();
   private closed = false;
   private epochValue = "";
+  /** The token-signing secret as this node read it (hex), once signingSecret was asked: written back when Redis lost it. */
+  private secretHex: string | null = null;
+  /** See watchSeqs. */
+  private seqWatch: SeqWatch | null = null;
 
   private constructor(readonly redis: Redis, options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? "pulse:";
@@ -106,10 +112,52 @@ export class RedisStore implements MessageStore, IdentityStore {
   }
 
   /**
+   * Has appends and latest-seq reads checked against what the node delivered (see SeqWatch):
+   * the broker's feeds know it. Without a watch (a store opened by a tool) nothing is checked.
+   */
+  watchSeqs(watch: SeqWatch): void {
+    this.seqWatch = watch;
+  }
+
+  /** What P epoch holds in Redis now: null when it is gone (Redis came back empty, was flushed, or evicted it). */
+  epochInRedis(): Promise<string | null> {
+    return this.redis.get(this.key("epoch"));
+  }
+
+  /**
+   * A new epoch for data this node found lost, agreed with the other nodes (RENEW_EPOCH_LUA): a
+   * fresh one when P epoch is missing or still holds this node's, else the one it holds. Not
+   * adopted here: the caller adopts it (adoptEpoch) in the same turn as it drops what it
+   * cached under the old one, so nothing reads the new epoch next to an old seq.
+   */
+  async agreeOnNewEpoch(): Promise<string> {
+    return String(await RENEW_EPOCH.run(this.redis, [this.key("epoch"), this.epochValue, randomUUID()]));
+  }
+
+  adoptEpoch(epoch: string): void {
+    this.epochValue = epoch;
+  }
+
+  /**
+   * Writes the signing secret back (SET NX) after Redis lost it: every node holds the one it
+   * read at start, the same for all, and signs and verifies resume tokens with it, so clients
+   * keep their identity and nickname holds through the loss. A node started while P secret was
+   * gone wrote a new one first: then the nodes disagree until they restart ("differs"; a
+   * token of one is ignored by the other, and its holder becomes a new user there).
+   * "unknown": this node never read it (tokens are not signed with it: JWT or a hook).
+   */
+  async restoreSigningSecret(): Promise<"restored" | "kept" | "differs" | "unknown"> {
+    if (this.secretHex === null) return "unknown";
+    if ((await this.redis.set(this.key("secret"), this.secretHex, "NX")) === "OK") return "restored";
+    return (await this.redis.get(this.key("secret"))) === this.secretHex ? "kept" : "differs";
+  }
+
+  /**
    * Gives the data a new epoch, for after Redis was restored from a snapshot (RDB or AOF): the
    * rooms go on from their seqs at snapshot time, so the seqs written after it are handed out
    * again, for other messages, and a client that saw them would drop the new ones as seen (see
-   * restoreSqlite). Nodes read the epoch when they open the store: start them after this.
+   * restoreSqlite). Nodes started after it read it; running nodes find it at their next
+   * heartbeat (DataLossGuard) and resync their clients.
    */
   async renewEpoch(): Promise<string> {
     this.epochValue = randomUUID();
@@ -138,6 +186,8 @@ export class RedisStore implements MessageStore, IdentityStore {
 
   private async appendNow(input: AppendInput): Promise<AppendResult> {
     const { room, userId, clientId, id, from, text, ts } = input;
+    const seen = this.seqWatch?.seen(room) ?? null;
+    const epoch = this.epochValue;
     // The frame is serialized here, around the seq that only the script knows, exactly as the
     // hub would (same key order), so every node forwards the bytes untouched.
     const head = `{"type":"message","room":${JSON.stringify(room)},"seq":`;
@@ -150,7 +200,10 @@ export class RedisStore implements MessageStore, IdentityStore {
       messageBytes(input), this.retention.roomOverheadBytes,
     ])) as [0, number] | [1, string, string, string[]];
     if (reply[0] === 0) {
-      return { message: { room, seq: Number(reply[1]), userId, clientId, id, from, text, ts }, duplicate: false };
+      const seq = Number(reply[1]);
+      // Under another epoch by now: `seen` was of the data given up since.
+      if (seen !== null && seq <= seen && epoch === this.epochValue) this.seqWatch!.wentBack(room, seq, seen, "append");
+      return { message: { room, seq, userId, clientId, id, from, text, ts }, duplicate: false };
     }
     const [, originalRoom, seq, fields] = reply;
     return { message: storedFrom(originalRoom, `${seq}-0`, fields), duplicate: true };
@@ -177,9 +230,13 @@ export class RedisStore implements MessageStore, IdentityStore {
   }
 
   async latestSeq(room: string): Promise<number> {
+    const seen = this.seqWatch?.seen(room) ?? null;
+    const epoch = this.epochValue;
     // A room with no counter (never written, or dropped whole) continues from the floor.
     const [seq, floor] = await this.redis.mget(this.key(`seq:${room}`), this.key("floor"));
-    return Number(seq ?? floor ?? 0);
+    const latest = Number(seq ?? floor ?? 0);
+    if (seen !== null && latest < seen && epoch === this.epochValue) this.seqWatch!.wentBack(room, latest, seen, "latestSeq");
+    return latest;
   }
 
   async firstSeq(room: string): Promise<number> {
@@ -197,7 +254,8 @@ export class RedisStore implements MessageStore, IdentityStore {
 
   async signingSecret(): Promise<Uint8Array> {
     await this.redis.set(this.key("secret"), randomBytes(32).toString("hex"), "NX");
-    return new Uint8Array(Buffer.from((await this.redis.get(this.key("secret")))!, "hex"));
+    this.secretHex = (await this.redis.get(this.key("secret")))!;
+    return new Uint8Array(Buffer.from(this.secretHex, "hex"));
   }
 
   async claimNickname(claim: NicknameClaim): Promise<ClaimResult> {

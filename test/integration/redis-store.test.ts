@@ -153,6 +153,66 @@ describe("RedisStore on a real redis-server", () => {
     }
   });
 
+  it("a new epoch for lost data is agreed: nodes that find the loss at once adopt one, an epoch set meanwhile stays, the signing secret is written back", async () => {
+    const keyPrefix = `t-${randomUUID()}:`;
+    const [one, two] = await Promise.all([0, 1].map(() => RedisStore.open({ url: redis.url, keyPrefix })));
+    try {
+      const old = one!.epoch;
+      const secret = Buffer.from(await one!.signingSecret()).toString("hex");
+      await two!.signingSecret();
+      assert.equal(await one!.epochInRedis(), old);
+      // The data is gone, the epoch and the secret with it.
+      await one!.redis.del(`${keyPrefix}epoch`, `${keyPrefix}secret`);
+      assert.equal(await one!.epochInRedis(), null);
+      const [a, b] = await Promise.all([one!.agreeOnNewEpoch(), two!.agreeOnNewEpoch()]);
+      assert.equal(a, b, "both got the first one's");
+      assert.notEqual(a, old);
+      assert.equal(one!.epoch, old, "not adopted by the call");
+      one!.adoptEpoch(a);
+      // A node that still holds the old epoch gets the one set, not a third.
+      assert.equal(await two!.agreeOnNewEpoch(), a);
+      // One already on the new epoch that renews again (a later loss) replaces it.
+      const later = await one!.agreeOnNewEpoch();
+      assert.notEqual(later, a);
+      assert.deepEqual([await one!.restoreSigningSecret(), await two!.restoreSigningSecret()], ["restored", "kept"]);
+      assert.equal(await one!.redis.get(`${keyPrefix}secret`), secret);
+      await one!.redis.set(`${keyPrefix}secret`, "00");
+      assert.equal(await two!.restoreSigningSecret(), "differs");
+    } finally {
+      await Promise.all([one!.close(), two!.close()]);
+    }
+  });
+
+  it("reports an append or a latest seq below what its watch saw; not a duplicate's seq, nor an answer that comes after a new epoch", async () => {
+    const fixture = await redisFixture();
+    const store = fixture.store as RedisStore;
+    let seen: number | null = null;
+    const reports: Array<[string, number, number, string]> = [];
+    store.watchSeqs({ seen: () => seen, wentBack: (room, seq, was, call) => reports.push([room, seq, was, call]) });
+    try {
+      const base = { room: "back", userId: "u", clientId: "c", from: "ada", text: "x", ts: 1 };
+      for (const id of ["1", "2", "3", "4"]) await store.append({ ...base, id });
+      seen = 4;
+      assert.equal(await store.latestSeq("back"), 4);
+      assert.equal((await store.append({ ...base, id: "2" })).duplicate, true, "a resend of seq 2");
+      assert.deepEqual(reports, [], "nothing below 4 that Redis handed out anew");
+      // What a promoted replica that missed seqs 3 and 4 holds.
+      await store.redis.set(`${store.keyPrefix}seq:back`, "2");
+      await store.redis.xdel(`${store.keyPrefix}log:back`, "3-0", "4-0");
+      await store.redis.xsetid(`${store.keyPrefix}log:back`, "2-0");
+      assert.equal((await store.append({ ...base, id: "5" })).message.seq, 3);
+      assert.equal(await store.latestSeq("back"), 3);
+      assert.deepEqual(reports, [["back", 3, 4, "append"], ["back", 3, 4, "latestSeq"]]);
+      // Sent before the node moved to a new epoch: `seen` was of the old one.
+      const stale = store.latestSeq("back");
+      store.adoptEpoch(randomUUID());
+      await stale;
+      assert.equal(reports.length, 2);
+    } finally {
+      await fixture.cleanup();
+    }
+  });
+
   it("holds a nickname written before use was counted for 24 h from when its owner was last seen, and purges it then", async () => {
     const fixture = await redisFixture();
     const store = fixture.store as RedisStore;
