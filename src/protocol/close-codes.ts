@@ -50,6 +50,13 @@ export const CloseCode = {
    * grants (rooms, write) end with the old one.
    */
   TokenExpired: 4008,
+  /**
+   * The shared store (several nodes on one Redis) lost messages the server had served, and its
+   * data has a new epoch: seqs of the old one mean nothing now. Reconnect (after the `goaway`
+   * that came first): the `welcome` carries the new epoch, and every room's rejoin gets
+   * `recovered: false` with the latest page.
+   */
+  StoreReset: 4009,
 
   /** Generic policy violation: do not reconnect. */
   PolicyViolation: 4500,
@@ -88,6 +95,7 @@ const descriptions: Record<number, string> = {
   [CloseCode.FragmentLimit]: "message fragmented beyond the limits",
   [CloseCode.BadServerMessage]: "the server sent a malformed message",
   [CloseCode.TokenExpired]: "the token expired",
+  [CloseCode.StoreReset]: "the server's store lost data: resyncing",
   [CloseCode.PolicyViolation]: "policy violation",
   [CloseCode.NicknameTaken]: "this nickname is taken",
   [CloseCode.InvalidNickname]: "this nickname is not allowed",

@@ -39,6 +39,28 @@ export interface Broker {
    * are sent to another node.
    */
   onAvailability?(listener: (available: boolean) => void): void;
+  /**
+   * Called when the shared store's data was found to have less than it acknowledged (see
+   * DataLossGuard) and the store took a new epoch: every seq known under the old one means
+   * nothing any more, so the node's clients must resync.
+   */
+  onEpochChange?(listener: (change: EpochChange) => void): void;
+}
+
+/**
+ * Why the store's epoch changed under a running node: `epoch_missing`, the data was gone (the
+ * epoch with it); `epoch_changed`, Redis held another epoch (another node renewed it first, or
+ * an operator restored the data); `seq_went_back`, a room's seq in Redis was below what this
+ * node had delivered.
+ */
+export type EpochChangeCause = "epoch_missing" | "epoch_changed" | "seq_went_back";
+
+export interface EpochChange {
+  previous: string;
+  epoch: string;
+  cause: EpochChangeCause;
+  /** What was found, in a sentence (for the log). */
+  detail: string;
 }
 
 export class LocalBroker implements Broker {

@@ -132,6 +132,15 @@ export class ChatHub {
     return this.store.epoch;
   }
 
+  /**
+   * The store took a new epoch (its data lost what it had acknowledged): what the hub keeps by
+   * a room's seq is of the data given up. The newest pages are keyed by the room's latest seq,
+   * which the new data hands out again for other messages.
+   */
+  epochChanged(): void {
+    this.catchUp.latestPages?.clear();
+  }
+
   /** The room's name as the server knows it (NFKC), or null after telling the member why not. */
   private roomName(member: Member, requested: string): string | null {
     const checked = normalizeName(requested, MAX_ROOM_NAME);

@@ -69,7 +69,7 @@ function sharedCopy(text: string): string {
 let untappedWarned = false;
 
 /** Why a connection ended, for logs and presence. */
-export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown" | "denied" | "expired";
+export type EndReason = "closed" | "timeout" | "slow" | "handshake" | "shutdown" | "denied" | "expired" | "store_reset";
 
 /**
  * What all connections of a server share: one object, not a field each per connection (an

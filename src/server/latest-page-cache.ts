@@ -46,6 +46,13 @@ export class LatestPageCache<Page = string[]> {
     }
   }
 
+  /** Forgets every page: the store's data changed under them (a new epoch), and a seq no longer names the same page. */
+  clear(): void {
+    this.pages.clear();
+    this.bytes = 0;
+    this.newest = undefined;
+  }
+
   get size(): number {
     return this.pages.size;
   }

@@ -38,6 +38,7 @@ export const EVENT_LEVELS = {
   nickname_store_failed: "error",
   deny_list_loaded: "info",
   deny_list_refused: "error",
+  store_epoch_renewed: "error",
 } as const satisfies Record<string, LogLevel>;
 export type LogEvent = keyof typeof EVENT_LEVELS;
 

@@ -343,6 +343,23 @@ export async function startServer(
     storeReachable = available;
     if (!available) sendAway("this node lost its link to the shared store; use another node");
   });
+  // The shared store took a new epoch (Redis had lost what it acknowledged): every client
+  // welcomed under the old one resyncs, spread over restartSpreadMs by a goaway as for a
+  // restart. A connection not welcomed yet gets the new epoch in its welcome.
+  broker.onEpochChange?.((change) => {
+    hub.epochChanged();
+    metrics.epochChanges.inc({ cause: change.cause });
+    let ended = 0;
+    for (const conn of connections) {
+      if (!conn.ready) continue;
+      conn.send({ type: "goaway", retryAfterMs: Math.floor(Math.random() * options.restartSpreadMs), reason: STORE_RESET_TEXT });
+      conn.closeWith(CloseCode.StoreReset, "store_reset", STORE_RESET_TEXT);
+      ended++;
+    }
+    options.log(`${change.detail}. The data has a new epoch ${change.epoch} (was ${change.previous}); ${ended} client connections closed with 4009 to resync`, {
+      event: "store_epoch_renewed", reason: change.cause, epoch: change.epoch, previous: change.previous, connections: ended,
+    });
+  });
 
   const deny = (entries: readonly string[]): { entries: number; closed: number } => {
     denyList.replace(entries);
@@ -381,6 +398,9 @@ export async function startServer(
 
   return { port, url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`, options, metricsPort: opsListener?.port ?? null, stats, deny, takeSocket, close };
 }
+
+/** The goaway's reason and the close frame's text when the shared store took a new epoch. */
+const STORE_RESET_TEXT = "the shared store lost data; reconnect to resync";
 
 /**
  * Node keeps the peer address it read for `remoteAddress` on the socket (an object and its

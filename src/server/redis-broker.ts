@@ -2,8 +2,9 @@ import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { ChatMessage, PresenceChange, PresenceMessage } from "../protocol/messages.js";
 import type { RedisStore } from "../store/redis-store.js";
-import type { Broker } from "./broker.js";
+import type { Broker, EpochChange } from "./broker.js";
 import { Script } from "../store/redis-script.js";
+import { DataLossGuard } from "./data-loss-guard.js";
 import { HEARTBEAT_LUA, PRESENCE_PUBLISH_LUA, REAP_NODE_LUA } from "./redis-presence-scripts.js";
 
 const HEARTBEAT = new Script(HEARTBEAT_LUA, 2);
@@ -83,6 +84,11 @@ interface RoomFeed {
  * Presence: each node keeps its members per room in Redis and refreshes a heartbeat key with a
  * TTL. Every node checks the others' keys every `reapCheckMs`; the first to find one expired
  * announces that node's members as `leave` (reason `timeout`) in one script.
+ *
+ * Data loss: a Redis that comes back with less than it acknowledged is found at each heartbeat
+ * and when a link to it comes back (its epoch), and by appends and reads of a room's latest seq
+ * below what the room's feed delivered (DataLossGuard). The store then takes a new epoch, every
+ * feed starts again from the new data, and onEpochChange's listeners resync the clients.
  */
 export class RedisBroker implements Broker {
   readonly spansNodes = true;
@@ -125,6 +131,9 @@ export class RedisBroker implements Broker {
   private lastRedisOkAt = Date.now();
   private available = true;
   private readonly availabilityListeners: Array<(available: boolean) => void> = [];
+  private readonly epochListeners: Array<(change: EpochChange) => void> = [];
+  /** Finds a Redis that came back with less than it acknowledged (see DataLossGuard). */
+  private readonly dataLoss: DataLossGuard;
 
   constructor(private readonly store: RedisStore, options: RedisBrokerOptions = {}) {
     this.nodeId = options.nodeId ?? randomUUID();
@@ -132,6 +141,12 @@ export class RedisBroker implements Broker {
     this.onlineListMax = options.onlineListMax ?? 100;
     this.largeRoomPresenceMs = options.largeRoomPresenceMs ?? 1_000;
     this.log = options.log ?? (() => {});
+    this.dataLoss = new DataLossGuard(store, this.log, (change) => this.epochChanged(change));
+    // Appends and reads of a room's latest seq are checked against what its feed delivered.
+    store.watchSeqs({
+      seen: (room) => this.feeds.get(room)?.lastSeq ?? null,
+      wentBack: (room, seq, seen, call) => this.dataLoss.seqWentBack(room, seq, seen, call),
+    });
     // The subscriber connection queues (re)subscriptions while Redis is away, and ioredis
     // subscribes again to every channel after a reconnect.
     this.sub = store.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true, lazyConnect: true, commandTimeout: undefined });
@@ -146,11 +161,16 @@ export class RedisBroker implements Broker {
         // new attempt, the room's joins on this node waited for it and failed, each, for as
         // long as any join of the room was pending (an audit: 0 of 6 clients in 45 s).
         for (const feed of this.feeds.values()) if (feed.lastSeq === null) this.trySubscribing(feed);
-        this.catchUpAll("reconnected to Redis");
+        // The epoch first: a Redis that came back empty is not caught up with as if it held
+        // what it served (the catch-up would find each room's seq gone back, one by one).
+        void this.checkEpoch("the link to Redis came back").finally(() => this.catchUpAll("reconnected to Redis"));
       }
       wasReady = true;
     });
     void this.sub.connect().catch(() => {});
+    // The store's own link (appends, reads) comes back on its own: its first ready was the
+    // store's opening, before this broker.
+    store.redis.on("ready", () => void this.checkEpoch("the link to Redis came back"));
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(this.nodeTimeoutMs / 3)));
     this.heartbeatTimer.unref();
     this.reapTimer = setInterval(() => {
@@ -162,11 +182,16 @@ export class RedisBroker implements Broker {
   }
 
   subscribe(room: string, deliver: (frame: Buffer, seq: number) => void): void {
+    this.roomOfChannel.set(this.store.channelFor(room), room);
+    this.follow(room, deliver);
+  }
+
+  /** A new feed of the room, busy until its subscription is confirmed and its latest seq read. */
+  private follow(room: string, deliver: (frame: Buffer, seq: number) => void): void {
     let confirmSubscribed = () => {};
     const subscribed = new Promise<void>((resolve) => (confirmSubscribed = resolve));
     const feed: RoomFeed = { room, deliver, lastSeq: null, busy: true, queued: [], subscribed, confirmSubscribed, attempt: 0, closed: false };
     this.feeds.set(room, feed);
-    this.roomOfChannel.set(this.store.channelFor(room), room);
     this.trySubscribing(feed);
   }
 
@@ -430,6 +455,35 @@ export class RedisBroker implements Broker {
     this.availabilityListeners.push(listener);
   }
 
+  onEpochChange(listener: (change: EpochChange) => void): void {
+    this.epochListeners.push(listener);
+  }
+
+  /** Whether Redis still holds this node's epoch (see DataLossGuard.check); a failure is logged, the next heartbeat asks again. */
+  private checkEpoch(when: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return this.dataLoss.check(when).catch((err: Error) => this.log(`reading the epoch from Redis failed: ${err.message}`));
+  }
+
+  /**
+   * The store took a new epoch: every room is followed again from its latest seq in the new
+   * data, as if just subscribed. A feed's lastSeq was of the data given up: kept, it dropped
+   * the room's new messages up to it as delivered. A join that comes now waits for the new
+   * read (whenSubscribed) before it reads the room, so the live frames it holds start where its
+   * page ends. Then the listeners (the server ends its clients' connections).
+   */
+  private epochChanged(change: EpochChange): void {
+    if (this.closed) return;
+    this.elsewhereReads.clear();
+    for (const feed of [...this.feeds.values()]) {
+      feed.closed = true;
+      // Anyone waiting for it goes on; its connection is about to be ended anyway.
+      feed.confirmSubscribed();
+      this.follow(feed.room, feed.deliver);
+    }
+    for (const listener of this.epochListeners) listener(change);
+  }
+
   /**
    * Cut off from Redis as long as the others need to declare this node dead: by then they have
    * announced its members as gone, and it can store nothing. Say so, once per change.
@@ -449,6 +503,7 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.dataLoss.stop();
     clearInterval(this.heartbeatTimer);
     clearInterval(this.reapTimer);
     for (const timer of this.countsDue.values()) clearTimeout(timer);
@@ -540,6 +595,8 @@ export class RedisBroker implements Broker {
     if (this.closed) return;
     try {
       const was = Number(await HEARTBEAT.run(this.store.redis, [this.key(`node:${this.nodeId}`), this.key("nodes"), this.nodeId, this.nodeTimeoutMs]));
+      // Not waited for: a renewal it starts may take a while, and the heartbeat must go on.
+      void this.checkEpoch("heartbeat");
       if (was === 0 && this.registered) await this.reregister();
       this.registered = true;
       this.lastRedisOkAt = Date.now();

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { Redis } from "ioredis";
 import type { ChatMessage } from "../../src/protocol/messages.js";
+import { CloseCode } from "../../src/protocol/close-codes.js";
 import type { PulseClient } from "../../src/client/pulse-client.js";
 import { RawClient } from "../support/raw-client.js";
 import { RedisServer } from "../support/redis-server.js";
@@ -284,5 +286,130 @@ describe("nodes on one Redis, under faults", () => {
       assert.deepEqual(seqsOf(list), oneToN(4), "each message once, gap-free");
       assert.deepEqual(new Set(list.map((m) => m.text)), new Set(["before", ...during.map((e) => e.text), "after"]));
     }
+  });
+});
+
+describe("a Redis that comes back with less than it acknowledged", () => {
+  let probes = 0;
+  /** The epoch a node's welcome carries now (each probe a new user and name: holds outlive the connection). */
+  const epochAt = async (url: string): Promise<string> => {
+    const raw = await RawClient.hello(url, `probe${++probes}`);
+    raw.close();
+    return raw.welcome!.epoch;
+  };
+
+  /** A client that shows a room as an app does: rebuilt from each `joined` that was not recovered, then live messages. */
+  function viewer(url: string, nick: string, room: string): { c: PulseClient; got: ChatMessage[]; view: ChatMessage[] } {
+    const x = { ...client(url, nick), view: [] as ChatMessage[] };
+    x.c.on("joined", (e) => {
+      if (e.room !== room) return;
+      if (!e.recovered) x.view = [...e.messages];
+      else x.view.push(...e.messages);
+    });
+    x.c.on("message", (m) => m.room === room && x.view.push(m));
+    return x;
+  }
+
+  /** One member of `room` on each node, both having seen the first's `count` messages. */
+  async function talkingPair(aUrl: string, aNick: string, bUrl: string, bNick: string, room: string, count: number) {
+    const first = viewer(aUrl, aNick, room);
+    const second = viewer(bUrl, bNick, room);
+    first.c.join(room);
+    second.c.join(room);
+    await waitFor(() => first.c.online(room).includes(bNick) && second.c.online(room).includes(aNick), "both online", 30_000);
+    for (let i = 0; i < count; i++) first.c.send(room, `before ${i}`);
+    await waitFor(() => acked(first.c) && first.got.length === count && second.got.length === count, `${count} acked and delivered at both`, 20_000);
+    assert.deepEqual(seqsOf(second.got), oneToN(count));
+    return [first, second] as const;
+  }
+
+  /** Each of `texts` once in the view, and the view's seqs one run without a gap. */
+  function shows(view: ChatMessage[], texts: string[]): boolean {
+    const seqs = seqsOf(view);
+    const run = seqs.every((seq, i) => i === 0 || seq === seqs[i - 1]! + 1);
+    return run && texts.every((t) => view.filter((m) => m.text === t).length === 1);
+  }
+
+  const renewalLine = (node: ServerProcess): string | undefined => node.output().split("\n").find((line) => line.includes("store_epoch_renewed"));
+
+  /** What a replica that missed the room's last appends holds once promoted: its counter and stream end at `seq`. */
+  async function rollBack(room: string, seq: number, lastSeq: number): Promise<void> {
+    const probe = new Redis(redis.url);
+    try {
+      await probe.set(`pulse:seq:${room}`, String(seq));
+      await probe.xdel(`pulse:log:${room}`, ...Array.from({ length: lastSeq - seq }, (_, i) => `${seq + 1 + i}-0`));
+      // The stream's last id too, or the next XADD (seq + 1) is refused as not above it.
+      await probe.xsetid(`pulse:log:${room}`, `${seq}-0`);
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  it("restarted without its data: both nodes find it and agree on one new epoch; their clients resync and show every message sent after; a token signed before still holds on a node started after", async () => {
+    const [a, b] = await startNodes(2);
+    const [lia, moe] = await talkingPair(a!.wsUrl, "lia", b!.wsUrl, "moe", "amnesia", 6);
+    const nia = await RawClient.hello(a!.wsUrl, "nia");
+    const before = nia.welcome!.epoch;
+
+    await redis.restartEmpty();
+    const after = ["after 0", "after 1", "after 2"];
+    for (const text of after) lia.c.send("amnesia", text);
+    // Before, they were numbered 1-3 again, and both nodes dropped them as delivered.
+    await waitFor(() => acked(lia.c) && shows(lia.view, after) && shows(moe.view, after), "the messages sent after the loss, once each, in both views", 45_000);
+    for (const x of [lia, moe]) assert.equal(x.c.lastDisconnect?.code, CloseCode.StoreReset, `${x.c.nick} was told to resync`);
+    assert.equal((await nia.waitClosed(10_000)).code, CloseCode.StoreReset);
+    const [atA, atB] = [await epochAt(a!.wsUrl), await epochAt(b!.wsUrl)];
+    assert.notEqual(atA, before, "a new epoch");
+    assert.equal(atA, atB, "the same on both nodes");
+    for (const node of [a!, b!]) assert.match(renewalLine(node) ?? "", /epoch_missing|epoch_changed|seq_went_back/);
+
+    // The signing secret went with the data and was written back: a node started now reads it.
+    const [c] = await startNodes(1);
+    const niaAgain = await RawClient.hello(c!.wsUrl, "nia", nia.welcome!.token);
+    assert.equal(niaAgain.welcome!.userId, nia.welcome!.userId, "the token signed before the loss proves the same user");
+    assert.equal(niaAgain.welcome!.epoch, atA);
+    niaAgain.close();
+  });
+
+  it("flushed while the links stay up (FLUSHALL): found at the next heartbeat; the clients of both nodes resync and show what was sent after", async () => {
+    const [a, b] = await startNodes(2);
+    const [ora, pix] = await talkingPair(a!.wsUrl, "ora", b!.wsUrl, "pix", "flushed", 4);
+    const probe = new Redis(redis.url);
+    await probe.flushall();
+    probe.disconnect();
+    pix.c.send("flushed", "after the flush");
+    await waitFor(() => shows(ora.view, ["after the flush"]) && shows(pix.view, ["after the flush"]), "the message sent after the flush in both views", 45_000);
+    for (const x of [ora, pix]) assert.equal(x.c.lastDisconnect?.code, CloseCode.StoreReset);
+    assert.equal(await epochAt(a!.wsUrl), await epochAt(b!.wsUrl));
+  });
+
+  it("a room's seq gone back (a replica that lagged, promoted): the append answered below what its node delivered renews the epoch, the other node follows", async () => {
+    const [a, b] = await startNodes(2);
+    const [pam, quin] = await talkingPair(a!.wsUrl, "pam", b!.wsUrl, "quin", "rewind", 8);
+    const before = await epochAt(a!.wsUrl);
+    await rollBack("rewind", 5, 8);
+    // Node b's append gets seq 6, which both nodes delivered already.
+    quin.c.send("rewind", "after the rollback");
+    await waitFor(() => shows(pam.view, ["after the rollback"]) && shows(quin.view, ["after the rollback"]), "the message sent after the rollback in both views", 45_000);
+    for (const x of [pam, quin]) assert.equal(x.c.lastDisconnect?.code, CloseCode.StoreReset);
+    assert.match(renewalLine(b!) ?? "", /seq_went_back/, "node b found it by its append");
+    assert.ok(renewalLine(a!), "node a moved too");
+    const [atA, atB] = [await epochAt(a!.wsUrl), await epochAt(b!.wsUrl)];
+    assert.notEqual(atA, before);
+    assert.equal(atA, atB);
+  });
+
+  it("a room's seq gone back, found when the link to Redis comes back: the catch-up reads a latest seq below what was delivered", async () => {
+    const [a, b] = await startNodes(2);
+    const [rex, sol] = await talkingPair(a!.wsUrl, "rex", b!.wsUrl, "sol", "relink", 8);
+    await rollBack("relink", 5, 8);
+    const probe = new Redis(redis.url);
+    // The nodes' subscriber links drop and come back; nothing is sent meanwhile.
+    await probe.call("CLIENT", "KILL", "TYPE", "pubsub");
+    probe.disconnect();
+    await waitFor(() => rex.c.lastDisconnect?.code === CloseCode.StoreReset && sol.c.lastDisconnect?.code === CloseCode.StoreReset, "both clients told to resync", 30_000);
+    assert.ok([a!, b!].some((node) => /seq_went_back/.test(renewalLine(node) ?? "")), "a node found it by its catch-up");
+    rex.c.send("relink", "after the relink");
+    await waitFor(() => shows(rex.view, ["after the relink"]) && shows(sol.view, ["after the relink"]), "the message sent after in both views", 30_000);
   });
 });

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -119,6 +119,17 @@ export class RedisServer {
   /** Start again on the same port and directory (the AOF is replayed). */
   async restart(): Promise<void> {
     await this.stop();
+    await this.spawnAndWait();
+  }
+
+  /**
+   * SIGKILL, then start again on the same port and directory with its files gone: a Redis
+   * that ran without persistence and came back empty (its epoch, signing secret, seqs and
+   * streams lost), as the nodes' reconnecting clients find it.
+   */
+  async restartEmpty(): Promise<void> {
+    await this.kill();
+    for (const name of readdirSync(this.dir)) rmSync(join(this.dir, name), { recursive: true, force: true });
     await this.spawnAndWait();
   }
 

@@ -32,4 +32,14 @@ describe("LatestPageCache", () => {
     assert.equal(cache.size, 3);
     assert.ok(cache.get("room9", 0) && !cache.get("room0", 0));
   });
+
+  it("forgets every page when cleared (a new epoch: the same seq names other messages), and fills again", () => {
+    const cache = new LatestPageCache(1_000);
+    cache.set("lobby", 7, ["old"], 10);
+    cache.set("hall", 3, ["old"], 10);
+    cache.clear();
+    assert.deepEqual([cache.get("lobby", 7), cache.get("hall", 3), cache.size, cache.heldBytes], [undefined, undefined, 0, 0]);
+    cache.set("lobby", 7, ["new"], 10);
+    assert.deepEqual([cache.get("lobby", 7), cache.heldBytes], [["new"], 10]);
+  });
 });
