@@ -355,6 +355,7 @@ export class Connection implements Member, LivenessHost {
     if (this.socket.readyState !== WebSocket.OPEN) return;
     this.more.endReason = reason;
     this.socket.close(code, text);
+    this.occasional?.reads?.closing();
     // A dead peer never answers the close handshake; don't wait ws's 30 s for it.
     const hard = setTimeout(() => this.socket.terminate(), graceMs);
     hard.unref();

@@ -36,6 +36,22 @@ export class ReadPause {
     }, Math.min(ms, this.maxPauseMs));
   }
 
+  /**
+   * The server is closing the connection: read again at once. The peer answers our close frame
+   * with its own, and only reading it ends the close handshake; left paused (the timer resumes
+   * only an open socket), the connection waited out closeWith's grace (2 s) and was terminated,
+   * and a client with a liveness timeout as short took the silence for a dead link before its
+   * close event came (a 4009 after a store reset, to a client whose sends the outage had
+   * refused, arrived as the client's own 4000). What else it sent is not served: the connection
+   * serves nothing once closing.
+   */
+  closing(): void {
+    if (!this.timer) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.socket.resume();
+  }
+
   /** The connection ended: no timer stays behind. */
   stop(): void {
     if (this.timer) clearTimeout(this.timer);

@@ -247,6 +247,27 @@ describe("rate limits", () => {
     }
   });
 
+  it("a client not read from for a refusal is read again when the server closes it: the close handshake ends at once, not after the grace", async () => {
+    // One send a second: the second is refused, and the client is not read from for 1 s.
+    const server = await testServer({ rateLimits: { messages: { perConnection: { perSecond: 1, burst: 1 } } } });
+    try {
+      const c = await RawClient.hello(server.url, "paused");
+      c.send({ type: "join", room: "r" });
+      await c.next("joined");
+      c.send({ type: "send", room: "r", id: "m1", text: "one" });
+      c.send({ type: "send", room: "r", id: "m2", text: "two" });
+      await c.next("error", (m) => m.code === "rate_limited" && m.ref === "m2");
+      const closingAt = Date.now();
+      assert.equal(server.deny([`user:${c.welcome!.userId}`]).closed, 1);
+      assert.equal((await c.waitClosed(5_000)).code, 4500);
+      // Before, the server read the client's close frame only when it terminated the socket, 2 s on.
+      const ms = Date.now() - closingAt;
+      assert.ok(ms < 1_000, `the close took ${ms} ms`);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("join/leave churn is limited", async () => {
     const server = await testServer({ rateLimits: { membership: { perConnection: { perSecond: 5, burst: 10 } } } });
     try {
