@@ -328,15 +328,20 @@ export async function startServer(
   const host = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
 
   /** Tells every client to come back after a randomized delay (elsewhere, with a URL list) and closes it. */
-  const sendAway = (reason: string): Promise<void>[] =>
-    [...connections].map((conn) => {
+  /**
+   * Ends client connections with `code` (ServerRestart unless told), each welcomed one told
+   * first by a goaway when to come back. `welcomedOnly`: a connection not welcomed yet is left
+   * alone (its welcome will carry what changed).
+   */
+  const sendAway = (reason: string, code: number = CloseCode.ServerRestart, endReason: EndReason = "shutdown", welcomedOnly = false): Promise<void>[] =>
+    [...connections].filter((conn) => conn.ready || !welcomedOnly).map((conn) => {
       const ended = new Promise<void>((resolve) => conn.socket.once("close", () => resolve()));
       if (conn.ready) {
         // Spread the returning crowd so a restart does not become a reconnect storm.
         const retryAfterMs = Math.floor(Math.random() * options.restartSpreadMs);
         conn.send({ type: "goaway", retryAfterMs, reason });
       }
-      conn.closeWith(CloseCode.ServerRestart, "shutdown", reason);
+      conn.closeWith(code, endReason, reason);
       return ended;
     });
   broker.onAvailability?.((available) => {
@@ -349,13 +354,7 @@ export async function startServer(
   broker.onEpochChange?.((change) => {
     hub.epochChanged();
     metrics.epochChanges.inc({ cause: change.cause });
-    let ended = 0;
-    for (const conn of connections) {
-      if (!conn.ready) continue;
-      conn.send({ type: "goaway", retryAfterMs: Math.floor(Math.random() * options.restartSpreadMs), reason: STORE_RESET_TEXT });
-      conn.closeWith(CloseCode.StoreReset, "store_reset", STORE_RESET_TEXT);
-      ended++;
-    }
+    const ended = sendAway(STORE_RESET_TEXT, CloseCode.StoreReset, "store_reset", true).length;
     options.log(`${change.detail}. The data has a new epoch ${change.epoch} (was ${change.previous}); ${ended} client connections closed with 4009 to resync`, {
       event: "store_epoch_renewed", reason: change.cause, epoch: change.epoch, previous: change.previous, connections: ended,
     });
