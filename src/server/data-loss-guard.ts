@@ -1,5 +1,6 @@
 import type { RedisStore } from "../store/redis-store.js";
 import type { EpochChange, EpochChangeCause } from "./broker.js";
+import type { LogFn } from "./logger.js";
 
 /** What the guard needs of the store (RedisStore). */
 export type EpochStore = Pick<RedisStore, "epoch" | "epochInRedis" | "agreeOnNewEpoch" | "adoptEpoch" | "restoreSigningSecret">;
@@ -36,7 +37,7 @@ export class DataLossGuard {
 
   constructor(
     private readonly store: EpochStore,
-    private readonly log: (line: string) => void,
+    private readonly log: LogFn,
     private readonly renewed: (change: EpochChange) => void,
   ) {}
 
@@ -90,7 +91,7 @@ export class DataLossGuard {
         if (secret === "differs") this.log("Redis holds another resume-token signing secret than this node's (a node started while it was gone wrote a new one): tokens signed by one are ignored by the other until they restart");
         break;
       } catch (err) {
-        this.log(`renewing the epoch in Redis failed: ${(err as Error).message}; retrying`);
+        this.log(`renewing the epoch in Redis failed: ${(err as Error).message}; retrying`, { event: "redis_failed", op: "epoch_renew", err: (err as Error).message });
         await new Promise((r) => setTimeout(r, RETRY_MS));
       }
     }

@@ -39,6 +39,9 @@ export const EVENT_LEVELS = {
   deny_list_loaded: "info",
   deny_list_refused: "error",
   store_epoch_renewed: "error",
+  redis_failed: "warn",
+  redis_backfill: "debug",
+  log_suppressed: "warn",
 } as const satisfies Record<string, LogLevel>;
 export type LogEvent = keyof typeof EVENT_LEVELS;
 

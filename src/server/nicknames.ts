@@ -1,5 +1,6 @@
 import { holdFor, type HoldLimits, type IdentityStore } from "../store/identity-store.js";
 import { nicknameKey } from "./confusables.js";
+import type { LogFn } from "./logger.js";
 
 /** `nick`: the display form to use; a user already online keeps the form it came with. */
 export type NicknameClaimResult = { ok: true; key: string; nick: string } | { ok: false };
@@ -23,7 +24,7 @@ export class Nicknames {
   constructor(
     private readonly store: IdentityStore,
     private readonly hold: HoldLimits,
-    private readonly log: (line: string) => void,
+    private readonly log: LogFn,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -51,7 +52,7 @@ export class Nicknames {
     const holder = this.online.get(key);
     if (!holder || --holder.connections > 0) return;
     this.online.delete(key);
-    this.write(key, holder, this.now(), false).catch((err: Error) => this.log(`nickname release failed: ${err.message}`));
+    this.write(key, holder, this.now(), false).catch((err: Error) => this.log(`nickname release failed: ${err.message}`, { event: "nickname_store_failed", op: "release", err: err.message }));
   }
 
   /**
@@ -73,7 +74,7 @@ export class Nicknames {
     const everyMs = Math.max(1_000, Math.min(60_000, Math.floor(this.hold.maxMs / 3)));
     this.freshTimer = setInterval(() => {
       const now = this.now();
-      for (const [key, holder] of this.online) this.write(key, holder, now, true).catch((err: Error) => this.log(`nickname refresh failed: ${err.message}`));
+      for (const [key, holder] of this.online) this.write(key, holder, now, true).catch((err: Error) => this.log(`nickname refresh failed: ${err.message}`, { event: "nickname_store_failed", op: "refresh", err: err.message }));
     }, everyMs);
     this.freshTimer.unref();
   }

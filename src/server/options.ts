@@ -12,6 +12,7 @@ import { pino } from "pino";
 import { IPV6_PREFIX_BITS } from "./client-address.js";
 import { canonicalOrigin } from "./request-guard.js";
 import { lineLog, structuredLog, type LogFn, type StructuredLogger } from "./logger.js";
+import { LogBudget, type LogBudgetOptions } from "./log-budget.js";
 
 /** Everything a Pulse server can be told. Every option has a default; units are in the names. */
 export interface ServerOptions extends ResourceOptions {
@@ -170,11 +171,19 @@ export interface ServerOptions extends ResourceOptions {
    * () => {} to silence. Default (neither this nor `logger`): pino JSON lines on stdout, level info.
    */
   log?: (line: string) => void;
+  /**
+   * How many lines of each warning or error event the log takes (see LogBudget): `burst` at
+   * once, then `perSecond`; the rest are counted in a `log_suppressed` line every `reportMs`.
+   * Default 20, then 1 per second, reported every 10 s.
+   */
+  logBudget?: LogBudgetOptions;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | "retainBytesPerRoom" | "retainBytesTotal" | "redis" | "authenticate" | "statsToken" | "allowedHosts" | "log" | "logger" | "metricsPort" | keyof ResourceOptions>> & ResolvedResourceOptions & {
-  /** Every server log call goes through this (see logger.ts). */
+export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowedOrigins" | "webRoot" | "retainPerRoom" | "retainBytesPerRoom" | "retainBytesTotal" | "redis" | "authenticate" | "statsToken" | "allowedHosts" | "log" | "logger" | "logBudget" | "metricsPort" | keyof ResourceOptions>> & ResolvedResourceOptions & {
+  /** Every server log call goes through this (see logger.ts), within the log budget. */
   log: LogFn;
+  /** Writes the count of lines the log budget left out since its last report (a closing server's last word). */
+  reportLeftOutLogs: () => void;
   metricsPort: number | null;
   /** null: the defaults, which depend on the bound address (see request-guard.ts). */
   allowedHosts: string[] | null;
@@ -198,6 +207,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
   const times = { ...DEFAULT_LIVENESS, ...o.liveness };
   const liveness = validateLiveness({ ...times, pingSlotMs: o.liveness?.pingSlotMs ?? defaultPingSlotMs(times) });
   const checkMs = o.checkMs ?? defaultServerCheckMs(liveness);
+  const logBudget = new LogBudget(o.logger ? structuredLog(o.logger) : o.log ? lineLog(o.log) : structuredLog(pino()), o.logBudget);
   return {
     ...resolveResourceOptions(o),
     port: o.port ?? 8080,
@@ -240,7 +250,8 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     webRoot: o.webRoot ?? null,
     metricsPort: o.metricsPort ?? null,
     metricsHost: o.metricsHost ?? "127.0.0.1",
-    log: o.logger ? structuredLog(o.logger) : o.log ? lineLog(o.log) : structuredLog(pino()),
+    log: logBudget.log,
+    reportLeftOutLogs: () => logBudget.report(),
   };
 }
 

@@ -393,6 +393,7 @@ export async function startServer(
         opsListener.server.closeAllConnections();
       });
       metrics.close();
+      options.reportLeftOutLogs();
     })());
 
   return { port, url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`, options, metricsPort: opsListener?.port ?? null, stats, deny, takeSocket, close };

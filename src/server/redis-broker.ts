@@ -5,6 +5,7 @@ import type { RedisStore } from "../store/redis-store.js";
 import type { Broker, EpochChange } from "./broker.js";
 import { Script } from "../store/redis-script.js";
 import { DataLossGuard } from "./data-loss-guard.js";
+import type { LogFields, LogFn } from "./logger.js";
 import { HEARTBEAT_LUA, PRESENCE_PUBLISH_LUA, REAP_NODE_LUA } from "./redis-presence-scripts.js";
 
 const HEARTBEAT = new Script(HEARTBEAT_LUA, 2);
@@ -25,7 +26,8 @@ export interface RedisBrokerOptions {
   onlineListMax?: number;
   /** ...at most this often, from all nodes together (ServerOptions.largeRoomPresenceMs). Default 1000 ms. */
   largeRoomPresenceMs?: number;
-  log?: (line: string) => void;
+  /** Where the node's Redis lines go: failures as `redis_failed` warnings (see LogBudget), the rest as info. */
+  log?: LogFn;
 }
 
 /** Backfill reads at most this many messages per store call. */
@@ -115,7 +117,7 @@ export class RedisBroker implements Broker {
   private readonly onlineListMax: number;
   private readonly largeRoomPresenceMs: number;
   private readonly nodeTimeoutMs: number;
-  private readonly log: (line: string) => void;
+  private readonly log: LogFn;
   private readonly heartbeatTimer: NodeJS.Timeout;
   private readonly reapTimer: NodeJS.Timeout;
   /**
@@ -210,7 +212,7 @@ export class RedisBroker implements Broker {
         await (this.store.sharded ? this.sub.ssubscribe(channel) : this.sub.subscribe(channel));
       } catch (err) {
         if (!current()) return;
-        this.log(`subscribe to ${feed.room} failed: ${(err as Error).message}; retrying`);
+        this.log(`subscribe to ${feed.room} failed: ${(err as Error).message}; retrying`, failure("subscribe", err, feed.room));
         await new Promise((r) => setTimeout(r, BACKFILL_RETRY_MS));
         if (current()) this.trySubscribing(feed);
         return;
@@ -223,7 +225,7 @@ export class RedisBroker implements Broker {
           feed.lastSeq = latest;
           break;
         } catch (err) {
-          this.log(`reading ${feed.room}'s latest seq failed: ${(err as Error).message}; retrying`);
+          this.log(`reading ${feed.room}'s latest seq failed: ${(err as Error).message}; retrying`, failure("latest_seq", err, feed.room));
           await new Promise((r) => setTimeout(r, BACKFILL_RETRY_MS));
         }
       }
@@ -277,7 +279,7 @@ export class RedisBroker implements Broker {
     const presence = JSON.parse(frame.toString()) as Partial<PresenceMessage>;
     if (presence.type === "presence" && Array.isArray(presence.changes)) return this.publishPresence(room, JSON.stringify(presence.changes));
     const command = this.store.sharded ? "SPUBLISH" : "PUBLISH";
-    this.store.redis.call(command, this.store.channelFor(room), Buffer.concat([Buffer.from("0 "), frame])).catch((err: Error) => this.log(`presence publish to ${room} failed: ${err.message}`));
+    this.store.redis.call(command, this.store.channelFor(room), Buffer.concat([Buffer.from("0 "), frame])).catch((err: Error) => this.log(`presence publish to ${room} failed: ${err.message}`, failure("presence_publish", err, room)));
   }
 
   /** Whether `room` was found large on all nodes together lately: its presence is batched as a large room's. */
@@ -304,7 +306,7 @@ export class RedisBroker implements Broker {
         this.leavesSettled(room);
       },
       (err: Error) => {
-        this.log(`presence publish to ${room} failed: ${err.message}`);
+        this.log(`presence publish to ${room} failed: ${err.message}`, failure("presence_publish", err, room));
         for (const change of JSON.parse(changes) as PresenceChange[]) this.needsRepair(room, change.nick, change.reason);
       },
     );
@@ -351,7 +353,7 @@ export class RedisBroker implements Broker {
         done++;
       }
     } catch (err) {
-      this.log(`presence repair in Redis failed: ${(err as Error).message}; trying again`);
+      this.log(`presence repair in Redis failed: ${(err as Error).message}; trying again`, failure("presence_repair", err));
       for (const [room, nicks] of work.slice(done)) for (const [nick, reason] of nicks) this.needsRepair(room, nick, reason);
     } finally {
       this.repairing = false;
@@ -396,7 +398,7 @@ export class RedisBroker implements Broker {
       .sadd(this.key(`node-rooms:${this.nodeId}`), room)
       .exec()
       .catch((err: Error) => {
-        this.log(`presence join in Redis failed: ${err.message}`);
+        this.log(`presence join in Redis failed: ${err.message}`, failure("presence_join", err, room));
         this.needsRepair(room, nick);
       });
   }
@@ -412,7 +414,7 @@ export class RedisBroker implements Broker {
     nicks?.delete(nick);
     if (nicks?.size === 0) this.members.delete(room);
     this.store.redis.hdel(this.key(`online:${room}`), `${this.nodeId}|${nick}`).catch((err: Error) => {
-      this.log(`presence leave in Redis failed: ${err.message}`);
+      this.log(`presence leave in Redis failed: ${err.message}`, failure("presence_leave", err, room));
       this.needsRepair(room, nick);
     });
   }
@@ -462,7 +464,7 @@ export class RedisBroker implements Broker {
   /** Whether Redis still holds this node's epoch (see DataLossGuard.check); a failure is logged, the next heartbeat asks again. */
   private checkEpoch(when: string): Promise<void> {
     if (this.closed) return Promise.resolve();
-    return this.dataLoss.check(when).catch((err: Error) => this.log(`reading the epoch from Redis failed: ${err.message}`));
+    return this.dataLoss.check(when).catch((err: Error) => this.log(`reading the epoch from Redis failed: ${err.message}`, failure("epoch_read", err)));
   }
 
   /**
@@ -544,7 +546,7 @@ export class RedisBroker implements Broker {
       return feed.deliver(item.frame, item.seq);
     }
     feed.queued.unshift(item);
-    void this.backfill(feed, item.seq - 1, `gap in ${feed.room}: have ${last}, got ${item.seq}`);
+    void this.backfill(feed, item.seq - 1, `gap: have ${last}, got ${item.seq}`);
   }
 
   private drain(feed: RoomFeed): void {
@@ -555,7 +557,7 @@ export class RedisBroker implements Broker {
   /** Reads the room's stream from lastSeq up to `target` (or its end, when null) and delivers it. */
   private async backfill(feed: RoomFeed, target: number | null, why: string): Promise<void> {
     feed.busy = true;
-    this.log(`${why}: backfilling from the store`);
+    this.log(`${why}: backfilling ${feed.room} from the store`, { event: "redis_backfill", room: feed.room });
     for (;;) {
       if (feed.closed || this.closed) return;
       try {
@@ -574,7 +576,7 @@ export class RedisBroker implements Broker {
         }
         break;
       } catch (err) {
-        this.log(`backfill of ${feed.room} failed: ${(err as Error).message}; retrying`);
+        this.log(`backfill of ${feed.room} failed: ${(err as Error).message}; retrying`, failure("backfill", err, feed.room));
         await new Promise((r) => setTimeout(r, BACKFILL_RETRY_MS));
       }
     }
@@ -585,10 +587,14 @@ export class RedisBroker implements Broker {
   private catchUpAll(why: string): void {
     // Presence frames may have been lost while the link was down.
     this.elsewhereReads.clear();
+    let rooms = 0;
     for (const feed of this.feeds.values()) {
       if (feed.busy || feed.lastSeq === null) continue;
-      void this.backfill(feed, null, `${why} (${feed.room})`);
+      rooms++;
+      void this.backfill(feed, null, why);
     }
+    // One line for all rooms (each room's own is at debug): a node with thousands open wrote thousands.
+    if (rooms > 0) this.log(`${why}: reading what ${rooms} room(s) missed from the store`);
   }
 
   private async heartbeat(): Promise<void> {
@@ -603,7 +609,7 @@ export class RedisBroker implements Broker {
       this.setAvailable(true);
       await this.repairPresence();
     } catch (err) {
-      this.log(`heartbeat to Redis failed: ${(err as Error).message}`);
+      this.log(`heartbeat to Redis failed: ${(err as Error).message}`, failure("heartbeat", err));
     }
   }
 
@@ -635,7 +641,7 @@ export class RedisBroker implements Broker {
         this.log(`node ${node} stopped its heartbeat: announced ${announced} leave(s)`);
       }
     } catch (err) {
-      this.log(`dead-node check failed: ${(err as Error).message}`);
+      this.log(`dead-node check failed: ${(err as Error).message}`, failure("dead_node_check", err));
     }
   }
 
@@ -645,3 +651,6 @@ export class RedisBroker implements Broker {
 }
 
 const messageFrame = (m: ChatMessage): Buffer => Buffer.from(JSON.stringify({ type: "message", ...m }));
+
+/** The fields of a failed Redis call's line: a `redis_failed` warning, budgeted per event (see LogBudget). */
+const failure = (op: string, err: unknown, room?: string): LogFields => ({ event: "redis_failed", op, ...(room !== undefined ? { room } : {}), err: (err as Error).message });

@@ -172,4 +172,34 @@ describe("a store that refuses for a while", () => {
       await server.close();
     }
   });
+
+  it("an outage refused to many clients at once: each is told, and the log keeps its first store_failed lines and a count of the rest", async () => {
+    const store = new FlakyStore();
+    const lines: string[] = [];
+    const server = await testServer({ store, log: (line) => lines.push(line) });
+    const clients: RawClient[] = [];
+    try {
+      for (let i = 0; i < 60; i++) {
+        const raw = await RawClient.hello(server.url, `crowd${i}`);
+        raw.send({ type: "join", room: "r" });
+        await raw.next("joined");
+        clients.push(raw);
+      }
+      store.down = true;
+      for (const [i, raw] of clients.entries()) raw.send({ type: "send", room: "r", id: `m${i}`, text: "during the outage" });
+      const refusals = await Promise.all(clients.map((raw, i) => raw.next("error", (m) => m.ref === `m${i}`)));
+      assert.ok(refusals.every((r) => r.code === "store_failed"), "every sender is told");
+      assert.equal(store.appendIds.length, 60, "every send reached the store");
+      const failedLines = lines.filter((l) => l.includes("event=store_failed"));
+      // The default budget: 20 at once (one more may come back within the second).
+      assert.ok(failedLines.length >= 20 && failedLines.length <= 21, `${failedLines.length} store_failed lines for 60 refusals`);
+    } finally {
+      for (const raw of clients) raw.close();
+      await server.close();
+    }
+    const report = lines.find((l) => l.includes("event=log_suppressed"));
+    assert.ok(report, "the closing server says what it left out");
+    const leftOut = Number(/suppressed=\{"store_failed":(\d+)\}/.exec(report)?.[1]);
+    assert.equal(leftOut + lines.filter((l) => l.includes("event=store_failed")).length, 60, `each refusal is a line or counted: ${report}`);
+  });
 });
