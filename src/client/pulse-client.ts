@@ -705,6 +705,15 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       this.throttle.holdRoom(ref, waitMs);
       return true;
     }
+    if (code === ErrorCode.StoreFailed && this.rooms.replaying(ref)) {
+      // After the room's `joined`, before the end of its replay: the server could not read the
+      // rest, took us out of the room and said "join again". Staying "in" it would show nothing
+      // more and say nothing (a replay failed halfway stalled here for good); the join goes
+      // again, from the last message we have, once the wait is over.
+      this.awaitingJoined.add(ref);
+      this.throttle.holdRoom(ref, waitMs);
+      return true;
+    }
     return false;
   }
   /** A join refused for good: the messages that waited for its answer fail with its reason. */

@@ -11,6 +11,8 @@ interface RoomView {
   everJoined: boolean;
   /** When a large room's sample of names may be asked for again (clock ms; see `sampleDue`). */
   sampleDueAt: number;
+  /** The seq a recovered `joined`'s replay runs to (its `seq`); 0 when none was promised. */
+  replayUntil: number;
 }
 
 /** The rooms the client is in, and how far into each it has read. */
@@ -21,7 +23,7 @@ export class RoomTracker {
 
   add(room: string): boolean {
     if (this.rooms.has(room)) return false;
-    this.rooms.set(room, { lastSeq: 0, online: new Set(), onlineCount: 0, everJoined: false, sampleDueAt: 0 });
+    this.rooms.set(room, { lastSeq: 0, online: new Set(), onlineCount: 0, everJoined: false, sampleDueAt: 0, replayUntil: 0 });
     return true;
   }
   remove(room: string): void {
@@ -56,7 +58,14 @@ export class RoomTracker {
     v.sampleDueAt = sampleDueAt;
     // Not recovered: the view restarts from the page the server sent, which ends at latestSeq.
     if (!recovered) v.lastSeq = latestSeq;
+    v.replayUntil = recovered ? latestSeq : 0;
     return first;
+  }
+
+  /** Whether a recovered `joined` promised messages of `room` that have not all arrived yet. */
+  replaying(room: string): boolean {
+    const v = this.rooms.get(room);
+    return v !== undefined && v.lastSeq < v.replayUntil;
   }
 
   /**

@@ -17,6 +17,19 @@ function seen(c: PulseClient, room: string): Set<number> {
   return seqs;
 }
 
+/** A memory store whose next forward read fails once the test arms it: a store error in the middle of a replay, after its `joined` went out. */
+class MidReplayFailingStore extends MemoryStore {
+  armed = false;
+  failed = false;
+  override async readAfter(room: string, afterSeq: number, limit: number) {
+    if (this.armed && !this.failed) {
+      this.failed = true;
+      throw new Error("store unreachable");
+    }
+    return super.readAfter(room, afterSeq, limit);
+  }
+}
+
 const missing = (seqs: Set<number>, upTo: number): number[] => Array.from({ length: upTo }, (_, i) => i + 1).filter((seq) => !seqs.has(seq));
 
 describe("the client library loses nothing around a rejoin", () => {
@@ -107,4 +120,44 @@ describe("the client library loses nothing around a rejoin", () => {
       }
     });
   }
+
+  it("a replay the store fails after its joined: the client joins again from the last message it has, and misses nothing, live messages included", { timeout: 60_000 }, async () => {
+    const store = new MidReplayFailingStore();
+    const server = await testServer({ store, rateLimits: false });
+    const gate = await new GateProxy(server.port).start();
+    const c = testClient(`ws://127.0.0.1:${gate.port}`, "ada", { backoff: { baseMs: 20, capMs: 100 } });
+    const bob = testClient(server.url, "bob");
+    const seqs = seen(c, "r");
+    const joins: boolean[] = [];
+    c.on("joined", (e) => {
+      joins.push(e.recovered);
+      // Armed when the replay's joined reaches the app: its later pages are still to be read.
+      if (e.recovered) store.armed = true;
+    });
+    try {
+      c.join("r");
+      bob.join("r");
+      await waitFor(() => c.online("r").includes("bob"), "both in the room");
+      bob.send("r", "before");
+      await waitFor(() => seqs.has(1), "the first message");
+      gate.down = true;
+      gate.cutAll();
+      await waitFor(() => c.state.kind !== "open", "the link is gone");
+      // About 7 MB behind: a replay of many pages (each about 256 KiB).
+      await fillRoom(store, "r", 1_800, (i) => `${i} `.padEnd(4_000, "x"));
+      gate.down = false;
+      await waitFor(() => store.failed, "a page of the replay failed to read (the whole replay went out before it was armed otherwise)", 20_000);
+      assert.ok(missing(seqs, 1_801).length > 0, "the failure came before the replay's end");
+      await waitFor(() => missing(seqs, 1_801).length === 0, `the rest of the gap (missing ${missing(seqs, 1_801).length})`, 20_000);
+      bob.send("r", "after");
+      await waitFor(() => seqs.has(1_802), "a live message after the failure reaches the client", 10_000);
+      assert.deepEqual(joins.slice(0, 1), [false], "the first join");
+      assert.ok(joins.filter((r) => r).length >= 2, `joined again, resumed (${JSON.stringify(joins)})`);
+    } finally {
+      c.close();
+      bob.close();
+      await gate.close();
+      await server.close();
+    }
+  });
 });
