@@ -86,7 +86,7 @@ export async function startServer(
   const connections = new Set<Connection>();
   const figures = new ConnectionFigures((): number => hub.roomCount, connections);
   const metrics = new Metrics(figures.sources());
-  const shared = options.redis ? await openRedisEngine(options.redis, options) : null;
+  const shared = options.redis ? await openRedisEngine(options.redis, options, metrics) : null;
   const rawStore: PulseStore = shared ? shared.store : typeof options.store === "string" ? await openStore(options.store, retentionOf(options)) : options.store;
   const store = timedStore(rawStore, metrics);
   const authMode: AuthMode = options.authenticate ? { authenticate: options.authenticate } : auth ?? anonymousAuth(await store.signingSecret());
