@@ -49,7 +49,8 @@ export class LogBudget {
   /** The budgeted log: pass it where a LogFn is wanted. */
   readonly log: LogFn = (message, fields) => {
     const event = fields?.event;
-    if (event === undefined || event === "log_suppressed" || levelOf(fields) === "info" || levelOf(fields) === "debug") return this.out(message, fields);
+    const level = levelOf(fields);
+    if (event === undefined || event === "log_suppressed" || level === "info" || level === "debug") return this.out(message, fields);
     const now = this.now();
     const bucket = this.buckets.get(event) ?? null;
     if (this.rate.waitMs(bucket, now) === 0) {
@@ -58,8 +59,10 @@ export class LogBudget {
     }
     if (this.leftOut.size === 0) this.leftOutSince = now;
     this.leftOut.set(event, (this.leftOut.get(event) ?? 0) + 1);
-    this.reportTimer ??= setTimeout(() => this.report(), this.reportMs);
-    this.reportTimer.unref();
+    if (this.reportTimer === null) {
+      this.reportTimer = setTimeout(() => this.report(), this.reportMs);
+      this.reportTimer.unref();
+    }
   };
 
   /** Writes the count of lines left out since the last report, if any (the timer does; so does a closing server). */
