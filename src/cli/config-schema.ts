@@ -80,6 +80,8 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
   { key: "logFormat", flag: "log-format", env: "PULSE_LOG_FORMAT", type: { kind: "choice", choices: ["json", "pretty"] }, default: "json", to: null, help: "`json`: one JSON object per line; `pretty`: for people (needs the `pino-pretty` package)" },
   { key: "noRateLimits", flag: "no-rate-limits", env: "PULSE_NO_RATE_LIMITS", type: { kind: "boolean" }, default: false, to: null, help: "turn the per-connection and per-IP rate limits off (for benchmarks; see docs/security.md)" },
   { key: "quiet", flag: "quiet", env: "PULSE_QUIET", type: { kind: "boolean" }, default: false, to: null, help: "same as `--log-level warn`" },
+  { key: "logBurst", flag: "log-burst", env: "PULSE_LOG_BURST", type: int(1, 1_000_000), default: 20, to: "logBudget.burst", help: "lines of each warning or error event written at once; past them the log budget writes `log-per-second` and counts the rest in a `log_suppressed` line every 10 s (an outage or a client cannot fill the disk with repeats)" },
+  { key: "logPerSecond", flag: "log-per-second", env: "PULSE_LOG_PER_SECOND", type: int(1, 1_000_000), default: 1, to: "logBudget.perSecond", help: "lines of each warning or error event written per second once its `log-burst` is spent" },
 ];
 
 export const entryByKey = new Map(CONFIG_SCHEMA.map((e) => [e.key, e]));

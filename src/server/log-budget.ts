@@ -1,6 +1,9 @@
 import { levelOf, type LogEvent, type LogFn } from "./logger.js";
 import { BucketRate, type Bucket } from "./token-bucket.js";
 
+/** The budget when none is given: 20 lines at once, then one a second, reported every 10 s. */
+export const LOG_BUDGET_DEFAULTS = { burst: 20, perSecond: 1, reportMs: 10_000 } as const;
+
 export interface LogBudgetOptions {
   /** Lines of one event written at once before the budget holds them back. Default 20. */
   burst?: number;
@@ -41,8 +44,8 @@ export class LogBudget {
     options: LogBudgetOptions = {},
     private readonly now: () => number = Date.now,
   ) {
-    this.rate = new BucketRate(options.perSecond ?? 1, options.burst ?? 20);
-    this.reportMs = options.reportMs ?? 10_000;
+    this.rate = new BucketRate(options.perSecond ?? LOG_BUDGET_DEFAULTS.perSecond, options.burst ?? LOG_BUDGET_DEFAULTS.burst);
+    this.reportMs = options.reportMs ?? LOG_BUDGET_DEFAULTS.reportMs;
     if (!Number.isSafeInteger(this.reportMs) || this.reportMs < 1) throw new RangeError("logBudget.reportMs must be a positive integer");
   }
 

@@ -12,7 +12,7 @@ import { pino } from "pino";
 import { IPV6_PREFIX_BITS } from "./client-address.js";
 import { canonicalOrigin } from "./request-guard.js";
 import { lineLog, structuredLog, type LogFn, type StructuredLogger } from "./logger.js";
-import { LogBudget, type LogBudgetOptions } from "./log-budget.js";
+import { LOG_BUDGET_DEFAULTS, LogBudget, type LogBudgetOptions } from "./log-budget.js";
 
 /** Everything a Pulse server can be told. Every option has a default; units are in the names. */
 export interface ServerOptions extends ResourceOptions {
@@ -184,6 +184,7 @@ export type ResolvedOptions = Required<Omit<ServerOptions, "liveness" | "allowed
   log: LogFn;
   /** Writes the count of lines the log budget left out since its last report (a closing server's last word). */
   reportLeftOutLogs: () => void;
+  logBudget: Required<LogBudgetOptions>;
   metricsPort: number | null;
   /** null: the defaults, which depend on the bound address (see request-guard.ts). */
   allowedHosts: string[] | null;
@@ -207,7 +208,12 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
   const times = { ...DEFAULT_LIVENESS, ...o.liveness };
   const liveness = validateLiveness({ ...times, pingSlotMs: o.liveness?.pingSlotMs ?? defaultPingSlotMs(times) });
   const checkMs = o.checkMs ?? defaultServerCheckMs(liveness);
-  const logBudget = new LogBudget(o.logger ? structuredLog(o.logger) : o.log ? lineLog(o.log) : structuredLog(pino()), o.logBudget);
+  const budget = {
+    burst: o.logBudget?.burst ?? LOG_BUDGET_DEFAULTS.burst,
+    perSecond: o.logBudget?.perSecond ?? LOG_BUDGET_DEFAULTS.perSecond,
+    reportMs: o.logBudget?.reportMs ?? LOG_BUDGET_DEFAULTS.reportMs,
+  };
+  const logBudget = new LogBudget(o.logger ? structuredLog(o.logger) : o.log ? lineLog(o.log) : structuredLog(pino()), budget);
   return {
     ...resolveResourceOptions(o),
     port: o.port ?? 8080,
@@ -252,6 +258,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     metricsHost: o.metricsHost ?? "127.0.0.1",
     log: logBudget.log,
     reportLeftOutLogs: () => logBudget.report(),
+    logBudget: budget,
   };
 }
 

@@ -112,6 +112,12 @@ describe("configuration", () => {
     assert.deepEqual(patterns(["team＊*"]), ["team**"], "after an ASCII * it is part of the prefix");
   });
 
+  it("takes the log budget from --log-burst and --log-per-second", () => {
+    const c = loadConfig(["--log-burst", "5", "--log-per-second", "2"], {});
+    assert.deepEqual(resolveOptions({ log: () => {}, ...toServerOptions(c.values) }).logBudget, { burst: 5, perSecond: 2, reportMs: 10_000 });
+    assert.throws(() => loadConfig(["--log-burst", "0"], {}));
+  });
+
   it("generates help with every flag and environment variable", () => {
     const help = usage();
     for (const e of CONFIG_SCHEMA) {
