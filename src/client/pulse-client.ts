@@ -684,6 +684,15 @@ export class PulseClient extends Emitter<PulseClientEvents> {
       if (!this.awaitingJoined.has(entry.room)) this.sendJoin(entry.room);
       return true;
     }
+    if (code === ErrorCode.NotInRoom && this.rooms.has(ref) && this.backfill.filling(ref)) {
+      // A page of a gap refused because the server has us out of the room (a replay of the
+      // same room failed meanwhile, and its refusal was taken for the page's): joined again,
+      // and its `joined` asks the page again. Before, the page stayed asked, and the room
+      // silent, until the next reconnect.
+      this.backfill.refused(ref);
+      if (!this.awaitingJoined.has(ref)) this.sendJoin(ref);
+      return true;
+    }
     let waitMs: number;
     if (code === ErrorCode.RateLimited) waitMs = retryAfterMs ?? 1_000;
     else if (code === ErrorCode.StoreFailed) {

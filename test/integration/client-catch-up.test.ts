@@ -30,6 +30,15 @@ class MidReplayFailingStore extends MemoryStore {
   }
 }
 
+/** `c` and `bob` in room "r", and bob's first message (seq 1) seen by `c`. */
+async function inRoomWithBob(c: PulseClient, bob: PulseClient, seqs: Set<number>): Promise<void> {
+  c.join("r");
+  bob.join("r");
+  await waitFor(() => c.online("r").includes("bob"), "both in the room");
+  bob.send("r", "before");
+  await waitFor(() => seqs.has(1), "the first message");
+}
+
 const missing = (seqs: Set<number>, upTo: number): number[] => Array.from({ length: upTo }, (_, i) => i + 1).filter((seq) => !seqs.has(seq));
 
 describe("the client library loses nothing around a rejoin", () => {
@@ -135,11 +144,7 @@ describe("the client library loses nothing around a rejoin", () => {
       if (e.recovered) store.armed = true;
     });
     try {
-      c.join("r");
-      bob.join("r");
-      await waitFor(() => c.online("r").includes("bob"), "both in the room");
-      bob.send("r", "before");
-      await waitFor(() => seqs.has(1), "the first message");
+      await inRoomWithBob(c, bob, seqs);
       gate.down = true;
       gate.cutAll();
       await waitFor(() => c.state.kind !== "open", "the link is gone");
@@ -153,6 +158,48 @@ describe("the client library loses nothing around a rejoin", () => {
       await waitFor(() => seqs.has(1_802), "a live message after the failure reaches the client", 10_000);
       assert.deepEqual(joins.slice(0, 1), [false], "the first join");
       assert.ok(joins.filter((r) => r).length >= 2, `joined again, resumed (${JSON.stringify(joins)})`);
+    } finally {
+      c.close();
+      bob.close();
+      await gate.close();
+      await server.close();
+    }
+  });
+
+  it("a replay the store fails while a gap of the same room is paged back: the client joins again and pages on, and misses nothing", { timeout: 60_000 }, async () => {
+    const store = new MidReplayFailingStore();
+    // A gap of more than 2,000 is paged back (recovered: false); one under it is replayed.
+    const server = await testServer({ store, maxReplay: 2_000, rateLimits: false });
+    const gate = await new GateProxy(server.port).start();
+    const c = testClient(`ws://127.0.0.1:${gate.port}`, "ada", { backoff: { baseMs: 20, capMs: 100 } });
+    const bob = testClient(server.url, "bob");
+    const seqs = seen(c, "r");
+    const cut = () => {
+      gate.down = true;
+      gate.cutAll();
+    };
+    let rejoins = 0;
+    c.on("joined", (e) => {
+      if (e.first) return;
+      rejoins++;
+      // The first rejoin could not replay: cut at once, so its gap is still open (not one page of it asked back).
+      if (rejoins === 1) cut();
+      // The second replays: armed when its joined reaches the app, so a later page of it fails.
+      if (rejoins === 2 && e.recovered) store.armed = true;
+    });
+    try {
+      await inRoomWithBob(c, bob, seqs);
+      cut();
+      await waitFor(() => c.state.kind !== "open", "the link is gone");
+      await fillRoom(store, "r", 3_000, (i) => `paged back ${i}`);
+      gate.down = false;
+      await waitFor(() => rejoins === 1 && c.state.kind !== "open", "the rejoin that could not replay, then the link cut again");
+      await fillRoom(store, "r", 1_800, (i) => `${i} `.padEnd(4_000, "x"));
+      gate.down = false;
+      await waitFor(() => store.failed, "a page of the replay failed to read", 20_000);
+      await waitFor(() => missing(seqs, 4_801).length === 0, `every message (missing ${missing(seqs, 4_801).length})`, 30_000);
+      bob.send("r", "after");
+      await waitFor(() => seqs.has(4_802), "a live message after the failure reaches the client", 10_000);
     } finally {
       c.close();
       bob.close();
